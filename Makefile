@@ -1,0 +1,30 @@
+# Two set-up commands for a fresh clone: `make run` (the default workflow) and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+CORES ?= 2
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint dry-run clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet torch==2.14.1 torchvision==0.29.1
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+run: $(STAMP)
+	PATH="$(abspath $(BIN)):$$PATH" snakemake --cores $(CORES) --profile profiles/local
+
+test: $(STAMP)
+	PATH="$(abspath $(BIN)):$$PATH" python -m pytest -q
+
+lint: $(STAMP)
+	PATH="$(abspath $(BIN)):$$PATH" snakemake --lint
+
+dry-run: $(STAMP)
+	PATH="$(abspath $(BIN)):$$PATH" snakemake -n
+
+clean:
+	rm -rf results .snakemake

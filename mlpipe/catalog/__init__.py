@@ -1,0 +1,1 @@
+"""The galaxy sample: cross-match, cuts, M/L targets, split and shards."""

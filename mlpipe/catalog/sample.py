@@ -1,0 +1,124 @@
+"""Build the galaxy sample from GSWLC-2, SDSS photometry, HyperLeda and GZ2.
+
+Every galaxy that does not make it into ``sample.csv`` is in ``rejected.csv`` with the stage and
+the reason, and the count after each step goes to the log.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+import pandas as pd
+
+from mlpipe import physics
+from mlpipe.catalog.crossmatch import match_nearest
+from mlpipe.catalog.split import shard_of, split_labels
+from mlpipe.catalog.targets import g_luminosity, mass_to_light
+from mlpipe.io.atomic import write_csv
+from mlpipe.io.gswlc import read_gswlc
+from mlpipe.io.gz2_catalog import read_gz2
+from mlpipe.io.hyperleda import read_hyperleda
+from mlpipe.io.photometry import BANDS, read_photometry
+
+log = logging.getLogger(__name__)
+
+
+class _Rejects:
+    """Collects rejected galaxies with their reasons."""
+
+    def __init__(self) -> None:
+        self.frames: list[pd.DataFrame] = []
+
+    def add(self, df: pd.DataFrame, mask: np.ndarray, stage: str, reasons) -> pd.DataFrame:
+        """Record the rows under ``mask`` and return the rest."""
+        mask = np.asarray(mask, dtype=bool)
+        if mask.any():
+            reason = reasons[mask] if isinstance(reasons, (np.ndarray, pd.Series)) else reasons
+            self.frames.append(pd.DataFrame({"objid": df["objid"].to_numpy()[mask], "stage": stage,
+                                             "reason": np.asarray(reason, dtype=object)}))
+        kept = df[~mask].reset_index(drop=True)
+        log.info("%-28s %7d kept, %6d rejected", stage, len(kept), int(mask.sum()))
+        return kept
+
+    def table(self) -> pd.DataFrame:
+        if not self.frames:
+            return pd.DataFrame(columns=["objid", "stage", "reason"])
+        return pd.concat(self.frames, ignore_index=True)
+
+
+def _fmt(prefix: str, values: pd.Series, suffix: str = "") -> np.ndarray:
+    return np.array([f"{prefix}{v:.3g}{suffix}" for v in values], dtype=object)
+
+
+def build_sample(paths: Mapping[str, str], cfg: Mapping[str, Any],
+                 cosmo_cfg: Mapping[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Return (sample, rejected) tables."""
+    cosmo = physics.cosmology(cosmo_cfg["H0"], cosmo_cfg["Om0"])
+    rejects = _Rejects()
+    gal = read_gswlc(paths["gswlc"]).drop(columns="line")
+    log.info("%-28s %7d", "GSWLC rows", len(gal))
+    gal = rejects.add(gal, gal["flag_sed"] != 0, "gswlc_flags",
+                      _fmt("SED fit flagged: flag_sed = ", gal["flag_sed"]))
+    missing = gal[["z", "logmstar", "logmstar_err", "redchisq"]].isna().any(axis=1)
+    gal = rejects.add(gal, missing, "gswlc_missing", "missing redshift, mass, mass error or chi2 (-99)")
+    gal = rejects.add(gal, gal["z"] <= 0, "gswlc_redshift", _fmt("redshift <= 0: z = ", gal["z"]))
+    gal = rejects.add(gal, gal["logmstar_err"] <= 0, "gswlc_mass_error",
+                      _fmt("mass error <= 0: ", gal["logmstar_err"], " dex"))
+
+    phot = read_photometry(paths["photometry"])
+    gal = gal.merge(phot, on="objid", how="left")
+    no_phot = gal[["modelMag_g", "modelMagErr_g", "extinction_g"]].isna().any(axis=1)
+    gal = rejects.add(gal, no_phot, "photometry", "no SDSS g-band photometry for this objid")
+
+    leda = read_hyperleda(paths["hyperleda"])
+    m = match_nearest(gal["ra"], gal["dec"], leda["leda_ra"], leda["leda_dec"],
+                      cfg["hyperleda_match_arcsec"])
+    reason = np.where(m["status"] == "taken",
+                      "HyperLeda counterpart is closer to another galaxy (near-duplicate)",
+                      f"no HyperLeda counterpart within {cfg['hyperleda_match_arcsec']} arcsec")
+    gal = pd.concat([gal, m[["index", "sep_arcsec"]].rename(columns={"sep_arcsec": "leda_sep_arcsec"})], axis=1)
+    gal = rejects.add(gal, m["status"].to_numpy() != "matched", "hyperleda_match", reason)
+    gal = pd.concat([gal.drop(columns="index"),
+                     leda.iloc[gal["index"].to_numpy()].reset_index(drop=True)], axis=1)
+    gal = rejects.add(gal, gal["d25_arcmin"].isna(), "hyperleda_d25", "HyperLeda lists no logd25")
+
+    gal = rejects.add(gal, ~(gal["d25_arcmin"] > cfg["d25_min_arcmin"]), "cut_d25",
+                      _fmt("D25 = ", gal["d25_arcmin"], f" arcmin <= {cfg['d25_min_arcmin']}"))
+    gal = rejects.add(gal, ~(gal["redchisq"] < cfg["chi2_max"]), "cut_chi2",
+                      _fmt("reduced chi2 = ", gal["redchisq"], f" >= {cfg['chi2_max']}"))
+
+    gal["lum_g"] = g_luminosity(gal, gal["z"].to_numpy(), cosmo)
+    gal["ml"], gal["ml_err"] = mass_to_light(gal["logmstar"], gal["logmstar_err"], gal["lum_g"],
+                                             gal["modelMagErr_g"], cfg["relative_error_floor"])
+    for band in BANDS:
+        if band != "g":
+            gal[f"lum_{band}"] = g_luminosity(gal, gal["z"].to_numpy(), cosmo, band)
+    gal["pixel_kpc"] = physics.kpc_per_arcsec(gal["z"].to_numpy(), cosmo) * 0.396
+
+    gz2 = read_gz2(paths["gz2"])
+    gm = match_nearest(gal["ra"], gal["dec"], gz2["gz2_ra"], gz2["gz2_dec"], cfg["gz2_match_arcsec"])
+    matched = gm["status"].to_numpy() == "matched"
+    gz2_cols = [c for c in gz2.columns if c.startswith("gz2_q")]
+    gz2_rows = gz2.iloc[np.where(matched, gm["index"], 0)][["gz2_id", *gz2_cols]].reset_index(drop=True)
+    gz2_rows[~matched] = np.nan
+    gal = pd.concat([gal, gz2_rows], axis=1)
+    gal["gz2_match"] = matched
+    log.info("%-28s %7d of %d", "with a GZ2 match", int(matched.sum()), len(gal))
+
+    gal["split"] = split_labels(len(gal), cfg["test_fraction"], cfg["validation_fraction"], cfg["seed"])
+    gal["shard"] = shard_of(gal["objid"].to_numpy(), cfg["n_shards"])
+    for split, count in gal["split"].value_counts().items():
+        log.info("%-28s %7d", f"split {split}", count)
+    return gal.sort_values("objid").reset_index(drop=True), rejects.table()
+
+
+def write_sample(sample: pd.DataFrame, rejected: pd.DataFrame, n_shards: int, outdir: str | Path) -> None:
+    """sample.csv, rejected.csv and one catalogue per shard (every shard file, even an empty one)."""
+    outdir = Path(outdir)
+    write_csv(sample, outdir / "sample.csv")
+    write_csv(rejected, outdir / "rejected.csv")
+    for shard in range(n_shards):
+        write_csv(sample[sample["shard"] == shard], outdir / "shards" / f"shard-{shard}.csv")

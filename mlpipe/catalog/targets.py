@@ -1,0 +1,28 @@
+"""The regression target Y = M*/L_g and its error dY."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from mlpipe import physics
+
+
+def g_luminosity(phot: pd.DataFrame, z: np.ndarray, cosmo, band: str = "g") -> np.ndarray:
+    """L in solar units from SDSS modelMag corrected for Galactic extinction (no K-correction)."""
+    mag = phot[f"modelMag_{band}"].to_numpy() - phot[f"extinction_{band}"].to_numpy()
+    sun = {"u": 6.39, "g": physics.SUN_ABS_MAG_G, "r": 4.65, "i": 4.53, "z": 4.50}[band]
+    return physics.luminosity_from_mag(mag, z, cosmo, sun)
+
+
+def mass_to_light(logmstar: np.ndarray, logmstar_err: np.ndarray, lum: np.ndarray,
+                  mag_err: np.ndarray, relative_floor: float) -> tuple[np.ndarray, np.ndarray]:
+    """Y = M*/L and dY, propagating the mass and magnitude errors, floored at ``relative_floor``.
+
+    GSWLC's mass error is the width of its Bayesian posterior in dex; it and the photometric
+    error add in quadrature in ln Y.
+    """
+    y = 10.0 ** np.asarray(logmstar) / np.asarray(lum)
+    sigma_ln = np.hypot(np.log(10.0) * np.asarray(logmstar_err), 0.4 * np.log(10.0) * np.asarray(mag_err))
+    dy = np.maximum(y * sigma_ln, relative_floor * y)
+    return y, dy

@@ -1,0 +1,96 @@
+"""The ``mlpipe`` command: one subcommand per workflow step, each a thin call into a stage module.
+
+Every Snakemake rule calls one of these, so each step also runs by hand, e.g.
+``mlpipe build-sample --config workflow_config.yaml --gswlc ... --outdir results/catalog``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from typing import Any, Callable
+
+from mlpipe import config as config_mod
+
+log = logging.getLogger("mlpipe")
+COMMANDS: dict[str, tuple[Callable[[argparse.Namespace, dict[str, Any]], None], Callable[[argparse.ArgumentParser], None]]] = {}
+
+
+def command(name: str, arguments: Callable[[argparse.ArgumentParser], None]):
+    """Register a subcommand: ``arguments`` adds its options; the function runs it."""
+    def register(func):
+        COMMANDS[name] = (func, arguments)
+        return func
+    return register
+
+
+def _mock_catalogues_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--outdir", required=True, help="folder for the mock catalogues and truth")
+
+
+@command("mock-catalogues", _mock_catalogues_args)
+def mock_catalogues(args: argparse.Namespace, cfg: dict[str, Any]) -> None:
+    from mlpipe.mock.survey import write_mock_catalogues
+
+    counts = write_mock_catalogues(cfg["mock"], cfg["cosmology"], args.outdir)
+    log.info("mock survey written to %s: %s", args.outdir, counts)
+
+
+def _mock_images_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--shard-catalogue", required=True)
+    p.add_argument("--truth", required=True)
+    p.add_argument("--stars", required=True)
+    p.add_argument("--outdir", required=True)
+
+
+@command("mock-images", _mock_images_args)
+def mock_images(args: argparse.Namespace, cfg: dict[str, Any]) -> None:
+    from mlpipe.mock.survey import render_shard
+
+    n = render_shard(args.shard_catalogue, args.truth, args.stars, cfg["mock"], args.outdir)
+    log.info("rendered %d mock cut-outs into %s", n, args.outdir)
+
+
+def _build_sample_args(p: argparse.ArgumentParser) -> None:
+    for name in ("gswlc", "hyperleda", "gz2", "photometry"):
+        p.add_argument(f"--{name}", required=True)
+    p.add_argument("--outdir", required=True)
+
+
+@command("build-sample", _build_sample_args)
+def build_sample(args: argparse.Namespace, cfg: dict[str, Any]) -> None:
+    from mlpipe.catalog.sample import build_sample as build, write_sample
+
+    paths = {k: getattr(args, k) for k in ("gswlc", "hyperleda", "gz2", "photometry")}
+    sample, rejected = build(paths, cfg["catalog"], cfg["cosmology"])
+    write_sample(sample, rejected, cfg["catalog"]["n_shards"], args.outdir)
+    log.info("sample: %d galaxies, %d rejected", len(sample), len(rejected))
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="mlpipe", description=__doc__.splitlines()[0])
+    sub = top.add_subparsers(dest="command", required=True)
+    for name, (func, arguments) in COMMANDS.items():
+        p = sub.add_parser(name, help=(func.__doc__ or "").strip().splitlines()[0] if func.__doc__ else None)
+        group = p.add_mutually_exclusive_group(required=True)
+        group.add_argument("--config", help="workflow config YAML (validated)")
+        group.add_argument("--config-json", help="effective config as JSON (what the rules pass)")
+        arguments(p)
+    return top
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    try:
+        cfg = config_mod.load(args.config, args.config_json)
+    except config_mod.ConfigError as err:
+        log.error("%s", err)
+        return 2
+    COMMANDS[args.command][0](args, cfg)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,29 @@
+"""SDSS photometry tables (CasJobs PhotoObj export): modelMag, errors and Galactic extinction."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from mlpipe.io.atomic import write_csv
+from mlpipe.io.validation import check_unique, read_csv_checked, to_numeric
+
+BANDS = "ugriz"
+COLUMNS = ["objid"] + [f"{kind}_{b}" for kind in ("modelMag", "modelMagErr", "extinction")
+                       for b in BANDS]
+
+
+def read_photometry(path: str | Path) -> pd.DataFrame:
+    """Read the photometry table; values of -9999 (SDSS's missing marker) become NaN."""
+    df = read_csv_checked(str(path), COLUMNS)
+    df = to_numeric(df, COLUMNS, str(path), first_line=2)
+    df["objid"] = df["objid"].astype("int64")
+    check_unique(df, "objid", str(path), first_line=2)
+    values = [c for c in COLUMNS if c != "objid"]
+    df[values] = df[values].mask(df[values] <= -999)
+    return df[COLUMNS]
+
+
+def write_photometry(df: pd.DataFrame, path: str | Path) -> None:
+    write_csv(df[COLUMNS].round(4), path)

@@ -1,0 +1,22 @@
+# The galaxy sample: cross-match GSWLC-2 / SDSS photometry / HyperLeda / GZ2, cuts, targets, split, shards.
+
+
+rule build_sample:
+    input:
+        unpack(survey_catalogues),
+    output:
+        sample="results/catalog/sample.csv",
+        rejected="results/catalog/rejected.csv",
+        shards=expand("results/catalog/shards/shard-{shard}.csv", shard=SHARDS),
+    params:
+        cfg=stage_config("catalog", "cosmology"),
+    log:
+        "results/logs/build_sample.log",
+    benchmark:
+        "results/benchmarks/build_sample.tsv"
+    conda:
+        "../envs/astro.yaml"
+    shell:
+        "python -m mlpipe build-sample --config-json {params.cfg:q} --gswlc {input.gswlc} "
+        "--hyperleda {input.hyperleda} --gz2 {input.gz2} --photometry {input.photometry} "
+        "--outdir $(dirname {output.sample}) > {log} 2>&1"
