@@ -62,11 +62,11 @@ def build_sample(paths: Mapping[str, str], cfg: Mapping[str, Any],
     log.info("%-28s %7d", "GSWLC rows", len(gal))
     gal = rejects.add(gal, gal["flag_sed"] != 0, "gswlc_flags",
                       _fmt("SED fit flagged: flag_sed = ", gal["flag_sed"]))
-    missing = gal[["z", "logmstar", "logmstar_err", "redchisq"]].isna().any(axis=1)
+    missing = gal[["z", "logmstar", "logmstarerr", "redchisq"]].isna().any(axis=1)
     gal = rejects.add(gal, missing, "gswlc_missing", "missing redshift, mass, mass error or chi2 (-99)")
     gal = rejects.add(gal, gal["z"] <= 0, "gswlc_redshift", _fmt("redshift <= 0: z = ", gal["z"]))
-    gal = rejects.add(gal, gal["logmstar_err"] <= 0, "gswlc_mass_error",
-                      _fmt("mass error <= 0: ", gal["logmstar_err"], " dex"))
+    gal = rejects.add(gal, gal["logmstarerr"] <= 0, "gswlc_mass_error",
+                      _fmt("mass error <= 0: ", gal["logmstarerr"], " dex"))
 
     phot = read_photometry(paths["photometry"])
     gal = gal.merge(phot, on="objid", how="left")
@@ -91,7 +91,7 @@ def build_sample(paths: Mapping[str, str], cfg: Mapping[str, Any],
                       _fmt("reduced chi2 = ", gal["redchisq"], f" >= {cfg['chi2_max']}"))
 
     gal["lum_g"] = g_luminosity(gal, gal["z"].to_numpy(), cosmo)
-    gal["ml"], gal["ml_err"] = mass_to_light(gal["logmstar"], gal["logmstar_err"], gal["lum_g"],
+    gal["ml"], gal["ml_err"] = mass_to_light(gal["logmstar"], gal["logmstarerr"], gal["lum_g"],
                                              gal["modelMagErr_g"], cfg["relative_error_floor"])
     for band in BANDS:
         if band != "g":

@@ -15,7 +15,7 @@ def g_luminosity(phot: pd.DataFrame, z: np.ndarray, cosmo, band: str = "g") -> n
     return physics.luminosity_from_mag(mag, z, cosmo, sun)
 
 
-def mass_to_light(logmstar: np.ndarray, logmstar_err: np.ndarray, lum: np.ndarray,
+def mass_to_light(logmstar: np.ndarray, logmstarerr: np.ndarray, lum: np.ndarray,
                   mag_err: np.ndarray, relative_floor: float) -> tuple[np.ndarray, np.ndarray]:
     """Y = M*/L and dY, propagating the mass and magnitude errors, floored at ``relative_floor``.
 
@@ -23,6 +23,6 @@ def mass_to_light(logmstar: np.ndarray, logmstar_err: np.ndarray, lum: np.ndarra
     error add in quadrature in ln Y.
     """
     y = 10.0 ** np.asarray(logmstar) / np.asarray(lum)
-    sigma_ln = np.hypot(np.log(10.0) * np.asarray(logmstar_err), 0.4 * np.log(10.0) * np.asarray(mag_err))
+    sigma_ln = np.hypot(np.log(10.0) * np.asarray(logmstarerr), 0.4 * np.log(10.0) * np.asarray(mag_err))
     dy = np.maximum(y * sigma_ln, relative_floor * y)
     return y, dy

@@ -15,9 +15,9 @@ from mlpipe.io.atomic import atomic_path
 from mlpipe.io.validation import InputError, check_sky_positions, to_numeric
 
 COLUMNS = ["objid", "glxid", "plate", "mjd", "fiber_id", "ra", "dec", "z", "redchisq",
-           "logmstar", "logmstar_err", "logsfr_sed", "logsfr_sed_err", "afuv", "afuv_err",
-           "ab", "ab_err", "av", "av_err", "flag_sed", "uv_survey", "logsfr_aw", "flag_wise",
-           "logsfr_uw", "flag_unwise", "flag_mgs"]
+           "logmstar", "logmstarerr", "logsfrsed", "logsfrsederr", "afuv", "afuverr",
+           "ab", "aberr", "av", "averr", "flag_sed", "uv_survey", "logsfraw", "flag_wise",
+           "logsfruw", "flag_unwise", "flag_mgs"]
 _FITS_NAMES = {"DECL": "dec", "FIBER_ID": "fiber_id"}
 MISSING = -99.0
 _INT_COLUMNS = {"objid", "glxid", "plate", "mjd", "fiber_id", "flag_sed", "uv_survey",

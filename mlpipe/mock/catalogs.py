@@ -48,12 +48,12 @@ def gswlc_table(pop: pd.DataFrame, cfg: Mapping[str, Any], rng: np.random.Genera
         "objid": pop["objid"], "glxid": 2411500000000000000 + np.arange(n),
         "plate": rng.integers(266, 2974, n), "mjd": rng.integers(51578, 54663, n),
         "fiber_id": rng.integers(1, 641, n), "ra": pop["ra"].round(7), "dec": pop["dec"].round(7),
-        "z": pop["z"].round(6), "redchisq": chi2, "logmstar": logm, "logmstar_err": err,
-        "logsfr_sed": rng.normal(0, 0.5, n), "logsfr_sed_err": rng.uniform(0.05, 0.3, n),
-        "afuv": pop["a_g"] * 2.5, "afuv_err": np.full(n, 0.2), "ab": pop["a_g"] * 1.3,
-        "ab_err": np.full(n, 0.1), "av": pop["a_g"] * 0.8, "av_err": np.full(n, 0.1),
-        "flag_sed": flag, "uv_survey": rng.integers(1, 4, n), "logsfr_aw": np.full(n, np.nan),
-        "flag_wise": np.full(n, 5), "logsfr_uw": rng.normal(0, 0.5, n),
+        "z": pop["z"].round(6), "redchisq": chi2, "logmstar": logm, "logmstarerr": err,
+        "logsfrsed": rng.normal(0, 0.5, n), "logsfrsederr": rng.uniform(0.05, 0.3, n),
+        "afuv": pop["a_g"] * 2.5, "afuverr": np.full(n, 0.2), "ab": pop["a_g"] * 1.3,
+        "aberr": np.full(n, 0.1), "av": pop["a_g"] * 0.8, "averr": np.full(n, 0.1),
+        "flag_sed": flag, "uv_survey": rng.integers(1, 4, n), "logsfraw": np.full(n, np.nan),
+        "flag_wise": np.full(n, 5), "logsfruw": rng.normal(0, 0.5, n),
         "flag_unwise": np.zeros(n, dtype=int), "flag_mgs": np.ones(n, dtype=int)})
 
 

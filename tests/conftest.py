@@ -1,0 +1,52 @@
+"""Shared fixtures: the default config, a small mock survey, paths to the lead's real files."""
+
+from __future__ import annotations
+
+import copy
+import os
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+REAL = REPO.parent / "shared" / "real"
+
+
+@pytest.fixture(scope="session")
+def default_config() -> dict:
+    with open(REPO / "workflow_config.yaml") as fh:
+        return yaml.safe_load(fh)
+
+
+@pytest.fixture()
+def config(default_config) -> dict:
+    """A fresh, mutable copy of the default config."""
+    return copy.deepcopy(default_config)
+
+
+@pytest.fixture(scope="session")
+def small_survey(tmp_path_factory, default_config) -> Path:
+    """Mock catalogues of 4,000 galaxies (about 250 in the sample) written once per session."""
+    from mlpipe.mock.survey import write_mock_catalogues
+
+    cfg = copy.deepcopy(default_config)
+    cfg["mock"]["n_galaxies"] = 4000
+    out = tmp_path_factory.mktemp("mock")
+    write_mock_catalogues(cfg["mock"], cfg["cosmology"], out)
+    return out
+
+
+@pytest.fixture()
+def real_dir() -> Path:
+    if not REAL.is_dir():
+        pytest.skip(f"the lead's real survey files are not beside this clone ({REAL})")
+    return REAL
+
+
+def venv_env() -> dict:
+    """Environment for subprocesses: the running interpreter's bin folder first on PATH."""
+    env = dict(os.environ)
+    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
+    return env
