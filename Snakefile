@@ -14,6 +14,7 @@ validate(config, "mlpipe/schemas/config.schema.yaml")
 include: "rules/common.smk"
 include: "rules/mock.smk"
 include: "rules/catalog.smk"
+include: "rules/preprocess.smk"
 
 
 rule all:

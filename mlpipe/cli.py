@@ -31,6 +31,7 @@ def _mock_catalogues_args(p: argparse.ArgumentParser) -> None:
 
 @command("mock-catalogues", _mock_catalogues_args)
 def mock_catalogues(args: argparse.Namespace, cfg: dict[str, Any]) -> None:
+    """Draw the mock population and write its catalogues in the published layouts."""
     from mlpipe.mock.survey import write_mock_catalogues
 
     counts = write_mock_catalogues(cfg["mock"], cfg["cosmology"], args.outdir)
@@ -46,6 +47,7 @@ def _mock_images_args(p: argparse.ArgumentParser) -> None:
 
 @command("mock-images", _mock_images_args)
 def mock_images(args: argparse.Namespace, cfg: dict[str, Any]) -> None:
+    """Render the mock g-band cut-outs of one shard."""
     from mlpipe.mock.survey import render_shard
 
     n = render_shard(args.shard_catalogue, args.truth, args.stars, cfg["mock"], args.outdir)
@@ -60,6 +62,7 @@ def _build_sample_args(p: argparse.ArgumentParser) -> None:
 
 @command("build-sample", _build_sample_args)
 def build_sample(args: argparse.Namespace, cfg: dict[str, Any]) -> None:
+    """Cross-match the catalogues, apply the cuts, compute M/L, split and shard."""
     from mlpipe.catalog.sample import build_sample as build, write_sample
 
     paths = {k: getattr(args, k) for k in ("gswlc", "hyperleda", "gz2", "photometry")}
@@ -68,11 +71,32 @@ def build_sample(args: argparse.Namespace, cfg: dict[str, Any]) -> None:
     log.info("sample: %d galaxies, %d rejected", len(sample), len(rejected))
 
 
+def _preprocess_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--shard-catalogue", required=True)
+    p.add_argument("--images", required=True, help="folder with {objid}.fits cut-outs")
+    p.add_argument("--stars", required=True, help="point-source catalogue")
+    p.add_argument("--sizes", required=True, type=int, nargs="+", help="output image sizes (px)")
+    p.add_argument("--out", required=True, help="HDF5 image store to write")
+    p.add_argument("--figure", required=True, help="PNG of a few galaxies before and after")
+
+
+@command("preprocess", _preprocess_args)
+def preprocess(args: argparse.Namespace, cfg: dict[str, Any]) -> None:
+    """Preprocess one shard's cut-outs into an HDF5 image store."""
+    from mlpipe.preprocess.figure import preprocessing_figure
+    from mlpipe.preprocess.shard import process_shard
+
+    _, shown = process_shard(args.shard_catalogue, args.images, args.stars, sorted(set(args.sizes)),
+                             cfg["preprocess"], cfg["cosmology"], args.out,
+                             cfg["preprocess"]["figure_galaxies"])
+    preprocessing_figure(shown, args.figure, f"preprocessing of {args.shard_catalogue}")
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="mlpipe", description=__doc__.splitlines()[0])
     sub = top.add_subparsers(dest="command", required=True)
     for name, (func, arguments) in COMMANDS.items():
-        p = sub.add_parser(name, help=(func.__doc__ or "").strip().splitlines()[0] if func.__doc__ else None)
+        p = sub.add_parser(name, help=func.__doc__.strip().splitlines()[0], description=func.__doc__)
         group = p.add_mutually_exclusive_group(required=True)
         group.add_argument("--config", help="workflow config YAML (validated)")
         group.add_argument("--config-json", help="effective config as JSON (what the rules pass)")

@@ -1,7 +1,7 @@
 # The galaxy sample: cross-match GSWLC-2 / SDSS photometry / HyperLeda / GZ2, cuts, targets, split, shards.
 
 
-rule build_sample:
+checkpoint build_sample:
     input:
         unpack(survey_catalogues),
     output:

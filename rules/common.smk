@@ -1,5 +1,8 @@
 # Helpers and input functions shared by the rules (no logic lives in the rules themselves).
 import json
+import os
+
+import pandas as pd
 
 SHARDS = [str(i) for i in range(config["catalog"]["n_shards"])]
 MOCK = config["data"]["source"] == "mock"
@@ -30,16 +33,32 @@ def survey_catalogues(wildcards):
     return {k: real[k] for k in ("gswlc", "hyperleda", "gz2", "photometry")}
 
 
-def shard_images(wildcards):
+def shard_image_folder(wildcards):
     """The folder with a shard's g-band cut-outs."""
     if MOCK:
-        return f"results/mock/images/shard-{wildcards.shard}"
+        return checkpoints.mock_images.get(shard=wildcards.shard).output[0]
     return config["data"]["real"]["images"]
+
+
+def shard_images(wildcards):
+    """Every cut-out of the shard's galaxies, so that a changed image reruns its shard only."""
+    folder = shard_image_folder(wildcards)
+    shard = checkpoints.build_sample.get().output.shards[int(wildcards.shard)]
+    ids = pd.read_csv(shard, usecols=["objid"])["objid"]
+    return [f"{folder}/{objid}.fits" for objid in ids if os.path.exists(f"{folder}/{objid}.fits")]
+
+
+def star_catalogue(wildcards):
+    return "results/mock/stars.csv" if MOCK else config["data"]["real"]["stars"]
+
+
+def image_sizes():
+    """Every input size the configured CNNs need, space separated."""
+    return " ".join(str(s) for s in sorted({m["image_size"] for m in config["cnn"]["models"].values()}))
 
 
 def final_outputs():
     """What `snakemake` with no target builds: every stage that exists."""
     outputs = ["results/catalog/sample.csv", "results/catalog/rejected.csv"]
-    if MOCK:
-        outputs += expand("results/mock/images/shard-{shard}", shard=SHARDS)
+    outputs += expand("results/images/shard-{shard}.h5", shard=SHARDS)
     return outputs

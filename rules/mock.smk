@@ -22,7 +22,7 @@ rule mock_catalogues:
         "--outdir $(dirname {output.truth}) > {log} 2>&1"
 
 
-rule mock_images:
+checkpoint mock_images:
     input:
         shard="results/catalog/shards/shard-{shard}.csv",
         truth="results/mock/truth.csv",

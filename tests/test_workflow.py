@@ -54,8 +54,36 @@ def test_tiny_run_writes_sample_and_images(tiny_run):
     assert "cut_d25" in log and "cut_chi2" in log
 
 
+def test_tiny_run_writes_image_stores(tiny_run):
+    import h5py
+
+    sample = pd.read_csv(tiny_run / "results" / "catalog" / "sample.csv")
+    total = 0
+    for shard in (0, 1):
+        with h5py.File(tiny_run / "results" / "images" / f"shard-{shard}.h5") as fh:
+            n = len(fh["objid"])
+            assert fh["images/69"].shape == (n, 69, 69)
+            total += n + len(fh["rejects/objid"])
+        assert (tiny_run / "results" / "figures" / "preprocess" / f"shard-{shard}.png").stat().st_size > 10_000
+    assert total == len(sample)
+
+
 def test_rerun_has_nothing_to_do(tiny_run):
     run = snakemake("-n", "-s", str(REPO / "Snakefile"), "--directory", str(tiny_run),
                     "--configfile", str(TINY), cwd=tiny_run)
     assert run.returncode == 0
     assert "Nothing to be done" in run.stdout + run.stderr
+
+
+def test_changed_image_reruns_only_its_shard(tiny_run):
+    from astropy.io import fits
+
+    image = sorted((tiny_run / "results" / "mock" / "images" / "shard-1").glob("*.fits"))[0]
+    with fits.open(image, mode="update") as hdul:
+        hdul[0].data[0, 0] += 1.0
+    run = snakemake("-n", "-s", str(REPO / "Snakefile"), "--directory", str(tiny_run),
+                    "--configfile", str(TINY), cwd=tiny_run)
+    out = run.stdout + run.stderr
+    assert run.returncode == 0, out
+    assert "preprocess_shard" in out and "wildcards: shard=1" in out
+    assert "wildcards: shard=0" not in out

@@ -1,0 +1,55 @@
+"""HDF5 stores (h5py) exchanged between stages: one per galaxy shard and per model.
+
+A table is a group with one dataset per column (so any column reads alone) and the column
+order in the group's ``columns`` attribute. Stores are written atomically.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from pathlib import Path
+from typing import Any, Iterator
+
+import h5py
+import numpy as np
+import pandas as pd
+
+from mlpipe.io.atomic import atomic_path
+
+STRING = h5py.string_dtype()
+
+
+@contextlib.contextmanager
+def create_store(path: str | Path, attrs: dict[str, Any] | None = None) -> Iterator[h5py.File]:
+    """Open a new store for writing; it appears at ``path`` only once the block succeeds."""
+    with atomic_path(path, ".h5") as tmp:
+        with h5py.File(tmp, "w") as fh:
+            for key, value in (attrs or {}).items():
+                fh.attrs[key] = json.dumps(value) if isinstance(value, (dict, list)) else value
+            yield fh
+
+
+def write_table(parent: h5py.Group, name: str, df: pd.DataFrame) -> None:
+    group = parent.create_group(name)
+    group.attrs["columns"] = json.dumps(list(df.columns))
+    for col in df.columns:
+        if pd.api.types.is_numeric_dtype(df[col]) or pd.api.types.is_bool_dtype(df[col]):
+            group.create_dataset(col, data=df[col].to_numpy())
+        else:
+            group.create_dataset(col, data=np.array([str(v) for v in df[col]], dtype=object),
+                                 dtype=STRING)
+
+
+def read_table(parent: h5py.Group, name: str) -> pd.DataFrame:
+    group = parent[name]
+    columns = json.loads(group.attrs["columns"])
+    data = {}
+    for col in columns:
+        values = group[col][()]
+        data[col] = [v.decode() if isinstance(v, bytes) else v for v in values] if values.dtype.kind in "OS" else values
+    return pd.DataFrame(data, columns=columns)
+
+
+def read_attr_json(fh: h5py.File, key: str) -> Any:
+    return json.loads(fh.attrs[key])

@@ -1,0 +1,1 @@
+"""Per-shard image preprocessing: cut-out, sky, star subtraction, features, log scaling, resizing."""

@@ -1,0 +1,40 @@
+"""What the preprocessing did, as in Fig. 1 of the paper: raw, star-subtracted, log-scaled."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from mlpipe.io.atomic import atomic_path  # noqa: E402
+from mlpipe.preprocess.galaxy import ProcessedGalaxy  # noqa: E402
+
+
+def preprocessing_figure(galaxies: dict[int, ProcessedGalaxy], path: str | Path, title: str) -> None:
+    rows = max(len(galaxies), 1)
+    fig, axes = plt.subplots(rows, 3, figsize=(9, 3 * rows), squeeze=False)
+    for row, (objid, gal) in zip(axes, galaxies.items()):
+        sigma = max(gal.features["sky_sigma"], 1e-12)
+        for ax, key, label in zip(row, ("raw", "clean", "scaled"),
+                                  ("raw (sky subtracted)", "stars replaced", "log-scaled [0, 1]")):
+            img = gal.stages[key]
+            shown = img if key == "scaled" else np.arcsinh(img / (3 * sigma))
+            ax.imshow(shown, origin="lower", cmap="gray")
+            ax.set_title(f"{objid}\n{label}", fontsize=8)
+            ax.set_xlabel("x [px]", fontsize=7)
+            ax.set_ylabel("y [px]", fontsize=7)
+            ax.tick_params(labelsize=6)
+        for star in gal.stars:
+            if star.status == "replaced":
+                row[0].add_patch(plt.Circle((star.x, star.y), star.radius_px, fill=False, color="tab:red"))
+    if not galaxies:
+        axes[0, 0].text(0.5, 0.5, "no galaxy processed in this shard", ha="center")
+    fig.suptitle(title)
+    fig.tight_layout()
+    with atomic_path(path, ".png") as tmp:
+        fig.savefig(tmp, dpi=90, format="png")
+    plt.close(fig)
