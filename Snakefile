@@ -15,6 +15,7 @@ include: "rules/common.smk"
 include: "rules/mock.smk"
 include: "rules/catalog.smk"
 include: "rules/preprocess.smk"
+include: "rules/cnn.smk"
 
 
 rule all:

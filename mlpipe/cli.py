@@ -92,6 +92,49 @@ def preprocess(args: argparse.Namespace, cfg: dict[str, Any]) -> None:
     preprocessing_figure(shown, args.figure, f"preprocessing of {args.shard_catalogue}")
 
 
+def _train_cnn_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", required=True, help="a name under cnn.models")
+    p.add_argument("--sample", required=True)
+    p.add_argument("--stores", required=True, nargs="+", help="the per-shard image stores")
+    p.add_argument("--init-from", help="model.pt of the network to start from (CNN 4)")
+    p.add_argument("--outdir", required=True)
+    p.add_argument("--figure", required=True, help="learning-curve PNG")
+    p.add_argument("--workers", type=int, default=0, help="data-loading processes")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+
+
+@command("train-cnn", _train_cnn_args)
+def train_cnn(args: argparse.Namespace, cfg: dict[str, Any]) -> None:
+    """Train one CNN (resumes from its last checkpoint when one exists)."""
+    import pandas as pd
+
+    from mlpipe.cnn.curves import learning_curve
+    from mlpipe.cnn.train import train_model
+
+    train_model(args.model, cfg["cnn"], args.sample, args.stores, args.outdir, args.init_from,
+                args.workers, args.device)
+    target = cfg["cnn"]["models"][args.model]["target"]
+    learning_curve(pd.read_csv(f"{args.outdir}/history.csv"), args.model,
+                   "MSE of the 37 GZ2 probabilities" if target == "gz2" else "weighted L1 of M/L",
+                   args.figure)
+
+
+def _extract_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model-file", required=True, help="model.pt written by train-cnn")
+    p.add_argument("--images", required=True, help="one shard's image store")
+    p.add_argument("--out", required=True)
+    p.add_argument("--workers", type=int, default=0)
+    p.add_argument("--device", default="auto")
+
+
+@command("extract-features", _extract_args)
+def extract_features(args: argparse.Namespace, cfg: dict[str, Any]) -> None:
+    """Write one shard's CNN features for one trained model."""
+    from mlpipe.cnn.extract import extract_shard
+
+    extract_shard(args.model_file, args.images, args.out, workers=args.workers, device_name=args.device)
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="mlpipe", description=__doc__.splitlines()[0])
     sub = top.add_subparsers(dest="command", required=True)

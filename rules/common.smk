@@ -8,8 +8,12 @@ SHARDS = [str(i) for i in range(config["catalog"]["n_shards"])]
 MOCK = config["data"]["source"] == "mock"
 
 
+MODELS = list(config["cnn"]["models"])
+
+
 wildcard_constraints:
     shard=r"\d+",
+    model="|".join(MODELS),
 
 
 def stage_config(*sections):
@@ -57,8 +61,27 @@ def image_sizes():
     return " ".join(str(s) for s in sorted({m["image_size"] for m in config["cnn"]["models"].values()}))
 
 
+def cnn_training_inputs(wildcards):
+    """Sample, every image store and, for a fine-tuned model, its parent's weights."""
+    inputs = {
+        "sample": "results/catalog/sample.csv",
+        "stores": expand("results/images/shard-{shard}.h5", shard=SHARDS),
+    }
+    parent = config["cnn"]["models"][wildcards.model].get("init_from")
+    if parent:
+        inputs["parent"] = f"results/models/{parent}/model.pt"
+    return inputs
+
+
+def init_from_option(wildcards):
+    parent = config["cnn"]["models"][wildcards.model].get("init_from")
+    return f"--init-from results/models/{parent}/model.pt" if parent else ""
+
+
 def final_outputs():
     """What `snakemake` with no target builds: every stage that exists."""
     outputs = ["results/catalog/sample.csv", "results/catalog/rejected.csv"]
     outputs += expand("results/images/shard-{shard}.h5", shard=SHARDS)
+    outputs += expand("results/models/{model}/model.pt", model=MODELS)
+    outputs += expand("results/features/{model}/shard-{shard}.h5", model=MODELS, shard=SHARDS)
     return outputs

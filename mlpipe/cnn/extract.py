@@ -1,0 +1,75 @@
+"""Run a trained CNN over one shard's image store and write its features with readable names."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pandas as pd
+import torch
+from torch.utils.data import DataLoader
+
+from mlpipe import gz2
+from mlpipe.cnn.data import StoreDataset
+from mlpipe.cnn.device import pick_device
+from mlpipe.cnn.models import build_model
+from mlpipe.io.store import create_store
+
+log = logging.getLogger(__name__)
+
+
+def feature_names(name: str, model_cfg: dict, n_pooled: int) -> dict[str, list[str]]:
+    """Column names per output: ``cnn1_gz2_q01_smooth_or_features_smooth``, ``cnn1_pool_0042``..."""
+    names: dict[str, list[str]] = {}
+    if model_cfg["target"] == "gz2":
+        names["output"] = [f"{name}_gz2_{a}" for a in gz2.answer_names()]
+    else:
+        names["hidden"] = [f"{name}_hidden_{i:02d}" for i in range(gz2.N_ANSWERS)]
+        names["output"] = [f"{name}_ml"]
+    if model_cfg.get("export_pooled"):
+        names["pooled"] = [f"{name}_pool_{i:04d}" for i in range(n_pooled)]
+    return names
+
+
+def extract_shard(model_path: str | Path, image_store: str | Path, out_path: str | Path,
+                  batch_size: int = 64, workers: int = 0, device_name: str = "auto") -> int:
+    """Write ``objid`` and a ``features`` matrix (float32) with its ``columns`` attribute."""
+    saved = torch.load(model_path, map_location="cpu", weights_only=False)
+    name, model_cfg = saved["name"], saved["model_cfg"]
+    model = build_model(model_cfg | {"pretrained": None})
+    model.load_state_dict(saved["state_dict"])
+    device = pick_device(device_name)
+    model.to(device).eval()
+    with h5py.File(image_store, "r") as fh:
+        ids = fh["objid"][()]
+    table = pd.DataFrame({"store": str(image_store), "row": np.arange(len(ids))})
+    loader = DataLoader(StoreDataset(table, model_cfg["image_size"], None), batch_size=batch_size,
+                        shuffle=False, num_workers=workers, pin_memory=device.type == "cuda")
+    parts: dict[str, list[np.ndarray]] = {}
+    with torch.no_grad(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+        for images, _, _ in loader:
+            out = model.forward_all(images.to(device, non_blocking=True))
+            for key, value in out.items():
+                parts.setdefault(key, []).append(value.float().reshape(len(images), -1).cpu().numpy())
+    n_pooled = model.head[0].in_features
+    names = feature_names(name, model_cfg, n_pooled)
+    blocks, columns = [], []
+    for key, cols in names.items():
+        blocks.append(np.concatenate(parts[key]) if parts else np.empty((0, len(cols)), np.float32))
+        columns += cols
+    matrix = np.concatenate(blocks, axis=1).astype(np.float32)
+    with create_store(out_path, {"model": name, "columns": columns}) as fh:
+        fh.create_dataset("objid", data=ids)
+        fh.create_dataset("features", data=matrix)
+    log.info("%s: %d galaxies x %d features from %s", name, len(ids), len(columns), image_store)
+    return len(ids)
+
+
+def read_features(path: str | Path) -> pd.DataFrame:
+    """A feature store as a table indexed by objid."""
+    with h5py.File(path, "r") as fh:
+        columns = json.loads(fh.attrs["columns"])
+        return pd.DataFrame(fh["features"][()], columns=columns, index=pd.Index(fh["objid"][()], name="objid"))

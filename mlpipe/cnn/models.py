@@ -1,0 +1,105 @@
+"""The four CNNs of the paper.
+
+CNN 1 (ResNet50) and CNN 2 (Xception) come from timm: convolutional part, global average pooling,
+dense-256 ReLU, dense-37 ReLU and the GZ2 normalisation layer; the one-band image is repeated into
+three channels so that ImageNet weights fit. CNN 3 is the Dieleman-style network of the paper's
+Fig. 3. CNN 4 is CNN 1 with the normalisation replaced by dense-1, fine-tuned on M/L.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Mapping
+
+import timm
+import torch
+from torch import nn
+
+from mlpipe import gz2
+from mlpipe.cnn.normalization import GZ2Normalisation
+
+TIMM_NAMES = {"resnet50": "resnet50", "xception": "legacy_xception"}
+
+
+class MorphologyNet(nn.Module):
+    """backbone -> pooled features -> dense-256 -> dense-37 (ReLU) -> GZ2 probabilities or M/L."""
+
+    def __init__(self, backbone: nn.Module, n_pooled: int, target: str, hidden: int | None,
+                 repeat_channels: bool) -> None:
+        super().__init__()
+        self.backbone = backbone
+        layers: list[nn.Module] = [nn.Linear(n_pooled, hidden), nn.ReLU()] if hidden else []
+        last = nn.Linear(hidden or n_pooled, gz2.N_ANSWERS)
+        # Start every answer positive: a question whose ReLU outputs all start at zero would
+        # pass no gradient through the normalisation and stay dead.
+        nn.init.normal_(last.weight, std=0.01)
+        nn.init.constant_(last.bias, 1.0)
+        self.head = nn.Sequential(*layers, last, nn.ReLU())
+        self.target = target
+        self.output = GZ2Normalisation() if target == "gz2" else nn.Linear(gz2.N_ANSWERS, 1)
+        self.repeat_channels = repeat_channels
+
+    def forward_all(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Every quantity the feature stores keep: pooled, the 37 next-to-last, the output."""
+        x = images.expand(-1, 3, -1, -1) if self.repeat_channels else images
+        pooled = self.backbone(x)
+        hidden = self.head(pooled)
+        out = self.output(hidden)
+        return {"pooled": pooled, "hidden": hidden, "output": out if self.target == "gz2" else out[:, 0]}
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.forward_all(images)["output"]
+
+
+class DielemanBackbone(nn.Module):
+    """CNN 3: 69 -> conv5 65 -> pool 32 -> conv4 29 -> pool 14 -> conv3 12 -> pool 6 -> conv3 4
+    -> global max pool -> dense-512 (valid padding, Glorot-uniform initialisation)."""
+
+    def __init__(self, dropout: float = 0.25) -> None:
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv2d(1, 32, 5), nn.ReLU(), nn.MaxPool2d(2), nn.Dropout(dropout),
+            nn.Conv2d(32, 64, 4), nn.ReLU(), nn.MaxPool2d(2), nn.Dropout(dropout),
+            nn.Conv2d(64, 128, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Dropout(dropout),
+            nn.Conv2d(128, 128, 3), nn.ReLU(), nn.AdaptiveMaxPool2d(1), nn.Flatten(),
+            nn.Linear(128, 512), nn.ReLU())
+        for module in self.modules():
+            if isinstance(module, (nn.Conv2d, nn.Linear)):
+                nn.init.xavier_uniform_(module.weight)
+                nn.init.zeros_(module.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.features(x)
+
+
+def load_pretrained(backbone: nn.Module, path: str) -> None:
+    """Load a local timm state dict into the backbone; nothing is ever downloaded."""
+    file = Path(path)
+    if not file.is_file():
+        raise FileNotFoundError(f"pretrained weights file not found: {file} (weights cannot be "
+                                "downloaded here; give a local timm state-dict file, or null to "
+                                "train from scratch)")
+    state = torch.load(file, map_location="cpu", weights_only=True)
+    missing, unexpected = backbone.load_state_dict(state, strict=False)
+    if len(missing) > len(state) // 2:
+        raise ValueError(f"{file} does not fit this backbone: {len(missing)} weights missing")
+
+
+def build_model(model_cfg: Mapping[str, Any]) -> MorphologyNet:
+    """A fresh network for one entry of ``cnn.models``."""
+    arch = model_cfg["architecture"]
+    if arch == "custom":
+        return MorphologyNet(DielemanBackbone(), 512, model_cfg["target"], hidden=None,
+                             repeat_channels=False)
+    backbone = timm.create_model(TIMM_NAMES[arch], pretrained=False, num_classes=0,
+                                 global_pool="avg", in_chans=3)
+    if model_cfg.get("pretrained"):
+        load_pretrained(backbone, model_cfg["pretrained"])
+    return MorphologyNet(backbone, backbone.num_features, model_cfg["target"], hidden=256,
+                         repeat_channels=True)
+
+
+def init_from(model: MorphologyNet, donor_state: Mapping[str, torch.Tensor]) -> None:
+    """Start CNN 4 from CNN 1: copy backbone and head; the M/L output layer stays new."""
+    keep = {k: v for k, v in donor_state.items() if k.startswith(("backbone.", "head."))}
+    model.load_state_dict(keep, strict=False)

@@ -1,0 +1,181 @@
+"""Train one CNN: NAdam, learning rate x0.3 after 4 epochs without validation improvement, best
+validation checkpoint kept, a checkpoint every epoch so that a killed job resumes where it stopped.
+
+Every epoch's shuffling and augmentation draw from a generator seeded by (seed, epoch), and the
+global RNG state is checkpointed, so a resumed run on the CPU equals an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+from torch.utils.data import DataLoader
+
+from mlpipe.cnn.data import GZ2_COLUMNS, StoreDataset, augment, training_table
+from mlpipe.cnn.device import pick_device
+from mlpipe.cnn.models import MorphologyNet, build_model, init_from
+from mlpipe.io.atomic import atomic_path, write_csv
+
+log = logging.getLogger(__name__)
+
+
+def weighted_l1(pred: torch.Tensor, target: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """The paper's loss: mean |Y_pred - Y| / dY (weight = 1 / dY)."""
+    return (torch.abs(pred - target) * weight).mean()
+
+
+def loss_fn(target: str, pred, y, w) -> torch.Tensor:
+    if target == "gz2":
+        return torch.mean((pred - y) ** 2)
+    return weighted_l1(pred, y, w)
+
+
+def _save(obj: Any, path: Path) -> None:
+    with atomic_path(path, ".pt") as tmp:
+        torch.save(obj, tmp)
+
+
+def _loader(dataset, batch_size: int, shuffle: bool, seed: int, workers: int, pin: bool) -> DataLoader:
+    generator = torch.Generator().manual_seed(seed)
+    return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, generator=generator,
+                      num_workers=workers, pin_memory=pin, persistent_workers=False)
+
+
+def evaluate(model: MorphologyNet, loader: DataLoader, target: str, device: torch.device,
+             amp: bool) -> tuple[float, np.ndarray]:
+    """Mean loss over a loader and the stacked predictions."""
+    model.eval()
+    total, count, preds = 0.0, 0, []
+    with torch.no_grad(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+        for images, y, w in loader:
+            images = images.to(device, non_blocking=True)
+            if device.type == "cuda":
+                images = images.contiguous(memory_format=torch.channels_last)
+            pred = model(images).float()
+            total += loss_fn(target, pred, y.to(device), w.to(device)).item() * len(images)
+            count += len(images)
+            preds.append(pred.cpu().numpy())
+    return total / max(count, 1), (np.concatenate(preds) if preds else np.empty(0))
+
+
+def config_hash(*parts: Any) -> str:
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def train_model(name: str, cnn_cfg: Mapping[str, Any], sample_csv: str | Path, stores: Sequence[str],
+                out_dir: str | Path, init_state: str | Path | None = None, workers: int = 0,
+                device_name: str = "auto") -> dict[str, float]:
+    """Train model ``name`` of ``cnn_cfg['models']``; writes model.pt, history.csv, metrics.json."""
+    out_dir = Path(out_dir)
+    ckpt_path = out_dir / "checkpoint" / "last.pt"
+    model_cfg = cnn_cfg["models"][name]
+    train_cfg = cnn_cfg["training"] | {k: v for k, v in model_cfg.items() if k in cnn_cfg["training"]}
+    target, size = model_cfg["target"], model_cfg["image_size"]
+    seed = cnn_cfg["seed"] + sum(map(ord, name))
+    device = pick_device(device_name)
+    amp = device.type == "cuda"
+    torch.manual_seed(seed)
+
+    sample = pd.read_csv(sample_csv)
+    train_table = training_table(sample, stores, target, "train")
+    val_table = training_table(sample, stores, target, "validation")
+    if len(train_table) == 0 or len(val_table) == 0:
+        raise ValueError(f"{name}: no training or validation galaxies with images for target {target}")
+    log.info("%s: %d training and %d validation galaxies at %d px", name, len(train_table), len(val_table), size)
+    train_ds, val_ds = StoreDataset(train_table, size, target), StoreDataset(val_table, size, target)
+
+    model = build_model(model_cfg)
+    if init_state is not None:
+        init_from(model, torch.load(init_state, map_location="cpu", weights_only=False)["state_dict"])
+        log.info("%s starts from %s", name, init_state)
+    model.to(device)
+    if device.type == "cuda":
+        model = model.to(memory_format=torch.channels_last)
+    optimizer = torch.optim.NAdam(model.parameters(), lr=train_cfg["learning_rate"])
+    scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="min", factor=train_cfg["lr_factor"],
+                                                           patience=train_cfg["lr_patience"])
+    fingerprint = config_hash(name, cnn_cfg, len(train_table), len(val_table), str(init_state))
+    history: list[dict[str, float]] = []
+    best_loss, best_state, start_epoch = float("inf"), None, 0
+    if ckpt_path.exists():
+        ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=False)
+        if ckpt["fingerprint"] == fingerprint:
+            model.load_state_dict(ckpt["state_dict"])
+            optimizer.load_state_dict(ckpt["optimizer"])
+            scheduler.load_state_dict(ckpt["scheduler"])
+            torch.set_rng_state(ckpt["rng"])
+            history, best_loss, best_state = ckpt["history"], ckpt["best_loss"], ckpt["best_state"]
+            start_epoch = ckpt["epoch"] + 1
+            log.info("%s: resuming after epoch %d from %s", name, ckpt["epoch"] + 1, ckpt_path)
+        else:
+            log.info("%s: ignoring a checkpoint made with other settings", name)
+
+    pin = device.type == "cuda"
+    val_loader = _loader(val_ds, train_cfg["batch_size"], False, seed, workers, pin)
+    for epoch in range(start_epoch, train_cfg["epochs"]):
+        t0 = time.time()
+        model.train()
+        aug_gen = torch.Generator().manual_seed(seed * 1000 + epoch)
+        total, count = 0.0, 0
+        for images, y, w in _loader(train_ds, train_cfg["batch_size"], True, seed * 1000 + epoch, workers, pin):
+            images = images.to(device, non_blocking=True)
+            if train_cfg["augment"]:
+                images = augment(images, aug_gen, train_cfg["zoom_range"])
+            if device.type == "cuda":
+                images = images.contiguous(memory_format=torch.channels_last)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+                pred = model(images).float()
+            loss = loss_fn(target, pred, y.to(device), w.to(device))
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            total += loss.item() * len(images)
+            count += len(images)
+        val_loss, _ = evaluate(model, val_loader, target, device, amp)
+        scheduler.step(val_loss)
+        lr = optimizer.param_groups[0]["lr"]
+        history.append({"epoch": epoch + 1, "train_loss": total / count, "val_loss": val_loss,
+                        "lr": lr, "seconds": time.time() - t0})
+        log.info("%s epoch %d/%d: train %.5f, validation %.5f, lr %.2e, %.1f s", name, epoch + 1,
+                 train_cfg["epochs"], total / count, val_loss, lr, time.time() - t0)
+        if val_loss < best_loss:
+            best_loss = val_loss
+            best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+        _save({"fingerprint": fingerprint, "epoch": epoch, "state_dict": model.state_dict(),
+               "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+               "rng": torch.get_rng_state(), "history": history, "best_loss": best_loss,
+               "best_state": best_state}, ckpt_path)
+
+    model.load_state_dict(best_state)
+    _, val_pred = evaluate(model, val_loader, target, device, amp)
+    metrics = validation_metrics(target, val_pred, train_table, val_table) | {"best_val_loss": best_loss}
+    _save({"name": name, "model_cfg": dict(model_cfg), "state_dict": best_state, "metrics": metrics}, out_dir / "model.pt")
+    write_csv(pd.DataFrame(history), out_dir / "history.csv")
+    with atomic_path(out_dir / "metrics.json", ".json") as tmp:
+        tmp.write_text(json.dumps(metrics, indent=2))
+    log.info("%s validation metrics: %s", name, metrics)
+    return metrics
+
+
+def validation_metrics(target: str, pred: np.ndarray, train: pd.DataFrame, val: pd.DataFrame) -> dict[str, float]:
+    """The model against the simplest baseline: predicting the training mean (GZ2) or the
+    training set's weighted median (M/L)."""
+    if target == "gz2":
+        truth = val[GZ2_COLUMNS].to_numpy()
+        mean = train[GZ2_COLUMNS].to_numpy().mean(axis=0)
+        return {"rmse": float(np.sqrt(np.mean((pred - truth) ** 2))),
+                "rmse_training_mean": float(np.sqrt(np.mean((mean - truth) ** 2)))}
+    y, dy = val["ml"].to_numpy(), val["ml_err"].to_numpy()
+    order = np.argsort(train["ml"].to_numpy())
+    weights = (1.0 / train["ml_err"].to_numpy())[order]
+    median = train["ml"].to_numpy()[order][np.searchsorted(np.cumsum(weights), 0.5 * weights.sum())]
+    return {"l1": float(np.mean(np.abs(pred - y) / dy)),
+            "l1_constant": float(np.mean(np.abs(median - y) / dy))}
