@@ -55,6 +55,8 @@ class DielemanBackbone(nn.Module):
     """CNN 3: 69 -> conv5 65 -> pool 32 -> conv4 29 -> pool 14 -> conv3 12 -> pool 6 -> conv3 4
     -> global max pool -> dense-512 (valid padding, Glorot-uniform initialisation)."""
 
+    MIN_SIZE = 46
+
     def __init__(self, dropout: float = 0.25) -> None:
         super().__init__()
         self.features = nn.Sequential(
@@ -89,6 +91,9 @@ def build_model(model_cfg: Mapping[str, Any]) -> MorphologyNet:
     """A fresh network for one entry of ``cnn.models``."""
     arch = model_cfg["architecture"]
     if arch == "custom":
+        if model_cfg["image_size"] < DielemanBackbone.MIN_SIZE:
+            raise ValueError(f"the custom CNN needs images of at least {DielemanBackbone.MIN_SIZE} px "
+                             f"(valid padding), got {model_cfg['image_size']}")
         return MorphologyNet(DielemanBackbone(), 512, model_cfg["target"], hidden=None,
                              repeat_channels=False)
     backbone = timm.create_model(TIMM_NAMES[arch], pretrained=False, num_classes=0,

@@ -102,7 +102,9 @@ def train_model(name: str, cnn_cfg: Mapping[str, Any], sample_csv: str | Path, s
     optimizer = torch.optim.NAdam(model.parameters(), lr=train_cfg["learning_rate"])
     scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="min", factor=train_cfg["lr_factor"],
                                                            patience=train_cfg["lr_patience"])
-    fingerprint = config_hash(name, cnn_cfg, len(train_table), len(val_table), str(init_state))
+    # Everything but the epoch count: a run given more epochs resumes where the last one stopped.
+    fingerprint = config_hash(name, model_cfg, {k: v for k, v in train_cfg.items() if k != "epochs"},
+                              cnn_cfg["seed"], train_table["objid"].tolist(), str(init_state))
     history: list[dict[str, float]] = []
     best_loss, best_state, start_epoch = float("inf"), None, 0
     if ckpt_path.exists():

@@ -1,0 +1,191 @@
+"""CNNs: the GZ2 normalisation layer, architectures, training, resume and extraction."""
+
+import copy
+
+import h5py
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from mlpipe import gz2
+from mlpipe.cnn.data import GZ2_COLUMNS, augment
+from mlpipe.cnn.extract import extract_shard, read_features
+from mlpipe.cnn.models import DielemanBackbone, build_model, load_pretrained
+from mlpipe.cnn.normalization import GZ2Normalisation
+from mlpipe.cnn.train import train_model
+from mlpipe.io.store import create_store
+
+
+def test_normalisation_layer_matches_tree_and_numpy():
+    torch.manual_seed(0)
+    raw = torch.relu(torch.randn(64, 37))
+    p = GZ2Normalisation()(raw)
+    np.testing.assert_allclose(p.numpy(), gz2.normalise(raw.numpy()), atol=1e-6)
+    for q, sl in zip(gz2.QUESTIONS, gz2.question_slices()):
+        total = p[:, sl].sum(1)
+        nonzero = raw[:, sl].sum(1) > 0
+        asked = torch.ones(64) if q.parent is None else p[:, q.parent]
+        assert torch.allclose(total[nonzero], asked[nonzero], atol=1e-6)
+
+
+def test_normalisation_layer_gradients_finite_with_dead_question():
+    raw = torch.rand(4, 37)
+    raw[:, 18:25] = 0.0  # question 8 all zero
+    raw.requires_grad_(True)
+    p = GZ2Normalisation()(raw)
+    assert torch.all(p[:, 18:25] == 0)
+    (p ** 2).sum().backward()
+    assert torch.isfinite(raw.grad).all() and raw.grad.abs().sum() > 0
+
+
+def test_custom_cnn_shapes_follow_the_paper():
+    net = DielemanBackbone()
+    sizes = []
+    x = torch.zeros(2, 1, 69, 69)
+    for layer in net.features:
+        x = layer(x)
+        if isinstance(layer, (torch.nn.Conv2d, torch.nn.MaxPool2d)):
+            sizes.append(x.shape[-1])
+    assert sizes == [65, 32, 29, 14, 12, 6, 4]
+    assert x.shape == (2, 512)
+
+
+def test_pretrained_path_missing_is_a_clear_error(tmp_path):
+    with pytest.raises(FileNotFoundError, match="cannot be downloaded"):
+        build_model({"architecture": "resnet50", "target": "gz2", "image_size": 32,
+                     "pretrained": str(tmp_path / "nope.pth")})
+
+
+def test_pretrained_local_file_loads(tmp_path):
+    import timm
+
+    donor = timm.create_model("resnet50", pretrained=False, num_classes=0)
+    torch.save(donor.state_dict(), tmp_path / "w.pth")
+    model = build_model({"architecture": "resnet50", "target": "gz2", "image_size": 32,
+                         "pretrained": str(tmp_path / "w.pth")})
+    assert torch.equal(model.backbone.conv1.weight, donor.conv1.weight)
+    backbone = timm.create_model("resnet50", pretrained=False, num_classes=0)
+    load_pretrained(backbone, str(tmp_path / "w.pth"))
+
+
+def test_augment_keeps_shape_and_is_seeded():
+    images = torch.rand(5, 1, 32, 32)
+    a = augment(images, torch.Generator().manual_seed(1), (0.7, 1.3))
+    b = augment(images, torch.Generator().manual_seed(1), (0.7, 1.3))
+    assert a.shape == images.shape and torch.equal(a, b) and not torch.equal(a, images)
+
+
+SIZE = 48
+
+
+@pytest.fixture(scope="module")
+def tiny_data(tmp_path_factory):
+    """Two shards of synthetic galaxies: round blobs ("smooth") and thin bars ("edge-on")."""
+    tmp = tmp_path_factory.mktemp("cnn")
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[:SIZE, :SIZE] - (SIZE - 1) / 2
+    rows, stores = [], []
+    for shard in range(2):
+        ids, images = [], []
+        for i in range(48):
+            objid = shard * 1000 + i
+            edge_on = rng.random() < 0.5
+            if edge_on:
+                img = np.exp(-(xx / 8) ** 2 - (yy / 1.5) ** 2)
+            else:
+                img = np.exp(-(xx ** 2 + yy ** 2) / 30)
+            ids.append(objid)
+            images.append((img + rng.normal(0, 0.05, img.shape)).astype(np.float32))
+            raw = np.full(37, 0.5)
+            raw[0:3] = [0.1, 0.9, 0.0] if edge_on else [0.9, 0.1, 0.0]
+            raw[3:5] = [0.9, 0.1] if edge_on else [0.1, 0.9]
+            split = "validation" if i % 4 == 0 else "train"
+            rows.append({"objid": objid, "split": split, "gz2_match": True, "ml": 3.0 if edge_on else 1.0,
+                         "ml_err": 0.1} | dict(zip(GZ2_COLUMNS, gz2.normalise(raw))))
+        path = tmp / f"shard-{shard}.h5"
+        with create_store(path) as fh:
+            fh.create_dataset("objid", data=np.array(ids))
+            fh.create_dataset(f"images/{SIZE}", data=np.stack(images))
+        stores.append(str(path))
+    pd.DataFrame(rows).to_csv(tmp / "sample.csv", index=False)
+    return tmp, stores
+
+
+def _cfg(epochs=2):
+    models = {
+        "cnn1": {"architecture": "resnet50", "image_size": SIZE, "target": "gz2", "export_pooled": True},
+        "cnn2": {"architecture": "xception", "image_size": SIZE, "target": "gz2"},
+        "cnn3": {"architecture": "custom", "image_size": SIZE, "target": "gz2"},
+        "cnn4": {"architecture": "resnet50", "image_size": SIZE, "target": "ml", "init_from": "cnn1"},
+    }
+    return {"seed": 3, "models": models,
+            "training": {"epochs": epochs, "batch_size": 8, "learning_rate": 0.001, "lr_factor": 0.3,
+                         "lr_patience": 4, "augment": True, "zoom_range": [0.9, 1.1]}}
+
+
+@pytest.mark.parametrize("name", ["cnn1", "cnn2", "cnn3"])
+def test_each_gz2_model_trains_and_loss_falls(tiny_data, tmp_path, name):
+    tmp, stores = tiny_data
+    cfg = _cfg(epochs=3)
+    train_model(name, cfg, tmp / "sample.csv", stores, tmp_path / name)
+    history = pd.read_csv(tmp_path / name / "history.csv")
+    assert list(history["epoch"]) == [1, 2, 3]
+    assert history["train_loss"].iloc[-1] < history["train_loss"].iloc[0]
+    saved = torch.load(tmp_path / name / "model.pt", weights_only=False)
+    assert saved["name"] == name and set(saved["metrics"]) >= {"rmse", "rmse_training_mean"}
+
+
+def test_finetuned_model_starts_from_parent_and_extraction(tiny_data, tmp_path):
+    tmp, stores = tiny_data
+    cfg = _cfg(epochs=1)
+    train_model("cnn1", cfg, tmp / "sample.csv", stores, tmp_path / "cnn1")
+    parent = torch.load(tmp_path / "cnn1" / "model.pt", weights_only=False)["state_dict"]
+    cfg["models"]["cnn4"]["epochs"] = 0 + 1
+    cfg["models"]["cnn4"]["learning_rate"] = 1e-12  # barely moves: the weights must be the parent's
+    metrics = train_model("cnn4", cfg, tmp / "sample.csv", stores, tmp_path / "cnn4",
+                          init_state=tmp_path / "cnn1" / "model.pt")
+    child = torch.load(tmp_path / "cnn4" / "model.pt", weights_only=False)["state_dict"]
+    assert torch.allclose(child["backbone.conv1.weight"], parent["backbone.conv1.weight"], atol=1e-6)
+    assert "output.weight" in child and "l1" in metrics
+
+    out1, out2 = tmp_path / "f1.h5", tmp_path / "f2.h5"
+    extract_shard(tmp_path / "cnn1" / "model.pt", stores[0], out1)
+    extract_shard(tmp_path / "cnn1" / "model.pt", stores[0], out2)
+    f1, f2 = read_features(out1), read_features(out2)
+    assert f1.equals(f2)  # deterministic
+    assert f1.shape == (48, 37 + 2048)
+    assert "cnn1_gz2_q01_smooth_or_features_smooth" in f1.columns and "cnn1_pool_2047" in f1.columns
+    q1 = f1[[c for c in f1.columns if c.startswith("cnn1_gz2_q01")]].sum(axis=1)
+    assert np.allclose(q1, 1.0, atol=1e-5)
+    extract_shard(tmp_path / "cnn4" / "model.pt", stores[1], tmp_path / "f4.h5")
+    f4 = read_features(tmp_path / "f4.h5")
+    assert list(f4.columns[:2]) == ["cnn4_hidden_00", "cnn4_hidden_01"] and "cnn4_ml" in f4.columns
+    with h5py.File(stores[1]) as fh:
+        assert list(f4.index) == list(fh["objid"][()])
+
+
+def test_resume_continues_history_and_equals_uninterrupted(tiny_data, tmp_path):
+    tmp, stores = tiny_data
+    train_model("cnn3", _cfg(epochs=3), tmp / "sample.csv", stores, tmp_path / "straight")
+    train_model("cnn3", _cfg(epochs=2), tmp / "sample.csv", stores, tmp_path / "resumed")
+    first = pd.read_csv(tmp_path / "resumed" / "history.csv")
+    train_model("cnn3", _cfg(epochs=3), tmp / "sample.csv", stores, tmp_path / "resumed")
+    resumed = pd.read_csv(tmp_path / "resumed" / "history.csv")
+    straight = pd.read_csv(tmp_path / "straight" / "history.csv")
+    assert list(resumed["epoch"]) == [1, 2, 3]
+    pd.testing.assert_frame_equal(resumed.iloc[:2].drop(columns="seconds"), first.drop(columns="seconds"))
+    np.testing.assert_allclose(resumed["val_loss"], straight["val_loss"], rtol=1e-6)
+    a = torch.load(tmp_path / "straight" / "model.pt", weights_only=False)["state_dict"]
+    b = torch.load(tmp_path / "resumed" / "model.pt", weights_only=False)["state_dict"]
+    assert all(torch.allclose(a[k].float(), b[k].float(), atol=1e-6) for k in a)
+
+
+@pytest.mark.gpu
+def test_training_step_on_gpu(tiny_data, tmp_path):
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA device on this machine")
+    tmp, stores = tiny_data
+    metrics = train_model("cnn3", _cfg(epochs=1), tmp / "sample.csv", stores, tmp_path / "gpu",
+                          device_name="cuda")
+    assert np.isfinite(metrics["rmse"])
