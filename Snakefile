@@ -16,6 +16,8 @@ include: "rules/mock.smk"
 include: "rules/catalog.smk"
 include: "rules/preprocess.smk"
 include: "rules/cnn.smk"
+include: "rules/gbm.smk"
+include: "rules/evaluate.smk"
 
 
 rule all:

@@ -135,6 +135,147 @@ def extract_features(args: argparse.Namespace, cfg: dict[str, Any]) -> None:
     extract_shard(args.model_file, args.images, args.out, workers=args.workers, device_name=args.device)
 
 
+def _gbm_table_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--sample", required=True)
+    p.add_argument("--images", required=True, nargs="+", help="per-shard image stores")
+    p.add_argument("--features", required=True, nargs="+", help="per-shard, per-model feature stores")
+    p.add_argument("--out", required=True)
+    p.add_argument("--dropped", required=True, help="CSV of dead features removed")
+
+
+@command("gbm-table", _gbm_table_args)
+def gbm_table(args: argparse.Namespace, cfg: dict[str, Any]) -> None:
+    """Assemble the features table of every galaxy with an image."""
+    import pandas as pd
+
+    from mlpipe.gbm.table import assemble, drop_dead_features, write_table_store
+    from mlpipe.io.atomic import write_csv
+
+    meta, features = assemble(args.sample, args.images, args.features, cfg["cosmology"])
+    features, dead = drop_dead_features(meta, features)
+    write_table_store(meta, features, dead, args.out)
+    write_csv(pd.DataFrame({"feature": dead, "reason": "zero for every training galaxy"}), args.dropped)
+    log.info("features table: %d galaxies x %d features; %d dead features dropped",
+             len(meta), features.shape[1], len(dead))
+
+
+def _train_predictor_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--predictor", required=True)
+    p.add_argument("--table", required=True)
+    p.add_argument("--model", required=True)
+    p.add_argument("--info", required=True)
+    p.add_argument("--predictions", required=True)
+    p.add_argument("--threads", type=int, default=1)
+
+
+@command("train-predictor", _train_predictor_args)
+def train_predictor(args: argparse.Namespace, cfg: dict[str, Any]) -> None:
+    """Fit one M/L predictor and write its model and per-galaxy predictions."""
+    from mlpipe.gbm.run import train_predictor as run
+
+    run(args.predictor, cfg["gbm"], args.table, args.model, args.info, args.predictions, args.threads)
+
+
+def _evaluate_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--table", required=True, help="features table (results/gbm/features.h5)")
+    p.add_argument("--predictions", required=True, help="folder of {predictor}.csv")
+    p.add_argument("--outdir", required=True, help="folder for the metric tables")
+
+
+@command("evaluate", _evaluate_args)
+def evaluate(args: argparse.Namespace, cfg: dict[str, Any]) -> None:
+    """Test-set metrics, bootstrap intervals, KS tests, per-class and multiband tables."""
+    from mlpipe.evaluate import tables
+    from mlpipe.gbm.predictors import all_predictors
+    from mlpipe.gbm.table import read_table_store
+    from mlpipe.io.atomic import write_csv
+
+    predictors = all_predictors(cfg["gbm"])
+    preds = tables.load_predictions(args.predictions, list(predictors))
+    ev = cfg["evaluate"]
+    summary = tables.predictor_table(predictors, preds, ev["bootstrap"], ev["seed"])
+    meta, features = read_table_store(args.table)
+    out = args.outdir
+    write_csv(summary, f"{out}/predictors.csv")
+    write_csv(tables.significance_table(preds, ev["ks_pairs"]), f"{out}/significance.csv")
+    write_csv(tables.per_class_table(preds, ["g_ref", "g_morph", "gi_gbm", "gi_morph"], features, meta, ev),
+              f"{out}/per_class.csv")
+    ablation = summary[summary["predictor"].isin(["g_morph"]) | (summary["tags"] == "ablation")]
+    write_csv(ablation[["predictor", "description", "l1", "l1_ci_low", "l1_ci_high", "paper_l1"]], f"{out}/ablation.csv")
+    write_csv(tables.loss_table(summary), f"{out}/loss_functions.csv")
+    write_csv(tables.multiband_table(summary), f"{out}/multiband.csv")
+
+
+def _importance_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--predictor", required=True)
+    p.add_argument("--table", required=True)
+    p.add_argument("--model", required=True, help="the predictor's LightGBM model.txt")
+    p.add_argument("--out", required=True)
+
+
+@command("importance", _importance_args)
+def importance(args: argparse.Namespace, cfg: dict[str, Any]) -> None:
+    """Permutation importance of one GBM predictor on the validation set."""
+    import lightgbm as lgb
+
+    from mlpipe.evaluate.importance import permutation_importance
+    from mlpipe.gbm.table import read_table_store
+    from mlpipe.io.atomic import write_csv
+
+    meta, features = read_table_store(args.table)
+    val = (meta["split"] == "validation").to_numpy()
+    booster = lgb.Booster(model_file=args.model)
+    table = permutation_importance(booster, features[val], meta["ml"].to_numpy()[val], meta["ml_err"].to_numpy()[val],
+                                   cfg["evaluate"]["importance"]["repeats"], cfg["evaluate"]["seed"])
+    write_csv(table, args.out)
+
+
+def _figures_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--table", required=True)
+    p.add_argument("--predictions", required=True)
+    p.add_argument("--metrics", required=True, help="folder of the metric tables")
+    p.add_argument("--outdir", required=True)
+
+
+@command("figures", _figures_args)
+def figures(args: argparse.Namespace, cfg: dict[str, Any]) -> None:
+    """Every evaluation figure."""
+    import pandas as pd
+
+    from mlpipe.evaluate import figures as fig
+    from mlpipe.evaluate.tables import load_predictions
+    from mlpipe.gbm.table import read_table_store
+
+    main = ["g_ref", "g_morph", "gi_gbm", "gi_morph"]
+    preds = load_predictions(args.predictions, main + ["gi_powerlaw"])
+    out = args.outdir
+    for name in ("g_morph", "gi_morph"):
+        fig.predicted_vs_true(preds[name], name, f"{out}/pred_vs_true_{name}.png")
+    fig.error_histograms(preds, f"{out}/error_histograms.png")
+    meta, _ = read_table_store(args.table)
+    fig.ml_histogram(meta, f"{out}/ml_per_split.png")
+    fig.hexbin_panels({k: preds[k] for k in main}, f"{out}/fig6_hexbin.png")
+    fig.multiband_bars(pd.read_csv(f"{args.metrics}/multiband.csv"), f"{out}/fig8_multiband.png")
+    for name in cfg["evaluate"]["importance"]["predictors"]:
+        fig.importance_bar(pd.read_csv(f"{args.metrics}/importance_{name}.csv"), name,
+                           cfg["evaluate"]["importance"]["top"], f"{out}/importance_{name}.png")
+
+
+def _report_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--metrics", required=True)
+    p.add_argument("--figures", nargs="+", required=True)
+    p.add_argument("--cnn-metrics", nargs="*", default=[], help="metrics.json of each CNN")
+    p.add_argument("--out", required=True)
+
+
+@command("report", _report_args)
+def report(args: argparse.Namespace, cfg: dict[str, Any]) -> None:
+    """Write results/report.md."""
+    from mlpipe.evaluate.report import write_report
+
+    write_report(args.metrics, args.figures, args.out, cfg["data"]["source"], args.cnn_metrics)
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="mlpipe", description=__doc__.splitlines()[0])
     sub = top.add_subparsers(dest="command", required=True)

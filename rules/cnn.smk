@@ -15,7 +15,7 @@ rule train_cnn:
             category="CNN training",
         ),
     params:
-        cfg=stage_config("cnn"),
+        cfg=cnn_model_config,
         init=init_from_option,
     threads: 2
     resources:
@@ -40,7 +40,7 @@ rule extract_features:
     output:
         "results/features/{model}/shard-{shard}.h5",
     params:
-        cfg=stage_config("cnn"),
+        cfg=cnn_model_config,
     threads: 1
     resources:
         gpu=1,

@@ -1,24 +1,55 @@
 # Helpers and input functions shared by the rules (no logic lives in the rules themselves).
 import json
 import os
+import sys
 
 import pandas as pd
+
+sys.path.insert(0, workflow.basedir)
+from mlpipe.gbm.predictors import all_predictors  # noqa: E402 (plain data, no heavy imports)
 
 SHARDS = [str(i) for i in range(config["catalog"]["n_shards"])]
 MOCK = config["data"]["source"] == "mock"
 
 
 MODELS = list(config["cnn"]["models"])
+PREDICTORS = list(all_predictors(config["gbm"]))
+IMPORTANCE = config["evaluate"]["importance"]["predictors"]
+METRIC_TABLES = ["predictors", "significance", "per_class", "ablation", "loss_functions", "multiband"]
+FIGURES = [
+    "results/figures/pred_vs_true_g_morph.png",
+    "results/figures/pred_vs_true_gi_morph.png",
+    "results/figures/error_histograms.png",
+    "results/figures/ml_per_split.png",
+    "results/figures/fig6_hexbin.png",
+    "results/figures/fig8_multiband.png",
+] + [f"results/figures/importance_{p}.png" for p in IMPORTANCE]
 
 
 wildcard_constraints:
     shard=r"\d+",
     model="|".join(MODELS),
+    predictor="|".join(PREDICTORS),
 
 
 def stage_config(*sections):
     """The config sections a step uses, as JSON: a change to them reruns the step."""
     return json.dumps({s: config[s] for s in sections}, sort_keys=True)
+
+
+def input_folder(name):
+    """A params function giving the folder of the named input files."""
+
+    def folder(wildcards, input):
+        files = input[name]
+        return os.path.dirname(files if isinstance(files, str) else files[0])
+
+    return folder
+
+
+def output_folder(wildcards, output):
+    """The folder of a rule's (first) output."""
+    return os.path.dirname(output[0])
 
 
 def survey_catalogues(wildcards):
@@ -61,6 +92,16 @@ def image_sizes():
     return " ".join(str(s) for s in sorted({m["image_size"] for m in config["cnn"]["models"].values()}))
 
 
+def cnn_model_config(wildcards):
+    """The config one CNN job depends on (its model, its parent, the training defaults), so that
+    changing one model reruns only that model and what depends on it."""
+    models = config["cnn"]["models"]
+    names = [wildcards.model] + [p for p in [models[wildcards.model].get("init_from")] if p]
+    cnn = {k: v for k, v in config["cnn"].items() if k != "models"}
+    cnn["models"] = {name: models[name] for name in names}
+    return json.dumps({"cnn": cnn}, sort_keys=True)
+
+
 def cnn_training_inputs(wildcards):
     """Sample, every image store and, for a fine-tuned model, its parent's weights."""
     inputs = {
@@ -84,4 +125,6 @@ def final_outputs():
     outputs += expand("results/images/shard-{shard}.h5", shard=SHARDS)
     outputs += expand("results/models/{model}/model.pt", model=MODELS)
     outputs += expand("results/features/{model}/shard-{shard}.h5", model=MODELS, shard=SHARDS)
+    outputs += expand("results/predictions/{predictor}.csv", predictor=PREDICTORS)
+    outputs.append("results/report.md")
     return outputs

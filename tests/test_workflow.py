@@ -3,6 +3,7 @@
 import shutil
 import subprocess
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -66,6 +67,40 @@ def test_tiny_run_writes_image_stores(tiny_run):
             total += n + len(fh["rejects/objid"])
         assert (tiny_run / "results" / "figures" / "preprocess" / f"shard-{shard}.png").stat().st_size > 10_000
     assert total == len(sample)
+
+
+def test_tiny_run_trains_cnns_and_writes_feature_stores(tiny_run):
+    import json
+
+    import h5py
+
+    for model in ("cnn1", "cnn2", "cnn3", "cnn4"):
+        metrics = json.loads((tiny_run / "results" / "models" / model / "metrics.json").read_text())
+        assert all(np.isfinite(v) for v in metrics.values())
+        assert (tiny_run / "results" / "figures" / "cnn" / f"{model}_learning_curve.png").exists()
+        for shard in (0, 1):
+            with h5py.File(tiny_run / "results" / "features" / model / f"shard-{shard}.h5") as fh, \
+                    h5py.File(tiny_run / "results" / "images" / f"shard-{shard}.h5") as img:
+                assert np.array_equal(fh["objid"][()], img["objid"][()])
+                assert fh["features"].shape[0] == len(img["objid"])
+
+
+def test_tiny_run_writes_predictions_metrics_figures_report(tiny_run):
+    results = tiny_run / "results"
+    for name in ("g_ref", "g_morph", "gi_gbm", "gi_morph", "gi_powerlaw", "abl_no_cnn4", "band_ugriz_morph",
+                 "loss_g_morph_rmsle"):
+        pred = pd.read_csv(results / "predictions" / f"{name}.csv")
+        assert {"objid", "split", "ml", "ml_pred", "log_mstar_pred"} <= set(pred.columns)
+        assert np.isfinite(pred["ml_pred"]).all() and (pred["ml_pred"] > 0).all()
+    assert {"ml_p16", "ml_p84"} <= set(pd.read_csv(results / "predictions" / "g_morph.csv").columns)
+    for table in ("predictors", "significance", "per_class", "ablation", "loss_functions", "multiband",
+                  "importance_g_morph", "importance_gi_morph"):
+        assert len(pd.read_csv(results / "metrics" / f"{table}.csv")) > 0, table
+    for figure in ("pred_vs_true_g_morph", "pred_vs_true_gi_morph", "error_histograms", "ml_per_split",
+                   "fig6_hexbin", "fig8_multiband", "importance_g_morph", "importance_gi_morph"):
+        assert (results / "figures" / f"{figure}.png").stat().st_size > 5000, figure
+    report = (results / "report.md").read_text()
+    assert "g_morph" in report and "paper" in report and "Ablations" in report
 
 
 def test_rerun_has_nothing_to_do(tiny_run):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 
@@ -16,7 +15,7 @@ from mlpipe import gz2
 from mlpipe.cnn.data import StoreDataset
 from mlpipe.cnn.device import pick_device
 from mlpipe.cnn.models import build_model
-from mlpipe.io.store import create_store
+from mlpipe.io.store import create_store, read_matrix, write_matrix
 
 log = logging.getLogger(__name__)
 
@@ -61,9 +60,9 @@ def extract_shard(model_path: str | Path, image_store: str | Path, out_path: str
         blocks.append(np.concatenate(parts[key]) if parts else np.empty((0, len(cols)), np.float32))
         columns += cols
     matrix = np.concatenate(blocks, axis=1).astype(np.float32)
-    with create_store(out_path, {"model": name, "columns": columns}) as fh:
+    with create_store(out_path, {"model": name}) as fh:
         fh.create_dataset("objid", data=ids)
-        fh.create_dataset("features", data=matrix)
+        write_matrix(fh, pd.DataFrame(matrix, columns=columns))
     log.info("%s: %d galaxies x %d features from %s", name, len(ids), len(columns), image_store)
     return len(ids)
 
@@ -71,5 +70,6 @@ def extract_shard(model_path: str | Path, image_store: str | Path, out_path: str
 def read_features(path: str | Path) -> pd.DataFrame:
     """A feature store as a table indexed by objid."""
     with h5py.File(path, "r") as fh:
-        columns = json.loads(fh.attrs["columns"])
-        return pd.DataFrame(fh["features"][()], columns=columns, index=pd.Index(fh["objid"][()], name="objid"))
+        table = read_matrix(fh)
+        table.index = pd.Index(fh["objid"][()], name="objid")
+    return table

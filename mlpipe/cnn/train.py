@@ -102,9 +102,13 @@ def train_model(name: str, cnn_cfg: Mapping[str, Any], sample_csv: str | Path, s
     optimizer = torch.optim.NAdam(model.parameters(), lr=train_cfg["learning_rate"])
     scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="min", factor=train_cfg["lr_factor"],
                                                            patience=train_cfg["lr_patience"])
-    # Everything but the epoch count: a run given more epochs resumes where the last one stopped.
+    # Settings (but the epoch count: more epochs resume), galaxies, targets and input files: a
+    # checkpoint made from other inputs is never resumed.
+    inputs = [(str(p), Path(p).stat().st_size, Path(p).stat().st_mtime_ns) for p in [*stores, init_state] if p]
+    targets = pd.util.hash_pandas_object(pd.concat([train_table, val_table]).drop(columns=["store", "row"]),
+                                         index=False).sum()
     fingerprint = config_hash(name, model_cfg, {k: v for k, v in train_cfg.items() if k != "epochs"},
-                              cnn_cfg["seed"], train_table["objid"].tolist(), str(init_state))
+                              cnn_cfg["seed"], int(targets), inputs)
     history: list[dict[str, float]] = []
     best_loss, best_state, start_epoch = float("inf"), None, 0
     if ckpt_path.exists():

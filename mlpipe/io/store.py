@@ -53,3 +53,13 @@ def read_table(parent: h5py.Group, name: str) -> pd.DataFrame:
 
 def read_attr_json(fh: h5py.File, key: str) -> Any:
     return json.loads(fh.attrs[key])
+
+
+def write_matrix(fh: h5py.File, df: pd.DataFrame, name: str = "features") -> None:
+    """A wide float32 table as one (N, F) dataset, its columns in the ``{name}_columns`` attribute."""
+    fh.create_dataset(name, data=df.to_numpy(np.float32))
+    fh.attrs[f"{name}_columns"] = json.dumps([str(c) for c in df.columns])
+
+
+def read_matrix(fh: h5py.File, name: str = "features") -> pd.DataFrame:
+    return pd.DataFrame(fh[name][()], columns=json.loads(fh.attrs[f"{name}_columns"]))

@@ -77,7 +77,10 @@ def _draw_batch(rng: np.random.Generator, n: int, cfg: Mapping[str, Any], cosmo)
     log_ml = log_ml0 + 0.4 * a_g
 
     colour0 = (log_ml0 - ml["colour_zero_point"]) / ml["colour_slope"] + rng.normal(0, 0.04, n)
-    g_minus_i = colour0 + dust["reddening_per_mag"] * a_g
+    rest_g_minus_i = colour0 + dust["reddening_per_mag"] * a_g
+    # Observed-frame colour: redder with redshift, more so for red spectra (a K-correction that a
+    # colour-only law cannot undo without the redshift).
+    g_minus_i = rest_g_minus_i + cfg["k_correction_gi_per_z"] * z * np.clip(rest_g_minus_i, 0.2, None)
 
     log_lum_g = log_mass - log_ml
     g_abs = physics.SUN_ABS_MAG_G - 2.5 * log_lum_g
@@ -95,7 +98,8 @@ def _draw_batch(rng: np.random.Generator, n: int, cfg: Mapping[str, Any], cosmo)
         "type": kind, "z": z, "log_mass": log_mass, "bulge_fraction": bulge_fraction,
         "inclination_deg": inclination, "axis_ratio": axis_ratio,
         "position_angle_deg": rng.uniform(0, 180, n), "log_ml_intrinsic": log_ml0,
-        "log_ml": log_ml, "a_g": a_g, "g_minus_i": g_minus_i, "g_mag": g_app,
+        "log_ml": log_ml, "a_g": a_g, "rest_g_minus_i": rest_g_minus_i, "g_minus_i": g_minus_i,
+        "g_mag": g_app,
         "re_arcsec": re_arcsec, "bulge_re_ratio": rng.uniform(0.12, 0.3, n),
         "has_bar": disk & (rng.random(n) < cfg["features"]["bar_fraction"]),
         "n_arms": np.where(disk, rng.choice([1, 2, 3, 4, 5], n, p=[0.1, 0.55, 0.2, 0.1, 0.05]), 0),

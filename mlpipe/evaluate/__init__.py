@@ -1,0 +1,1 @@
+"""Evaluation: test metrics, significance, morphology classes, importances, figures and report."""

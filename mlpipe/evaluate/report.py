@@ -1,0 +1,95 @@
+"""results/report.md: each of our numbers beside the paper's, and what the run found, in words."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from mlpipe.io.atomic import atomic_path
+
+
+def _fmt(value, digits: int = 2) -> str:
+    if value is None or (isinstance(value, float) and pd.isna(value)):
+        return "–"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def _markdown(df: pd.DataFrame, digits: int = 2) -> str:
+    lines = ["| " + " | ".join(df.columns) + " |", "|" + "---|" * len(df.columns)]
+    for _, row in df.iterrows():
+        lines.append("| " + " | ".join(_fmt(v, digits) for v in row) + " |")
+    return "\n".join(lines)
+
+
+def _beats(table: pd.DataFrame, better: str, worse: str) -> str:
+    rows = table.set_index("predictor")
+    if better not in rows.index or worse not in rows.index:
+        return f"- {better} vs {worse}: not run."
+    a, b = rows.loc[better], rows.loc[worse]
+    overlap = a["l1_ci_high"] >= b["l1_ci_low"]
+    verdict = ("beats" if a["l1"] < b["l1"] else "does NOT beat")
+    note = " (their 95 % bootstrap intervals overlap)" if overlap and a["l1"] < b["l1"] else ""
+    return (f"- **{better}** (L1 {a['l1']:.2f}, 95 % CI {a['l1_ci_low']:.2f}–{a['l1_ci_high']:.2f}) {verdict} "
+            f"**{worse}** (L1 {b['l1']:.2f}){note}; the paper: {_fmt(a['paper_l1'])} vs {_fmt(b['paper_l1'])}.")
+
+
+def cnn_section(cnn_metrics: list[str]) -> list[str]:
+    """Each CNN on the validation set against the simplest baseline."""
+    rows = []
+    for path in cnn_metrics:
+        metrics = json.loads(Path(path).read_text())
+        name = Path(path).parent.name
+        if "rmse" in metrics:
+            rows.append({"model": name, "target": "37 GZ2 probabilities", "metric": "RMSE",
+                         "model_value": metrics["rmse"], "baseline": "training mean",
+                         "baseline_value": metrics["rmse_training_mean"]})
+        else:
+            rows.append({"model": name, "target": "M/L", "metric": "L1", "model_value": metrics["l1"],
+                         "baseline": "weighted median", "baseline_value": metrics["l1_constant"]})
+    if not rows:
+        return []
+    table = pd.DataFrame(rows)
+    beats = (table["model_value"] < table["baseline_value"]).all()
+    verdict = "Every CNN beats its baseline." if beats else "Not every CNN beats its baseline (see the table)."
+    return ["## CNNs on the validation set", verdict, _markdown(table, 3)]
+
+
+def write_report(metrics_dir: str | Path, figures: list[str], path: str | Path, source: str,
+                 cnn_metrics: list[str] = ()) -> None:
+    m = Path(metrics_dir)
+    table = pd.read_csv(m / "predictors.csv")
+    main = table[table["tags"] == "main"]
+    parts = [
+        "# mlpipe report",
+        f"Data: **{source}** survey. All numbers are on the test set; L1 = mean |Y_pred − Y| / dY "
+        "(Dobbels et al. 2019, Eq. 2), Y = M*/L_g.",
+        "## Does the paper's ordering hold?",
+        _beats(table, "g_morph", "g_ref"), _beats(table, "gi_morph", "gi_gbm"), _beats(table, "gi_gbm", "gi_powerlaw"),
+        "## Predictors (paper Table 2 and Sect. 6)",
+        _markdown(main[["predictor", "description", "l1", "l1_ci_low", "l1_ci_high", "rmsle", "within_015_dex",
+                        "median_l1", "paper_l1"]]),
+    ]
+    parts += cnn_section(list(cnn_metrics))
+    sig = pd.read_csv(m / "significance.csv")
+    if len(sig):
+        parts += ["## One-sided KS tests of per-galaxy L1", _markdown(sig, 3)]
+    if "coverage_68" in table and table["coverage_68"].notna().any():
+        cov = table[table["coverage_68"].notna()][["predictor", "coverage_68"]]
+        parts += ["## Per-galaxy uncertainties (16th–84th percentile models)",
+                  "Share of test galaxies whose true M/L lies inside the predicted interval (nominal 0.68):",
+                  _markdown(cov)]
+    for name, title in (("ablation.csv", "Ablations (paper Table 1)"), ("loss_functions.csv", "Loss functions (paper Table B.1)"),
+                        ("per_class.csv", "L1 per morphology class"), ("multiband.csv", "Bands added one at a time (paper Fig. 8)")):
+        if (m / name).exists():
+            df = pd.read_csv(m / name)
+            if len(df):
+                parts += [f"## {title}", _markdown(df)]
+    parts += ["## Figures"] + [f"- `{f}`" for f in figures]
+    parts += ["", "The mock survey is smaller and simpler than SDSS (see workflow_config.yaml), so absolute "
+              "L1 values differ from the paper's; the orderings are what the comparison tests."]
+    with atomic_path(path, ".md") as tmp:
+        tmp.write_text("\n\n".join(parts) + "\n")

@@ -1,0 +1,1 @@
+"""The features table and the LightGBM / power-law M/L predictors."""

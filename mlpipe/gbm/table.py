@@ -1,0 +1,98 @@
+"""Assemble the features table: catalogue photometry, image statistics and every CNN feature,
+one row per galaxy with an image, named so that a feature says where it comes from."""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import h5py
+import numpy as np
+import pandas as pd
+
+from mlpipe import physics
+from mlpipe.cnn.extract import read_features
+from mlpipe.io.photometry import BANDS
+from mlpipe.io.store import create_store, read_matrix, read_table, write_matrix
+
+log = logging.getLogger(__name__)
+
+LUMINOSITY = ["lum_sum", "lum_mean", "lum_max", "lum_min", "lum_std", "lum_centre", "lum_centre5"]
+IMAGE_STATS = ["log_sum", "log_mean", "log_std", "log_centre", "log_centre5", "image_size_px", "scale_a"]
+META = ["objid", "split", "ml", "ml_err", "lum_g", "gz2_match"]
+
+
+def _image_features(stores: Sequence[str | Path]) -> pd.DataFrame:
+    frames = []
+    for path in stores:
+        with h5py.File(path, "r") as fh:
+            table = read_table(fh, "features")
+            table.insert(0, "objid", fh["objid"][()])
+        frames.append(table)
+    return pd.concat(frames, ignore_index=True)
+
+
+def _cnn_features(stores: Sequence[str | Path]) -> list[pd.DataFrame]:
+    """One table per model, its shards stacked."""
+    by_model: dict[str, list[pd.DataFrame]] = defaultdict(list)
+    for path in stores:
+        with h5py.File(path, "r") as fh:
+            model = fh.attrs["model"]
+        by_model[model].append(read_features(path))
+    return [pd.concat(parts) for parts in by_model.values()]
+
+
+def assemble(sample_csv: str | Path, image_stores: Sequence[str | Path], feature_stores: Sequence[str | Path],
+             cosmo_cfg: Mapping[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Return (meta, features) for every galaxy with an image: meta holds ids, split and
+    targets, features the model inputs."""
+    sample = pd.read_csv(sample_csv)
+    images = _image_features(image_stores)[["objid", *LUMINOSITY, *IMAGE_STATS]]
+    table = sample.merge(images, on="objid", how="inner").set_index("objid", drop=False)
+    features = pd.DataFrame({"z": table["z"], "pixel_kpc": table["pixel_kpc"]}, index=table.index)
+    for band in BANDS:
+        features[f"phot_lum_{band}"] = table[f"lum_{band}"]
+    for pair in ("ug", "gr", "ri", "iz", "gi"):
+        features[f"phot_ratio_{pair[0]}_{pair[1]}"] = table[f"lum_{pair[0]}"] / table[f"lum_{pair[1]}"]
+    for name in LUMINOSITY:
+        features[f"img_{name}"] = table[name]
+    distance = physics.luminosity_distance_cm(table["z"].to_numpy(), physics.cosmology(cosmo_cfg["H0"], cosmo_cfg["Om0"]))
+    for name in LUMINOSITY:  # what the image shows without knowing the distance
+        features[f"img_flux_{name[4:]}"] = table[name] / (4 * np.pi * distance**2)
+    for name in IMAGE_STATS:
+        features[f"img_{name}"] = table[name]
+    for col in [c for c in table.columns if c.startswith("gz2_q")]:
+        features[f"true_{col}"] = table[col]
+    for cnn in _cnn_features(feature_stores):
+        features = features.join(cnn, how="left")
+    return table[META].reset_index(drop=True), features.reset_index(drop=True)
+
+
+def drop_dead_features(meta: pd.DataFrame, features: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+    """Remove CNN features that are zero for every training galaxy (dead neurons)."""
+    train = features[meta["split"].to_numpy() == "train"]
+    cnn_cols = [c for c in features.columns if c.startswith("cnn")]
+    dead = [c for c in cnn_cols if (train[c].fillna(0) == 0).all()]
+    return features.drop(columns=dead), dead
+
+
+def write_table_store(meta: pd.DataFrame, features: pd.DataFrame, dead: list[str], path: str | Path) -> None:
+    with create_store(path, {"dropped_dead_features": dead}) as fh:
+        fh.create_dataset("objid", data=meta["objid"].to_numpy())
+        fh.create_dataset("split", data=meta["split"].astype(str).to_numpy().astype(object),
+                          dtype=h5py.string_dtype())
+        write_matrix(fh, meta[["ml", "ml_err", "lum_g"]].astype(float), "targets")
+        fh.create_dataset("gz2_match", data=meta["gz2_match"].astype(bool).to_numpy())
+        write_matrix(fh, features.astype(np.float32))
+
+
+def read_table_store(path: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    with h5py.File(path, "r") as fh:
+        meta = read_matrix(fh, "targets")
+        meta.insert(0, "split", [s.decode() if isinstance(s, bytes) else s for s in fh["split"][()]])
+        meta.insert(0, "objid", fh["objid"][()])
+        meta["gz2_match"] = fh["gz2_match"][()]
+        features = read_matrix(fh)
+    return meta, features

@@ -1,0 +1,45 @@
+# The features table and one job per M/L predictor (LightGBM or the g-i power law).
+
+
+rule gbm_table:
+    input:
+        sample="results/catalog/sample.csv",
+        images=expand("results/images/shard-{shard}.h5", shard=SHARDS),
+        features=expand("results/features/{model}/shard-{shard}.h5", model=MODELS, shard=SHARDS),
+    output:
+        table="results/gbm/features.h5",
+        dropped="results/gbm/dropped_features.csv",
+    params:
+        cfg=stage_config("cosmology"),
+    log:
+        "results/logs/gbm_table.log",
+    benchmark:
+        "results/benchmarks/gbm_table.tsv"
+    conda:
+        "../envs/gbm.yaml"
+    shell:
+        "python -m mlpipe gbm-table --config-json {params.cfg:q} --sample {input.sample} "
+        "--images {input.images} --features {input.features} --out {output.table} "
+        "--dropped {output.dropped} > {log} 2>&1"
+
+
+rule train_predictor:
+    input:
+        table="results/gbm/features.h5",
+    output:
+        model="results/gbm/{predictor}/model.txt",
+        info="results/gbm/{predictor}/fit.json",
+        predictions="results/predictions/{predictor}.csv",
+    params:
+        cfg=stage_config("gbm"),
+    threads: 2
+    log:
+        "results/logs/train_predictor/{predictor}.log",
+    benchmark:
+        "results/benchmarks/train_predictor/{predictor}.tsv"
+    conda:
+        "../envs/gbm.yaml"
+    shell:
+        "python -m mlpipe train-predictor --config-json {params.cfg:q} --predictor {wildcards.predictor} "
+        "--table {input.table} --model {output.model} --info {output.info} "
+        "--predictions {output.predictions} --threads {threads} > {log} 2>&1"

@@ -1,0 +1,104 @@
+"""GBM stage: losses, the weighted L1 objective, the power law, feature selection, dead features."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mlpipe import losses
+from mlpipe.gbm import lightgbm_fit
+from mlpipe.gbm.powerlaw import colour_from_ratio, fit_powerlaw, predict_powerlaw
+from mlpipe.gbm.predictors import all_predictors, select_columns
+from mlpipe.gbm.run import calibrated_interval
+from mlpipe.gbm.table import drop_dead_features
+
+PARAMS = {"num_leaves": 2, "min_data_in_leaf": 1, "learning_rate": 1.0, "num_boost_round": 1,
+          "early_stopping_rounds": 1, "min_sum_hessian_in_leaf": 0.0}
+
+
+def test_losses_by_hand():
+    pred, true, err = np.array([2.0, 1.0]), np.array([1.0, 2.0]), np.array([0.5, 0.25])
+    assert losses.l1(pred, true, err) == pytest.approx((2 + 4) / 2)
+    assert losses.l2(pred, true, err) == pytest.approx((4 + 16) / 2)
+    assert losses.rmsle(pred, true) == pytest.approx(np.sqrt(((np.log(3) - np.log(2)) ** 2 * 2) / 2))
+
+
+def _weighted_median(y, w):
+    """The value where the cumulative weight reaches half, interpolated between neighbours."""
+    order = np.argsort(y)
+    return float(np.interp(0.5 * w.sum(), np.cumsum(w[order]), y[order]))
+
+
+def test_weighted_l1_objective_gives_weighted_median():
+    """One tree with one leaf: LightGBM's L1 with weights 1/dY predicts the weighted median,
+    not the mean and not the unweighted median."""
+    x = pd.DataFrame({"f": np.zeros(5)})
+    y = np.array([1.0, 2.0, 3.0, 10.0, 20.0])
+    dy = np.array([1.0, 1.0, 0.05, 1.0, 1.0])  # the third galaxy carries 20 of 24 units of weight
+    fit, _ = lightgbm_fit.fit(x, y, dy, x, y, dy, "l1", PARAMS, {}, 2, seed=0)
+    assert fit.predict(x) == pytest.approx(np.full(5, _weighted_median(y, 1 / dy)), abs=1e-6)
+    rng = np.random.default_rng(3)
+    for _ in range(5):
+        y, dy = rng.lognormal(0, 1, 41), rng.uniform(0.05, 1.0, 41)
+        x = pd.DataFrame({"f": np.zeros(41)})
+        fit, _ = lightgbm_fit.fit(x, y, dy, x, y, dy, "l1", PARAMS, {}, 2, seed=0)
+        assert fit.predict(x)[0] == pytest.approx(_weighted_median(y, 1 / dy), rel=1e-6)
+        assert fit.predict(x)[0] != pytest.approx(np.median(y), rel=1e-3)
+
+
+def test_powerlaw_fit_recovers_parameters():
+    rng = np.random.default_rng(0)
+    colour = rng.uniform(0.3, 1.3, 2000)
+    y = 10 ** (-0.4 + 0.9 * colour) * 10 ** rng.normal(0, 0.02, 2000)
+    a, b = fit_powerlaw(colour, y, 0.05 * y, "l1")
+    assert a == pytest.approx(-0.4, abs=0.01) and b == pytest.approx(0.9, abs=0.01)
+    assert predict_powerlaw((a, b), np.array([1.0]))[0] == pytest.approx(10 ** 0.5, rel=0.02)
+    assert colour_from_ratio(np.array([1.0]))[0] == 0.0
+
+
+def test_grid_search_by_cross_validation_picks_a_point():
+    rng = np.random.default_rng(1)
+    x = pd.DataFrame({"a": rng.random(300), "b": rng.random(300)})
+    y = 1 + 3 * x["a"].to_numpy() ** 2
+    params = {"learning_rate": 0.1, "num_boost_round": 200, "early_stopping_rounds": 20, "min_data_in_leaf": 5,
+              "verbosity": -1}
+    fit, info = lightgbm_fit.fit(x[:200], y[:200], np.ones(200), x[200:], y[200:], np.ones(100), "l1", params,
+                                 {"num_leaves": [2, 16]}, 3, seed=0)
+    assert set(info["cv_scores"]) == {"num_leaves=2", "num_leaves=16"}
+    assert info["chosen"]["num_leaves"] == 16
+    assert losses.l1(fit.predict(x[200:]), y[200:], np.ones(100)) < 0.1
+
+
+def test_predictor_feature_selection():
+    predictors = all_predictors({"top_features": 50, "studies": ["ablation", "multiband", "loss_functions",
+                                                                "true_gz2", "half_training"]})
+    columns = ["z", "pixel_kpc", "phot_lum_g", "phot_lum_i", "phot_ratio_g_i", "phot_ratio_g_r", "img_lum_sum",
+               "img_flux_sum", "img_log_mean", "img_scale_a", "cnn1_gz2_q01_x", "cnn1_pool_0001", "cnn3_gz2_q01_x",
+               "cnn4_hidden_00", "true_gz2_q01_x"]
+    assert select_columns(predictors["g_ref"], columns) == ["z", "pixel_kpc", "phot_lum_g"]
+    assert select_columns(predictors["gi_gbm"], columns) == ["z", "pixel_kpc", "phot_lum_g", "phot_lum_i", "phot_ratio_g_i"]
+    g_morph = select_columns(predictors["g_morph"], columns)
+    assert "phot_lum_g" not in g_morph and "img_flux_sum" not in g_morph and "cnn4_hidden_00" in g_morph
+    assert "true_gz2_q01_x" not in g_morph
+    no_dist = select_columns(predictors["abl_no_distance"], columns)
+    assert "z" not in no_dist and "img_flux_sum" in no_dist and "img_lum_sum" not in no_dist
+    true_gz2 = select_columns(predictors["abl_true_gz2"], columns)
+    assert "true_gz2_q01_x" in true_gz2 and "cnn3_gz2_q01_x" not in true_gz2 and "cnn1_gz2_q01_x" in true_gz2
+    assert len(predictors) == 5 + 5 + 1 + 1 + 6 + 10
+
+
+def test_dead_features_dropped_and_recorded():
+    meta = pd.DataFrame({"split": ["train", "train", "test"]})
+    features = pd.DataFrame({"cnn1_pool_0000": [0.0, 0.0, 1.0], "cnn1_pool_0001": [0.0, 2.0, 0.0],
+                             "z": [0.0, 0.0, 0.0]})
+    kept, dead = drop_dead_features(meta, features)
+    assert dead == ["cnn1_pool_0000"] and list(kept.columns) == ["cnn1_pool_0001", "z"]
+
+
+def test_calibrated_interval_covers_target_on_validation():
+    rng = np.random.default_rng(2)
+    y = rng.normal(10, 1, 2000)
+    pred = np.full(2000, 10.0)
+    k_lo, k_hi = pred - 0.3, pred + 0.3  # far too narrow
+    lo, hi, k = calibrated_interval(pred, k_lo, k_hi, y, np.arange(1000))
+    assert k > 2
+    assert np.mean((y[1000:] >= lo[1000:]) & (y[1000:] <= hi[1000:])) == pytest.approx(0.68, abs=0.04)
