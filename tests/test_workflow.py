@@ -63,7 +63,7 @@ def test_tiny_run_writes_image_stores(tiny_run):
     for shard in (0, 1):
         with h5py.File(tiny_run / "results" / "images" / f"shard-{shard}.h5") as fh:
             n = len(fh["objid"])
-            assert fh["images/69"].shape == (n, 69, 69)
+            assert fh["images/48"].shape == (n, 48, 48)  # the tiny config's input size
             total += n + len(fh["rejects/objid"])
         assert (tiny_run / "results" / "figures" / "preprocess" / f"shard-{shard}.png").stat().st_size > 10_000
     assert total == len(sample)

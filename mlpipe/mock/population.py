@@ -65,6 +65,9 @@ def _draw_batch(rng: np.random.Generator, n: int, cfg: Mapping[str, Any], cosmo)
         [ml["elliptical_log"] + ml["mass_slope"] * (log_mass - 11.0),
          ml["disk_log"] + ml["bulge_slope"] * bulge_fraction + ml["mass_slope"] * (log_mass - 10.3),
          np.full(n, ml["irregular_log"])])
+    # At fixed colour, M/L still rises with mass (older, more metal-rich populations): a part of
+    # M/L that the colour does not carry but the luminosities do.
+    hidden = ml["mass_slope_at_fixed_colour"] * (log_mass - 10.5)
     log_ml0 += rng.normal(0.0, ml["scatter_dex"], n)
     outlier = rng.random(n) < ml["outlier_fraction"]
     log_ml0 += outlier * rng.choice([-1.0, 1.0], n) * ml["outlier_shift_dex"]
@@ -77,6 +80,7 @@ def _draw_batch(rng: np.random.Generator, n: int, cfg: Mapping[str, Any], cosmo)
     log_ml = log_ml0 + 0.4 * a_g
 
     colour0 = (log_ml0 - ml["colour_zero_point"]) / ml["colour_slope"] + rng.normal(0, 0.04, n)
+    log_ml0 = log_ml0 + hidden
     rest_g_minus_i = colour0 + dust["reddening_per_mag"] * a_g
     # Observed-frame colour: redder with redshift, more so for red spectra (a K-correction that a
     # colour-only law cannot undo without the redshift).
