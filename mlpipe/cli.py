@@ -14,7 +14,8 @@ from typing import Any, Callable
 from mlpipe import config as config_mod
 
 log = logging.getLogger("mlpipe")
-COMMANDS: dict[str, tuple[Callable[[argparse.Namespace, dict[str, Any]], None], Callable[[argparse.ArgumentParser], None]]] = {}
+Runner = Callable[[argparse.Namespace, dict[str, Any]], None]
+COMMANDS: dict[str, tuple[Runner, Callable[[argparse.ArgumentParser], None]]] = {}
 
 
 def command(name: str, arguments: Callable[[argparse.ArgumentParser], None]):

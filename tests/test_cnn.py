@@ -1,6 +1,5 @@
 """CNNs: the GZ2 normalisation layer, architectures, training, resume and extraction."""
 
-import copy
 
 import h5py
 import numpy as np

@@ -70,3 +70,12 @@ def test_rendered_cutouts_follow_the_catalogue(tmp_path, config, small_survey):
                  config["mock"], tmp_path / "img2")
     first = f"{chosen['objid'].iloc[0]}.fits"
     assert np.array_equal(read_image(tmp_path / "img" / first).data, read_image(tmp_path / "img2" / first).data)
+
+
+def test_ml_rises_with_mass_at_fixed_colour(observed):
+    """The part of M/L that g-i does not carry: luminosity-based predictors can use it."""
+    disks = observed[(observed["type"] == "disk") & (observed["inclination_deg"] < 60)]
+    slope, intercept = np.polyfit(disks["g_i"], disks["log_ml"], 1)
+    residual = disks["log_ml"] - (intercept + slope * disks["g_i"])
+    mass_slope = np.polyfit(disks["logmstar"], residual, 1)[0]
+    assert mass_slope > 0.05

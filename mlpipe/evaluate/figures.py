@@ -42,7 +42,8 @@ def _one_to_one(ax, lo: float, hi: float) -> None:
 def predicted_vs_true(pred: pd.DataFrame, name: str, path: str | Path) -> None:
     test = pred[pred["split"] == "test"]
     x, y = test["ml"].to_numpy(), test["ml_pred"].to_numpy()
-    density = gaussian_kde(np.vstack([np.log10(x), np.log10(y)]))(np.vstack([np.log10(x), np.log10(y)])) if len(x) > 2 else np.ones(len(x))
+    points = np.vstack([np.log10(x), np.log10(y)])
+    density = gaussian_kde(points)(points) if len(x) > 2 else np.ones(len(x))
     fig, ax = plt.subplots(figsize=(5, 4.5))
     sc = ax.scatter(x, y, c=density, s=8, cmap="viridis")
     fig.colorbar(sc, ax=ax, label="point density")

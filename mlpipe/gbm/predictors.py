@@ -58,7 +58,7 @@ def main_predictors(top: int) -> list[Predictor]:
 
 def study_predictors(studies: list[str], top: int) -> list[Predictor]:
     main = {p.name: p for p in main_predictors(top)}
-    g_morph, gi_morph = main["g_morph"], main["gi_morph"]
+    g_morph = main["g_morph"]
     out: list[Predictor] = []
     if "ablation" in studies:
         out += [

@@ -71,6 +71,8 @@ def _draw_batch(rng: np.random.Generator, n: int, cfg: Mapping[str, Any], cosmo)
     log_ml0 += rng.normal(0.0, ml["scatter_dex"], n)
     outlier = rng.random(n) < ml["outlier_fraction"]
     log_ml0 += outlier * rng.choice([-1.0, 1.0], n) * ml["outlier_shift_dex"]
+    colour0 = (log_ml0 - ml["colour_zero_point"]) / ml["colour_slope"] + rng.normal(0, 0.04, n)
+    log_ml0 = log_ml0 + hidden
 
     face_on_att = np.clip(rng.normal(dust["disk_face_on_ag"], 0.1, n), 0.0, None)
     cos_i = np.clip(np.cos(np.radians(inclination)), 0.05, 1.0)
@@ -79,8 +81,6 @@ def _draw_batch(rng: np.random.Generator, n: int, cfg: Mapping[str, Any], cosmo)
                                        np.full(n, dust["irregular_ag"])])
     log_ml = log_ml0 + 0.4 * a_g
 
-    colour0 = (log_ml0 - ml["colour_zero_point"]) / ml["colour_slope"] + rng.normal(0, 0.04, n)
-    log_ml0 = log_ml0 + hidden
     rest_g_minus_i = colour0 + dust["reddening_per_mag"] * a_g
     # Observed-frame colour: redder with redshift, more so for red spectra (a K-correction that a
     # colour-only law cannot undo without the redshift).
