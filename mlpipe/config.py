@@ -21,10 +21,6 @@ def schema() -> dict[str, Any]:
     return yaml.safe_load(text)
 
 
-def schema_path() -> Path:
-    return Path(str(resources.files("mlpipe.schemas").joinpath("config.schema.yaml")))
-
-
 def validate(config: dict[str, Any]) -> dict[str, Any]:
     """Raise ConfigError naming the key path of the first problem."""
     validator = jsonschema.Draft202012Validator(schema())

@@ -51,10 +51,6 @@ def read_table(parent: h5py.Group, name: str) -> pd.DataFrame:
     return pd.DataFrame(data, columns=columns)
 
 
-def read_attr_json(fh: h5py.File, key: str) -> Any:
-    return json.loads(fh.attrs[key])
-
-
 def write_matrix(fh: h5py.File, df: pd.DataFrame, name: str = "features") -> None:
     """A wide float32 table as one (N, F) dataset, its columns in the ``{name}_columns`` attribute."""
     fh.create_dataset(name, data=df.to_numpy(np.float32))
