@@ -124,7 +124,7 @@ def _extract_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model-file", required=True, help="model.pt written by train-cnn")
     p.add_argument("--images", required=True, help="one shard's image store")
     p.add_argument("--out", required=True)
-    p.add_argument("--workers", type=int, default=0)
+    p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--device", default="auto")
 
 
@@ -133,7 +133,7 @@ def extract_features(args: argparse.Namespace, cfg: dict[str, Any]) -> None:
     """Write one shard's CNN features for one trained model."""
     from mlpipe.cnn.extract import extract_shard
 
-    extract_shard(args.model_file, args.images, args.out, workers=args.workers, device_name=args.device)
+    extract_shard(args.model_file, args.images, args.out, batch_size=args.batch_size, device_name=args.device)
 
 
 def _gbm_table_args(p: argparse.ArgumentParser) -> None:

@@ -52,4 +52,4 @@ rule extract_features:
         "../envs/torch.yaml"
     shell:
         "python -m mlpipe extract-features --config-json {params.cfg:q} --model-file {input.model} "
-        "--images {input.images} --out {output} --workers $(( {threads} - 1 )) > {log} 2>&1"
+        "--images {input.images} --out {output} > {log} 2>&1"

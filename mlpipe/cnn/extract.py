@@ -9,10 +9,8 @@ import h5py
 import numpy as np
 import pandas as pd
 import torch
-from torch.utils.data import DataLoader
 
 from mlpipe import gz2
-from mlpipe.cnn.data import StoreDataset
 from mlpipe.cnn.device import pick_device
 from mlpipe.cnn.models import build_model
 from mlpipe.io.store import create_store, read_matrix, write_matrix
@@ -34,7 +32,7 @@ def feature_names(name: str, model_cfg: dict, n_pooled: int) -> dict[str, list[s
 
 
 def extract_shard(model_path: str | Path, image_store: str | Path, out_path: str | Path,
-                  batch_size: int = 64, workers: int = 0, device_name: str = "auto") -> int:
+                  batch_size: int = 64, device_name: str = "auto") -> int:
     """Write ``objid`` and a ``features`` matrix (float32) with its ``columns`` attribute."""
     saved = torch.load(model_path, map_location="cpu", weights_only=False)
     name, model_cfg = saved["name"], saved["model_cfg"]
@@ -42,17 +40,24 @@ def extract_shard(model_path: str | Path, image_store: str | Path, out_path: str
     model.load_state_dict(saved["state_dict"])
     device = pick_device(device_name)
     model.to(device).eval()
+    if device.type == "cuda":
+        model = model.to(memory_format=torch.channels_last)
     with h5py.File(image_store, "r") as fh:
         ids = fh["objid"][()]
-    table = pd.DataFrame({"store": str(image_store), "row": np.arange(len(ids))})
-    loader = DataLoader(StoreDataset(table, model_cfg["image_size"], None), batch_size=batch_size,
-                        shuffle=False, num_workers=workers, pin_memory=device.type == "cuda")
+        # One contiguous read of the shard (a few hundred MB at most), not one read per galaxy:
+        # extraction is then bound by the forward pass.
+        images = torch.from_numpy(fh["images"][str(model_cfg["image_size"])][()]).unsqueeze(1)
+    if device.type == "cuda":
+        images = images.pin_memory()
     parts: dict[str, list[np.ndarray]] = {}
     with torch.no_grad(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
-        for images, _, _ in loader:
-            out = model.forward_all(images.to(device, non_blocking=True))
+        for start in range(0, len(images), batch_size):
+            batch = images[start:start + batch_size].to(device, non_blocking=True)
+            if device.type == "cuda":
+                batch = batch.contiguous(memory_format=torch.channels_last)
+            out = model.forward_all(batch)
             for key, value in out.items():
-                parts.setdefault(key, []).append(value.float().reshape(len(images), -1).cpu().numpy())
+                parts.setdefault(key, []).append(value.float().reshape(len(batch), -1).cpu().numpy())
     n_pooled = model.head[0].in_features
     names = feature_names(name, model_cfg, n_pooled)
     blocks, columns = [], []
