@@ -20,14 +20,13 @@ import yaml
 from mlpipe import physics
 from mlpipe.catalog.sample import build_sample
 from mlpipe.io.fits_image import read_image
-from mlpipe.io.stars import read_stars
+from mlpipe.io.stars import read_stars, stars_within
 from mlpipe.io.store import create_store
 from mlpipe.mock.survey import render_shard, write_mock_catalogues
 from mlpipe.preprocess.cutout import cut_field_of_view
 from mlpipe.preprocess.features import NANOMAGGY_CGS, log_image_features, luminosity_features
 from mlpipe.preprocess.resize import resize
 from mlpipe.preprocess.scaling import log_stretch, noise_level, rescale_unit, solve_scaling
-from mlpipe.preprocess.shard import stars_around
 from mlpipe.preprocess.stars import subtract_stars
 
 
@@ -60,7 +59,7 @@ def main() -> None:
             cut = cut_field_of_view(img, gal["ra"], gal["dec"], gal["d25_arcmin"], pre["fov_d25"],
                                     pre["min_fov_coverage"], pre["max_bad_pixel_fraction"])
             t2 = time.perf_counter()
-            near = stars_around(stars, gal["ra"], gal["dec"], 60 * gal["d25_arcmin"])
+            near = stars_within(stars, gal["ra"], gal["dec"], 60 * gal["d25_arcmin"])
             sx, sy = img.wcs.all_world2pix(near["ra"].to_numpy(), near["dec"].to_numpy(), 0)
             n = cut.data.shape[0]
             clean, _ = subtract_stars(cut.data, np.column_stack([sx - cut.x0, sy - cut.y0]),

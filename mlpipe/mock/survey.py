@@ -15,7 +15,7 @@ from mlpipe.io.gswlc import write_gswlc
 from mlpipe.io.gz2_catalog import write_gz2
 from mlpipe.io.hyperleda import write_hyperleda
 from mlpipe.io.photometry import write_photometry
-from mlpipe.io.stars import read_stars, write_stars
+from mlpipe.io.stars import read_stars, stars_within, write_stars
 from mlpipe.mock import catalogs
 from mlpipe.mock.population import draw_population
 from mlpipe.mock.render import render_galaxy
@@ -55,12 +55,6 @@ def write_mock_catalogues(mock_cfg: Mapping[str, Any], cosmo_cfg: Mapping[str, A
     return {"galaxies": len(pop), "hyperleda": len(leda), "gz2": int(in_gz2.sum()), "stars": len(stars)}
 
 
-def stars_near(stars: pd.DataFrame, ra: float, dec: float, half_arcsec: float) -> pd.DataFrame:
-    d_dec = (stars["dec"] - dec) * 3600.0
-    d_ra = ((stars["ra"] - ra + 180.0) % 360.0 - 180.0) * 3600.0 * np.cos(np.radians(dec))
-    return stars[(d_dec.abs() < half_arcsec) & (d_ra.abs() < half_arcsec)]
-
-
 def render_shard(shard_catalogue: str | Path, truth_path: str | Path, stars_path: str | Path,
                  mock_cfg: Mapping[str, Any], outdir: str | Path) -> int:
     """Render the cut-out of every galaxy in one shard into ``outdir/{objid}.fits``."""
@@ -72,7 +66,8 @@ def render_shard(shard_catalogue: str | Path, truth_path: str | Path, stars_path
     for objid in shard["objid"]:
         gal = truth.loc[objid].copy()
         gal["objid"] = objid
-        half = 0.5 * mock_cfg["render_fov_d25"] * gal["d25_arcmin"] * 60.0 + 30.0
-        render_galaxy(gal, stars_near(stars, gal["ra"], gal["dec"], half), mock_cfg,
+        # every star that can reach the square cut-out: its half-diagonal plus a PSF margin
+        radius = np.sqrt(2) * 0.5 * mock_cfg["render_fov_d25"] * gal["d25_arcmin"] * 60.0 + 30.0
+        render_galaxy(gal, stars_within(stars, gal["ra"], gal["dec"], radius), mock_cfg,
                       str(outdir / f"{objid}.fits"))
     return len(shard)

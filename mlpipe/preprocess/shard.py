@@ -16,19 +16,13 @@ import pandas as pd
 
 from mlpipe import physics
 from mlpipe.io.fits_image import ImageError, read_image
-from mlpipe.io.stars import read_stars
+from mlpipe.io.stars import read_stars, stars_within
 from mlpipe.io.store import create_store, write_table
 from mlpipe.preprocess.errors import Rejected
 from mlpipe.preprocess.galaxy import ProcessedGalaxy, preprocess_galaxy
 
 log = logging.getLogger(__name__)
 STORE_VERSION = 1
-
-
-def stars_around(stars: pd.DataFrame, ra: float, dec: float, radius_arcsec: float) -> pd.DataFrame:
-    d_dec = (stars["dec"].to_numpy() - dec) * 3600.0
-    d_ra = ((stars["ra"].to_numpy() - ra + 180.0) % 360.0 - 180.0) * 3600.0 * np.cos(np.radians(dec))
-    return stars[np.hypot(d_ra, d_dec) < radius_arcsec]
 
 
 def process_shard(shard_csv: str | Path, images_dir: str | Path, stars_csv: str | Path,
@@ -50,7 +44,7 @@ def process_shard(shard_csv: str | Path, images_dir: str | Path, stars_csv: str 
             image = read_image(Path(images_dir) / f"{objid}.fits")
             t1 = time.perf_counter()
             radius = 0.75 * cfg["fov_d25"] * gal["d25_arcmin"] * 60.0
-            result = preprocess_galaxy(image, gal, stars_around(stars, gal["ra"], gal["dec"], radius),
+            result = preprocess_galaxy(image, gal, stars_within(stars, gal["ra"], gal["dec"], radius),
                                        distance, sizes, cfg, rng, keep_stages=len(shown) < n_figure)
             timing["read"] += t1 - t0
             timing["process"] += time.perf_counter() - t1
