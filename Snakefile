@@ -14,10 +14,12 @@ validate(config, "mlpipe/schemas/config.schema.yaml")
 include: "rules/common.smk"
 include: "rules/mock.smk"
 include: "rules/catalog.smk"
+include: "rules/fetch.smk"
 include: "rules/preprocess.smk"
 include: "rules/cnn.smk"
 include: "rules/gbm.smk"
 include: "rules/evaluate.smk"
+include: "rules/predict.smk"
 
 
 rule all:

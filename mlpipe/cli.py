@@ -12,16 +12,18 @@ import sys
 from typing import Any, Callable
 
 from mlpipe import config as config_mod
+from mlpipe.io.validation import InputError
 
 log = logging.getLogger("mlpipe")
 Runner = Callable[[argparse.Namespace, dict[str, Any]], None]
-COMMANDS: dict[str, tuple[Runner, Callable[[argparse.ArgumentParser], None]]] = {}
+COMMANDS: dict[str, tuple[Runner, Callable[[argparse.ArgumentParser], None], bool]] = {}
 
 
-def command(name: str, arguments: Callable[[argparse.ArgumentParser], None]):
-    """Register a subcommand: ``arguments`` adds its options; the function runs it."""
+def command(name: str, arguments: Callable[[argparse.ArgumentParser], None], needs_config: bool = True):
+    """Register a subcommand: ``arguments`` adds its options; the function runs it. A command
+    that does not need the workflow config (``predict`` reads its bundle's) has it optional."""
     def register(func):
-        COMMANDS[name] = (func, arguments)
+        COMMANDS[name] = (func, arguments, needs_config)
         return func
     return register
 
@@ -70,6 +72,20 @@ def build_sample(args: argparse.Namespace, cfg: dict[str, Any]) -> None:
     sample, rejected = build(paths, cfg["catalog"], cfg["cosmology"])
     write_sample(sample, rejected, cfg["catalog"]["n_shards"], args.outdir)
     log.info("sample: %d galaxies, %d rejected", len(sample), len(rejected))
+
+
+def _fetch_images_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--shard-catalogue", required=True)
+    p.add_argument("--images", required=True, help="folder the cut-outs {objid}.fits go to")
+    p.add_argument("--report", required=True, help="CSV: objid, status (cached/downloaded/failed), detail")
+
+
+@command("fetch-images", _fetch_images_args)
+def fetch_images(args: argparse.Namespace, cfg: dict[str, Any]) -> None:
+    """Download a shard's missing cut-outs (cached, resumable, retried)."""
+    from mlpipe.fetch.images import fetch_shard
+
+    fetch_shard(args.shard_catalogue, args.images, cfg["data"]["fetch"], args.report)
 
 
 def _preprocess_args(p: argparse.ArgumentParser) -> None:
@@ -165,6 +181,7 @@ def _train_predictor_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--table", required=True)
     p.add_argument("--model", required=True)
     p.add_argument("--info", required=True)
+    p.add_argument("--interval", required=True, help="JSON of the 16th/84th percentile models ({} if none)")
     p.add_argument("--predictions", required=True)
     p.add_argument("--threads", type=int, default=1)
 
@@ -174,7 +191,7 @@ def train_predictor(args: argparse.Namespace, cfg: dict[str, Any]) -> None:
     """Fit one M/L predictor and write its model and per-galaxy predictions."""
     from mlpipe.gbm.run import train_predictor as run
 
-    run(args.predictor, cfg["gbm"], args.table, args.model, args.info, args.predictions, args.threads)
+    run(args.predictor, cfg["gbm"], args.table, args.model, args.info, args.interval, args.predictions, args.threads)
 
 
 def _evaluate_args(p: argparse.ArgumentParser) -> None:
@@ -274,15 +291,55 @@ def report(args: argparse.Namespace, cfg: dict[str, Any]) -> None:
     """Write results/report.md."""
     from mlpipe.evaluate.report import write_report
 
-    write_report(args.metrics, args.figures, args.out, cfg["data"]["source"], args.cnn_metrics)
+    write_report(args.metrics, args.figures, args.out, cfg["data"]["source"], args.cnn_metrics,
+                 cfg["catalog"]["lum_g_column"])
+
+
+def _export_bundle_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--predictor-dir", required=True, help="results/gbm/<predictor> (model.txt, fit.json, interval.json)")
+    p.add_argument("--models", required=True, nargs="+", help="every CNN's model.pt (results/models/<name>/model.pt)")
+    p.add_argument("--out", required=True, help="the bundle (.zip) to write")
+
+
+@command("export-bundle", _export_bundle_args)
+def export_bundle(args: argparse.Namespace, cfg: dict[str, Any]) -> None:
+    """Pack a trained predictor, the CNNs it reads and their config into one bundle file."""
+    from pathlib import Path
+
+    from mlpipe.predict.bundle import export_bundle as export
+
+    files = {Path(f).parent.name: f for f in args.models}
+    packed = export(args.predictor_dir, files, cfg["predict"]["morphology_model"], cfg, args.out)
+    log.info("bundle %s: predictor from %s, CNNs %s", args.out, args.predictor_dir, ", ".join(packed))
+
+
+def _predict_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--bundle", required=True, help="a bundle written by export-bundle")
+    p.add_argument("--catalogue", required=True, help="CSV: objid, ra, dec, z, d25_arcmin [, modelMag_<b>, extinction_<b>]")
+    p.add_argument("--images", required=True, help="folder of g-band cut-outs {objid}.fits")
+    p.add_argument("--stars", help="point-source catalogue (ra, dec, psfMag_g); none: no star prior")
+    p.add_argument("--out", required=True, help="predictions CSV")
+    p.add_argument("--rejected", required=True, help="CSV of galaxies that could not be predicted, with the reason")
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--device", default="auto")
+
+
+@command("predict", _predict_args, needs_config=False)
+def predict(args: argparse.Namespace, cfg: dict[str, Any]) -> None:
+    """M/L, its uncertainty, M* and GZ2 morphology for new galaxies, from a bundle."""
+    from mlpipe.predict.bundle import load_bundle
+    from mlpipe.predict.run import predict_galaxies
+
+    predict_galaxies(load_bundle(args.bundle), args.catalogue, args.images, args.stars, args.out, args.rejected,
+                     args.batch_size, args.device)
 
 
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="mlpipe", description=__doc__.splitlines()[0])
     sub = top.add_subparsers(dest="command", required=True)
-    for name, (func, arguments) in COMMANDS.items():
+    for name, (func, arguments, needs_config) in COMMANDS.items():
         p = sub.add_parser(name, help=func.__doc__.strip().splitlines()[0], description=func.__doc__)
-        group = p.add_mutually_exclusive_group(required=True)
+        group = p.add_mutually_exclusive_group(required=needs_config)
         group.add_argument("--config", help="workflow config YAML (validated)")
         group.add_argument("--config-json", help="effective config as JSON (what the rules pass)")
         arguments(p)
@@ -293,11 +350,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     try:
-        cfg = config_mod.load(args.config, args.config_json)
-    except config_mod.ConfigError as err:
+        cfg = config_mod.load(args.config, args.config_json) if args.config or args.config_json else {}
+        COMMANDS[args.command][0](args, cfg)
+    except (config_mod.ConfigError, InputError) as err:
         log.error("%s", err)
         return 2
-    COMMANDS[args.command][0](args, cfg)
     return 0
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 import jsonschema
 import yaml
@@ -29,7 +29,53 @@ def validate(config: dict[str, Any]) -> dict[str, Any]:
         err = errors[0]
         key = ".".join(str(p) for p in err.absolute_path) or "(top level)"
         raise ConfigError(f"invalid workflow config at '{key}': {err.message}")
+    check_references(config)
     return config
+
+
+def _must_be(key: str, value: Any, allowed: Iterable[str], what: str) -> None:
+    if value not in allowed:
+        raise ConfigError(f"invalid workflow config at '{key}': {value!r} is not {what} "
+                          f"(one of: {', '.join(sorted(allowed))})")
+
+
+def check_references(config: dict[str, Any]) -> None:
+    """The checks a schema cannot express: names that must refer to a configured CNN or
+    predictor, and ranges whose ends must be ordered."""
+    from mlpipe.gbm.predictors import all_predictors
+
+    models = config["cnn"]["models"]
+    gz2_models = [m for m, c in models.items() if c["target"] == "gz2"]
+    predictors = list(all_predictors(config["gbm"]))
+    for name, model in models.items():
+        if model.get("init_from") is not None:
+            _must_be(f"cnn.models.{name}.init_from", model["init_from"], set(models) - {name}, "another CNN")
+    _must_be("evaluate.class_model", config["evaluate"]["class_model"], gz2_models, "a CNN trained on GZ2")
+    _must_be("predict.morphology_model", config["predict"]["morphology_model"], gz2_models, "a CNN trained on GZ2")
+    _must_be("predict.predictor", config["predict"]["predictor"], predictors, "a configured predictor")
+    for i, name in enumerate(config["gbm"]["uncertainty"]):
+        _must_be(f"gbm.uncertainty.{i}", name, predictors, "a configured predictor")
+    for i, name in enumerate(config["evaluate"]["importance"]["predictors"]):
+        _must_be(f"evaluate.importance.predictors.{i}", name,
+                 [p for p, spec in all_predictors(config["gbm"]).items() if spec.kind == "gbm"], "a LightGBM predictor")
+    for i, pair in enumerate(config["evaluate"]["ks_pairs"]):
+        for j, name in enumerate(pair):
+            _must_be(f"evaluate.ks_pairs.{i}.{j}", name, predictors, "a configured predictor")
+    for key, (low, high) in _ranges(config):
+        if not low < high:
+            raise ConfigError(f"invalid workflow config at '{key}': [{low}, {high}] is not an increasing range")
+
+
+def _ranges(config: dict[str, Any]) -> list[tuple[str, tuple[float, float]]]:
+    mock = config["mock"]
+    return [("mock.redshift_range", mock["redshift_range"]), ("mock.log_mass_range", mock["log_mass_range"]),
+            ("mock.ra_range", mock["ra_range"]), ("mock.dec_range", mock["dec_range"]),
+            ("mock.stars.mag_range", mock["stars"]["mag_range"]), ("mock.gz2.votes_range", mock["gz2"]["votes_range"]),
+            ("mock.sed_fit.log_mass_error_range", mock["sed_fit"]["log_mass_error_range"]),
+            ("mock.galactic_ebv_range", mock["galactic_ebv_range"]),
+            ("cnn.training.zoom_range", config["cnn"]["training"]["zoom_range"]),
+            ("preprocess.stars.sharpness_range", config["preprocess"]["stars"]["sharpness_range"]),
+            ("preprocess.stars.roundness_range", config["preprocess"]["stars"]["roundness_range"])]
 
 
 def load(path: str | Path | None = None, json_text: str | None = None) -> dict[str, Any]:

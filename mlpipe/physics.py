@@ -10,6 +10,16 @@ from scipy.special import gamma, gammaincinv
 #: Absolute magnitude of the Sun in SDSS g (AB), Willmer 2018.
 SUN_ABS_MAG_G = 5.11
 ARCSEC_PER_RAD = 206264.806
+#: SDSS pixel size: the pixel_kpc feature is this at the galaxy's distance.
+SDSS_PIXEL_ARCSEC = 0.396
+#: AB zero point (3631 Jy) in erg s^-1 cm^-2 Hz^-1, and 10 pc in cm.
+AB_ZERO_POINT_CGS = 3.631e-20
+TEN_PC_CM = 3.0857e19
+
+
+def solar_luminosity_nu(sun_abs_mag: float = SUN_ABS_MAG_G) -> float:
+    """The Sun's specific luminosity (erg/s/Hz) in a band with the given AB absolute magnitude."""
+    return AB_ZERO_POINT_CGS * 10.0 ** (-0.4 * sun_abs_mag) * 4.0 * np.pi * TEN_PC_CM**2
 
 
 def cosmology(h0: float, om0: float) -> FlatLambdaCDM:

@@ -6,7 +6,10 @@ import sys
 import pandas as pd
 
 sys.path.insert(0, workflow.basedir)
+from mlpipe.config import check_references  # noqa: E402
 from mlpipe.gbm.predictors import all_predictors  # noqa: E402 (plain data, no heavy imports)
+
+check_references(config)  # names that must refer to a configured CNN or predictor, ordered ranges
 
 SHARDS = [str(i) for i in range(config["catalog"]["n_shards"])]
 MOCK = config["data"]["source"] == "mock"
@@ -33,8 +36,14 @@ wildcard_constraints:
 
 
 def stage_config(*sections):
-    """The config sections a step uses, as JSON: a change to them reruns the step."""
-    return json.dumps({s: config[s] for s in sections}, sort_keys=True)
+    """A params function: the config sections a step uses, as JSON (a change to them reruns the
+    step). A function, so that braces in values (data.fetch.url_template) are not wildcards."""
+    text = json.dumps({s: config[s] for s in sections}, sort_keys=True)
+
+    def params(wildcards):
+        return text
+
+    return params
 
 
 def input_folder(name):
@@ -72,6 +81,8 @@ def shard_image_folder(wildcards):
     """The folder with a shard's g-band cut-outs."""
     if MOCK:
         return checkpoints.mock_images.get(shard=wildcards.shard).output[0]
+    if config["data"]["fetch"]["enabled"]:  # list the images only once the shard's download ran
+        checkpoints.fetch_images.get(shard=wildcards.shard)
     return config["data"]["real"]["images"]
 
 
@@ -119,6 +130,31 @@ def init_from_option(wildcards):
     return f"--init-from results/models/{parent}/model.pt" if parent else ""
 
 
+def bundle_inputs(wildcards):
+    """A predictor's saved model and every CNN (the export keeps those its features use)."""
+    folder = f"results/gbm/{wildcards.predictor}"
+    return {
+        "model": f"{folder}/model.txt",
+        "info": f"{folder}/fit.json",
+        "interval": f"{folder}/interval.json",
+        "models": expand("results/models/{model}/model.pt", model=MODELS),
+    }
+
+
+def predict_inputs(wildcards):
+    """The bundle of predict.predictor and the user's new galaxies."""
+    cfg = config["predict"]
+    inputs = {"bundle": f"results/bundle/{cfg['predictor']}.zip", "catalogue": cfg["catalogue"],
+              "images": cfg["images"]}
+    if cfg["stars"]:
+        inputs["stars"] = cfg["stars"]
+    return inputs
+
+
+def predict_stars_option(wildcards, input):
+    return f"--stars {input.stars}" if "stars" in input.keys() else ""
+
+
 def final_outputs():
     """What `snakemake` with no target builds: every stage that exists."""
     outputs = ["results/catalog/sample.csv", "results/catalog/rejected.csv"]
@@ -127,4 +163,6 @@ def final_outputs():
     outputs += expand("results/features/{model}/shard-{shard}.h5", model=MODELS, shard=SHARDS)
     outputs += expand("results/predictions/{predictor}.csv", predictor=PREDICTORS)
     outputs.append("results/report.md")
+    if config["predict"]["catalogue"]:
+        outputs.append("results/predict/predictions.csv")
     return outputs

@@ -74,7 +74,7 @@ rule report:
     output:
         "results/report.md",
     params:
-        cfg=stage_config("data"),
+        cfg=stage_config("data", "catalog"),
         metrics=input_folder("metrics"),
     log:
         "results/logs/report.log",

@@ -29,6 +29,7 @@ rule train_predictor:
     output:
         model="results/gbm/{predictor}/model.txt",
         info="results/gbm/{predictor}/fit.json",
+        interval="results/gbm/{predictor}/interval.json",
         predictions="results/predictions/{predictor}.csv",
     params:
         cfg=stage_config("gbm"),
@@ -41,5 +42,5 @@ rule train_predictor:
         "../envs/gbm.yaml"
     shell:
         "python -m mlpipe train-predictor --config-json {params.cfg:q} --predictor {wildcards.predictor} "
-        "--table {input.table} --model {output.model} --info {output.info} "
+        "--table {input.table} --model {output.model} --info {output.info} --interval {output.interval} "
         "--predictions {output.predictions} --threads {threads} > {log} 2>&1"

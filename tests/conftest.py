@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import copy
 import os
+import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -12,6 +14,7 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 REAL = REPO.parent / "shared" / "real"
+TINY = REPO / "tests" / "configs" / "tiny.yaml"
 
 
 @pytest.fixture(scope="session")
@@ -50,3 +53,19 @@ def venv_env() -> dict:
     env = dict(os.environ)
     env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
     return env
+
+
+def snakemake(*args, cwd=REPO, env=None):
+    return subprocess.run(["snakemake", *args], cwd=cwd, capture_output=True, text=True, env=env or venv_env())
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory) -> Path:
+    """The whole workflow on the tiny config with `--cores 2`, run once for the session (the
+    workflow tests read it; the Slurm test compares its own run with it)."""
+    work = tmp_path_factory.mktemp("tiny")
+    shutil.copy(REPO / "workflow_config.yaml", work)
+    run = snakemake("--cores", "2", "-s", str(REPO / "Snakefile"), "--directory", str(work),
+                    "--configfile", str(TINY), cwd=work)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    return work

@@ -1,5 +1,7 @@
-"""GBM stage: losses, the weighted L1 objective, the power law, feature selection, dead features."""
+"""GBM stage: losses, the weighted L1 objective, the power law, feature selection, dead features,
+saved predictors."""
 
+import json
 import numpy as np
 import pandas as pd
 import pytest
@@ -7,8 +9,9 @@ import pytest
 from mlpipe import losses
 from mlpipe.gbm import lightgbm_fit
 from mlpipe.gbm.powerlaw import colour_from_ratio, fit_powerlaw, predict_powerlaw
-from mlpipe.gbm.predictors import all_predictors, select_columns
-from mlpipe.gbm.run import calibrated_interval
+from mlpipe.gbm.predictors import Predictor, all_predictors, select_columns
+from mlpipe.gbm.run import calibration_scale, fit_predictor
+from mlpipe.gbm.saved import SavedPredictor, interval_bounds
 from mlpipe.gbm.table import drop_dead_features
 
 PARAMS = {"num_leaves": 2, "min_data_in_leaf": 1, "learning_rate": 1.0, "num_boost_round": 1,
@@ -99,6 +102,37 @@ def test_calibrated_interval_covers_target_on_validation():
     y = rng.normal(10, 1, 2000)
     pred = np.full(2000, 10.0)
     k_lo, k_hi = pred - 0.3, pred + 0.3  # far too narrow
-    lo, hi, k = calibrated_interval(pred, k_lo, k_hi, y, np.arange(1000))
+    k = calibration_scale(pred, k_lo, k_hi, y, np.arange(1000))
+    lo, hi = interval_bounds(pred, k_lo, k_hi, k)
     assert k > 2
     assert np.mean((y[1000:] >= lo[1000:]) & (y[1000:] <= hi[1000:])) == pytest.approx(0.68, abs=0.04)
+
+
+def _synthetic_table(n=400, seed=3):
+    rng = np.random.default_rng(seed)
+    colour = rng.uniform(0.3, 1.4, n)
+    z = rng.uniform(0.02, 0.2, n)
+    ml = 10 ** (-0.4 + 0.95 * colour + rng.normal(0, 0.05, n))
+    features = pd.DataFrame({"z": z, "pixel_kpc": z * 7.0, "phot_lum_g": rng.uniform(1e9, 1e11, n),
+                             "phot_lum_i": 1.0, "phot_ratio_g_i": 10 ** (-colour / 2.5)}).astype(np.float32)
+    split = np.where(np.arange(n) % 10 == 0, "test", np.where(np.arange(n) % 10 == 1, "validation", "train"))
+    meta = pd.DataFrame({"objid": np.arange(n), "split": split, "ml": ml, "ml_err": 0.1 * ml,
+                         "lum_g": features["phot_lum_g"].astype(float)})
+    return meta, features
+
+
+@pytest.mark.parametrize("kind, loss", [("gbm", "l1"), ("gbm", "rmsle"), ("powerlaw", "l1")])
+def test_saved_predictor_reloaded_from_text_gives_the_same_predictions(kind, loss):
+    meta, features = _synthetic_table()
+    predictor = Predictor("gi_test", kind=kind, loss=loss, include=("phot_", "z"))
+    cfg = {"seed": 1, "grid": {}, "cv_folds": 3, "uncertainty": ["gi_test"],
+           "params": {"num_leaves": 8, "min_data_in_leaf": 5, "learning_rate": 0.1, "num_boost_round": 200,
+                      "early_stopping_rounds": 20, "max_bin": 63}}
+    out, info, saved = fit_predictor(predictor, meta, features, cfg)
+    reloaded = SavedPredictor.from_texts(saved.model_text, json.dumps(info, default=float), json.dumps(saved.interval))
+    again = reloaded.predict(features.sample(frac=1.0, random_state=0)).sort_index()
+    assert np.array_equal(again["ml_pred"].to_numpy(), out["ml_pred"].to_numpy())
+    assert losses.l1(out["ml_pred"].to_numpy(), meta["ml"].to_numpy(), meta["ml_err"].to_numpy()) < 1.5
+    if kind == "gbm":
+        assert np.array_equal(again["ml_p84"].to_numpy(), out["ml_p84"].to_numpy())
+        assert (out["ml_p16"] <= out["ml_pred"]).all() and (out["ml_pred"] <= out["ml_p84"]).all()

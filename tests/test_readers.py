@@ -9,7 +9,7 @@ import pytest
 from mlpipe import gz2
 from mlpipe.io.gswlc import COLUMNS, read_gswlc
 from mlpipe.io.gz2_catalog import read_gz2
-from mlpipe.io.hyperleda import read_hyperleda
+from mlpipe.io.hyperleda import read_hyperleda, write_hyperleda, write_hyperleda_text
 from mlpipe.io.photometry import read_photometry
 from mlpipe.io.validation import InputError
 
@@ -57,6 +57,36 @@ def test_hyperleda_units_and_errors(tmp_path):
     path.write_text("objname,al2000,de2000\nPGC1,10.0,5.0\n")
     with pytest.raises(InputError, match="missing column.*logd25"):
         read_hyperleda(path)
+
+
+def test_hyperleda_text_form_matches_csv(tmp_path):
+    leda = pd.DataFrame({"pgc": [1, 2, 3], "leda_name": ["PGC000001", "NGC4321", "PGC000003"],
+                         "leda_ra": [150.0, 185.7287, 10.0], "leda_dec": [5.0, 15.8223, -3.0],
+                         "logd25": [1.0, 1.87, np.nan]})
+    write_hyperleda(leda, tmp_path / "leda.csv")
+    write_hyperleda_text(leda, tmp_path / "leda.txt")
+    text = (tmp_path / "leda.txt").read_text()
+    assert "|" in text and "," not in text
+    from_csv, from_text = read_hyperleda(tmp_path / "leda.csv"), read_hyperleda(tmp_path / "leda.txt")
+    pd.testing.assert_frame_equal(from_csv, from_text)
+    assert from_text.loc[1, "leda_ra"] == pytest.approx(185.7287)
+    assert np.isnan(from_text.loc[2, "d25_arcmin"])  # a blank field is missing, not an error
+
+
+@pytest.mark.parametrize("row, message", [
+    ("      2| PGC2 | 12.0 | -5.0 |", r"line 4: expected 5 '\|'-separated fields, found 4"),
+    ("      2| PGC2 | 12.0 | -5.0 | abc |", r"line 4, column 'logd25': not a number: 'abc'"),
+    ("      2| PGC2 | 25.0 | -5.0 | 1.0 |", r"line 4, column 'al2000': 25.0 is outside \[0, 24\]"),
+    ("      2| PGC2 | 12.0 | 95.0 | 1.0 |", r"line 4, column 'de2000': 95.0 is outside \[-90, 90\]"),
+    ("      2| PGC1 | 12.0 | -5.0 | 1.0 |", r"line 4, column 'objname': duplicate id PGC1"),
+])
+def test_hyperleda_text_form_errors_name_line_and_column(tmp_path, row, message):
+    path = tmp_path / "leda.txt"
+    path.write_text("# query\npgc| objname | al2000 | de2000 | logd25 |\n"
+                    "      1| PGC1 | 10.0 | 5.0 | 1.0 |\n" + row + "\n")
+    with pytest.raises(InputError, match=message) as err:
+        read_hyperleda(path)
+    assert "leda.txt" in str(err.value)
 
 
 def test_photometry_rejects_duplicate_ids(tmp_path):

@@ -14,10 +14,11 @@ from mlpipe.io.gswlc import COLUMNS, write_gswlc
 from mlpipe.io.gz2_catalog import write_gz2
 from mlpipe.io.hyperleda import write_hyperleda
 from mlpipe.io.photometry import write_photometry
+from mlpipe.io.validation import InputError
 
 CATALOG = {"seed": 1, "d25_min_arcmin": 0.4, "chi2_max": 5.0, "hyperleda_match_arcsec": 5.0,
            "gz2_match_arcsec": 3.6, "relative_error_floor": 0.05, "test_fraction": 0.1,
-           "validation_fraction": 0.1, "n_shards": 3}
+           "validation_fraction": 0.1, "n_shards": 3, "lum_g_column": None}
 COSMO = {"H0": 70.0, "Om0": 0.3}
 
 
@@ -100,6 +101,25 @@ def test_build_sample_records_every_rejection(tmp_path):
     assert "no HyperLeda counterpart" in reasons[ids[7]]
     assert set(sample["objid"]) | set(rejected["objid"]) == set(ids)
     assert not set(sample["objid"]) & set(rejected["objid"])
+
+
+def test_user_luminosity_column_replaces_modelmag(tmp_path):
+    paths, ids = _write_catalogues(tmp_path)
+    phot = pd.read_csv(paths["photometry"])
+    phot["logLg_bayes"] = 10.2
+    phot["logLg_bayes_err"] = 0.03
+    phot.loc[0, "logLg_bayes"] = -9999.0         # missing: rejected with the column named
+    phot.to_csv(paths["photometry"], index=False)
+    sample, rejected = build_sample(paths, CATALOG | {"lum_g_column": "logLg_bayes"}, COSMO)
+    assert sample["lum_g"].to_numpy() == pytest.approx(10**10.2)
+    assert sample["ml"].to_numpy() == pytest.approx(10**10.5 / 10**10.2)
+    sigma = np.hypot(0.08, 0.03) * np.log(10.0)   # mass and luminosity errors in quadrature
+    assert sample["ml_err"].to_numpy() == pytest.approx(sample["ml"].to_numpy() * sigma)
+    reasons = dict(zip(rejected["objid"], rejected["reason"]))
+    assert "logLg_bayes" in reasons[ids[0]]
+    phot.drop(columns="logLg_bayes_err").to_csv(paths["photometry"], index=False)
+    with pytest.raises(InputError, match="missing column.*logLg_bayes_err"):
+        build_sample(paths, CATALOG | {"lum_g_column": "logLg_bayes"}, COSMO)
 
 
 def test_build_sample_targets_gz2_flags_and_files(tmp_path):

@@ -1,19 +1,13 @@
 """The Snakemake workflow: lint, dry run with per-shard jobs, and a tiny end-to-end run."""
 
+import os
 import shutil
-import subprocess
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import REPO, venv_env
-
-TINY = REPO / "tests" / "configs" / "tiny.yaml"
-
-
-def snakemake(*args, cwd=REPO):
-    return subprocess.run(["snakemake", *args], cwd=cwd, capture_output=True, text=True, env=venv_env())
+from conftest import REPO, TINY, snakemake
 
 
 def test_lint_is_clean():
@@ -30,17 +24,6 @@ def test_dry_run_shows_per_shard_jobs(tmp_path):
     for shard in range(4):
         assert f"wildcards: shard={shard}" in out
     assert "mock_images" in out
-
-
-@pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory):
-    """The whole workflow on the tiny config, run once for the module."""
-    work = tmp_path_factory.mktemp("tiny")
-    shutil.copy(REPO / "workflow_config.yaml", work)
-    run = snakemake("--cores", "2", "-s", str(REPO / "Snakefile"), "--directory", str(work),
-                    "--configfile", str(TINY), cwd=work)
-    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
-    return work
 
 
 def test_tiny_run_writes_sample_and_images(tiny_run):
@@ -103,6 +86,41 @@ def test_tiny_run_writes_predictions_metrics_figures_report(tiny_run):
     assert "g_morph" in report and "paper" in report and "Ablations" in report
 
 
+def test_predict_reproduces_the_test_set_predictions(tiny_run, tmp_path):
+    """The predict rule (bundle export, then `mlpipe predict` on the test galaxies' own FITS files)
+    gives the workflow's test-set predictions to 1e-6."""
+    import yaml
+
+    results = tiny_run / "results"
+    sample = pd.read_csv(results / "catalog" / "sample.csv")
+    test = sample[sample["split"] == "test"]
+    images = tmp_path / "images"
+    images.mkdir()
+    for objid, shard in zip(test["objid"], test["shard"]):
+        (images / f"{objid}.fits").symlink_to(results / "mock" / "images" / f"shard-{shard}" / f"{objid}.fits")
+    columns = ["objid", "ra", "dec", "z", "d25_arcmin"] + [f"{k}_{b}" for k in ("modelMag", "extinction") for b in "gi"]
+    test[columns].to_csv(tmp_path / "new_galaxies.csv", index=False)
+    predict_cfg = {"predict": {"predictor": "g_morph", "morphology_model": "cnn1", "stars": str(results / "mock" / "stars.csv"),
+                               "catalogue": str(tmp_path / "new_galaxies.csv"), "images": str(images)}}
+    (tmp_path / "predict.yaml").write_text(yaml.safe_dump(predict_cfg))
+    run = snakemake("results/predict/predictions.csv", "--cores", "2", "-s", str(REPO / "Snakefile"),
+                    "--directory", str(tiny_run), "--configfile", str(TINY), str(tmp_path / "predict.yaml"), cwd=tiny_run)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    assert "train_cnn" not in run.stdout + run.stderr  # only the bundle and the prediction ran
+
+    ours = pd.read_csv(results / "predict" / "predictions.csv").set_index("objid")
+    workflow = pd.read_csv(results / "predictions" / "g_morph.csv").set_index("objid")
+    workflow = workflow[workflow["split"] == "test"]
+    assert len(ours) >= 5 and sorted(ours.index) == sorted(workflow.index)
+    rejected = pd.read_csv(results / "predict" / "rejected.csv")
+    assert set(rejected["objid"]) == set(test["objid"]) - set(ours.index)  # each galaxy predicted or explained
+    for col in ("ml_pred", "ml_p16", "ml_p84", "log_mstar_pred"):
+        np.testing.assert_allclose(ours[col], workflow.loc[ours.index, col], rtol=1e-6, atol=1e-6, err_msg=col)
+    assert (ours["lum_g_source"] == "modelMag_g - extinction_g").all()
+    smooth = ours[[c for c in ours.columns if c.startswith("gz2_q01_")]].sum(axis=1)
+    assert np.allclose(smooth, 1.0, atol=1e-4)   # unconditional probabilities of the first question
+
+
 def test_rerun_has_nothing_to_do(tiny_run):
     run = snakemake("-n", "-s", str(REPO / "Snakefile"), "--directory", str(tiny_run),
                     "--configfile", str(TINY), cwd=tiny_run)
@@ -114,10 +132,15 @@ def test_changed_image_reruns_only_its_shard(tiny_run):
     from astropy.io import fits
 
     image = sorted((tiny_run / "results" / "mock" / "images" / "shard-1").glob("*.fits"))[0]
-    with fits.open(image, mode="update") as hdul:
-        hdul[0].data[0, 0] += 1.0
-    run = snakemake("-n", "-s", str(REPO / "Snakefile"), "--directory", str(tiny_run),
-                    "--configfile", str(TINY), cwd=tiny_run)
+    original, stat = image.read_bytes(), image.stat()
+    try:
+        with fits.open(image, mode="update") as hdul:
+            hdul[0].data[0, 0] += 1.0
+        run = snakemake("-n", "-s", str(REPO / "Snakefile"), "--directory", str(tiny_run),
+                        "--configfile", str(TINY), cwd=tiny_run)
+    finally:  # the tiny run is shared with other test modules
+        image.write_bytes(original)
+        os.utime(image, ns=(stat.st_atime_ns, stat.st_mtime_ns))
     out = run.stdout + run.stderr
     assert run.returncode == 0, out
     assert "preprocess_shard" in out and "wildcards: shard=1" in out

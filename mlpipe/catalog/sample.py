@@ -68,10 +68,15 @@ def build_sample(paths: Mapping[str, str], cfg: Mapping[str, Any],
     gal = rejects.add(gal, gal["logmstarerr"] <= 0, "gswlc_mass_error",
                       _fmt("mass error <= 0: ", gal["logmstarerr"], " dex"))
 
-    phot = read_photometry(paths["photometry"])
+    lum_column = cfg["lum_g_column"]
+    lum_columns = [lum_column, f"{lum_column}_err"] if lum_column else []
+    phot = read_photometry(paths["photometry"], lum_columns)
     gal = gal.merge(phot, on="objid", how="left")
     no_phot = gal[["modelMag_g", "modelMagErr_g", "extinction_g"]].isna().any(axis=1)
     gal = rejects.add(gal, no_phot, "photometry", "no SDSS g-band photometry for this objid")
+    if lum_column:
+        bad = ~(gal[lum_columns].notna().all(axis=1) & (gal[f"{lum_column}_err"] >= 0))
+        gal = rejects.add(gal, bad, "luminosity", f"no valid {lum_column} / {lum_column}_err (log L_g and its error)")
 
     leda = read_hyperleda(paths["hyperleda"])
     m = match_nearest(gal["ra"], gal["dec"], leda["leda_ra"], leda["leda_dec"],
@@ -90,13 +95,18 @@ def build_sample(paths: Mapping[str, str], cfg: Mapping[str, Any],
     gal = rejects.add(gal, ~(gal["redchisq"] < cfg["chi2_max"]), "cut_chi2",
                       _fmt("reduced chi2 = ", gal["redchisq"], f" >= {cfg['chi2_max']}"))
 
-    gal["lum_g"] = g_luminosity(gal, gal["z"].to_numpy(), cosmo)
+    if lum_column:  # the user's own (e.g. Bayesian) luminosity: log10(L_g / L_sun) and its error in dex
+        gal["lum_g"] = 10.0 ** gal[lum_column]
+        lum_error_mag = 2.5 * gal[f"{lum_column}_err"]
+    else:
+        gal["lum_g"] = g_luminosity(gal, gal["z"].to_numpy(), cosmo)
+        lum_error_mag = gal["modelMagErr_g"]
     gal["ml"], gal["ml_err"] = mass_to_light(gal["logmstar"], gal["logmstarerr"], gal["lum_g"],
-                                             gal["modelMagErr_g"], cfg["relative_error_floor"])
+                                             lum_error_mag, cfg["relative_error_floor"])
     for band in BANDS:
         if band != "g":
             gal[f"lum_{band}"] = g_luminosity(gal, gal["z"].to_numpy(), cosmo, band)
-    gal["pixel_kpc"] = physics.kpc_per_arcsec(gal["z"].to_numpy(), cosmo) * 0.396
+    gal["pixel_kpc"] = physics.kpc_per_arcsec(gal["z"].to_numpy(), cosmo) * physics.SDSS_PIXEL_ARCSEC
 
     gz2 = read_gz2(paths["gz2"])
     gm = match_nearest(gal["ra"], gal["dec"], gz2["gz2_ra"], gz2["gz2_dec"], cfg["gz2_match_arcsec"])

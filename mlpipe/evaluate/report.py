@@ -58,15 +58,24 @@ def cnn_section(cnn_metrics: list[str]) -> list[str]:
     return ["## CNNs on the validation set", verdict, _markdown(table, 3)]
 
 
+def luminosity_statement(lum_g_column: str | None) -> str:
+    """Where L_g (the denominator of the target and of M* = Y L_g) came from."""
+    if lum_g_column:
+        return (f"L_g: the user's own luminosity, column `{lum_g_column}` of the photometry table "
+                f"(error `{lum_g_column}_err`).")
+    return ("L_g: from SDSS modelMag_g corrected for Galactic extinction and the luminosity distance "
+            "(no K-correction); its error from modelMagErr_g.")
+
+
 def write_report(metrics_dir: str | Path, figures: list[str], path: str | Path, source: str,
-                 cnn_metrics: list[str] = ()) -> None:
+                 cnn_metrics: list[str] = (), lum_g_column: str | None = None) -> None:
     m = Path(metrics_dir)
     table = pd.read_csv(m / "predictors.csv")
     main = table[table["tags"] == "main"]
     parts = [
         "# mlpipe report",
         f"Data: **{source}** survey. All numbers are on the test set; L1 = mean |Y_pred − Y| / dY "
-        "(Dobbels et al. 2019, Eq. 2), Y = M*/L_g.",
+        "(Dobbels et al. 2019, Eq. 2), Y = M*/L_g. " + luminosity_statement(lum_g_column),
         "## Does the paper's ordering hold?",
         _beats(table, "g_morph", "g_ref"), _beats(table, "gi_morph", "gi_gbm"), _beats(table, "gi_gbm", "gi_powerlaw"),
         "## Predictors (paper Table 2 and Sect. 6)",

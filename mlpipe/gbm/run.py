@@ -14,6 +14,7 @@ import pandas as pd
 from mlpipe import losses
 from mlpipe.gbm import lightgbm_fit, powerlaw
 from mlpipe.gbm.predictors import Predictor, all_predictors, select_columns
+from mlpipe.gbm.saved import SavedPredictor
 from mlpipe.gbm.table import read_table_store
 from mlpipe.io.atomic import atomic_path, write_csv
 
@@ -28,31 +29,30 @@ def _training_rows(meta: pd.DataFrame, fraction: float, seed: int) -> np.ndarray
     return train
 
 
-def calibrated_interval(pred: np.ndarray, lo: np.ndarray, hi: np.ndarray, y: np.ndarray,
-                        val: np.ndarray, target: float = 0.68) -> tuple[np.ndarray, np.ndarray, float]:
-    """Widen or narrow the quantile models' interval around the prediction by the one factor
-    that makes it cover ``target`` of the validation galaxies (split conformal calibration)."""
+def calibration_scale(pred: np.ndarray, lo: np.ndarray, hi: np.ndarray, y: np.ndarray,
+                      val: np.ndarray, target: float = 0.68) -> float:
+    """The one factor on the quantile models' interval around the prediction that makes it cover
+    ``target`` of the validation galaxies (split conformal calibration)."""
     below, above = np.clip(pred - lo, 0, None), np.clip(hi - pred, 0, None)
     scales = np.linspace(0.05, 10.0, 800)
     covered = [np.mean((y[val] >= pred[val] - k * below[val]) & (y[val] <= pred[val] + k * above[val]))
                for k in scales]
-    k = float(scales[np.argmax(np.asarray(covered) >= target)]) if max(covered) >= target else float(scales[-1])
-    return np.clip(pred - k * below, 1e-3, None), pred + k * above, k
+    return float(scales[np.argmax(np.asarray(covered) >= target)]) if max(covered) >= target else float(scales[-1])
 
 
 def fit_predictor(predictor: Predictor, meta: pd.DataFrame, features: pd.DataFrame, cfg: Mapping[str, Any],
-                  threads: int = 1) -> tuple[pd.DataFrame, dict[str, Any], str]:
-    """Return (predictions, fit information, the model as text)."""
+                  threads: int = 1) -> tuple[pd.DataFrame, dict[str, Any], SavedPredictor]:
+    """Return (predictions, fit information, the saved model); the predictions are the saved
+    model's, exactly as a reload of it gives them."""
     train = _training_rows(meta, predictor.train_fraction, cfg["seed"])
     val = np.flatnonzero(meta["split"].to_numpy() == "validation")
     y, dy = meta["ml"].to_numpy(), meta["ml_err"].to_numpy()
-    out = meta[["objid", "split", "ml", "ml_err"]].copy()
     t0 = time.time()
+    interval: dict[str, Any] = {}
     if predictor.kind == "powerlaw":
         colour = powerlaw.colour_from_ratio(features["phot_ratio_g_i"].to_numpy())
         params = powerlaw.fit_powerlaw(colour[train], y[train], dy[train], predictor.loss)
-        out["ml_pred"] = powerlaw.predict_powerlaw(params, colour)
-        info = {"a": params[0], "b": params[1], "colour": "-2.5 log10(L_g/L_i)"}
+        info = {"a": params[0], "b": params[1], "colour": "-2.5 log10(L_g/L_i)", "features": ["phot_ratio_g_i"]}
         model_text = json.dumps({"kind": "powerlaw", "a": params[0], "b": params[1]})
     else:
         columns = select_columns(predictor, list(features.columns))
@@ -67,33 +67,41 @@ def fit_predictor(predictor: Predictor, meta: pd.DataFrame, features: pd.DataFra
             model, top_info = lightgbm_fit.fit(x.iloc[train], y[train], dy[train], x.iloc[val], y[val], dy[val],
                                                predictor.loss, cfg["params"], {}, cfg["cv_folds"], cfg["seed"], threads)
             info["top_features"] = top_info["best_iteration"]
-        out["ml_pred"] = model.predict(x)
+        info["features"] = columns
+        model_text = model.booster.model_to_string()  # the best iteration only
         if predictor.name in cfg["uncertainty"]:
-            bounds = []
-            for alpha in (0.16, 0.84):
+            for alpha, key in ((0.16, "p16"), (0.84, "p84")):
                 booster = lightgbm_fit.fit_quantile(x.iloc[train], y[train], x.iloc[val], y[val], alpha,
                                                     cfg["params"], cfg["seed"], threads)
-                bounds.append(booster.predict(x, num_iteration=booster.best_iteration or None))
-            out["ml_p16"], out["ml_p84"], info["interval_scale"] = calibrated_interval(
-                out["ml_pred"].to_numpy(), bounds[0], bounds[1], y, val)
-        info["features"] = columns
-        model_text = model.booster.model_to_string()
-    out["ml_pred"] = np.clip(out["ml_pred"], 1e-3, None)
+                interval[key] = booster.model_to_string()
+    info |= {"predictor": predictor.name, "kind": predictor.kind, "loss": predictor.loss}
+    saved = SavedPredictor(predictor.name, predictor.kind, predictor.loss, info["features"], model_text, interval)
+    if interval:
+        interval["scale"] = 1.0
+        raw = saved.predict(features)
+        interval["scale"] = info["interval_scale"] = calibration_scale(
+            raw["ml_pred"].to_numpy(), raw["ml_p16"].to_numpy(), raw["ml_p84"].to_numpy(), y, val)
+    predicted = saved.predict(features)
+    out = meta[["objid", "split", "ml", "ml_err"]].copy()
+    for col in predicted.columns:
+        out[col] = predicted[col].to_numpy()
     out["log_mstar_pred"] = np.log10(out["ml_pred"] * meta["lum_g"].to_numpy())
     val_l1 = losses.l1(out["ml_pred"].to_numpy()[val], y[val], dy[val])
-    info |= {"predictor": predictor.name, "kind": predictor.kind, "loss": predictor.loss,
-             "n_train": int(len(train)), "validation_l1": val_l1, "seconds": time.time() - t0}
+    info |= {"n_train": int(len(train)), "validation_l1": val_l1, "seconds": time.time() - t0}
     log.info("%s: validation L1 %.3f (%d training galaxies, %.1f s)", predictor.name, val_l1, len(train), info["seconds"])
-    return out, info, model_text
+    return out, info, saved
 
 
 def train_predictor(name: str, gbm_cfg: Mapping[str, Any], table_path: str | Path, model_path: str | Path,
-                    info_path: str | Path, predictions_path: str | Path, threads: int = 1) -> None:
+                    info_path: str | Path, interval_path: str | Path, predictions_path: str | Path,
+                    threads: int = 1) -> None:
+    """Fit one predictor; write its model, fit information, interval models ({} when none) and
+    per-galaxy predictions."""
     predictor = all_predictors(gbm_cfg)[name]
     meta, features = read_table_store(table_path)
-    predictions, info, model_text = fit_predictor(predictor, meta, features, gbm_cfg, threads)
-    with atomic_path(model_path, ".txt") as tmp:
-        tmp.write_text(model_text)
-    with atomic_path(info_path, ".json") as tmp:
-        tmp.write_text(json.dumps(info, indent=2, default=float))
+    predictions, info, saved = fit_predictor(predictor, meta, features, gbm_cfg, threads)
+    for path, text in ((model_path, saved.model_text), (info_path, json.dumps(info, indent=2, default=float)),
+                       (interval_path, json.dumps(saved.interval))):
+        with atomic_path(path, Path(path).suffix) as tmp:
+            tmp.write_text(text)
     write_csv(predictions, predictions_path)

@@ -34,7 +34,7 @@ def _image_features(stores: Sequence[str | Path]) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
-def _cnn_features(stores: Sequence[str | Path]) -> list[pd.DataFrame]:
+def cnn_features(stores: Sequence[str | Path]) -> list[pd.DataFrame]:
     """One table per model, its shards stacked."""
     by_model: dict[str, list[pd.DataFrame]] = defaultdict(list)
     for path in stores:
@@ -44,18 +44,22 @@ def _cnn_features(stores: Sequence[str | Path]) -> list[pd.DataFrame]:
     return [pd.concat(parts) for parts in by_model.values()]
 
 
-def assemble(sample_csv: str | Path, image_stores: Sequence[str | Path], feature_stores: Sequence[str | Path],
-             cosmo_cfg: Mapping[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Return (meta, features) for every galaxy with an image: meta holds ids, split and
-    targets, features the model inputs."""
-    sample = pd.read_csv(sample_csv)
-    images = _image_features(image_stores)[["objid", *LUMINOSITY, *IMAGE_STATS]]
-    table = sample.merge(images, on="objid", how="inner").set_index("objid", drop=False)
+def image_features(stores: Sequence[str | Path]) -> pd.DataFrame:
+    """The luminosity and image statistics of every galaxy in the image stores."""
+    return _image_features(stores)[["objid", *LUMINOSITY, *IMAGE_STATS]]
+
+
+def feature_frame(table: pd.DataFrame, cnn_tables: Sequence[pd.DataFrame], cosmo_cfg: Mapping[str, Any]) -> pd.DataFrame:
+    """The model inputs of the galaxies in ``table`` (indexed by objid: redshift, pixel size,
+    photometric luminosities ``lum_<band>`` where known, the image features), CNN features joined
+    by objid. Training and ``mlpipe predict`` both build their inputs here."""
     features = pd.DataFrame({"z": table["z"], "pixel_kpc": table["pixel_kpc"]}, index=table.index)
+    lum = {band: table[f"lum_{band}"] if f"lum_{band}" in table else pd.Series(np.nan, index=table.index)
+           for band in BANDS}
     for band in BANDS:
-        features[f"phot_lum_{band}"] = table[f"lum_{band}"]
+        features[f"phot_lum_{band}"] = lum[band]
     for pair in ("ug", "gr", "ri", "iz", "gi"):
-        features[f"phot_ratio_{pair[0]}_{pair[1]}"] = table[f"lum_{pair[0]}"] / table[f"lum_{pair[1]}"]
+        features[f"phot_ratio_{pair[0]}_{pair[1]}"] = lum[pair[0]] / lum[pair[1]]
     for name in LUMINOSITY:
         features[f"img_{name}"] = table[name]
     distance = physics.luminosity_distance_cm(table["z"].to_numpy(), physics.cosmology(cosmo_cfg["H0"], cosmo_cfg["Om0"]))
@@ -65,8 +69,18 @@ def assemble(sample_csv: str | Path, image_stores: Sequence[str | Path], feature
         features[f"img_{name}"] = table[name]
     for col in [c for c in table.columns if c.startswith("gz2_q")]:
         features[f"true_{col}"] = table[col]
-    for cnn in _cnn_features(feature_stores):
+    for cnn in cnn_tables:
         features = features.join(cnn, how="left")
+    return features
+
+
+def assemble(sample_csv: str | Path, image_stores: Sequence[str | Path], feature_stores: Sequence[str | Path],
+             cosmo_cfg: Mapping[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Return (meta, features) for every galaxy with an image: meta holds ids, split and
+    targets, features the model inputs."""
+    sample = pd.read_csv(sample_csv)
+    table = sample.merge(image_features(image_stores), on="objid", how="inner").set_index("objid", drop=False)
+    features = feature_frame(table, cnn_features(feature_stores), cosmo_cfg)
     return table[META].reset_index(drop=True), features.reset_index(drop=True)
 
 

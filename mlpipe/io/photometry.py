@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Sequence
 
 import pandas as pd
 
@@ -14,15 +15,17 @@ COLUMNS = ["objid"] + [f"{kind}_{b}" for kind in ("modelMag", "modelMagErr", "ex
                        for b in BANDS]
 
 
-def read_photometry(path: str | Path) -> pd.DataFrame:
-    """Read the photometry table; values of -9999 (SDSS's missing marker) become NaN."""
-    df = read_csv_checked(str(path), COLUMNS)
-    df = to_numeric(df, COLUMNS, str(path), first_line=2)
+def read_photometry(path: str | Path, extra_columns: Sequence[str] = ()) -> pd.DataFrame:
+    """Read the photometry table (and any ``extra_columns``, e.g. a user's own luminosity);
+    values of -9999 (SDSS's missing marker) become NaN."""
+    columns = COLUMNS + [c for c in extra_columns if c not in COLUMNS]
+    df = read_csv_checked(str(path), columns)
+    df = to_numeric(df, columns, str(path), first_line=2)
     df["objid"] = df["objid"].astype("int64")
     check_unique(df, "objid", str(path), first_line=2)
-    values = [c for c in COLUMNS if c != "objid"]
+    values = [c for c in columns if c != "objid"]
     df[values] = df[values].mask(df[values] <= -999)
-    return df[COLUMNS]
+    return df[columns]
 
 
 def write_photometry(df: pd.DataFrame, path: str | Path) -> None:

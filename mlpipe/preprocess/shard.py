@@ -36,8 +36,10 @@ def process_shard(shard_csv: str | Path, images_dir: str | Path, stars_csv: str 
     ids, images, features, star_rows, rejects = [], {s: [] for s in sizes}, [], [], []
     shown: dict[int, ProcessedGalaxy] = {}
     timing = {"read": 0.0, "process": 0.0}
-    for (_, gal), distance in zip(shard.iterrows(), distances):
-        objid = int(gal["objid"])
+    # ids from their own int64 column: a row Series of an all-numeric table is float64, which
+    # cannot hold 19-digit SDSS ids
+    for objid, (_, gal), distance in zip(shard["objid"].to_numpy(), shard.iterrows(), distances):
+        objid = int(objid)
         rng = np.random.default_rng([cfg["seed"], objid % 2**32])
         try:
             t0 = time.perf_counter()

@@ -1,0 +1,1 @@
+"""Downloading the g-band cut-outs of a shard (optional: only with data.fetch.enabled)."""

@@ -1,0 +1,21 @@
+# Optional download of each shard's missing g-band cut-outs into data.real.images
+# (data.fetch.enabled: true; needs internet). The default mock workflow and the tests never run it.
+
+
+checkpoint fetch_images:
+    input:
+        shard="results/catalog/shards/shard-{shard}.csv",
+    output:
+        "results/fetch/shard-{shard}.csv",
+    params:
+        cfg=stage_config("data"),
+        images=config["data"]["real"]["images"],
+    log:
+        "results/logs/fetch/shard-{shard}.log",
+    benchmark:
+        "results/benchmarks/fetch/shard-{shard}.tsv"
+    conda:
+        "../envs/astro.yaml"
+    shell:
+        "python -m mlpipe fetch-images --config-json {params.cfg:q} --shard-catalogue {input.shard} "
+        "--images {params.images} --report {output} > {log} 2>&1"

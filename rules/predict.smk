@@ -1,0 +1,43 @@
+# Model bundles and predictions for new galaxies (predict.catalogue / predict.images in the config).
+
+
+rule export_bundle:
+    input:
+        unpack(bundle_inputs),
+    output:
+        "results/bundle/{predictor}.zip",
+    params:
+        cfg=stage_config("cosmology", "catalog", "preprocess", "cnn", "gbm", "predict"),
+        predictor_dir=input_folder("model"),
+    log:
+        "results/logs/export_bundle/{predictor}.log",
+    benchmark:
+        "results/benchmarks/export_bundle/{predictor}.tsv"
+    conda:
+        "../envs/torch.yaml"
+    shell:
+        "python -m mlpipe export-bundle --config-json {params.cfg:q} --predictor-dir {params.predictor_dir} "
+        "--models {input.models} --out {output} > {log} 2>&1"
+
+
+rule predict:
+    input:
+        unpack(predict_inputs),
+    output:
+        predictions="results/predict/predictions.csv",
+        rejected="results/predict/rejected.csv",
+    params:
+        stars=predict_stars_option,
+    threads: 1
+    resources:
+        gpu=1,
+    log:
+        "results/logs/predict.log",
+    benchmark:
+        "results/benchmarks/predict.tsv"
+    conda:
+        "../envs/torch.yaml"
+    shell:
+        "python -m mlpipe predict --bundle {input.bundle} --catalogue {input.catalogue} "
+        "--images {input.images} {params.stars} --out {output.predictions} "
+        "--rejected {output.rejected} > {log} 2>&1"

@@ -1,0 +1,95 @@
+"""Model bundles and the new-galaxy catalogue of `mlpipe predict` (the end-to-end reproduction
+of the workflow's test-set predictions is in test_workflow.py)."""
+
+import json
+import zipfile
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mlpipe.gbm.predictors import Predictor
+from mlpipe.gbm.run import fit_predictor
+from mlpipe.io.validation import InputError
+from mlpipe.predict.bundle import FeatureMismatch, export_bundle, load_bundle
+from mlpipe.predict.catalogue import read_new_galaxies
+
+
+def _saved_predictor(folder):
+    rng = np.random.default_rng(0)
+    n = 200
+    features = pd.DataFrame({"z": rng.uniform(0.02, 0.2, n), "cnn1_gz2_q01_a": rng.random(n),
+                             "cnn1_pool_0001": rng.random(n), "img_lum_sum": rng.random(n)}).astype(np.float32)
+    meta = pd.DataFrame({"objid": np.arange(n), "split": np.where(np.arange(n) % 5 == 0, "validation", "train"),
+                         "ml": 1 + features["cnn1_gz2_q01_a"].to_numpy(), "ml_err": 0.1, "lum_g": 1e10})
+    cfg = {"seed": 1, "grid": {}, "cv_folds": 3, "uncertainty": [],
+           "params": {"num_leaves": 4, "min_data_in_leaf": 5, "learning_rate": 0.2, "num_boost_round": 50,
+                      "early_stopping_rounds": 10}}
+    _, info, saved = fit_predictor(Predictor("g_test", include=("z", "cnn1_", "img_")), meta, features, cfg)
+    folder.mkdir()
+    (folder / "model.txt").write_text(saved.model_text)
+    (folder / "fit.json").write_text(json.dumps(info, default=float))
+    (folder / "interval.json").write_text(json.dumps(saved.interval))
+    return features
+
+
+def _config():
+    models = {"cnn1": {"target": "gz2"}, "cnn2": {"target": "gz2"}, "cnn4": {"target": "ml"}}
+    return {"cosmology": {}, "catalog": {}, "preprocess": {}, "gbm": {}, "cnn": {"models": models}}
+
+
+def test_bundle_packs_the_cnns_its_features_use_and_checks_the_feature_list(tmp_path):
+    features = _saved_predictor(tmp_path / "gbm")
+    weights = {}
+    for name in ("cnn1", "cnn2", "cnn4"):
+        weights[name] = tmp_path / f"{name}.pt"
+        weights[name].write_bytes(name.encode() * 10)
+    packed = export_bundle(tmp_path / "gbm", weights, "cnn1", _config(), tmp_path / "b.zip")
+    assert packed == ["cnn1"]                       # cnn2/cnn4 features are not among the GBM's inputs
+    bundle = load_bundle(tmp_path / "b.zip")
+    assert bundle.cnn_weights == {"cnn1": b"cnn1" * 10}
+    assert {"mlpipe", "torch", "lightgbm"} <= set(bundle.manifest["versions"])
+    bundle.check_features(features.columns)         # the same data: fine
+    assert np.allclose(bundle.predictor.predict(features)["ml_pred"], 1 + features["cnn1_gz2_q01_a"], atol=0.3)
+
+    renamed = [c.replace("cnn1_pool_0001", "cnn1_pool_0002") for c in features.columns] + ["cnn7_gz2_q01_a"]
+    with pytest.raises(FeatureMismatch) as err:
+        bundle.check_features(renamed)
+    message = str(err.value)
+    assert "missing from the data: cnn1_pool_0001" in message
+    assert "unknown to the bundle: cnn7_gz2_q01_a" in message
+
+
+def test_bundle_errors_are_clear(tmp_path):
+    with pytest.raises(InputError, match="no such bundle"):
+        load_bundle(tmp_path / "none.zip")
+    (tmp_path / "bad.zip").write_bytes(b"not a zip")
+    with pytest.raises(InputError, match="not a complete mlpipe bundle"):
+        load_bundle(tmp_path / "bad.zip")
+    with zipfile.ZipFile(tmp_path / "part.zip", "w") as zf:
+        zf.writestr("manifest.json", json.dumps({"format": 1, "cnn_models": []}))
+    with pytest.raises(InputError, match="not a complete mlpipe bundle"):
+        load_bundle(tmp_path / "part.zip")
+    _saved_predictor(tmp_path / "gbm")
+    with pytest.raises(InputError, match="predict.morphology_model.*cnn4.*not trained on GZ2"):
+        export_bundle(tmp_path / "gbm", {"cnn4": tmp_path / "x.pt"}, "cnn4", _config(), tmp_path / "b.zip")
+    assert not (tmp_path / "b.zip").exists()
+
+
+def test_new_galaxy_catalogue_rejects_with_reasons_and_names_bad_lines(tmp_path):
+    path = tmp_path / "new.csv"
+    path.write_text("objid,ra,dec,z,logd25\n1,150.0,2.0,0.05,0.8\n2,150.1,2.0,-0.1,0.8\n3,150.2,2.0,0.05,\n")
+    galaxies, rejected = read_new_galaxies(path)
+    assert galaxies["objid"].tolist() == [1]
+    assert galaxies.loc[0, "d25_arcmin"] == pytest.approx(0.1 * 10**0.8)
+    assert dict(zip(rejected["objid"], rejected["reason"])) == {2: "redshift missing or <= 0",
+                                                                3: "no D25 (needed for the field of view)"}
+    path.write_text("objid,ra,dec,z,d25_arcmin\n1,150.0,2.0,0.05,0.8\n1,150.1,2.0,0.05,0.8\n")
+    with pytest.raises(InputError, match="line 3, column 'objid': duplicate id 1"):
+        read_new_galaxies(path)
+    path.write_text("objid,ra,dec,z,d25_arcmin\n1,150.0,92.0,0.05,0.8\n")
+    with pytest.raises(InputError, match="line 2, column 'dec'"):
+        read_new_galaxies(path)
+    path.write_text("objid,ra,dec,z\n1,150.0,2.0,0.05\n")
+    with pytest.raises(InputError, match="missing column d25_arcmin"):
+        read_new_galaxies(path)

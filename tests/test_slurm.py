@@ -1,0 +1,124 @@
+"""The Slurm profile against a real Slurm: a single-node cluster on localhost (slurmctld, slurmd,
+slurmdbd with MariaDB accounting, munge) runs the tiny workflow with `--profile profiles/slurm`,
+and its results equal those of the local `--cores 2` run.
+
+The only test-only changes to the real profile, made on a copy: GPU requests go to the CPU-only
+test partition, conda deployment is off (the venv has the packages; CI reaches no conda channel),
+and the first status check comes after 2 s instead of 40 s.
+"""
+
+from __future__ import annotations
+
+import copy
+import shutil
+import subprocess
+
+import h5py
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from conftest import REPO, TINY, snakemake, venv_env
+from slurm_cluster import Cluster, SlurmUnavailable, ensure_installed
+
+PROFILE = REPO / "profiles" / "slurm" / "config.yaml"
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    try:
+        ensure_installed()
+        cluster = Cluster(tmp_path_factory.mktemp("slurm")).start()
+    except SlurmUnavailable as err:
+        pytest.skip(f"no Slurm test cluster: {err}")
+    yield cluster
+    cluster.stop()
+
+
+def test_profile_requests_gpus_and_batches_shard_jobs():
+    profile = yaml.safe_load(PROFILE.read_text())
+    assert profile["executor"] == "slurm"
+    for rule in ("train_cnn", "extract_features", "predict"):
+        assert profile["set-resources"][rule]["gpu"] == 1          # the plugin's --gpus=1
+    assert profile["groups"]["preprocess_shard"] == profile["groups"]["mock_images"]
+    assert profile["group-components"][profile["groups"]["preprocess_shard"]] >= 10
+    assert "mem_mb_per_cpu" not in str(profile)                     # exclusive with mem_mb
+
+
+def test_profile_for_the_test_cluster(profile_dir, cluster):
+    derived = yaml.safe_load((profile_dir / "config.yaml").read_text())
+    real = yaml.safe_load(PROFILE.read_text())
+    assert {k: v for k, v in derived.items() if k not in ("set-resources", "software-deployment-method",
+                                                          "slurm-init-seconds-before-status-checks")} == \
+        {k: v for k, v in real.items() if k not in ("set-resources", "software-deployment-method")}
+
+
+@pytest.fixture(scope="module")
+def profile_dir(tmp_path_factory, cluster):
+    """A copy of profiles/slurm with the GPU rules sent to the CPU test partition."""
+    profile = yaml.safe_load(PROFILE.read_text())
+    for rule, resources in profile["set-resources"].items():
+        if resources.get("gpu"):
+            # gpu: 0, not just no entry: the rules themselves declare gpu=1
+            profile["set-resources"][rule] = copy.deepcopy(resources) | {"gpu": 0, "slurm_partition": cluster.partition}
+    profile.pop("software-deployment-method", None)
+    profile["slurm-init-seconds-before-status-checks"] = 2
+    folder = tmp_path_factory.mktemp("profile")
+    (folder / "config.yaml").write_text(yaml.safe_dump(profile))
+    return folder
+
+
+@pytest.fixture(scope="module")
+def slurm_run(tmp_path_factory, cluster, profile_dir):
+    work = tmp_path_factory.mktemp("slurm_run")
+    shutil.copy(REPO / "workflow_config.yaml", work)
+    env = venv_env() | {"SLURM_CONF": cluster.env["SLURM_CONF"]}
+    run = snakemake("--profile", str(profile_dir), "-s", str(REPO / "Snakefile"), "--directory", str(work),
+                    "--configfile", str(TINY), cwd=work, env=env)
+    assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-4000:] + cluster.logs()
+    accounting = subprocess.run(["sacct", "-X", "--parsable2", "--noheader", "--format=JobID,JobName,State,AllocCPUS"],
+                                capture_output=True, text=True, env=env, check=True).stdout
+    return work, [line.split("|") for line in accounting.strip().splitlines()]
+
+
+def test_jobs_ran_as_slurm_jobs(slurm_run):
+    work, jobs = slurm_run
+    assert len(jobs) >= 10 and all(state == "COMPLETED" for _, _, state, _ in jobs), jobs
+    submitted = {p.name for p in (work / ".snakemake" / "slurm_logs").iterdir()}
+    assert {"rule_train_cnn", "rule_extract_features", "rule_train_predictor", "rule_report"} <= submitted, submitted
+
+
+def _interval(work, benchmark):
+    """(start, end) of a job from its benchmark's run time and the file's modification time."""
+    path = work / "results" / "benchmarks" / benchmark
+    end = path.stat().st_mtime
+    return end - float(pd.read_csv(path, sep="\t")["s"].iloc[0]), end
+
+
+def test_grouped_shard_jobs_run_in_parallel_inside_one_submission(slurm_run):
+    work, jobs = slurm_run
+    submitted = {p.name for p in (work / ".snakemake" / "slurm_logs").iterdir()}
+    assert any("shards" in name for name in submitted), submitted   # one submission for the shard group
+    for stage in ("mock_images", "preprocess"):
+        (a0, a1), (b0, b1) = (_interval(work, f"{stage}/shard-{k}.tsv") for k in (0, 1))
+        assert a0 < b1 and b0 < a1, f"{stage}: shard jobs ran one after the other ({a0:.0f}-{a1:.0f}, {b0:.0f}-{b1:.0f})"
+
+
+def test_slurm_results_equal_the_local_run(slurm_run, tiny_run):
+    work, _ = slurm_run
+    for name in ("catalog/sample.csv", "catalog/rejected.csv"):
+        pd.testing.assert_frame_equal(pd.read_csv(work / "results" / name), pd.read_csv(tiny_run / "results" / name))
+    for shard in (0, 1):
+        with h5py.File(work / "results" / "images" / f"shard-{shard}.h5") as a, \
+                h5py.File(tiny_run / "results" / "images" / f"shard-{shard}.h5") as b:
+            assert np.array_equal(a["images/48"][()], b["images/48"][()])
+            assert np.array_equal(a["objid"][()], b["objid"][()])
+    for predictor in ("g_ref", "gi_powerlaw", "gi_gbm"):      # no CNN input: identical
+        a = pd.read_csv(work / "results" / "predictions" / f"{predictor}.csv")
+        b = pd.read_csv(tiny_run / "results" / "predictions" / f"{predictor}.csv")
+        pd.testing.assert_frame_equal(a, b)
+    for model in ("cnn1", "cnn3"):
+        a = pd.read_csv(work / "results" / "models" / model / "history.csv")
+        b = pd.read_csv(tiny_run / "results" / "models" / model / "history.csv")
+        np.testing.assert_allclose(a.select_dtypes("number"), b.select_dtypes("number"), rtol=1e-4)
