@@ -90,7 +90,8 @@ def fetch_images(args: argparse.Namespace, cfg: dict[str, Any]) -> None:
 
 def _preprocess_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--shard-catalogue", required=True)
-    p.add_argument("--images", required=True, help="folder with {objid}.fits cut-outs")
+    p.add_argument("--images", required=True, help="folder with {objid}.fits cut-outs (or the indexed frames)")
+    p.add_argument("--image-index", help="CSV objid,file: the frame (in --images) that holds each galaxy")
     p.add_argument("--stars", required=True, help="point-source catalogue")
     p.add_argument("--sizes", required=True, type=int, nargs="+", help="output image sizes (px)")
     p.add_argument("--out", required=True, help="HDF5 image store to write")
@@ -100,12 +101,14 @@ def _preprocess_args(p: argparse.ArgumentParser) -> None:
 @command("preprocess", _preprocess_args)
 def preprocess(args: argparse.Namespace, cfg: dict[str, Any]) -> None:
     """Preprocess one shard's cut-outs into an HDF5 image store."""
+    from mlpipe.io.image_index import read_image_index
     from mlpipe.preprocess.figure import preprocessing_figure
     from mlpipe.preprocess.shard import process_shard
 
+    index = read_image_index(args.image_index) if args.image_index else None
     _, shown = process_shard(args.shard_catalogue, args.images, args.stars, sorted(set(args.sizes)),
                              cfg["preprocess"], cfg["cosmology"], args.out,
-                             cfg["preprocess"]["figure_galaxies"])
+                             cfg["preprocess"]["figure_galaxies"], index)
     preprocessing_figure(shown, args.figure, f"preprocessing of {args.shard_catalogue}")
 
 

@@ -86,12 +86,30 @@ def shard_image_folder(wildcards):
     return config["data"]["real"]["images"]
 
 
+def image_index_file():
+    """The real data's image index (frames shared by galaxies), or None."""
+    return None if MOCK else config["data"]["real"]["image_index"]
+
+
 def shard_images(wildcards):
-    """Every cut-out of the shard's galaxies, so that a changed image reruns its shard only."""
+    """Every image file of the shard's galaxies, so that a changed image reruns its shard only."""
     folder = shard_image_folder(wildcards)
     shard = checkpoints.build_sample.get().output.shards[int(wildcards.shard)]
     ids = pd.read_csv(shard, usecols=["objid"])["objid"]
-    return [f"{folder}/{objid}.fits" for objid in ids if os.path.exists(f"{folder}/{objid}.fits")]
+    if image_index_file():
+        index = pd.read_csv(image_index_file()).set_index("objid")["file"]
+        names = sorted({index[objid] for objid in ids if objid in index.index})
+    else:
+        names = [f"{objid}.fits" for objid in ids]
+    return [f"{folder}/{name}" for name in names if os.path.exists(f"{folder}/{name}")]
+
+
+def image_index_inputs(wildcards):
+    return [image_index_file()] if image_index_file() else []
+
+
+def image_index_option(wildcards, input):
+    return f"--image-index {input.index}" if input.index else ""
 
 
 def star_catalogue(wildcards):

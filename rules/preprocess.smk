@@ -6,6 +6,7 @@ rule preprocess_shard:
         shard="results/catalog/shards/shard-{shard}.csv",
         folder=shard_image_folder,
         images=shard_images,
+        index=image_index_inputs,
         stars=star_catalogue,
     output:
         store="results/images/shard-{shard}.h5",
@@ -17,6 +18,7 @@ rule preprocess_shard:
     params:
         cfg=stage_config("preprocess", "cosmology"),
         sizes=image_sizes(),
+        index=image_index_option,
     log:
         "results/logs/preprocess/shard-{shard}.log",
     benchmark:
@@ -25,5 +27,5 @@ rule preprocess_shard:
         "../envs/astro.yaml"
     shell:
         "python -m mlpipe preprocess --config-json {params.cfg:q} --shard-catalogue {input.shard} "
-        "--images {input.folder} --stars {input.stars} --sizes {params.sizes} "
+        "--images {input.folder} {params.index} --stars {input.stars} --sizes {params.sizes} "
         "--out {output.store} --figure {output.figure} > {log} 2>&1"

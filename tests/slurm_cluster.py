@@ -160,7 +160,7 @@ class Cluster:
             "SlurmdParameters=config_overrides", "ReturnToService=2", "SchedulerType=sched/backfill",
             "JobAcctGatherType=jobacct_gather/none", "JobCompType=jobcomp/none", "MinJobAge=300",
             "AccountingStorageType=accounting_storage/slurmdbd", "AccountingStorageHost=localhost",
-            f"AccountingStoragePort={dbd_port}",
+            f"AccountingStoragePort={dbd_port}", "AccountingStoreFlags=job_comment",
             f"NodeName={self.host} CPUs={CPUS} RealMemory={MEMORY_MB} State=UNKNOWN",
             f"PartitionName={self.partition} Nodes=ALL Default=YES MaxTime=INFINITE State=UP", ""]))
 

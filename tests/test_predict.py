@@ -93,3 +93,19 @@ def test_new_galaxy_catalogue_rejects_with_reasons_and_names_bad_lines(tmp_path)
     path.write_text("objid,ra,dec,z\n1,150.0,2.0,0.05\n")
     with pytest.raises(InputError, match="missing column d25_arcmin"):
         read_new_galaxies(path)
+
+
+def test_predict_with_no_usable_image_says_why(tmp_path, default_config):
+    from mlpipe.predict.run import predict_galaxies
+
+    _saved_predictor(tmp_path / "gbm")
+    cfg = default_config | {"cnn": {**default_config["cnn"], "models": {"cnn1": default_config["cnn"]["models"]["cnn1"]}}}
+    (tmp_path / "cnn1.pt").write_bytes(b"weights")
+    export_bundle(tmp_path / "gbm", {"cnn1": tmp_path / "cnn1.pt"}, "cnn1", cfg, tmp_path / "b.zip")
+    (tmp_path / "new.csv").write_text("objid,ra,dec,z,d25_arcmin\n1237645017035724801,150.0,2.0,0.05,0.6\n")
+    (tmp_path / "images").mkdir()
+    with pytest.raises(InputError, match="no galaxy could be preprocessed.*image file missing"):
+        predict_galaxies(load_bundle(tmp_path / "b.zip"), tmp_path / "new.csv", tmp_path / "images", None,
+                         tmp_path / "out.csv", tmp_path / "rejected.csv")
+    rejected = pd.read_csv(tmp_path / "rejected.csv")
+    assert rejected["objid"].tolist() == [1237645017035724801] and not (tmp_path / "out.csv").exists()

@@ -238,3 +238,39 @@ def test_real_sdss_cutouts_processed_or_rejected(real_dir, config, tmp_path):
         outcomes[path.name] = "processed"
     assert sum(v == "processed" for v in outcomes.values()) >= 15, outcomes
     assert all(v == "processed" or len(v) > 10 for v in outcomes.values())
+
+
+def test_galaxies_cut_from_a_shared_frame_through_the_image_index(tmp_path, config):
+    """Frames plus positions: two galaxies in one frame, each cut out at its own WCS position; a
+    galaxy the index does not list is rejected with that reason."""
+    import h5py
+
+    from mlpipe.io.image_index import read_image_index
+
+    rng = np.random.default_rng(8)
+    frame = rng.normal(0, 0.025, (400, 300))
+    size = 81
+    frame[40:40 + size, 30:30 + size] += _galaxy(size)
+    frame[250:250 + size, 180:180 + size] += 0.5 * _galaxy(size)
+    wcs = tan_wcs(150.0, 2.0, (150.5, 200.5), SCALE)
+    (tmp_path / "frames").mkdir()
+    write_image(frame, wcs, tmp_path / "frames" / "frame-g-000094-1-0100.fits", {"BUNIT": "nanomaggy"})
+    centres = wcs.all_pix2world([[30 + 40, 40 + 40], [180 + 40, 250 + 40]], 0)
+    d25 = 60 * SCALE / 60 / 1.125
+    big = 1237645017035724800
+    shard = pd.DataFrame({"objid": [big + 1, big + 2, big + 3], "ra": [*centres[:, 0], 150.0],
+                          "dec": [*centres[:, 1], 2.0], "z": 0.05, "d25_arcmin": d25, "pixel_kpc": 0.39})
+    shard.to_csv(tmp_path / "shard.csv", index=False)
+    (tmp_path / "index.csv").write_text(f"objid,file\n{big + 1},frame-g-000094-1-0100.fits\n"
+                                        f"{big + 2},frame-g-000094-1-0100.fits\n")
+    pd.DataFrame(columns=["ra", "dec", "psfMag_g"]).to_csv(tmp_path / "stars.csv", index=False)
+    rejects, _ = process_shard(tmp_path / "shard.csv", tmp_path / "frames", tmp_path / "stars.csv", [32],
+                               config["preprocess"], config["cosmology"], tmp_path / "out.h5",
+                               image_index=read_image_index(tmp_path / "index.csv"))
+    assert dict(zip(rejects["objid"], rejects["reason"])) == {big + 3: "no entry in the image index"}
+    with h5py.File(tmp_path / "out.h5") as fh:
+        assert list(fh["objid"][()]) == [big + 1, big + 2]
+        features = read_table(fh, "features")
+        for image in fh["images/32"][()]:
+            assert np.unravel_index(np.argmax(image), image.shape) in {(15, 15), (15, 16), (16, 15), (16, 16)}
+    assert features.loc[0, "lum_sum"] == pytest.approx(2 * features.loc[1, "lum_sum"], rel=0.05)

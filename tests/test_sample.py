@@ -67,6 +67,8 @@ def _write_catalogues(tmp_path, n=12):
     gswlc.loc[2, "flag_sed"] = 2            # flagged fit
     gswlc.loc[3, "logmstarerr"] = 0.0       # zero error
     gswlc.loc[4, "z"] = np.nan              # missing redshift (-99)
+    gswlc.loc[8, "z"] = -0.002              # redshift <= 0
+    gswlc.loc[9, "logmstarerr"] = -0.1      # negative error
     write_gswlc(gswlc, tmp_path / "gswlc.dat")
 
     phot = pd.DataFrame({"objid": ids})
@@ -96,6 +98,8 @@ def test_build_sample_records_every_rejection(tmp_path):
     assert "flag_sed = 2" in reasons[ids[2]]
     assert "mass error <= 0" in reasons[ids[3]]
     assert "missing redshift" in reasons[ids[4]]
+    assert "redshift <= 0: z = -0.002" in reasons[ids[8]]
+    assert "mass error <= 0: -0.1 dex" in reasons[ids[9]]
     assert "no SDSS g-band photometry" in reasons[ids[5]]
     assert "D25 = 0.3 arcmin" in reasons[ids[6]]
     assert "no HyperLeda counterpart" in reasons[ids[7]]

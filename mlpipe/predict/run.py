@@ -74,12 +74,17 @@ def predict_galaxies(bundle: Bundle, catalogue: str | Path, images_dir: str | Pa
         store = work / "images.h5"
         shard_rejects, _ = process_shard(work / "galaxies.csv", images_dir, stars, sizes, cfg["preprocess"],
                                          cfg["cosmology"], store)
+        rejected = pd.concat([rejected, shard_rejects], ignore_index=True)
+        if len(shard_rejects) == len(galaxies):  # nothing to predict: say why instead of an empty table
+            write_csv(rejected, rejected_path)
+            reasons = rejected["reason"].value_counts().head(3).to_dict()
+            raise InputError(f"{catalogue}: no galaxy could be preprocessed (reasons: {reasons}); "
+                             f"every galaxy is listed in {rejected_path}")
         cnn_tables = []
         for name in models:
             extract_shard(weights_file(bundle, name, work), store, work / f"{name}.h5", batch_size, device)
             cnn_tables.append(read_features(work / f"{name}.h5"))
         images = image_features([store]).set_index("objid")
-    rejected = pd.concat([rejected, shard_rejects], ignore_index=True)
     table = galaxies.set_index("objid", drop=False).join(images, how="inner")
     features = feature_frame(table, cnn_tables, cfg["cosmology"]).astype(np.float32)
     bundle.check_features(features.columns)

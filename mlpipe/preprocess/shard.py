@@ -9,13 +9,14 @@ from __future__ import annotations
 import logging
 import time
 from pathlib import Path
-from typing import Any, Mapping
+from functools import lru_cache
+from typing import Any, Callable, Mapping
 
 import numpy as np
 import pandas as pd
 
 from mlpipe import physics
-from mlpipe.io.fits_image import ImageError, read_image
+from mlpipe.io.fits_image import Image, ImageError, read_image
 from mlpipe.io.stars import read_stars, stars_within
 from mlpipe.io.store import create_store, write_table
 from mlpipe.preprocess.errors import Rejected
@@ -25,9 +26,25 @@ log = logging.getLogger(__name__)
 STORE_VERSION = 1
 
 
+def image_reader(images_dir: str | Path, image_index: Mapping[int, str] | None) -> Callable[[int], Image]:
+    """Read a galaxy's image: ``{objid}.fits``, or its frame from the index (the last few frames
+    kept in memory, as neighbouring galaxies often share one)."""
+    if image_index is None:
+        return lambda objid: read_image(Path(images_dir) / f"{objid}.fits")
+    read_frame = lru_cache(maxsize=4)(read_image)
+
+    def read(objid: int) -> Image:
+        if objid not in image_index:
+            raise ImageError("no entry in the image index")
+        return read_frame(Path(images_dir) / image_index[objid])
+
+    return read
+
+
 def process_shard(shard_csv: str | Path, images_dir: str | Path, stars_csv: str | Path,
                   sizes: list[int], cfg: Mapping[str, Any], cosmo_cfg: Mapping[str, Any],
-                  out_path: str | Path, n_figure: int = 0) -> tuple[pd.DataFrame, dict[int, ProcessedGalaxy]]:
+                  out_path: str | Path, n_figure: int = 0,
+                  image_index: Mapping[int, str] | None = None) -> tuple[pd.DataFrame, dict[int, ProcessedGalaxy]]:
     """Write the shard's image store; returns the rejects and a few galaxies for the figure."""
     shard = pd.read_csv(shard_csv)
     stars = read_stars(stars_csv)
@@ -36,6 +53,7 @@ def process_shard(shard_csv: str | Path, images_dir: str | Path, stars_csv: str 
     ids, images, features, star_rows, rejects = [], {s: [] for s in sizes}, [], [], []
     shown: dict[int, ProcessedGalaxy] = {}
     timing = {"read": 0.0, "process": 0.0}
+    read = image_reader(images_dir, image_index)
     # ids from their own int64 column: a row Series of an all-numeric table is float64, which
     # cannot hold 19-digit SDSS ids
     for objid, (_, gal), distance in zip(shard["objid"].to_numpy(), shard.iterrows(), distances):
@@ -43,7 +61,7 @@ def process_shard(shard_csv: str | Path, images_dir: str | Path, stars_csv: str 
         rng = np.random.default_rng([cfg["seed"], objid % 2**32])
         try:
             t0 = time.perf_counter()
-            image = read_image(Path(images_dir) / f"{objid}.fits")
+            image = read(objid)
             t1 = time.perf_counter()
             radius = 0.75 * cfg["fov_d25"] * gal["d25_arcmin"] * 60.0
             result = preprocess_galaxy(image, gal, stars_within(stars, gal["ra"], gal["dec"], radius),
