@@ -21,7 +21,6 @@ import yaml
 
 from conftest import REPO, TINY, snakemake, venv_env
 from slurm_cluster import Cluster, SlurmUnavailable, ensure_installed
-from test_faults import _same_store
 
 PROFILE = REPO / "profiles" / "slurm" / "config.yaml"
 
@@ -125,9 +124,15 @@ def test_slurm_results_equal_the_local_run(slurm_run, tiny_run):
         a = pd.read_csv(work / "results" / "models" / model / "history.csv").drop(columns="seconds")
         b = pd.read_csv(tiny_run / "results" / "models" / model / "history.csv").drop(columns="seconds")
         pd.testing.assert_frame_equal(a, b)
+        # Extraction ran with the profile's 4 threads (OMP_NUM_THREADS follows the rule's threads)
+        # against 1 locally: the last, partial batch may take another conv algorithm, which moves a
+        # few features by one float32 ulp.
         for shard in (0, 1):
-            _same_store(work / "results" / "features" / model / f"shard-{shard}.h5",
-                        tiny_run / "results" / "features" / model / f"shard-{shard}.h5")
+            with h5py.File(work / "results" / "features" / model / f"shard-{shard}.h5") as fa, \
+                    h5py.File(tiny_run / "results" / "features" / model / f"shard-{shard}.h5") as fb:
+                assert np.array_equal(fa["objid"][()], fb["objid"][()])
+                np.testing.assert_allclose(fa["features"][()], fb["features"][()], rtol=1e-5, atol=1e-6)
     for predictor in ("g_ref", "g_morph", "gi_powerlaw", "gi_gbm", "gi_morph"):
-        pd.testing.assert_frame_equal(pd.read_csv(work / "results" / "predictions" / f"{predictor}.csv"),
-                                      pd.read_csv(tiny_run / "results" / "predictions" / f"{predictor}.csv"))
+        a = pd.read_csv(work / "results" / "predictions" / f"{predictor}.csv")
+        b = pd.read_csv(tiny_run / "results" / "predictions" / f"{predictor}.csv")
+        pd.testing.assert_frame_equal(a, b, check_exact=False, rtol=1e-6)
