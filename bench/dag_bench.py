@@ -1,10 +1,11 @@
 """How long Snakemake takes to build the DAG, and to decide "nothing to do" on an unchanged
 results/, at 100 / 1,000 / 10,000 shards.
 
-The results tree is fabricated (empty files, the shard catalogues with a header, the image folders)
-by asking ``snakemake --summary`` what is missing until nothing is; modification times then
-follow the pipeline's stage order (``snakemake --touch`` does the same one job at a time, which
-takes longer than the benchmark at 1,000 shards). Run from the repository root:
+The results tree is fabricated (empty files, the shard catalogues with a header, the image folders):
+``snakemake --summary`` lists every output of a 2-shard run (asked until nothing is missing, as
+checkpoints reveal more), shard 0's outputs are repeated for every shard, and modification times
+follow the pipeline's stage order (``snakemake --touch`` does the same one job at a time, and
+``--summary`` itself takes longer than the benchmark at 10,000 shards). Run from the repository root:
 ``python bench/dag_bench.py --shards 100 1000 10000``.
 """
 
@@ -23,6 +24,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def snakemake(work: Path, *args: str) -> subprocess.CompletedProcess:
+    """Run Snakemake in ``work`` on its n.yaml."""
     env = dict(os.environ, PATH=str(Path(sys.executable).parent) + os.pathsep + os.environ["PATH"])
     return subprocess.run(["snakemake", "-s", str(REPO / "Snakefile"), "--configfile", "n.yaml", *args],
                           cwd=work, capture_output=True, text=True, env=env)
@@ -32,29 +34,43 @@ STAGES = ["mock_catalogues", "build_sample", "mock_images", "preprocess_shard", 
           "gbm_table", "train_predictor", "evaluate", "permutation_importance", "figures", "report"]
 
 
-def fabricate(work: Path) -> None:
-    """Create every output Snakemake reports missing (repeated: checkpoints reveal more), then
-    date each output by its rule's place in the pipeline."""
+def template_outputs(n_shards: int = 2) -> list[tuple[str, str]]:
+    """(output, rule) of every job of a small run, from ``snakemake --summary``."""
+    work = Path(tempfile.mkdtemp(prefix="dagtemplate-"))
+    shutil.copy(REPO / "workflow_config.yaml", work)
+    (work / "n.yaml").write_text(f"catalog:\n  n_shards: {n_shards}\n")
     made: dict[str, str] = {}
     for _ in range(10):
         summary = snakemake(work, "--summary").stdout.splitlines()[1:]
         missing = [line.split("\t")[:3] for line in summary if "\tmissing\t" in line]
         if not missing:
-            break
+            shutil.rmtree(work)
+            return list(made.items())
         for name, _, rule in missing:
-            path = work / name
             made[name] = rule
-            if "/mock/images/" in name:
-                path.mkdir(parents=True, exist_ok=True)
-                continue
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text("objid\n" if name.endswith(".csv") and "catalog" in name else "")
-    else:
-        raise RuntimeError("outputs still missing after 10 rounds")
+            write_output(work / name, name)
+    raise RuntimeError("outputs still missing after 10 rounds")
+
+
+def write_output(path: Path, name: str) -> None:
+    if "/mock/images/" in name:
+        path.mkdir(parents=True, exist_ok=True)
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("objid\n" if name.endswith(".csv") and "catalog" in name else "")
+
+
+def fabricate(work: Path, n_shards: int, template: list[tuple[str, str]]) -> None:
+    """Every output of an ``n_shards`` run, dated by its rule's place in the pipeline."""
     start = time.time() - 3600
-    for name, rule in made.items():
+    for name, rule in template:
+        if "shard-1" in name:
+            continue
+        names = [name.replace("shard-0", f"shard-{k}") for k in range(n_shards)] if "shard-0" in name else [name]
         stamp = start + 60 * STAGES.index(rule)
-        os.utime(work / name, (stamp, stamp))
+        for each in names:
+            write_output(work / each, each)
+            os.utime(work / each, (stamp, stamp))
 
 
 def timed(work: Path, *args: str) -> tuple[float, str]:
@@ -67,6 +83,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--shards", type=int, nargs="+", default=[100, 1000, 10000])
     args = parser.parse_args()
+    template = template_outputs()
     print("| shards | DAG build, fresh (`snakemake -n`) | nothing to do, unchanged results/ (`snakemake -n`) |")
     print("|---|---|---|")
     for n in args.shards:
@@ -74,7 +91,7 @@ def main() -> None:
         shutil.copy(REPO / "workflow_config.yaml", work)
         (work / "n.yaml").write_text(f"catalog:\n  n_shards: {n}\n")
         fresh, _ = timed(work, "-n", "-q")
-        fabricate(work)
+        fabricate(work, n, template)
         idle, out = timed(work, "-n")
         assert "Nothing to be done" in out, out[-2000:]
         print(f"| {n:,} | {fresh:.1f} s | {idle:.1f} s |", flush=True)
