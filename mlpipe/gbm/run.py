@@ -14,7 +14,7 @@ import pandas as pd
 from mlpipe import losses
 from mlpipe.gbm import lightgbm_fit, powerlaw
 from mlpipe.gbm.predictors import Predictor, all_predictors, select_columns
-from mlpipe.gbm.saved import SavedPredictor
+from mlpipe.gbm.saved import SavedPredictor, interval_bounds
 from mlpipe.gbm.table import read_table_store
 from mlpipe.io.atomic import atomic_path, write_csv
 
@@ -76,15 +76,12 @@ def fit_predictor(predictor: Predictor, meta: pd.DataFrame, features: pd.DataFra
                 interval[key] = booster.model_to_string()
     info |= {"predictor": predictor.name, "kind": predictor.kind, "loss": predictor.loss}
     saved = SavedPredictor(predictor.name, predictor.kind, predictor.loss, info["features"], model_text, interval)
-    if interval:
-        interval["scale"] = 1.0
-        raw = saved.predict(features)
-        interval["scale"] = info["interval_scale"] = calibration_scale(
-            raw["ml_pred"].to_numpy(), raw["ml_p16"].to_numpy(), raw["ml_p84"].to_numpy(), y, val)
-    predicted = saved.predict(features)
+    pred, lo, hi = saved.raw(features)  # one pass of every booster: calibration and output share it
     out = meta[["objid", "split", "ml", "ml_err"]].copy()
-    for col in predicted.columns:
-        out[col] = predicted[col].to_numpy()
+    out["ml_pred"] = pred
+    if interval:
+        interval["scale"] = info["interval_scale"] = calibration_scale(pred, *interval_bounds(pred, lo, hi, 1.0), y, val)
+        out["ml_p16"], out["ml_p84"] = interval_bounds(pred, lo, hi, interval["scale"])
     out["log_mstar_pred"] = np.log10(out["ml_pred"] * meta["lum_g"].to_numpy())
     val_l1 = losses.l1(out["ml_pred"].to_numpy()[val], y[val], dy[val])
     info |= {"n_train": int(len(train)), "validation_l1": val_l1, "seconds": time.time() - t0}

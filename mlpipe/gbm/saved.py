@@ -35,10 +35,9 @@ class SavedPredictor:
         features = ["phot_ratio_g_i"] if info["kind"] == "powerlaw" else info["features"]
         return cls(info["predictor"], info["kind"], info["loss"], features, model_text, json.loads(interval_json))
 
-    def predict(self, features: pd.DataFrame) -> pd.DataFrame:
-        """``ml_pred`` (and ``ml_p16``/``ml_p84`` when interval models were trained) per row."""
+    def raw(self, features: pd.DataFrame) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+        """The clipped M/L prediction and the quantile models' raw 16th/84th percentiles (None without)."""
         x = features[self.features]
-        out = pd.DataFrame(index=features.index)
         if self.kind == "powerlaw":
             params = json.loads(self.model_text)
             pred = powerlaw.predict_powerlaw((params["a"], params["b"]), powerlaw.colour_from_ratio(x.iloc[:, 0]))
@@ -46,9 +45,16 @@ class SavedPredictor:
             raw = lgb.Booster(model_str=self.model_text).predict(x)
             pred = np.expm1(raw) if self.loss == "rmsle" else raw
         pred = np.clip(pred, MIN_ML, None)
-        out["ml_pred"] = pred
-        if self.interval:
-            lo, hi = (lgb.Booster(model_str=self.interval[q]).predict(x) for q in ("p16", "p84"))
+        if not self.interval:
+            return pred, None, None
+        lo, hi = (lgb.Booster(model_str=self.interval[q]).predict(x) for q in ("p16", "p84"))
+        return pred, lo, hi
+
+    def predict(self, features: pd.DataFrame) -> pd.DataFrame:
+        """``ml_pred`` (and ``ml_p16``/``ml_p84`` when interval models were trained) per row."""
+        pred, lo, hi = self.raw(features)
+        out = pd.DataFrame({"ml_pred": pred}, index=features.index)
+        if lo is not None:
             out["ml_p16"], out["ml_p84"] = interval_bounds(pred, lo, hi, self.interval["scale"])
         return out
 
