@@ -21,7 +21,7 @@ from mlpipe.cnn.device import pick_device
 from mlpipe.cnn.extract import extract_shard
 from mlpipe.cnn.models import build_model
 from mlpipe.cnn.train import train_model
-from mlpipe.io.store import create_store
+from mlpipe.io.store import create_store, store_index
 
 MODELS = {"cnn1": ("resnet50", 64), "cnn2": ("xception", 64), "cnn3": ("custom", 69)}
 
@@ -74,7 +74,8 @@ def main() -> None:
             cnn_cfg = {"seed": 0, "models": {name: cfg},
                        "training": {"epochs": 1, "batch_size": args.batch, "learning_rate": 1e-3, "lr_factor": 0.3,
                                     "lr_patience": 4, "augment": True, "zoom_range": [0.7, 1.3]}}
-            train_model(name, cnn_cfg, tmp / "sample.csv", [str(store)], tmp / name, device_name=str(device))
+            store_index([store]).to_csv(tmp / "stores.csv", index=False)
+            train_model(name, cnn_cfg, tmp / "sample.csv", tmp / "stores.csv", tmp / name, device_name=str(device))
             epoch = pd.read_csv(tmp / name / "history.csv")["seconds"].iloc[0]
             n_train = int((sample["split"] == "train").sum())
             print(f"| {name} ({arch}) | {size} | {bare:.0f} | {extraction:.0f} | {bare / extraction - 1:+.0%} | "

@@ -1,9 +1,11 @@
-"""Peak memory (max RSS) of the stages that see the whole sample, as it grows from 1,000 to
-75,000 galaxies: the features table (gbm-table) and one LightGBM predictor (train-predictor,
-g_morph: ~2,200 features). Inputs are synthetic stores in the workflow's own layout (4 shards,
-the four CNNs' feature stores with 2,048 pooled ResNet features); the real commands run on them
-under /usr/bin/time. Per-shard stages (preprocess, extraction) see one shard whatever the sample
-size, so their memory is flat by construction: their numbers at one shard size are in the table too.
+"""Peak memory (max RSS) and wall time of every stage that sees the whole sample, as it grows from
+1,000 to 75,000 galaxies: the image-store index, the features table (~2,200 features), the five
+main predictors (with their quantile models), permutation importance, evaluation, figures and
+report, run as the real ``mlpipe`` commands under /usr/bin/time with the paper preset's GBM and
+evaluation settings (``config/paper.yaml``: 255 bins, 100,000 bootstrap resamples). Inputs are
+synthetic stores in the workflow's own layout (4 shards, the four CNNs' feature stores with 2,048
+pooled ResNet features). Per-shard stages (render, preprocess, extraction) see one shard whatever
+the sample size, so their memory is flat by construction.
 
 Run from the repository root: ``python bench/memory_bench.py --galaxies 1000 10000 75000``.
 """
@@ -20,17 +22,21 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import yaml
 
 from mlpipe import gz2
 from mlpipe.cnn.extract import feature_names
+from mlpipe.gbm.predictors import all_predictors
 from mlpipe.gbm.table import IMAGE_STATS, LUMINOSITY
 from mlpipe.io.store import create_store, write_matrix, write_table
 
+REPO = Path(__file__).resolve().parents[1]
 MODELS = {"cnn1": {"target": "gz2", "export_pooled": True}, "cnn2": {"target": "gz2"},
           "cnn3": {"target": "gz2"}, "cnn4": {"target": "ml"}}
 
 
-def write_inputs(folder: Path, n: int, shards: int = 4, seed: int = 0) -> dict[str, list[str]]:
+def write_inputs(folder: Path, n: int, shards: int = 4, seed: int = 0) -> None:
+    """sample.csv, images/shard-K.h5 and features/MODEL/shard-K.h5, as the workflow lays them out."""
     rng = np.random.default_rng(seed)
     ids = np.arange(n, dtype=np.int64) + 10**18
     split = rng.choice(["train", "validation", "test"], n, p=[0.81, 0.09, 0.1])
@@ -42,22 +48,20 @@ def write_inputs(folder: Path, n: int, shards: int = 4, seed: int = 0) -> dict[s
     for answer in gz2.answer_names():
         sample[f"gz2_{answer}"] = rng.random(n)
     sample.to_csv(folder / "sample.csv", index=False)
-    paths: dict[str, list[str]] = {"images": [], "features": []}
     for k, part in enumerate(np.array_split(np.arange(n), shards)):
-        path = folder / f"images-{k}.h5"
+        path = folder / "images" / f"shard-{k}.h5"
+        path.parent.mkdir(exist_ok=True)
         with create_store(path) as fh:
             fh.create_dataset("objid", data=ids[part])
             write_table(fh, "features", pd.DataFrame(rng.random((len(part), len(LUMINOSITY) + len(IMAGE_STATS))),
                                                      columns=LUMINOSITY + IMAGE_STATS))
-        paths["images"].append(str(path))
         for name, cfg in MODELS.items():
             columns = [c for cols in feature_names(name, cfg, 2048).values() for c in cols]
-            path = folder / f"{name}-{k}.h5"
+            path = folder / "features" / name / f"shard-{k}.h5"
+            path.parent.mkdir(parents=True, exist_ok=True)
             with create_store(path, {"model": name}) as fh:
                 fh.create_dataset("objid", data=ids[part])
                 write_matrix(fh, pd.DataFrame(rng.random((len(part), len(columns)), dtype=np.float32), columns=columns))
-            paths["features"].append(str(path))
-    return paths
 
 
 def peak_mb(args: list[str], cwd: Path) -> tuple[float, float]:
@@ -70,28 +74,68 @@ def peak_mb(args: list[str], cwd: Path) -> tuple[float, float]:
     return int(rss_kb) / 1024, float(seconds)
 
 
+def paper_config() -> dict:
+    """workflow_config.yaml with config/paper.yaml merged in, as Snakemake merges them; the GBM
+    studies left out (each is one more predictor job like the main ones)."""
+    def merge(base: dict, over: dict) -> dict:
+        for key, value in over.items():
+            base[key] = merge(base.get(key, {}), value) if isinstance(value, dict) else value
+        return base
+    cfg = merge(yaml.safe_load((REPO / "workflow_config.yaml").read_text()),
+                yaml.safe_load((REPO / "config" / "paper.yaml").read_text()))
+    cfg["gbm"]["studies"] = []
+    return cfg
+
+
+def stage_commands(cfg: dict, threads: int) -> list[tuple[str, list[str]]]:
+    """(label, mlpipe arguments) of each whole-sample stage, in workflow order."""
+    def sections(*names: str) -> str:
+        return json.dumps({name: cfg[name] for name in names})
+
+    steps = [("index-image-stores", ["index-image-stores", "--images-dir", "images", "--shards", "4", "--out", "stores.csv"]),
+             ("gbm-table", ["gbm-table", "--config-json", sections("cosmology"), "--sample", "sample.csv",
+                            "--images-dir", "images", "--features-dir", "features", "--models", *MODELS,
+                            "--shards", "4", "--out", "features.h5", "--dropped", "dropped.csv"])]
+    for name in all_predictors(cfg["gbm"]):
+        steps.append((f"train-predictor {name}", [
+            "train-predictor", "--config-json", sections("gbm"), "--predictor", name, "--table", "features.h5",
+            "--model", f"gbm/{name}/model.txt", "--info", f"gbm/{name}/fit.json", "--interval",
+            f"gbm/{name}/interval.json", "--predictions", f"predictions/{name}.csv", "--threads", str(threads)]))
+    for name in cfg["evaluate"]["importance"]["predictors"]:
+        steps.append((f"importance {name}", ["importance", "--config-json", sections("evaluate"), "--predictor", name,
+                                             "--table", "features.h5", "--model", f"gbm/{name}/model.txt",
+                                             "--out", f"metrics/importance_{name}.csv"]))
+    steps += [("evaluate", ["evaluate", "--config-json", sections("gbm", "evaluate"), "--table", "features.h5",
+                            "--predictions", "predictions", "--outdir", "metrics"]),
+              ("figures", ["figures", "--config-json", sections("evaluate"), "--table", "features.h5",
+                           "--predictions", "predictions", "--metrics", "metrics", "--outdir", "figures"]),
+              ("report", ["report", "--config-json", sections("data", "catalog"), "--metrics", "metrics",
+                          "--figures", "figures/fig6_hexbin.png", "--out", "report.md"])]
+    return steps
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--galaxies", type=int, nargs="+", default=[1000, 10000, 75000])
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
-    gbm = {"gbm": {"seed": 5, "grid": {}, "cv_folds": 5, "top_features": 50, "uncertainty": [], "studies": [],
-                   "params": {"num_leaves": 40, "min_data_in_leaf": 150, "feature_fraction": 0.4, "bagging_fraction": 0.8,
-                              "bagging_freq": 1, "learning_rate": 0.05, "max_bin": 63, "num_boost_round": 3000,
-                              "early_stopping_rounds": 100}}}
-    print("| galaxies | gbm-table peak | gbm-table time | train-predictor g_morph peak | train-predictor time |")
-    print("|---|---|---|---|---|")
+    cfg = paper_config()
+    results: dict[str, list[str]] = {}
     for n in args.galaxies:
         with tempfile.TemporaryDirectory() as tmp:
             folder = Path(tmp)
-            paths = write_inputs(folder, n)
-            table_mb, table_s = peak_mb(["gbm-table", "--config-json", json.dumps({"cosmology": {"H0": 70.0, "Om0": 0.3}}),
-                                         "--sample", "sample.csv", "--images", *paths["images"], "--features",
-                                         *paths["features"], "--out", "features.h5", "--dropped", "dropped.csv"], folder)
-            fit_mb, fit_s = peak_mb(["train-predictor", "--config-json", json.dumps(gbm), "--predictor", "g_morph",
-                                     "--table", "features.h5", "--model", "m.txt", "--info", "i.json", "--interval",
-                                     "q.json", "--predictions", "p.csv", "--threads", str(args.threads)], folder)
-        print(f"| {n:,} | {table_mb:,.0f} MB | {table_s:.0f} s | {fit_mb:,.0f} MB | {fit_s:.0f} s |", flush=True)
+            write_inputs(folder, n)
+            for sub in ("gbm", "predictions", "metrics", "figures"):
+                (folder / sub).mkdir()
+            for label, command in stage_commands(cfg, args.threads):
+                (folder / "gbm" / label.split(" ")[-1]).mkdir(exist_ok=True)
+                mb, seconds = peak_mb(command, folder)
+                results.setdefault(label, []).append(f"{mb:,.0f} MB, {seconds:.0f} s")
+                print(f"{n:,} galaxies: {label}: {mb:,.0f} MB, {seconds:.0f} s", file=sys.stderr, flush=True)
+    print("| stage | " + " | ".join(f"{n:,} galaxies" for n in args.galaxies) + " |")
+    print("|---|" + "---|" * len(args.galaxies))
+    for label, cells in results.items():
+        print(f"| {label} | " + " | ".join(cells) + " |")
 
 
 if __name__ == "__main__":

@@ -112,15 +112,33 @@ def preprocess(args: argparse.Namespace, cfg: dict[str, Any]) -> None:
     preprocessing_figure(shown, args.figure, f"preprocessing of {args.shard_catalogue}")
 
 
+def _index_image_stores_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--images-dir", required=True, help="folder of the image stores shard-K.h5")
+    p.add_argument("--shards", required=True, type=int, help="number of shards")
+    p.add_argument("--out", required=True, help="CSV: objid, store, row")
+
+
+@command("index-image-stores", _index_image_stores_args, needs_config=False)
+def index_image_stores(args: argparse.Namespace, cfg: dict[str, Any]) -> None:
+    """List which image store and row holds each galaxy (what CNN training reads)."""
+    from mlpipe.io.atomic import write_csv
+    from mlpipe.io.store import shard_stores, store_index
+
+    index = store_index(shard_stores(args.images_dir, args.shards))
+    write_csv(index, args.out)
+    log.info("%d galaxies in %d image stores", len(index), args.shards)
+
+
 def _train_cnn_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", required=True, help="a name under cnn.models")
     p.add_argument("--sample", required=True)
-    p.add_argument("--stores", required=True, nargs="+", help="the per-shard image stores")
+    p.add_argument("--store-index", required=True, help="CSV written by index-image-stores")
     p.add_argument("--init-from", help="model.pt of the network to start from (CNN 4)")
     p.add_argument("--outdir", required=True)
     p.add_argument("--figure", required=True, help="learning-curve PNG")
     p.add_argument("--workers", type=int, default=0, help="data-loading processes")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    p.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's own choice)")
 
 
 @command("train-cnn", _train_cnn_args)
@@ -129,9 +147,11 @@ def train_cnn(args: argparse.Namespace, cfg: dict[str, Any]) -> None:
     import pandas as pd
 
     from mlpipe.cnn.curves import learning_curve
+    from mlpipe.cnn.device import set_cpu_threads
     from mlpipe.cnn.train import train_model
 
-    train_model(args.model, cfg["cnn"], args.sample, args.stores, args.outdir, args.init_from,
+    set_cpu_threads(args.threads)
+    train_model(args.model, cfg["cnn"], args.sample, args.store_index, args.outdir, args.init_from,
                 args.workers, args.device)
     target = cfg["cnn"]["models"][args.model]["target"]
     learning_curve(pd.read_csv(f"{args.outdir}/history.csv"), args.model,
@@ -145,20 +165,25 @@ def _extract_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True)
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--device", default="auto")
+    p.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's own choice)")
 
 
 @command("extract-features", _extract_args)
 def extract_features(args: argparse.Namespace, cfg: dict[str, Any]) -> None:
     """Write one shard's CNN features for one trained model."""
+    from mlpipe.cnn.device import set_cpu_threads
     from mlpipe.cnn.extract import extract_shard
 
+    set_cpu_threads(args.threads)
     extract_shard(args.model_file, args.images, args.out, batch_size=args.batch_size, device_name=args.device)
 
 
 def _gbm_table_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--sample", required=True)
-    p.add_argument("--images", required=True, nargs="+", help="per-shard image stores")
-    p.add_argument("--features", required=True, nargs="+", help="per-shard, per-model feature stores")
+    p.add_argument("--images-dir", required=True, help="folder of the image stores shard-K.h5")
+    p.add_argument("--features-dir", required=True, help="folder of the feature stores MODEL/shard-K.h5")
+    p.add_argument("--models", required=True, nargs="+", help="the CNNs whose features to join")
+    p.add_argument("--shards", required=True, type=int, help="number of shards")
     p.add_argument("--out", required=True)
     p.add_argument("--dropped", required=True, help="CSV of dead features removed")
 
@@ -170,8 +195,10 @@ def gbm_table(args: argparse.Namespace, cfg: dict[str, Any]) -> None:
 
     from mlpipe.gbm.table import assemble, drop_dead_features, write_table_store
     from mlpipe.io.atomic import write_csv
+    from mlpipe.io.store import shard_stores
 
-    meta, features = assemble(args.sample, args.images, args.features, cfg["cosmology"])
+    feature_stores = [path for model in args.models for path in shard_stores(f"{args.features_dir}/{model}", args.shards)]
+    meta, features = assemble(args.sample, shard_stores(args.images_dir, args.shards), feature_stores, cfg["cosmology"])
     features, dead = drop_dead_features(meta, features)
     write_table_store(meta, features, dead, args.out)
     write_csv(pd.DataFrame({"feature": dead, "reason": "zero for every training galaxy"}), args.dropped)
@@ -325,14 +352,17 @@ def _predict_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--rejected", required=True, help="CSV of galaxies that could not be predicted, with the reason")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--device", default="auto")
+    p.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's own choice)")
 
 
 @command("predict", _predict_args, needs_config=False)
 def predict(args: argparse.Namespace, cfg: dict[str, Any]) -> None:
     """M/L, its uncertainty, M* and GZ2 morphology for new galaxies, from a bundle."""
+    from mlpipe.cnn.device import set_cpu_threads
     from mlpipe.predict.bundle import load_bundle
     from mlpipe.predict.run import predict_galaxies
 
+    set_cpu_threads(args.threads)
     predict_galaxies(load_bundle(args.bundle), args.catalogue, args.images, args.stars, args.out, args.rejected,
                      args.batch_size, args.device)
 

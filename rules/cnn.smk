@@ -28,9 +28,9 @@ rule train_cnn:
         "../envs/torch.yaml"
     shell:
         "python -m mlpipe train-cnn --config-json {params.cfg:q} --model {wildcards.model} "
-        "--sample {input.sample} --stores {input.stores} {params.init} "
+        "--sample {input.sample} --store-index {input.store_index} {params.init} "
         "--outdir $(dirname {output.model}) --figure {output.figure} "
-        "--workers $(( {threads} - 1 )) > {log} 2>&1"
+        "--threads {threads} --workers $(( {threads} - 1 )) > {log} 2>&1"
 
 
 rule extract_features:
@@ -52,4 +52,4 @@ rule extract_features:
         "../envs/torch.yaml"
     shell:
         "python -m mlpipe extract-features --config-json {params.cfg:q} --model-file {input.model} "
-        "--images {input.images} --out {output} > {log} 2>&1"
+        "--images {input.images} --out {output} --threads {threads} > {log} 2>&1"

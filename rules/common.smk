@@ -1,4 +1,5 @@
 # Helpers and input functions shared by the rules (no logic lives in the rules themselves).
+import functools
 import json
 import os
 import sys
@@ -46,12 +47,16 @@ def stage_config(*sections):
     return params
 
 
-def input_folder(name):
-    """A params function giving the folder of the named input files."""
+def input_folder(name, levels=1):
+    """A params function giving the folder of the named (or numbered) input files, or the one
+    ``levels`` up (results/features of results/features/{model}/shard-{shard}.h5)."""
 
     def folder(wildcards, input):
         files = input[name]
-        return os.path.dirname(files if isinstance(files, str) else files[0])
+        path = files if isinstance(files, str) else files[0]
+        for _ in range(levels):
+            path = os.path.dirname(path)
+        return path
 
     return folder
 
@@ -78,12 +83,17 @@ def survey_catalogues(wildcards):
 
 
 def shard_image_folder(wildcards):
-    """The folder with a shard's g-band cut-outs."""
+    """The folder with a shard's g-band cut-outs: its mock render, or the user's image folder."""
     if MOCK:
-        return checkpoints.mock_images.get(shard=wildcards.shard).output[0]
-    if config["data"]["fetch"]["enabled"]:  # list the images only once the shard's download ran
-        checkpoints.fetch_images.get(shard=wildcards.shard)
+        return f"results/mock/images/shard-{wildcards.shard}"
     return config["data"]["real"]["images"]
+
+
+@functools.cache
+def sample_shard_catalogues():
+    """The shard catalogues of build_sample, once it has run. Asked once per Snakemake process:
+    each .get() expands all the checkpoint's outputs, so asking per shard costs O(shards^2)."""
+    return list(checkpoints.build_sample.get().output.shards)
 
 
 def image_index_file():
@@ -91,14 +101,26 @@ def image_index_file():
     return None if MOCK else config["data"]["real"]["image_index"]
 
 
+@functools.cache
+def image_index():
+    """objid -> frame file of the real data's image index, read once."""
+    return pd.read_csv(image_index_file()).set_index("objid")["file"].to_dict()
+
+
 def shard_images(wildcards):
-    """Every image file of the shard's galaxies, so that a changed image reruns its shard only."""
+    """A shard's image inputs. Mock: the folder its render job writes (Snakemake's timestamp in it
+    dates every image). Real: each of its galaxies' files, read from the shard catalogue, so that
+    a changed image reruns only its shard and a file added to the folder reruns none."""
     folder = shard_image_folder(wildcards)
-    shard = checkpoints.build_sample.get().output.shards[int(wildcards.shard)]
+    if MOCK:
+        return [folder]
+    if config["data"]["fetch"]["enabled"]:  # list the images only once the shard's download ran
+        checkpoints.fetch_images.get(shard=wildcards.shard)
+    shard = sample_shard_catalogues()[int(wildcards.shard)]
     ids = pd.read_csv(shard, usecols=["objid"])["objid"]
     if image_index_file():
-        index = pd.read_csv(image_index_file()).set_index("objid")["file"]
-        names = sorted({index[objid] for objid in ids if objid in index.index})
+        index = image_index()
+        names = sorted({index[objid] for objid in ids if objid in index})
     else:
         names = [f"{objid}.fits" for objid in ids]
     return [f"{folder}/{name}" for name in names if os.path.exists(f"{folder}/{name}")]
@@ -132,10 +154,12 @@ def cnn_model_config(wildcards):
 
 
 def cnn_training_inputs(wildcards):
-    """Sample, every image store and, for a fine-tuned model, its parent's weights."""
+    """Sample, the image-store index (not the n stores themselves: Snakemake checks each of a
+    job's inputs against every consumer of its outputs, which for n extraction jobs per model
+    costs O(n^2)) and, for a fine-tuned model, its parent's weights."""
     inputs = {
         "sample": "results/catalog/sample.csv",
-        "stores": expand("results/images/shard-{shard}.h5", shard=SHARDS),
+        "store_index": "results/images/stores.csv",
     }
     parent = config["cnn"]["models"][wildcards.model].get("init_from")
     if parent:

@@ -11,6 +11,10 @@ rule gbm_table:
         dropped="results/gbm/dropped_features.csv",
     params:
         cfg=stage_config("cosmology"),
+        images=input_folder("images"),
+        features=input_folder("features", levels=2),
+        models=" ".join(MODELS),
+        shards=len(SHARDS),
     log:
         "results/logs/gbm_table.log",
     benchmark:
@@ -19,7 +23,8 @@ rule gbm_table:
         "../envs/gbm.yaml"
     shell:
         "python -m mlpipe gbm-table --config-json {params.cfg:q} --sample {input.sample} "
-        "--images {input.images} --features {input.features} --out {output.table} "
+        "--images-dir {params.images} --features-dir {params.features} --models {params.models} "
+        "--shards {params.shards} --out {output.table} "
         "--dropped {output.dropped} > {log} 2>&1"
 
 

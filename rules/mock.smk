@@ -22,7 +22,7 @@ rule mock_catalogues:
         "--outdir $(dirname {output.truth}) > {log} 2>&1"
 
 
-checkpoint mock_images:
+rule mock_images:
     input:
         shard="results/catalog/shards/shard-{shard}.csv",
         truth="results/mock/truth.csv",

@@ -14,7 +14,7 @@ rule export_bundle:
     benchmark:
         "results/benchmarks/export_bundle/{predictor}.tsv"
     conda:
-        "../envs/torch.yaml"
+        "../envs/predict.yaml"
     shell:
         "python -m mlpipe export-bundle --config-json {params.cfg:q} --predictor-dir {params.predictor_dir} "
         "--models {input.models} --out {output} > {log} 2>&1"
@@ -36,8 +36,8 @@ rule predict:
     benchmark:
         "results/benchmarks/predict.tsv"
     conda:
-        "../envs/torch.yaml"
+        "../envs/predict.yaml"
     shell:
         "python -m mlpipe predict --bundle {input.bundle} --catalogue {input.catalogue} "
         "--images {input.images} {params.stars} --out {output.predictions} "
-        "--rejected {output.rejected} > {log} 2>&1"
+        "--rejected {output.rejected} --threads {threads} > {log} 2>&1"

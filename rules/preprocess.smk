@@ -4,7 +4,6 @@
 rule preprocess_shard:
     input:
         shard="results/catalog/shards/shard-{shard}.csv",
-        folder=shard_image_folder,
         images=shard_images,
         index=image_index_inputs,
         stars=star_catalogue,
@@ -17,6 +16,7 @@ rule preprocess_shard:
         ),
     params:
         cfg=stage_config("preprocess", "cosmology"),
+        folder=shard_image_folder,
         sizes=image_sizes(),
         index=image_index_option,
     log:
@@ -27,5 +27,24 @@ rule preprocess_shard:
         "../envs/astro.yaml"
     shell:
         "python -m mlpipe preprocess --config-json {params.cfg:q} --shard-catalogue {input.shard} "
-        "--images {input.folder} {params.index} --stars {input.stars} --sizes {params.sizes} "
+        "--images {params.folder} {params.index} --stars {input.stars} --sizes {params.sizes} "
         "--out {output.store} --figure {output.figure} > {log} 2>&1"
+
+
+rule index_image_stores:
+    input:
+        expand("results/images/shard-{shard}.h5", shard=SHARDS),
+    output:
+        "results/images/stores.csv",
+    params:
+        folder=input_folder(0),
+        shards=len(SHARDS),
+    log:
+        "results/logs/index_image_stores.log",
+    benchmark:
+        "results/benchmarks/index_image_stores.tsv"
+    conda:
+        "../envs/astro.yaml"
+    shell:
+        "python -m mlpipe index-image-stores --images-dir {params.folder} --shards {params.shards} "
+        "--out {output} > {log} 2>&1"

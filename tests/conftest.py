@@ -48,10 +48,16 @@ def real_dir() -> Path:
     return REAL
 
 
+ENVCHECK = REPO / "tests" / "envcheck"
+
+
 def venv_env() -> dict:
-    """Environment for subprocesses: the running interpreter's bin folder first on PATH."""
+    """Environment for subprocesses: the running interpreter's bin folder first on PATH, and each
+    `python -m mlpipe` step limited to the packages of its rule's conda environment
+    (tests/envcheck), so that every workflow run of the tests also proves envs/*.yaml complete."""
     env = dict(os.environ)
     env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ENVCHECK), env.get("PYTHONPATH")]))
     return env
 
 

@@ -94,7 +94,10 @@ class Cluster:
     def start(self) -> "Cluster":
         for existing in (self.conf, self.dbd_conf):
             if existing.exists():
-                raise SlurmUnavailable(f"{existing} exists (a real Slurm here?); the test cluster will not replace it")
+                why = ("left by a test cluster whose run was killed: stop its daemons (slurmctld, slurmd, slurmdbd, "
+                       "munged, mariadbd) and delete it" if "ClusterName=mlpipetest" in existing.read_text()
+                       else "a real Slurm here?")
+                raise SlurmUnavailable(f"{existing} exists ({why}); the test cluster will not replace it")
         self.conf.parent.mkdir(parents=True, exist_ok=True)
         for sub in ("munge", "db", "log", "state", "spool"):
             (self.root / sub).mkdir(parents=True, exist_ok=True)

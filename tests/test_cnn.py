@@ -9,11 +9,11 @@ import torch
 
 from mlpipe import gz2
 from mlpipe.cnn.data import GZ2_COLUMNS, augment
-from mlpipe.cnn.extract import extract_shard, read_features
+from mlpipe.cnn.extract import extract_shard
 from mlpipe.cnn.models import DielemanBackbone, build_model, load_pretrained
 from mlpipe.cnn.normalization import GZ2Normalisation
 from mlpipe.cnn.train import train_model
-from mlpipe.io.store import create_store
+from mlpipe.io.store import create_store, read_features, store_index
 
 
 def test_normalisation_layer_matches_tree_and_numpy():
@@ -108,6 +108,7 @@ def tiny_data(tmp_path_factory):
             fh.create_dataset(f"images/{SIZE}", data=np.stack(images))
         stores.append(str(path))
     pd.DataFrame(rows).to_csv(tmp / "sample.csv", index=False)
+    store_index(stores).to_csv(tmp / "stores.csv", index=False)   # what index-image-stores writes
     return tmp, stores
 
 
@@ -127,7 +128,7 @@ def _cfg(epochs=2):
 def test_each_gz2_model_trains_and_loss_falls(tiny_data, tmp_path, name):
     tmp, stores = tiny_data
     cfg = _cfg(epochs=3)
-    train_model(name, cfg, tmp / "sample.csv", stores, tmp_path / name)
+    train_model(name, cfg, tmp / "sample.csv", tmp / "stores.csv", tmp_path / name)
     history = pd.read_csv(tmp_path / name / "history.csv")
     assert list(history["epoch"]) == [1, 2, 3]
     assert history["train_loss"].iloc[-1] < history["train_loss"].iloc[0]
@@ -138,11 +139,11 @@ def test_each_gz2_model_trains_and_loss_falls(tiny_data, tmp_path, name):
 def test_finetuned_model_starts_from_parent_and_extraction(tiny_data, tmp_path):
     tmp, stores = tiny_data
     cfg = _cfg(epochs=1)
-    train_model("cnn1", cfg, tmp / "sample.csv", stores, tmp_path / "cnn1")
+    train_model("cnn1", cfg, tmp / "sample.csv", tmp / "stores.csv", tmp_path / "cnn1")
     parent = torch.load(tmp_path / "cnn1" / "model.pt", weights_only=False)["state_dict"]
     cfg["models"]["cnn4"]["epochs"] = 0 + 1
     cfg["models"]["cnn4"]["learning_rate"] = 1e-12  # barely moves: the weights must be the parent's
-    metrics = train_model("cnn4", cfg, tmp / "sample.csv", stores, tmp_path / "cnn4",
+    metrics = train_model("cnn4", cfg, tmp / "sample.csv", tmp / "stores.csv", tmp_path / "cnn4",
                           init_state=tmp_path / "cnn1" / "model.pt")
     child = torch.load(tmp_path / "cnn4" / "model.pt", weights_only=False)["state_dict"]
     assert torch.allclose(child["backbone.conv1.weight"], parent["backbone.conv1.weight"], atol=1e-6)
@@ -162,14 +163,23 @@ def test_finetuned_model_starts_from_parent_and_extraction(tiny_data, tmp_path):
     assert list(f4.columns[:2]) == ["cnn4_hidden_00", "cnn4_hidden_01"] and "cnn4_ml" in f4.columns
     with h5py.File(stores[1]) as fh:
         assert list(f4.index) == list(fh["objid"][()])
+        ids, images = fh["objid"][()], fh[f"images/{SIZE}"][()]
+    # a galaxy's features do not depend on how many galaxies share its store (what lets
+    # `mlpipe predict` reproduce the workflow): the last 8 galaxies alone give the same numbers
+    with create_store(tmp_path / "few.h5") as fh:
+        fh.create_dataset("objid", data=ids[-8:])
+        fh.create_dataset(f"images/{SIZE}", data=images[-8:])
+    extract_shard(tmp_path / "cnn4" / "model.pt", tmp_path / "few.h5", tmp_path / "f4_few.h5")
+    few = read_features(tmp_path / "f4_few.h5")
+    assert np.array_equal(few.to_numpy(), f4.loc[few.index].to_numpy())
 
 
 def test_resume_continues_history_and_equals_uninterrupted(tiny_data, tmp_path):
     tmp, stores = tiny_data
-    train_model("cnn3", _cfg(epochs=3), tmp / "sample.csv", stores, tmp_path / "straight")
-    train_model("cnn3", _cfg(epochs=2), tmp / "sample.csv", stores, tmp_path / "resumed")
+    train_model("cnn3", _cfg(epochs=3), tmp / "sample.csv", tmp / "stores.csv", tmp_path / "straight")
+    train_model("cnn3", _cfg(epochs=2), tmp / "sample.csv", tmp / "stores.csv", tmp_path / "resumed")
     first = pd.read_csv(tmp_path / "resumed" / "history.csv")
-    train_model("cnn3", _cfg(epochs=3), tmp / "sample.csv", stores, tmp_path / "resumed")
+    train_model("cnn3", _cfg(epochs=3), tmp / "sample.csv", tmp / "stores.csv", tmp_path / "resumed")
     resumed = pd.read_csv(tmp_path / "resumed" / "history.csv")
     straight = pd.read_csv(tmp_path / "straight" / "history.csv")
     assert list(resumed["epoch"]) == [1, 2, 3]
@@ -185,6 +195,6 @@ def test_training_step_on_gpu(tiny_data, tmp_path):
     if not torch.cuda.is_available():
         pytest.skip("no CUDA device on this machine")
     tmp, stores = tiny_data
-    metrics = train_model("cnn3", _cfg(epochs=1), tmp / "sample.csv", stores, tmp_path / "gpu",
+    metrics = train_model("cnn3", _cfg(epochs=1), tmp / "sample.csv", tmp / "stores.csv", tmp_path / "gpu",
                           device_name="cuda")
     assert np.isfinite(metrics["rmse"])

@@ -51,11 +51,12 @@ def _stage_args(name: str, results, out) -> tuple[list[str], list[str]]:
                  "--figure", f"{out}/shard-0.png"], ["shard-0.h5", "shard-0.png"])
     if name == "extract-features":
         return (["extract-features", "--config-json", _cfg("cnn"), "--model-file", f"{results}/models/cnn1/model.pt",
-                 "--images", f"{results}/images/shard-0.h5", "--out", f"{out}/cnn1-shard-0.h5"], ["cnn1-shard-0.h5"])
+                 "--images", f"{results}/images/shard-0.h5", "--out", f"{out}/cnn1-shard-0.h5",
+                 "--threads", "1"], ["cnn1-shard-0.h5"])   # the rule's threads, as in the reference run
     if name == "gbm-table":
-        features = [f"{results}/features/{m}/shard-{k}.h5" for m in ("cnn1", "cnn2", "cnn3", "cnn4") for k in (0, 1)]
         return (["gbm-table", "--config-json", _cfg("cosmology"), "--sample", f"{results}/catalog/sample.csv",
-                 "--images", f"{results}/images/shard-0.h5", f"{results}/images/shard-1.h5", "--features", *features,
+                 "--images-dir", f"{results}/images", "--features-dir", f"{results}/features",
+                 "--models", "cnn1", "cnn2", "cnn3", "cnn4", "--shards", "2",
                  "--out", f"{out}/features.h5", "--dropped", f"{out}/dropped.csv"], ["features.h5", "dropped.csv"])
     return (["train-predictor", "--config-json", _cfg("gbm"), "--predictor", "g_morph", "--table",
              f"{results}/gbm/features.h5", "--model", f"{out}/model.txt", "--info", f"{out}/fit.json",
@@ -107,7 +108,7 @@ def test_cnn_training_killed_mid_checkpoint_resumes_to_the_uninterrupted_model(t
 
     def args(out):
         return ["train-cnn", "--config-json", json.dumps({"cnn": cfg["cnn"]}), "--model", "cnn3", "--sample",
-                f"{results}/catalog/sample.csv", "--stores", f"{results}/images/shard-0.h5", f"{results}/images/shard-1.h5",
+                f"{results}/catalog/sample.csv", "--store-index", f"{results}/images/stores.csv",
                 "--outdir", str(out), "--figure", f"{out}/curve.png", "--device", "cpu"]
 
     reference = mlpipe(args(tmp_path / "a"), tiny_run)

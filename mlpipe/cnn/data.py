@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from pathlib import Path
 from typing import Sequence
 
 import h5py
@@ -18,22 +17,13 @@ from mlpipe import gz2
 GZ2_COLUMNS = [f"gz2_{n}" for n in gz2.answer_names()]
 
 
-def store_index(stores: Sequence[str | Path]) -> pd.DataFrame:
-    """objid -> (store, row) for every galaxy in the image stores."""
-    frames = []
-    for path in stores:
-        with h5py.File(path, "r") as fh:
-            ids = fh["objid"][()]
-        frames.append(pd.DataFrame({"objid": ids, "store": str(path), "row": np.arange(len(ids))}))
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["objid", "store", "row"])
-
-
-def training_table(sample: pd.DataFrame, stores: Sequence[str | Path], target: str, split: str) -> pd.DataFrame:
-    """The galaxies of one split that have an image (and, for GZ2 targets, a GZ2 match)."""
+def training_table(sample: pd.DataFrame, stores: pd.DataFrame, target: str, split: str) -> pd.DataFrame:
+    """The galaxies of one split that have an image (and, for GZ2 targets, a GZ2 match);
+    ``stores`` is the image-store index (objid, store, row)."""
     rows = sample[sample["split"] == split]
     if target == "gz2":
         rows = rows[rows["gz2_match"].astype(bool)]
-    return rows.merge(store_index(stores), on="objid", how="inner").reset_index(drop=True)
+    return rows.merge(stores, on="objid", how="inner").reset_index(drop=True)
 
 
 class StoreDataset(Dataset):

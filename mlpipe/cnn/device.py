@@ -10,6 +10,14 @@ import torch
 log = logging.getLogger(__name__)
 
 
+def set_cpu_threads(threads: int | None) -> None:
+    """Fix torch's CPU thread count when one is given, so that a step's results depend on its
+    command line alone: with another count the last, partial batch can take another kernel and
+    move a feature by one float32 ulp."""
+    if threads is not None:
+        torch.set_num_threads(threads)
+
+
 def pick_device(requested: str = "auto") -> torch.device:
     if requested == "auto":
         requested = "cuda" if torch.cuda.is_available() else "cpu"

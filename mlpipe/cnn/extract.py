@@ -13,7 +13,7 @@ import torch
 from mlpipe import gz2
 from mlpipe.cnn.device import pick_device
 from mlpipe.cnn.models import build_model
-from mlpipe.io.store import create_store, read_matrix, write_matrix
+from mlpipe.io.store import create_store, write_matrix
 
 log = logging.getLogger(__name__)
 
@@ -52,12 +52,18 @@ def extract_shard(model_path: str | Path, image_store: str | Path, out_path: str
     parts: dict[str, list[np.ndarray]] = {}
     with torch.no_grad(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
         for start in range(0, len(images), batch_size):
-            batch = images[start:start + batch_size].to(device, non_blocking=True)
+            batch = images[start:start + batch_size]
+            n = len(batch)
+            # Every batch gets the same shape: the matrix products' blocking follows the batch size,
+            # so unpadded, a galaxy's features would depend (in the last float32 digit) on how many
+            # galaxies share its shard, and `mlpipe predict` could not reproduce the workflow.
+            batch = torch.cat([batch, batch.new_zeros((batch_size - n, *batch.shape[1:]))])
+            batch = batch.to(device, non_blocking=True)
             if device.type == "cuda":
                 batch = batch.contiguous(memory_format=torch.channels_last)
             out = model.forward_all(batch)
             for key, value in out.items():
-                parts.setdefault(key, []).append(value.float().reshape(len(batch), -1).cpu().numpy())
+                parts.setdefault(key, []).append(value[:n].float().reshape(n, -1).cpu().numpy())
     n_pooled = model.head[0].in_features
     names = feature_names(name, model_cfg, n_pooled)
     blocks, columns = [], []
@@ -70,11 +76,3 @@ def extract_shard(model_path: str | Path, image_store: str | Path, out_path: str
         write_matrix(fh, pd.DataFrame(matrix, columns=columns))
     log.info("%s: %d galaxies x %d features from %s", name, len(ids), len(columns), image_store)
     return len(ids)
-
-
-def read_features(path: str | Path) -> pd.DataFrame:
-    """A feature store as a table indexed by objid."""
-    with h5py.File(path, "r") as fh:
-        table = read_matrix(fh)
-        table.index = pd.Index(fh["objid"][()], name="objid")
-    return table

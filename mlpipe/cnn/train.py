@@ -12,7 +12,7 @@ import json
 import logging
 import time
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Mapping
 
 import numpy as np
 import pandas as pd
@@ -70,10 +70,11 @@ def config_hash(*parts: Any) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-def train_model(name: str, cnn_cfg: Mapping[str, Any], sample_csv: str | Path, stores: Sequence[str],
+def train_model(name: str, cnn_cfg: Mapping[str, Any], sample_csv: str | Path, store_index_csv: str | Path,
                 out_dir: str | Path, init_state: str | Path | None = None, workers: int = 0,
                 device_name: str = "auto") -> dict[str, float]:
-    """Train model ``name`` of ``cnn_cfg['models']``; writes model.pt, history.csv, metrics.json."""
+    """Train model ``name`` of ``cnn_cfg['models']`` on the galaxies of the image-store index
+    (objid, store, row; written by ``index-image-stores``); writes model.pt, history.csv, metrics.json."""
     out_dir = Path(out_dir)
     ckpt_path = out_dir / "checkpoint" / "last.pt"
     model_cfg = cnn_cfg["models"][name]
@@ -85,8 +86,10 @@ def train_model(name: str, cnn_cfg: Mapping[str, Any], sample_csv: str | Path, s
     torch.manual_seed(seed)
 
     sample = pd.read_csv(sample_csv)
-    train_table = training_table(sample, stores, target, "train")
-    val_table = training_table(sample, stores, target, "validation")
+    index = pd.read_csv(store_index_csv)
+    stores = sorted(index["store"].unique())
+    train_table = training_table(sample, index, target, "train")
+    val_table = training_table(sample, index, target, "validation")
     if len(train_table) == 0 or len(val_table) == 0:
         raise ValueError(f"{name}: no training or validation galaxies with images for target {target}")
     log.info("%s: %d training and %d validation galaxies at %d px", name, len(train_table), len(val_table), size)

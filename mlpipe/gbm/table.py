@@ -13,9 +13,8 @@ import numpy as np
 import pandas as pd
 
 from mlpipe import physics
-from mlpipe.cnn.extract import read_features
 from mlpipe.io.photometry import BANDS
-from mlpipe.io.store import create_store, read_matrix, read_table, write_matrix
+from mlpipe.io.store import create_store, read_features, read_matrix, read_table, write_matrix
 
 log = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, Sequence
 
 import h5py
 import numpy as np
@@ -59,3 +59,29 @@ def write_matrix(fh: h5py.File, df: pd.DataFrame, name: str = "features") -> Non
 
 def read_matrix(fh: h5py.File, name: str = "features") -> pd.DataFrame:
     return pd.DataFrame(fh[name][()], columns=json.loads(fh.attrs[f"{name}_columns"]))
+
+
+def read_features(path: str | Path) -> pd.DataFrame:
+    """A CNN feature store (written by extraction) as a table indexed by objid."""
+    with h5py.File(path, "r") as fh:
+        table = read_matrix(fh)
+        table.index = pd.Index(fh["objid"][()], name="objid")
+    return table
+
+
+def shard_stores(folder: str | Path, n_shards: int) -> list[Path]:
+    """The workflow's per-shard stores in ``folder``: shard-0.h5 ... shard-{n-1}.h5. Whole-sample
+    steps take a folder and a shard count rather than every path: at ~780 shards the paths alone
+    pass the 128 KiB that one shell command may hold."""
+    return [Path(folder) / f"shard-{k}.h5" for k in range(n_shards)]
+
+
+def store_index(stores: Sequence[str | Path]) -> pd.DataFrame:
+    """objid -> (store, row) of every galaxy in the image stores, so that a step reading single
+    galaxies opens only the stores it needs."""
+    frames = []
+    for path in stores:
+        with h5py.File(path, "r") as fh:
+            ids = fh["objid"][()]
+        frames.append(pd.DataFrame({"objid": ids, "store": str(path), "row": np.arange(len(ids))}))
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["objid", "store", "row"])

@@ -15,10 +15,11 @@ import pandas as pd
 
 from mlpipe import gz2, physics
 from mlpipe.catalog.targets import g_luminosity
-from mlpipe.cnn.extract import extract_shard, read_features
+from mlpipe.cnn.extract import extract_shard
 from mlpipe.gbm.table import feature_frame, image_features
 from mlpipe.io.atomic import write_csv
 from mlpipe.io.photometry import BANDS
+from mlpipe.io.store import read_features
 from mlpipe.io.validation import InputError
 from mlpipe.predict.bundle import Bundle, weights_file
 from mlpipe.predict.catalogue import read_new_galaxies
