@@ -125,10 +125,9 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             folder = Path(tmp)
             write_inputs(folder, n)
-            for sub in ("gbm", "predictions", "metrics", "figures"):
-                (folder / sub).mkdir()
+            for sub in ["predictions", "metrics", "figures"] + [f"gbm/{p}" for p in all_predictors(cfg["gbm"])]:
+                (folder / sub).mkdir(parents=True)
             for label, command in stage_commands(cfg, args.threads):
-                (folder / "gbm" / label.split(" ")[-1]).mkdir(exist_ok=True)
                 mb, seconds = peak_mb(command, folder)
                 results.setdefault(label, []).append(f"{mb:,.0f} MB, {seconds:.0f} s")
                 print(f"{n:,} galaxies: {label}: {mb:,.0f} MB, {seconds:.0f} s", file=sys.stderr, flush=True)
