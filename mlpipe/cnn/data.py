@@ -17,13 +17,13 @@ from mlpipe import gz2
 GZ2_COLUMNS = [f"gz2_{n}" for n in gz2.answer_names()]
 
 
-def training_table(sample: pd.DataFrame, stores: pd.DataFrame, target: str, split: str) -> pd.DataFrame:
-    """The galaxies of one split that have an image (and, for GZ2 targets, a GZ2 match);
-    ``stores`` is the image-store index (objid, store, row)."""
+def training_table(sample: pd.DataFrame, store_index: pd.DataFrame, target: str, split: str) -> pd.DataFrame:
+    """The galaxies of one split that have an image (and, for GZ2 targets, a GZ2 match), with
+    their place in the image stores (``store_index``: objid, store, row)."""
     rows = sample[sample["split"] == split]
     if target == "gz2":
         rows = rows[rows["gz2_match"].astype(bool)]
-    return rows.merge(stores, on="objid", how="inner").reset_index(drop=True)
+    return rows.merge(store_index, on="objid", how="inner").reset_index(drop=True)
 
 
 class StoreDataset(Dataset):

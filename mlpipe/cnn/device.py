@@ -12,8 +12,8 @@ log = logging.getLogger(__name__)
 
 def set_cpu_threads(threads: int | None) -> None:
     """Fix torch's CPU thread count when one is given, so that a step's results depend on its
-    command line alone: with another count the last, partial batch can take another kernel and
-    move a feature by one float32 ulp."""
+    command line alone: the CPU kernels sum in another order with another count, which moves a
+    CNN output by a float32 ulp or two."""
     if threads is not None:
         torch.set_num_threads(threads)
 
