@@ -22,9 +22,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import yaml
 
 from mlpipe import gz2
+from mlpipe.config import load_merged
 from mlpipe.cnn.extract import feature_names
 from mlpipe.gbm.predictors import all_predictors
 from mlpipe.gbm.table import IMAGE_STATS, LUMINOSITY
@@ -77,12 +77,7 @@ def peak_mb(args: list[str], cwd: Path) -> tuple[float, float]:
 def paper_config() -> dict:
     """workflow_config.yaml with config/paper.yaml merged in, as Snakemake merges them; the GBM
     studies left out (each is one more predictor job like the main ones)."""
-    def merge(base: dict, over: dict) -> dict:
-        for key, value in over.items():
-            base[key] = merge(base.get(key, {}), value) if isinstance(value, dict) else value
-        return base
-    cfg = merge(yaml.safe_load((REPO / "workflow_config.yaml").read_text()),
-                yaml.safe_load((REPO / "config" / "paper.yaml").read_text()))
+    cfg = load_merged(REPO / "workflow_config.yaml", REPO / "config" / "paper.yaml")
     cfg["gbm"]["studies"] = []
     return cfg
 

@@ -78,6 +78,23 @@ def _ranges(config: dict[str, Any]) -> list[tuple[str, tuple[float, float]]]:
             ("preprocess.stars.roundness_range", config["preprocess"]["stars"]["roundness_range"])]
 
 
+def merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """``override`` merged into ``base`` key by key, nested sections too: what Snakemake does with
+    each ``--configfile`` given over workflow_config.yaml."""
+    for key, value in override.items():
+        base[key] = merge(base.get(key, {}), value) if isinstance(value, dict) else value
+    return base
+
+
+def load_merged(*paths: str | Path) -> dict[str, Any]:
+    """YAML config files merged in order, the first being the base (workflow_config.yaml)."""
+    config: dict[str, Any] = {}
+    for path in paths:
+        with open(path) as fh:
+            config = merge(config, yaml.safe_load(fh) or {})
+    return config
+
+
 def load(path: str | Path | None = None, json_text: str | None = None) -> dict[str, Any]:
     """Read a YAML config file or a JSON string (what the Snakemake rules pass)."""
     if json_text is not None:

@@ -14,20 +14,16 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-import yaml
 
 from conftest import REPO, TINY, snakemake, venv_env
+from mlpipe.config import load_merged
 
 FAULTS = REPO / "tests" / "faults"
 
 
 def merged_config() -> dict:
     """workflow_config.yaml with the tiny overrides merged in, as Snakemake merges them."""
-    def merge(base, over):
-        for key, value in over.items():
-            base[key] = merge(base.get(key, {}), value) if isinstance(value, dict) else value
-        return base
-    return merge(yaml.safe_load((REPO / "workflow_config.yaml").read_text()), yaml.safe_load(TINY.read_text()))
+    return load_merged(REPO / "workflow_config.yaml", TINY)
 
 
 def mlpipe(args: list[str], cwd, fault: str | None = None) -> subprocess.CompletedProcess:
