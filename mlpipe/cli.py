@@ -15,6 +15,12 @@ from mlpipe import config as config_mod
 from mlpipe.io.validation import InputError
 
 log = logging.getLogger("mlpipe")
+
+
+def _one_of(option: str, value: str, allowed, what: str) -> None:
+    """A name given on the command line must be one the config defines."""
+    if value not in allowed:
+        raise config_mod.ConfigError(f"{option} {value}: not {what} (one of: {', '.join(sorted(allowed))})")
 Runner = Callable[[argparse.Namespace, dict[str, Any]], None]
 COMMANDS: dict[str, tuple[Runner, Callable[[argparse.ArgumentParser], None], bool]] = {}
 
@@ -26,6 +32,16 @@ def command(name: str, arguments: Callable[[argparse.ArgumentParser], None], nee
         COMMANDS[name] = (func, arguments, needs_config)
         return func
     return register
+
+
+def _check_config_args(p: argparse.ArgumentParser) -> None:
+    pass
+
+
+@command("check-config", _check_config_args)
+def check_config(args: argparse.Namespace, cfg: dict[str, Any]) -> None:
+    """Validate config files (merged in order, as --configfile does) and the inputs they name."""
+    log.info("valid: %s", " + ".join(args.config))
 
 
 def _mock_catalogues_args(p: argparse.ArgumentParser) -> None:
@@ -144,6 +160,7 @@ def _train_cnn_args(p: argparse.ArgumentParser) -> None:
 @command("train-cnn", _train_cnn_args)
 def train_cnn(args: argparse.Namespace, cfg: dict[str, Any]) -> None:
     """Train one CNN (resumes from its last checkpoint when one exists)."""
+    _one_of("--model", args.model, cfg["cnn"]["models"], "a CNN of cnn.models")
     import pandas as pd
 
     from mlpipe.cnn.curves import learning_curve
@@ -219,6 +236,9 @@ def _train_predictor_args(p: argparse.ArgumentParser) -> None:
 @command("train-predictor", _train_predictor_args)
 def train_predictor(args: argparse.Namespace, cfg: dict[str, Any]) -> None:
     """Fit one M/L predictor and write its model and per-galaxy predictions."""
+    from mlpipe.gbm.predictors import all_predictors
+
+    _one_of("--predictor", args.predictor, all_predictors(cfg["gbm"]), "a predictor of this gbm config")
     from mlpipe.gbm.run import train_predictor as run
 
     run(args.predictor, cfg["gbm"], args.table, args.model, args.info, args.interval, args.predictions, args.threads)
@@ -271,8 +291,11 @@ def importance(args: argparse.Namespace, cfg: dict[str, Any]) -> None:
     from mlpipe.io.atomic import write_csv
 
     meta, features = read_table_store(args.table)
+    try:
+        booster = lgb.Booster(model_file=args.model)
+    except lgb.basic.LightGBMError as err:
+        raise InputError(f"{args.model}: not a readable LightGBM model ({err})") from err
     val = (meta["split"] == "validation").to_numpy()
-    booster = lgb.Booster(model_file=args.model)
     table = permutation_importance(booster, features[val], meta["ml"].to_numpy()[val], meta["ml_err"].to_numpy()[val],
                                    cfg["evaluate"]["importance"]["repeats"], cfg["evaluate"]["seed"])
     write_csv(table, args.out)
@@ -328,6 +351,8 @@ def report(args: argparse.Namespace, cfg: dict[str, Any]) -> None:
 def _export_bundle_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--predictor-dir", required=True, help="results/gbm/<predictor> (model.txt, fit.json, interval.json)")
     p.add_argument("--models", required=True, nargs="+", help="every CNN's model.pt (results/models/<name>/model.pt)")
+    p.add_argument("--store-index", help="CSV written by index-image-stores: the training images, whose pixel "
+                   "scale and unit the bundle records")
     p.add_argument("--out", required=True, help="the bundle (.zip) to write")
 
 
@@ -336,10 +361,14 @@ def export_bundle(args: argparse.Namespace, cfg: dict[str, Any]) -> None:
     """Pack a trained predictor, the CNNs it reads and their config into one bundle file."""
     from pathlib import Path
 
-    from mlpipe.predict.bundle import export_bundle as export
+    import pandas as pd
+
+    from mlpipe.predict.bundle import export_bundle as export, training_images
 
     files = {Path(f).parent.name: f for f in args.models}
-    packed = export(args.predictor_dir, files, cfg["predict"]["morphology_model"], cfg, args.out)
+    stores = sorted(pd.read_csv(args.store_index)["store"].unique()) if args.store_index else []
+    packed = export(args.predictor_dir, files, cfg["predict"]["morphology_model"], cfg, args.out,
+                    training_images(stores))
     log.info("bundle %s: predictor from %s, CNNs %s", args.out, args.predictor_dir, ", ".join(packed))
 
 
@@ -350,6 +379,9 @@ def _predict_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--stars", help="point-source catalogue (ra, dec, psfMag_g); none: no star prior")
     p.add_argument("--out", required=True, help="predictions CSV")
     p.add_argument("--rejected", required=True, help="CSV of galaxies that could not be predicted, with the reason")
+    p.add_argument("--pixel-scale-mismatch", choices=["warn", "refuse"], default="warn",
+                   help="a galaxy whose image pixel scale differs from the training images': predict it "
+                   "with a warning, or reject it")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--device", default="auto")
     p.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's own choice)")
@@ -364,7 +396,7 @@ def predict(args: argparse.Namespace, cfg: dict[str, Any]) -> None:
 
     set_cpu_threads(args.threads)
     predict_galaxies(load_bundle(args.bundle), args.catalogue, args.images, args.stars, args.out, args.rejected,
-                     args.batch_size, args.device)
+                     args.batch_size, args.device, args.pixel_scale_mismatch)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -373,20 +405,44 @@ def parser() -> argparse.ArgumentParser:
     for name, (func, arguments, needs_config) in COMMANDS.items():
         p = sub.add_parser(name, help=func.__doc__.strip().splitlines()[0], description=func.__doc__)
         group = p.add_mutually_exclusive_group(required=needs_config)
-        group.add_argument("--config", help="workflow config YAML (validated)")
+        group.add_argument("--config", nargs="+", metavar="YAML",
+                           help="workflow config file(s), later ones merged over earlier ones (validated in full)")
         group.add_argument("--config-json", help="effective config as JSON (what the rules pass)")
         arguments(p)
     return top
 
 
+def _message(err: BaseException) -> str:
+    """One line for an expected failure: the file or key it concerns and what is wrong."""
+    if isinstance(err, OSError):
+        where = err.filename if err.filename is not None else ""
+        what = err.strerror or str(err)
+        return f"{where}: {what}" if where else what
+    return str(err)
+
+
+def _expected_errors() -> tuple[type[BaseException], ...]:
+    """Bad config, bad input, damaged or missing files, a full disk; an unusable image where the
+    image reader was loaded (not every step's environment has astropy)."""
+    errors: list[type[BaseException]] = [config_mod.ConfigError, InputError, OSError]
+    fits_image = sys.modules.get("mlpipe.io.fits_image")
+    if fits_image is not None:
+        errors.append(fits_image.ImageError)
+    return tuple(errors)
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Run one command. Every expected failure (bad config, bad or missing input file, a damaged
+    store or model, a full disk) is one message on stderr and exit status 2, never a traceback."""
     args = parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     try:
         cfg = config_mod.load(args.config, args.config_json) if args.config or args.config_json else {}
         COMMANDS[args.command][0](args, cfg)
-    except (config_mod.ConfigError, InputError) as err:
-        log.error("%s", err)
+    except Exception as err:
+        if not isinstance(err, _expected_errors()):
+            raise
+        log.error("mlpipe %s failed: %s", args.command, _message(err))
         return 2
     return 0
 

@@ -1,8 +1,15 @@
 """Load and validate the workflow configuration, so that hand-run CLI steps see exactly what
-Snakemake validated at start."""
+Snakemake validated at start.
+
+Everything is checked before any step runs: YAML syntax and duplicate keys (file and line),
+the schema ``mlpipe/schemas/config.schema.yaml`` (types and every range; the schema is the only
+source of ranges: ``x-ordered`` marks a [min, max] pair), names that must refer to a configured
+CNN or predictor, keys that constrain each other, and the input files and folders that must exist.
+"""
 
 from __future__ import annotations
 
+import functools
 import json
 from importlib import resources
 from pathlib import Path
@@ -13,7 +20,7 @@ import yaml
 
 
 class ConfigError(ValueError):
-    """An invalid configuration; the message names the offending key."""
+    """An invalid configuration; the message names the offending key (or file and line)."""
 
 
 def schema() -> dict[str, Any]:
@@ -21,15 +28,83 @@ def schema() -> dict[str, Any]:
     return yaml.safe_load(text)
 
 
-def validate(config: dict[str, Any]) -> dict[str, Any]:
-    """Raise ConfigError naming the key path of the first problem."""
-    validator = jsonschema.Draft202012Validator(schema())
-    errors = sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path))
+def _ordered(validator, mode: str, instance: Any, node: dict[str, Any]):
+    """``x-ordered: strict`` (min < max) or ``weak`` (min <= max) on a [min, max] pair."""
+    if not (validator.is_type(instance, "array") and len(instance) == 2
+            and all(validator.is_type(v, "number") for v in instance)):
+        return
+    low, high = instance
+    if mode == "strict" and not low < high:
+        yield jsonschema.ValidationError(f"{instance} is not an increasing range [min, max] (min < max)")
+    elif mode == "weak" and not low <= high:
+        yield jsonschema.ValidationError(f"{instance} is not a range [min, max] (min <= max)")
+
+
+Validator = jsonschema.validators.extend(jsonschema.Draft202012Validator, {"x-ordered": _ordered})
+
+
+@functools.cache
+def _validator() -> jsonschema.protocols.Validator:
+    return Validator(schema())
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """YAML that refuses a key given twice in one mapping (YAML keeps the last silently)."""
+
+
+def _mapping_without_duplicates(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
+    loader.flatten_mapping(node)
+    seen: dict[Any, int] = {}
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        line = key_node.start_mark.line + 1
+        try:
+            if key in seen:
+                raise ConfigError(f"{loader.name}, line {line}: duplicate key '{key}' (first given at line "
+                                  f"{seen[key]}); YAML would silently keep only the last")
+            seen[key] = line
+        except TypeError:  # an unhashable key: let the constructor say so
+            pass
+    return yaml.SafeLoader.construct_mapping(loader, node, deep)
+
+
+_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping_without_duplicates)
+
+
+def load_yaml(path: str | Path) -> dict[str, Any]:
+    """One config file; a syntax error or a duplicate key is a ConfigError naming file and line."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            data = yaml.load(fh, Loader=_StrictLoader)
+    except yaml.MarkedYAMLError as err:
+        mark = err.problem_mark or err.context_mark
+        where = f", line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ConfigError(f"{path}{where}: YAML syntax error: {err.problem or err}") from err
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: YAML syntax error: {err}") from err
+    except UnicodeDecodeError as err:
+        raise ConfigError(f"{path}: not a UTF-8 text file ({err})") from err
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: a config file holds sections (key: value), not a {type(data).__name__}")
+    return data
+
+
+def validate(config: dict[str, Any], check_paths: bool = False, base: str | Path | None = None) -> dict[str, Any]:
+    """Raise ConfigError naming the key path of the first problem. ``check_paths``: also require
+    the input files and folders the config names (relative to ``base``, default the current folder)."""
+    if not isinstance(config, dict):
+        raise ConfigError(f"invalid workflow config: a mapping of sections, not a {type(config).__name__}")
+    errors = sorted(_validator().iter_errors(config), key=lambda e: [str(p) for p in e.absolute_path])
     if errors:
         err = errors[0]
         key = ".".join(str(p) for p in err.absolute_path) or "(top level)"
         raise ConfigError(f"invalid workflow config at '{key}': {err.message}")
     check_references(config)
+    check_cross_keys(config)
+    if check_paths:
+        check_input_paths(config, base)
     return config
 
 
@@ -40,8 +115,7 @@ def _must_be(key: str, value: Any, allowed: Iterable[str], what: str) -> None:
 
 
 def check_references(config: dict[str, Any]) -> None:
-    """The checks a schema cannot express: names that must refer to a configured CNN or
-    predictor, and ranges whose ends must be ordered."""
+    """The checks a schema cannot express: names that must refer to a configured CNN or predictor."""
     from mlpipe.gbm.predictors import all_predictors
 
     models = config["cnn"]["models"]
@@ -61,28 +135,65 @@ def check_references(config: dict[str, Any]) -> None:
     for i, pair in enumerate(config["evaluate"]["ks_pairs"]):
         for j, name in enumerate(pair):
             _must_be(f"evaluate.ks_pairs.{i}.{j}", name, predictors, "a configured predictor")
-    for key, (low, high) in _ranges(config):
-        if not low < high:
-            raise ConfigError(f"invalid workflow config at '{key}': [{low}, {high}] is not an increasing range")
 
 
-def _ranges(config: dict[str, Any]) -> list[tuple[str, tuple[float, float]]]:
-    mock = config["mock"]
-    return [("mock.redshift_range", mock["redshift_range"]), ("mock.log_mass_range", mock["log_mass_range"]),
-            ("mock.ra_range", mock["ra_range"]), ("mock.dec_range", mock["dec_range"]),
-            ("mock.stars.mag_range", mock["stars"]["mag_range"]), ("mock.gz2.votes_range", mock["gz2"]["votes_range"]),
-            ("mock.sed_fit.log_mass_error_range", mock["sed_fit"]["log_mass_error_range"]),
-            ("mock.galactic_ebv_range", mock["galactic_ebv_range"]),
-            ("cnn.training.zoom_range", config["cnn"]["training"]["zoom_range"]),
-            ("preprocess.stars.sharpness_range", config["preprocess"]["stars"]["sharpness_range"]),
-            ("preprocess.stars.roundness_range", config["preprocess"]["stars"]["roundness_range"])]
+def check_cross_keys(config: dict[str, Any]) -> None:
+    """Keys whose allowed values depend on each other."""
+    cat = config["catalog"]
+    if not cat["test_fraction"] + cat["validation_fraction"] < 1:
+        raise ConfigError(f"invalid workflow config at 'catalog.validation_fraction': test_fraction "
+                          f"{cat['test_fraction']} + validation_fraction {cat['validation_fraction']} "
+                          "must be below 1 (the rest is the training set)")
+    image = config["mock"]["image"]
+    if image["min_size_px"] > image["max_size_px"]:
+        raise ConfigError(f"invalid workflow config at 'mock.image.min_size_px': {image['min_size_px']} "
+                          f"is above mock.image.max_size_px {image['max_size_px']}")
+    stars = config["preprocess"]["stars"]
+    if stars["mask_radius_fwhm"] > stars["max_mask_radius_fwhm"]:
+        raise ConfigError(f"invalid workflow config at 'preprocess.stars.mask_radius_fwhm': "
+                          f"{stars['mask_radius_fwhm']} is above preprocess.stars.max_mask_radius_fwhm "
+                          f"{stars['max_mask_radius_fwhm']}")
+
+
+def input_paths(config: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """(config key, path, "file" or "folder") of every input the config makes the workflow read."""
+    paths: list[tuple[str, str, str]] = []
+    if config["data"]["source"] == "real":
+        real = config["data"]["real"]
+        paths += [(f"data.real.{k}", real[k], "file") for k in ("gswlc", "hyperleda", "gz2", "photometry", "stars")]
+        if real.get("image_index"):
+            paths.append(("data.real.image_index", real["image_index"], "file"))
+        if not config["data"]["fetch"]["enabled"]:  # a download fills (and creates) the folder
+            paths.append(("data.real.images", real["images"], "folder"))
+    pred = config["predict"]
+    for key, kind in (("catalogue", "file"), ("images", "folder"), ("stars", "file")):
+        if pred.get(key):
+            paths.append((f"predict.{key}", pred[key], kind))
+    for name, model in config["cnn"]["models"].items():
+        if model.get("pretrained"):
+            paths.append((f"cnn.models.{name}.pretrained", model["pretrained"], "file"))
+    return paths
+
+
+def check_input_paths(config: dict[str, Any], base: str | Path | None = None) -> None:
+    """Every input file and folder named by the config exists (a mistyped folder would otherwise
+    reject every galaxy as 'image missing'; a missing catalogue go unnoticed while results exist)."""
+    base = Path(base) if base is not None else Path.cwd()
+    for key, value, kind in input_paths(config):
+        path = base / value
+        ok = path.is_file() if kind == "file" else path.is_dir()
+        if not ok:
+            found = "is a folder" if path.is_dir() else "is a file" if path.exists() else "does not exist"
+            raise ConfigError(f"invalid workflow config at '{key}': {value} {found}; a {kind} is needed"
+                              + ("" if Path(value).is_absolute() else f" (relative to {base})"))
 
 
 def merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
     """``override`` merged into ``base`` key by key, nested sections too: what Snakemake does with
     each ``--configfile`` given over workflow_config.yaml."""
     for key, value in override.items():
-        base[key] = merge(base.get(key, {}), value) if isinstance(value, dict) else value
+        base[key] = merge(base.get(key, {}) if isinstance(base.get(key), dict) else {}, value) \
+            if isinstance(value, dict) else value
     return base
 
 
@@ -90,16 +201,19 @@ def load_merged(*paths: str | Path) -> dict[str, Any]:
     """YAML config files merged in order, the first being the base (workflow_config.yaml)."""
     config: dict[str, Any] = {}
     for path in paths:
-        with open(path) as fh:
-            config = merge(config, yaml.safe_load(fh) or {})
+        config = merge(config, load_yaml(path))
     return config
 
 
-def load(path: str | Path | None = None, json_text: str | None = None) -> dict[str, Any]:
-    """Read a YAML config file or a JSON string (what the Snakemake rules pass)."""
+def load(path: str | Path | Iterable[str | Path] | None = None, json_text: str | None = None) -> dict[str, Any]:
+    """Read YAML config files (merged in order and validated in full, input paths included) or a
+    JSON string (the sections a Snakemake rule passes, validated at the workflow's start)."""
     if json_text is not None:
-        return json.loads(json_text)
+        try:
+            return json.loads(json_text)
+        except json.JSONDecodeError as err:
+            raise ConfigError(f"--config-json: not valid JSON ({err})") from err
     if path is None:
         raise ConfigError("give a config file (--config) or JSON (--config-json)")
-    with open(path) as fh:
-        return validate(yaml.safe_load(fh))
+    paths = [path] if isinstance(path, (str, Path)) else list(path)
+    return validate(load_merged(*paths), check_paths=True)

@@ -6,11 +6,23 @@ import sys
 
 import pandas as pd
 
-sys.path.insert(0, workflow.basedir)
-from mlpipe.config import check_references  # noqa: E402
+# The repository root (the folder above rules/), wherever Snakemake runs (--directory elsewhere,
+# or this workflow used as a module of another): the mlpipe package is imported from there, here
+# and by every job's `python -m mlpipe` (the conda environments do not install it). Jobs inherit
+# the environment; a cluster job re-reads this file and sets it again.
+ROOT = os.path.dirname(os.path.abspath(str(workflow.current_basedir)))
+_pythonpath = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p and p != ROOT]
+os.environ.update(PYTHONPATH=os.pathsep.join([ROOT, *_pythonpath]))
+sys.path.insert(0, ROOT)
+from mlpipe.config import load_yaml, validate  # noqa: E402
 from mlpipe.gbm.predictors import all_predictors  # noqa: E402 (plain data, no heavy imports)
 
-check_references(config)  # names that must refer to a configured CNN or predictor, ordered ranges
+# The whole config before anything runs: each file's duplicate keys (Snakemake keeps the last
+# silently), the schema with every range, names that must refer to a CNN or predictor, keys that
+# constrain each other, and the input files and folders that must exist.
+for _configfile in workflow.configfiles:
+    load_yaml(_configfile)
+validate(config, check_paths=True)
 
 SHARDS = [str(i) for i in range(config["catalog"]["n_shards"])]
 MOCK = config["data"]["source"] == "mock"
@@ -180,6 +192,7 @@ def bundle_inputs(wildcards):
         "info": f"{folder}/fit.json",
         "interval": f"{folder}/interval.json",
         "models": expand("results/models/{model}/model.pt", model=MODELS),
+        "store_index": "results/images/stores.csv",
     }
 
 

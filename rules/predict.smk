@@ -17,7 +17,7 @@ rule export_bundle:
         "../envs/predict.yaml"
     shell:
         "python -m mlpipe export-bundle --config-json {params.cfg:q} --predictor-dir {params.predictor_dir} "
-        "--models {input.models} --out {output} > {log} 2>&1"
+        "--models {input.models} --store-index {input.store_index} --out {output} > {log} 2>&1"
 
 
 rule predict:
@@ -28,6 +28,7 @@ rule predict:
         rejected="results/predict/rejected.csv",
     params:
         stars=predict_stars_option,
+        pixel_scale=config["predict"]["pixel_scale_mismatch"],
     threads: 1
     resources:
         gpu=1,
@@ -40,4 +41,4 @@ rule predict:
     shell:
         "python -m mlpipe predict --bundle {input.bundle} --catalogue {input.catalogue} "
         "--images {input.images} {params.stars} --out {output.predictions} "
-        "--rejected {output.rejected} --threads {threads} > {log} 2>&1"
+        "--rejected {output.rejected} --pixel-scale-mismatch {params.pixel_scale} --threads {threads} > {log} 2>&1"

@@ -174,20 +174,57 @@ def test_finetuned_model_starts_from_parent_and_extraction(tiny_data, tmp_path):
     assert np.array_equal(few.to_numpy(), f4.loc[few.index].to_numpy())
 
 
-def test_resume_continues_history_and_equals_uninterrupted(tiny_data, tmp_path):
+def test_resume_continues_history_and_equals_uninterrupted(tiny_data, tmp_path, monkeypatch, caplog):
+    """An interrupted run resumes from its checkpoint to the uninterrupted model; a run with fewer
+    epochs than the checkpoint's never continues it (the model depends on the config only)."""
+    import mlpipe.cnn.train as train
+
     tmp, stores = tiny_data
     train_model("cnn3", _cfg(epochs=3), tmp / "sample.csv", tmp / "stores.csv", tmp_path / "straight")
-    train_model("cnn3", _cfg(epochs=2), tmp / "sample.csv", tmp / "stores.csv", tmp_path / "resumed")
-    first = pd.read_csv(tmp_path / "resumed" / "history.csv")
-    train_model("cnn3", _cfg(epochs=3), tmp / "sample.csv", tmp / "stores.csv", tmp_path / "resumed")
-    resumed = pd.read_csv(tmp_path / "resumed" / "history.csv")
     straight = pd.read_csv(tmp_path / "straight" / "history.csv")
+
+    calls = {"n": 0}
+    evaluate = train.evaluate
+
+    def interrupted(*args, **kwargs):   # fails in the third epoch, after two checkpoints
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt
+        return evaluate(*args, **kwargs)
+
+    monkeypatch.setattr(train, "evaluate", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        train_model("cnn3", _cfg(epochs=3), tmp / "sample.csv", tmp / "stores.csv", tmp_path / "resumed")
+    monkeypatch.undo()
+    assert not (tmp_path / "resumed" / "model.pt").exists()
+    with caplog.at_level("INFO"):
+        train_model("cnn3", _cfg(epochs=3), tmp / "sample.csv", tmp / "stores.csv", tmp_path / "resumed")
+    assert "resuming after epoch 2" in caplog.text
+    resumed = pd.read_csv(tmp_path / "resumed" / "history.csv")
     assert list(resumed["epoch"]) == [1, 2, 3]
-    pd.testing.assert_frame_equal(resumed.iloc[:2].drop(columns="seconds"), first.drop(columns="seconds"))
     np.testing.assert_allclose(resumed["val_loss"], straight["val_loss"], rtol=1e-6)
     a = torch.load(tmp_path / "straight" / "model.pt", weights_only=False)["state_dict"]
     b = torch.load(tmp_path / "resumed" / "model.pt", weights_only=False)["state_dict"]
     assert all(torch.allclose(a[k].float(), b[k].float(), atol=1e-6) for k in a)
+
+    caplog.clear()
+    with caplog.at_level("INFO"):
+        train_model("cnn3", _cfg(epochs=2), tmp / "sample.csv", tmp / "stores.csv", tmp_path / "straight")
+    assert "ignoring a checkpoint made with other settings" in caplog.text
+    shorter = pd.read_csv(tmp_path / "straight" / "history.csv")
+    assert list(shorter["epoch"]) == [1, 2]
+    np.testing.assert_allclose(shorter["val_loss"], straight["val_loss"].iloc[:2], rtol=1e-6)
+
+
+def test_a_damaged_checkpoint_is_ignored_and_training_starts_afresh(tiny_data, tmp_path, caplog):
+    tmp, stores = tiny_data
+    train_model("cnn3", _cfg(epochs=1), tmp / "sample.csv", tmp / "stores.csv", tmp_path / "a")
+    ckpt = tmp_path / "a" / "checkpoint" / "last.pt"
+    ckpt.write_bytes(ckpt.read_bytes()[:5000])
+    with caplog.at_level("INFO"):
+        train_model("cnn3", _cfg(epochs=1), tmp / "sample.csv", tmp / "stores.csv", tmp_path / "a")
+    assert "ignoring the checkpoint" in caplog.text and "last.pt" in caplog.text
+    assert list(pd.read_csv(tmp_path / "a" / "history.csv")["epoch"]) == [1]
 
 
 @pytest.mark.gpu

@@ -10,6 +10,7 @@ import pytest
 
 from mlpipe.gbm.predictors import Predictor
 from mlpipe.gbm.run import fit_predictor
+from mlpipe.io.integrity import save_torch
 from mlpipe.io.validation import InputError
 from mlpipe.predict.bundle import FeatureMismatch, export_bundle, load_bundle
 from mlpipe.predict.catalogue import read_new_galaxies
@@ -33,6 +34,14 @@ def _saved_predictor(folder):
     return features
 
 
+def _weights(path, name):
+    """A small torch file in the layout of model.pt (content digest included)."""
+    import torch
+
+    save_torch({"name": name, "model_cfg": {"target": "gz2"}, "state_dict": {"w": torch.arange(3.0)}}, path)
+    return path
+
+
 def _config():
     models = {"cnn1": {"target": "gz2"}, "cnn2": {"target": "gz2"}, "cnn4": {"target": "ml"}}
     return {"cosmology": {}, "catalog": {}, "preprocess": {}, "gbm": {}, "cnn": {"models": models}}
@@ -42,12 +51,11 @@ def test_bundle_packs_the_cnns_its_features_use_and_checks_the_feature_list(tmp_
     features = _saved_predictor(tmp_path / "gbm")
     weights = {}
     for name in ("cnn1", "cnn2", "cnn4"):
-        weights[name] = tmp_path / f"{name}.pt"
-        weights[name].write_bytes(name.encode() * 10)
+        weights[name] = _weights(tmp_path / f"{name}.pt", name)
     packed = export_bundle(tmp_path / "gbm", weights, "cnn1", _config(), tmp_path / "b.zip")
     assert packed == ["cnn1"]                       # cnn2/cnn4 features are not among the GBM's inputs
     bundle = load_bundle(tmp_path / "b.zip")
-    assert bundle.cnn_weights == {"cnn1": b"cnn1" * 10}
+    assert bundle.cnn_weights == {"cnn1": weights["cnn1"].read_bytes()}
     assert {"mlpipe", "torch", "lightgbm"} <= set(bundle.manifest["versions"])
     bundle.check_features(features.columns)         # the same data: fine
     assert np.allclose(bundle.predictor.predict(features)["ml_pred"], 1 + features["cnn1_gz2_q01_a"], atol=0.3)
@@ -100,7 +108,7 @@ def test_predict_with_no_usable_image_says_why(tmp_path, default_config):
 
     _saved_predictor(tmp_path / "gbm")
     cfg = default_config | {"cnn": {**default_config["cnn"], "models": {"cnn1": default_config["cnn"]["models"]["cnn1"]}}}
-    (tmp_path / "cnn1.pt").write_bytes(b"weights")
+    _weights(tmp_path / "cnn1.pt", "cnn1")
     export_bundle(tmp_path / "gbm", {"cnn1": tmp_path / "cnn1.pt"}, "cnn1", cfg, tmp_path / "b.zip")
     (tmp_path / "new.csv").write_text("objid,ra,dec,z,d25_arcmin\n1237645017035724801,150.0,2.0,0.05,0.6\n")
     (tmp_path / "images").mkdir()

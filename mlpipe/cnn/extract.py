@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-import h5py
 import numpy as np
 import pandas as pd
 import torch
@@ -13,6 +12,7 @@ import torch
 from mlpipe import gz2
 from mlpipe.cnn.device import pick_device
 from mlpipe.cnn.models import build_model
+from mlpipe.io.integrity import load_torch, open_store
 from mlpipe.io.store import create_store, write_matrix
 
 log = logging.getLogger(__name__)
@@ -34,7 +34,7 @@ def feature_names(name: str, model_cfg: dict, n_pooled: int) -> dict[str, list[s
 def extract_shard(model_path: str | Path, image_store: str | Path, out_path: str | Path,
                   batch_size: int = 64, device_name: str = "auto") -> int:
     """Write ``objid`` and a ``features`` matrix (float32) with its ``columns`` attribute."""
-    saved = torch.load(model_path, map_location="cpu", weights_only=False)
+    saved = load_torch(model_path, "CNN model file")
     name, model_cfg = saved["name"], saved["model_cfg"]
     model = build_model(model_cfg | {"pretrained": None})
     model.load_state_dict(saved["state_dict"])
@@ -42,7 +42,7 @@ def extract_shard(model_path: str | Path, image_store: str | Path, out_path: str
     model.to(device).eval()
     if device.type == "cuda":
         model = model.to(memory_format=torch.channels_last)
-    with h5py.File(image_store, "r") as fh:
+    with open_store(image_store, ["objid", f"images/{model_cfg['image_size']}"]) as fh:
         ids = fh["objid"][()]
         # One contiguous read of the shard (a few hundred MB at most), not one read per galaxy:
         # extraction is then bound by the forward pass.

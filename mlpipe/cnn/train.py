@@ -23,6 +23,7 @@ from mlpipe.cnn.data import GZ2_COLUMNS, StoreDataset, augment, training_table
 from mlpipe.cnn.device import pick_device
 from mlpipe.cnn.models import MorphologyNet, build_model, init_from
 from mlpipe.io.atomic import atomic_path, write_csv
+from mlpipe.io.integrity import HASH_ATTR, IntegrityError, load_torch, open_store, save_torch
 
 log = logging.getLogger(__name__)
 
@@ -38,9 +39,8 @@ def loss_fn(target: str, pred, y, w) -> torch.Tensor:
     return weighted_l1(pred, y, w)
 
 
-def _save(obj: Any, path: Path) -> None:
-    with atomic_path(path, ".pt") as tmp:
-        torch.save(obj, tmp)
+def _save(obj: dict[str, Any], path: Path) -> None:
+    save_torch(obj, path)
 
 
 def _loader(dataset, batch_size: int, shuffle: bool, seed: int, workers: int, pin: bool) -> DataLoader:
@@ -70,6 +70,19 @@ def config_hash(*parts: Any) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
+def checkpoint_fingerprint(name: str, model_cfg: Mapping[str, Any], train_cfg: Mapping[str, Any], seed: int,
+                           tables: pd.DataFrame, stores: list[str], parent_digest: str | None) -> str:
+    """What a checkpoint must have been made from to be resumed: every setting (the epoch count
+    included, so that a shorter run never continues a longer one), the galaxies and their targets,
+    and the content of the image stores and parent weights (their recorded digests)."""
+    targets = pd.util.hash_pandas_object(tables.drop(columns=["store", "row"]), index=False).sum()
+    inputs = []
+    for store in stores:
+        with open_store(store, []) as fh:
+            inputs.append(fh.attrs.get(HASH_ATTR, f"{Path(store).stat().st_size}:{Path(store).stat().st_mtime_ns}"))
+    return config_hash(name, dict(model_cfg), dict(train_cfg), seed, int(targets), inputs, parent_digest)
+
+
 def train_model(name: str, cnn_cfg: Mapping[str, Any], sample_csv: str | Path, store_index_csv: str | Path,
                 out_dir: str | Path, init_state: str | Path | None = None, workers: int = 0,
                 device_name: str = "auto") -> dict[str, float]:
@@ -96,8 +109,9 @@ def train_model(name: str, cnn_cfg: Mapping[str, Any], sample_csv: str | Path, s
     train_ds, val_ds = StoreDataset(train_table, size, target), StoreDataset(val_table, size, target)
 
     model = build_model(model_cfg)
-    if init_state is not None:
-        init_from(model, torch.load(init_state, map_location="cpu", weights_only=False)["state_dict"])
+    parent = load_torch(init_state, "parent CNN model file") if init_state is not None else None
+    if parent is not None:
+        init_from(model, parent["state_dict"])
         log.info("%s starts from %s", name, init_state)
     model.to(device)
     if device.type == "cuda":
@@ -105,18 +119,17 @@ def train_model(name: str, cnn_cfg: Mapping[str, Any], sample_csv: str | Path, s
     optimizer = torch.optim.NAdam(model.parameters(), lr=train_cfg["learning_rate"])
     scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="min", factor=train_cfg["lr_factor"],
                                                            patience=train_cfg["lr_patience"])
-    # Settings (but the epoch count: more epochs resume), galaxies, targets and input files: a
-    # checkpoint made from other inputs is never resumed.
-    inputs = [(str(p), Path(p).stat().st_size, Path(p).stat().st_mtime_ns) for p in [*stores, init_state] if p]
-    targets = pd.util.hash_pandas_object(pd.concat([train_table, val_table]).drop(columns=["store", "row"]),
-                                         index=False).sum()
-    fingerprint = config_hash(name, model_cfg, {k: v for k, v in train_cfg.items() if k != "epochs"},
-                              cnn_cfg["seed"], int(targets), inputs)
+    for store in stores:  # every image the training reads, checked against its store's digest once
+        with open_store(store, ["objid", f"images/{size}"]):
+            pass
+    fingerprint = checkpoint_fingerprint(name, model_cfg, train_cfg, cnn_cfg["seed"],
+                                         pd.concat([train_table, val_table]), stores,
+                                         parent and parent.get(HASH_ATTR))
     history: list[dict[str, float]] = []
     best_loss, best_state, start_epoch = float("inf"), None, 0
-    if ckpt_path.exists():
-        ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=False)
-        if ckpt["fingerprint"] == fingerprint:
+    ckpt = _load_checkpoint(ckpt_path)
+    if ckpt is not None:
+        if ckpt.get("fingerprint") == fingerprint:
             model.load_state_dict(ckpt["state_dict"])
             optimizer.load_state_dict(ckpt["optimizer"])
             scheduler.load_state_dict(ckpt["scheduler"])
@@ -172,6 +185,18 @@ def train_model(name: str, cnn_cfg: Mapping[str, Any], sample_csv: str | Path, s
         tmp.write_text(json.dumps(metrics, indent=2))
     log.info("%s validation metrics: %s", name, metrics)
     return metrics
+
+
+def _load_checkpoint(path: Path) -> dict[str, Any] | None:
+    """The last checkpoint, or None when there is none or it is damaged (training then starts
+    afresh, which gives the same model)."""
+    if not path.exists():
+        return None
+    try:
+        return load_torch(path, "training checkpoint")
+    except IntegrityError as err:
+        log.warning("ignoring the checkpoint: %s", err)
+        return None
 
 
 def validation_metrics(target: str, pred: np.ndarray, train: pd.DataFrame, val: pd.DataFrame) -> dict[str, float]:

@@ -14,7 +14,8 @@ import pandas as pd
 
 from mlpipe import physics
 from mlpipe.io.photometry import BANDS
-from mlpipe.io.store import create_store, read_features, read_matrix, read_table, write_matrix
+from mlpipe.io.integrity import open_store
+from mlpipe.io.store import create_store, read_matrix, read_table, write_matrix
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +27,7 @@ META = ["objid", "split", "ml", "ml_err", "lum_g", "gz2_match"]
 def _image_features(stores: Sequence[str | Path]) -> pd.DataFrame:
     frames = []
     for path in stores:
-        with h5py.File(path, "r") as fh:
+        with open_store(path, ["objid", "features"]) as fh:
             table = read_table(fh, "features")
             table.insert(0, "objid", fh["objid"][()])
         frames.append(table)
@@ -37,9 +38,9 @@ def cnn_features(stores: Sequence[str | Path]) -> list[pd.DataFrame]:
     """One table per model, its shards stacked."""
     by_model: dict[str, list[pd.DataFrame]] = defaultdict(list)
     for path in stores:
-        with h5py.File(path, "r") as fh:
+        with open_store(path, ["objid", "features"]) as fh:
             model = fh.attrs["model"]
-        by_model[model].append(read_features(path))
+            by_model[model].append(read_matrix(fh).set_axis(pd.Index(fh["objid"][()], name="objid")))
     return [pd.concat(parts) for parts in by_model.values()]
 
 
@@ -102,7 +103,7 @@ def write_table_store(meta: pd.DataFrame, features: pd.DataFrame, dead: list[str
 
 
 def read_table_store(path: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
-    with h5py.File(path, "r") as fh:
+    with open_store(path) as fh:
         meta = read_matrix(fh, "targets")
         meta.insert(0, "split", [s.decode() if isinstance(s, bytes) else s for s in fh["split"][()]])
         meta.insert(0, "objid", fh["objid"][()])

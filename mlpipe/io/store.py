@@ -1,7 +1,8 @@
 """HDF5 stores (h5py) exchanged between stages: one per galaxy shard and per model.
 
 A table is a group with one dataset per column (so any column reads alone) and the column
-order in the group's ``columns`` attribute. Stores are written atomically.
+order in the group's ``columns`` attribute. Stores are written atomically and sealed with the
+SHA-256 of every dataset (``mlpipe.io.integrity``), which every reader checks.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from mlpipe.io.atomic import atomic_path
+from mlpipe.io.integrity import open_store, seal_store
 
 STRING = h5py.string_dtype()
 
@@ -28,6 +30,7 @@ def create_store(path: str | Path, attrs: dict[str, Any] | None = None) -> Itera
             for key, value in (attrs or {}).items():
                 fh.attrs[key] = json.dumps(value) if isinstance(value, (dict, list)) else value
             yield fh
+            seal_store(fh)
 
 
 def write_table(parent: h5py.Group, name: str, df: pd.DataFrame) -> None:
@@ -63,7 +66,7 @@ def read_matrix(fh: h5py.File, name: str = "features") -> pd.DataFrame:
 
 def read_features(path: str | Path) -> pd.DataFrame:
     """A CNN feature store (written by extraction) as a table indexed by objid."""
-    with h5py.File(path, "r") as fh:
+    with open_store(path, ["objid", "features"]) as fh:
         table = read_matrix(fh)
         table.index = pd.Index(fh["objid"][()], name="objid")
     return table
@@ -81,7 +84,7 @@ def store_index(stores: Sequence[str | Path]) -> pd.DataFrame:
     galaxies opens only the stores it needs."""
     frames = []
     for path in stores:
-        with h5py.File(path, "r") as fh:
+        with open_store(path, ["objid"]) as fh:
             ids = fh["objid"][()]
         frames.append(pd.DataFrame({"objid": ids, "store": str(path), "row": np.arange(len(ids))}))
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["objid", "store", "row"])

@@ -1,24 +1,34 @@
 """Model bundles: one zip file with everything a trained pipeline needs to predict elsewhere.
 
 ``manifest.json`` holds the predictor, its feature list, the CNNs and the config sections that
-made them and the package versions; ``cnn/<model>.pt`` the CNN weights; ``gbm/`` the predictor
-as the workflow saved it. Loading checks the format and reads the parts into memory.
+made them, the package versions, the pixel scale and unit of the training images and the SHA-256
+of every other member; ``cnn/<model>.pt`` the CNN weights; ``gbm/`` the predictor as the workflow
+saved it. Loading checks the format and every member's digest, and reads the CNN weights as
+tensors and plain values only (a pickle that would run code is refused).
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import platform
 import zipfile
+import zlib
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Mapping, Sequence
+
+import numpy as np
 
 from mlpipe import __version__
 from mlpipe.gbm.saved import SavedPredictor
 from mlpipe.io.atomic import atomic_path
+from mlpipe.io.integrity import IntegrityError, bytes_digest, load_torch, open_store
+from mlpipe.io.store import read_table
 from mlpipe.io.validation import InputError
+
+log = logging.getLogger(__name__)
 
 FORMAT = 1
 CONFIG_SECTIONS = ("cosmology", "catalog", "preprocess", "cnn", "gbm")
@@ -43,10 +53,31 @@ def models_used(features: Iterable[str], models: Iterable[str]) -> list[str]:
     return [m for m in models if any(f.startswith(f"{m}_") for f in features)]
 
 
+def training_images(image_stores: Sequence[str | Path]) -> dict[str, Any]:
+    """Pixel scale (arcsec/px, from each image's WCS, recorded by preprocessing) and unit of the
+    images the workflow trained on: what ``predict`` compares new images with."""
+    scales = []
+    units = set()
+    for path in image_stores:
+        with open_store(path, ["features"]) as fh:
+            table = read_table(fh, "features")
+            units.add(str(fh.attrs.get("image_unit", "nanomaggies")))
+        if "pixel_scale_arcsec" in table:
+            scales.append(table["pixel_scale_arcsec"].to_numpy(float))
+    scales = np.concatenate(scales) if scales else np.empty(0)
+    scales = scales[np.isfinite(scales)]
+    info: dict[str, Any] = {"unit": ", ".join(sorted(units)) or "nanomaggies"}
+    if len(scales):
+        info |= {"pixel_scale_arcsec": float(np.median(scales)),
+                 "pixel_scale_range_arcsec": [float(scales.min()), float(scales.max())]}
+    return info
+
+
 def export_bundle(predictor_dir: str | Path, model_files: Mapping[str, str | Path], morphology_model: str,
-                  cfg: Mapping[str, Any], out_path: str | Path) -> list[str]:
+                  cfg: Mapping[str, Any], out_path: str | Path, images: Mapping[str, Any] | None = None) -> list[str]:
     """Write the bundle of the predictor saved in ``predictor_dir`` (model.txt, fit.json,
-    interval.json); ``model_files`` maps every CNN name to its model.pt. Returns the CNNs packed."""
+    interval.json); ``model_files`` maps every CNN name to its model.pt; ``images`` describes the
+    training images (:func:`training_images`). Returns the CNNs packed."""
     predictor_dir = Path(predictor_dir)
     texts = {name: (predictor_dir / name).read_text() for name in ("model.txt", "fit.json", "interval.json")}
     saved = SavedPredictor.from_texts(texts["model.txt"], texts["fit.json"], texts["interval.json"])
@@ -59,14 +90,19 @@ def export_bundle(predictor_dir: str | Path, model_files: Mapping[str, str | Pat
         "format": FORMAT, "predictor": saved.name, "features": saved.features, "cnn_models": packed,
         "morphology_model": morphology_model, "config": {k: cfg[k] for k in CONFIG_SECTIONS},
         "versions": _versions(), "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "training_images": dict(images or {}),
     }
+    members = {f"gbm/{name}": text.encode() for name, text in texts.items()}
+    for name in packed:
+        data = Path(model_files[name]).read_bytes()
+        load_torch(data, "CNN model file", label=str(model_files[name]))  # only verified weights are packed
+        members[f"cnn/{name}.pt"] = data
+    manifest["members_sha256"] = {member: bytes_digest(data) for member, data in members.items()}
     with atomic_path(out_path, ".zip") as tmp:
         with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
             zf.writestr("manifest.json", json.dumps(manifest, indent=2))
-            for name, text in texts.items():
-                zf.writestr(f"gbm/{name}", text)
-            for name in packed:
-                zf.write(model_files[name], f"cnn/{name}.pt")
+            for member, data in members.items():
+                zf.writestr(member, data)
     return packed
 
 
@@ -107,14 +143,30 @@ def load_bundle(path: str | Path) -> Bundle:
             manifest = json.loads(zf.read("manifest.json"))
             if manifest.get("format") != FORMAT:
                 raise InputError(f"{path}: bundle format {manifest.get('format')}, this mlpipe reads {FORMAT}")
-            texts = {name: zf.read(f"gbm/{name}").decode() for name in ("model.txt", "fit.json", "interval.json")}
-            weights = {name: zf.read(f"cnn/{name}.pt") for name in manifest["cnn_models"]}
-    except (zipfile.BadZipFile, KeyError) as err:
+            members = {f"gbm/{name}": zf.read(f"gbm/{name}") for name in ("model.txt", "fit.json", "interval.json")}
+            members |= {f"cnn/{name}.pt": zf.read(f"cnn/{name}.pt") for name in manifest["cnn_models"]}
+    except (zipfile.BadZipFile, KeyError, OSError, EOFError, zlib.error, json.JSONDecodeError, UnicodeDecodeError) as err:
         raise InputError(f"{path}: not a complete mlpipe bundle ({err})") from err
+    _check_members(path, manifest, members)
+    texts = {name: members[f"gbm/{name}"].decode() for name in ("model.txt", "fit.json", "interval.json")}
+    weights = {name: members[f"cnn/{name}.pt"] for name in manifest["cnn_models"]}
+    for name, data in weights.items():  # tensors and plain values only: never run a pickle's code
+        load_torch(data, "CNN model file", label=f"{path}: member cnn/{name}.pt")
     predictor = SavedPredictor.from_texts(texts["model.txt"], texts["fit.json"], texts["interval.json"])
     if predictor.features != manifest["features"]:
         raise FeatureMismatch(f"{path}: the manifest's feature list differs from the predictor's model")
     return Bundle(manifest, predictor, weights)
+
+
+def _check_members(path: Path, manifest: Mapping[str, Any], members: Mapping[str, bytes]) -> None:
+    digests = manifest.get("members_sha256")
+    if digests is None:
+        log.warning("%s: bundle without member digests (exported by an older mlpipe): not verified", path)
+        return
+    for member, data in members.items():
+        if digests.get(member) != bytes_digest(data):
+            raise IntegrityError(f"{path}: member {member} differs from the digest recorded at export "
+                                 "(a damaged or altered bundle)")
 
 
 def weights_file(bundle: Bundle, model: str, folder: Path) -> Path:

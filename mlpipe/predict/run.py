@@ -19,7 +19,8 @@ from mlpipe.cnn.extract import extract_shard
 from mlpipe.gbm.table import feature_frame, image_features
 from mlpipe.io.atomic import write_csv
 from mlpipe.io.photometry import BANDS
-from mlpipe.io.store import read_features
+from mlpipe.io.integrity import open_store
+from mlpipe.io.store import read_features, read_table
 from mlpipe.io.validation import InputError
 from mlpipe.predict.bundle import Bundle, weights_file
 from mlpipe.predict.catalogue import read_new_galaxies
@@ -51,11 +52,30 @@ def stellar_mass_luminosity(table: pd.DataFrame, lum_g_column: str | None) -> tu
     return table["lum_sum"].to_numpy() / physics.solar_luminosity_nu(), "g-band image flux (star-subtracted)"
 
 
+PIXEL_SCALE_TOLERANCE = 0.02   # relative: beyond this outside the training images' range, a scale differs
+
+
+def pixel_scale_mismatches(images: pd.DataFrame, training: dict) -> pd.DataFrame:
+    """objid and reason of every galaxy whose image pixel scale (arcsec/px, from its WCS) lies
+    outside the training images' range by more than PIXEL_SCALE_TOLERANCE."""
+    if "pixel_scale_range_arcsec" not in training or "pixel_scale_arcsec" not in images:
+        return pd.DataFrame(columns=["objid", "reason"])
+    low, high = training["pixel_scale_range_arcsec"]
+    scale = images["pixel_scale_arcsec"].to_numpy(float)
+    bad = (scale < low * (1 - PIXEL_SCALE_TOLERANCE)) | (scale > high * (1 + PIXEL_SCALE_TOLERANCE))
+    where = f"{low:.4g}" if low == high else f"{low:.4g}-{high:.4g}"
+    return pd.DataFrame({"objid": images["objid"].to_numpy()[bad],
+                         "reason": [f"image pixel scale {s:.4g} arcsec/px differs from the training images' "
+                                    f"{where} arcsec/px" for s in scale[bad]]})
+
+
 def predict_galaxies(bundle: Bundle, catalogue: str | Path, images_dir: str | Path, stars: str | Path | None,
                      out_path: str | Path, rejected_path: str | Path, batch_size: int = 64,
-                     device: str = "auto") -> pd.DataFrame:
+                     device: str = "auto", pixel_scale_mismatch: str = "warn") -> pd.DataFrame:
     """Write one row per predicted galaxy to ``out_path`` and every galaxy that could not be
-    predicted, with its reason, to ``rejected_path``; return the predictions."""
+    predicted, with its reason, to ``rejected_path``; return the predictions. A galaxy whose
+    image pixel scale differs from the training images' is predicted with a warning
+    (``pixel_scale_mismatch="warn"``) or rejected (``"refuse"``)."""
     cfg = bundle.config
     cosmo = physics.cosmology(cfg["cosmology"]["H0"], cfg["cosmology"]["Om0"])
     galaxies, rejected = read_new_galaxies(catalogue)
@@ -86,7 +106,20 @@ def predict_galaxies(bundle: Bundle, catalogue: str | Path, images_dir: str | Pa
             extract_shard(weights_file(bundle, name, work), store, work / f"{name}.h5", batch_size, device)
             cnn_tables.append(read_features(work / f"{name}.h5"))
         images = image_features([store]).set_index("objid")
+        with open_store(store, ["objid", "features"]) as fh:
+            scales = read_table(fh, "features").assign(objid=fh["objid"][()])
+    mismatched = pixel_scale_mismatches(scales, bundle.manifest.get("training_images", {}))
+    if len(mismatched):
+        log.warning("%d galaxies have images at another pixel scale than the training data (%s); %s",
+                    len(mismatched), mismatched["reason"].iloc[0],
+                    "they are rejected" if pixel_scale_mismatch == "refuse" else "their predictions may be biased")
+        if pixel_scale_mismatch == "refuse":
+            rejected = pd.concat([rejected, mismatched], ignore_index=True)
+            images = images.drop(index=mismatched["objid"])
     table = galaxies.set_index("objid", drop=False).join(images, how="inner")
+    if table.empty:
+        write_csv(rejected, rejected_path)
+        raise InputError(f"{catalogue}: every galaxy was rejected; each is listed with its reason in {rejected_path}")
     features = feature_frame(table, cnn_tables, cfg["cosmology"]).astype(np.float32)
     bundle.check_features(features.columns)
     predicted = bundle.predictor.predict(features)

@@ -19,6 +19,7 @@ from mlpipe import physics
 from mlpipe.io.fits_image import Image, ImageError, read_image
 from mlpipe.io.stars import read_stars, stars_within
 from mlpipe.io.store import create_store, write_table
+from mlpipe.preprocess.cutout import pixel_scale_arcsec
 from mlpipe.preprocess.errors import Rejected
 from mlpipe.preprocess.galaxy import ProcessedGalaxy, preprocess_galaxy
 
@@ -79,7 +80,8 @@ def process_shard(shard_csv: str | Path, images_dir: str | Path, stars_csv: str 
         ids.append(objid)
         for s in sizes:
             images[s].append(result.images[s])
-        features.append(result.features | {"z": gal["z"], "pixel_kpc": gal["pixel_kpc"]})
+        features.append(result.features | {"z": gal["z"], "pixel_kpc": gal["pixel_kpc"],
+                                           "pixel_scale_arcsec": pixel_scale_arcsec(image)})
         star_rows += [(objid, r.x, r.y, r.mag, r.status, r.radius_px) for r in result.stars]
         if result.stages:
             shown[objid] = result
