@@ -1,5 +1,5 @@
-"""The rules do not depend on the working directory: `snakemake --directory elsewhere` and the
-workflow used as a module of another both import this repository's mlpipe in every job."""
+"""The rules do not depend on the working directory: with `snakemake --directory elsewhere` every
+job imports this repository's mlpipe (test_module.py uses the workflow as a module of another)."""
 
 import os
 
@@ -32,22 +32,3 @@ def test_a_job_runs_from_another_directory(tmp_path):
     lines = (work / "results" / "mock" / "GSWLC-X2.dat").read_text().splitlines()
     assert len(lines) > 100
     assert not (tmp_path / "results").exists()   # outputs go to --directory, not to the caller's folder
-
-
-def test_the_workflow_as_a_module_of_another(tmp_path):
-    (tmp_path / "Snakefile").write_text(f'''
-configfile: "{REPO / 'workflow_config.yaml'}"
-
-
-module mlpipe:
-    snakefile:
-        "{REPO / 'Snakefile'}"
-    config:
-        config
-
-
-use rule * from mlpipe as mlpipe_*
-''')
-    dry = snakemake("-n", "--cores", "1", cwd=tmp_path, env=_env_with_a_decoy(tmp_path))
-    assert dry.returncode == 0, dry.stdout[-2000:] + dry.stderr[-2000:]
-    assert "mlpipe_mock_catalogues" in dry.stdout and "mlpipe_train_cnn" in dry.stdout

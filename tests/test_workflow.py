@@ -4,6 +4,7 @@ import shutil
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from conftest import REPO, TINY, snakemake
 
@@ -142,6 +143,52 @@ def test_predict_reproduces_the_test_set_predictions(tiny_run, tmp_path):
     assert (ours["lum_g_source"] == "modelMag_g - extinction_g").all()
     smooth = ours[[c for c in ours.columns if c.startswith("gz2_q01_")]].sum(axis=1)
     assert np.allclose(smooth, 1.0, atol=1e-4)   # unconditional probabilities of the first question
+
+
+def test_predict_warns_or_refuses_images_at_another_pixel_scale(tiny_run, tmp_path, caplog):
+    """An image at 0.262 arcsec/px (its WCS correct) against a bundle trained at 0.396: a warning,
+    or with refuse the galaxy is rejected with the reason; the other galaxy is predicted."""
+    from astropy.io import fits
+
+    from mlpipe.predict.bundle import load_bundle
+    from mlpipe.predict.run import predict_galaxies
+
+    results = tiny_run / "results"
+    run = snakemake("results/bundle/g_morph.zip", "--cores", "1", "-s", str(REPO / "Snakefile"),
+                    "--directory", str(tiny_run), "--configfile", str(TINY), cwd=tiny_run)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    bundle = load_bundle(results / "bundle" / "g_morph.zip")
+    assert bundle.manifest["training_images"]["pixel_scale_arcsec"] == pytest.approx(0.396, rel=1e-3)
+    sample = pd.read_csv(results / "catalog" / "sample.csv")
+    test = sample[sample["split"] == "test"].head(2)
+    images = tmp_path / "images"
+    images.mkdir()
+    for i, (objid, shard) in enumerate(zip(test["objid"], test["shard"])):
+        with fits.open(results / "mock" / "images" / f"shard-{shard}" / f"{objid}.fits") as hdul:
+            hdu = hdul[0]
+            if i == 0:   # resampled to 0.262 arcsec/px, flux kept, its WCS correct
+                from scipy.ndimage import zoom
+
+                factor = 0.396 / 0.262
+                hdu.data = (zoom(hdu.data.astype(np.float64), factor, order=1) / factor**2).astype(np.float32)
+                for key in ("CD1_1", "CD1_2", "CD2_1", "CD2_2", "CDELT1", "CDELT2"):   # CD or PC + CDELT
+                    if key in hdu.header:
+                        hdu.header[key] /= factor
+                for key in ("CRPIX1", "CRPIX2"):
+                    hdu.header[key] = (hdu.header[key] - 0.5) * factor + 0.5
+            hdu.writeto(images / f"{objid}.fits")
+    test[["objid", "ra", "dec", "z", "d25_arcmin"]].to_csv(tmp_path / "new.csv", index=False)
+    odd = int(test["objid"].iloc[0])
+    with caplog.at_level("WARNING"):
+        warned = predict_galaxies(bundle, tmp_path / "new.csv", images, None, tmp_path / "warn.csv",
+                                  tmp_path / "warn_rejected.csv", 8, "cpu", "warn")
+    assert "1 galaxies have images at another pixel scale" in caplog.text and "0.262" in caplog.text
+    refused = predict_galaxies(bundle, tmp_path / "new.csv", images, None, tmp_path / "refuse.csv",
+                               tmp_path / "refuse_rejected.csv", 8, "cpu", "refuse")
+    assert odd in set(warned["objid"]) and odd not in set(refused["objid"])
+    assert set(refused["objid"]) == set(warned["objid"]) - {odd}
+    rejected = pd.read_csv(tmp_path / "refuse_rejected.csv").set_index("objid")
+    assert "image pixel scale 0.262 arcsec/px differs from the training images' 0.396" in rejected.loc[odd, "reason"]
 
 
 def test_rerun_has_nothing_to_do(tiny_run):
