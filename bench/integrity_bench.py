@@ -23,14 +23,13 @@ from mlpipe.io.integrity import load_torch, open_store, save_torch
 
 def write(path: Path, images: dict[int, np.ndarray], seal: bool) -> float:
     t0 = time.perf_counter()
-    with atomic_path(path, ".h5") as tmp:
-        with h5py.File(tmp, "w") as fh:
-            fh.create_dataset("objid", data=np.arange(len(images[next(iter(images))]), dtype=np.int64))
-            group = fh.create_group("images")
-            for size, data in images.items():
-                group.create_dataset(str(size), data=data, chunks=(1, size, size))
-            if seal:
-                integrity.seal_store(fh)
+    with atomic_path(path, ".h5") as tmp, h5py.File(tmp, "w") as fh:
+        fh.create_dataset("objid", data=np.arange(len(images[next(iter(images))]), dtype=np.int64))
+        group = fh.create_group("images")
+        for size, data in images.items():
+            group.create_dataset(str(size), data=data, chunks=(1, size, size))
+        if seal:
+            integrity.seal_store(fh)
     return time.perf_counter() - t0
 
 

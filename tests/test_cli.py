@@ -6,7 +6,6 @@ import sys
 
 import numpy as np
 import pytest
-
 from conftest import REPO, venv_env
 
 DEFAULT = str(REPO / "workflow_config.yaml")
@@ -20,7 +19,7 @@ class Run:
 def mlpipe(*args, cwd=REPO):
     """``mlpipe`` run as the rules run it, in its own process."""
     return subprocess.run([sys.executable, "-m", "mlpipe", *args], cwd=cwd, capture_output=True, text=True,
-                          env=venv_env())
+                          env=venv_env(), check=False)
 
 
 @pytest.fixture()

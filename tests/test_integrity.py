@@ -17,7 +17,13 @@ import torch
 
 from mlpipe.io.atomic import atomic_path, write_csv
 from mlpipe.io.integrity import IntegrityError, load_torch, open_store, save_torch
-from mlpipe.io.store import create_store, read_features, store_index, write_matrix, write_table
+from mlpipe.io.store import (
+    create_store,
+    read_features,
+    store_index,
+    write_matrix,
+    write_table,
+)
 
 
 def _image_store(path, n=6, size=16):
@@ -54,18 +60,16 @@ def test_store_round_trip_is_verified(tmp_path):
 def test_a_flipped_byte_in_a_store_stops_its_reader_naming_the_file(tmp_path, dataset, row):
     path = _image_store(tmp_path / "shard-0.h5")
     _flip(path, _data_offset(path, dataset, row) + 5)
-    with pytest.raises(IntegrityError, match=f"shard-0.h5: corrupt store: dataset '{dataset}'"):
-        with open_store(path):
-            pass
+    with pytest.raises(IntegrityError, match=f"shard-0.h5: corrupt store: dataset '{dataset}'"), open_store(path):
+        pass
 
 
 def test_a_changed_attribute_is_caught(tmp_path):
     path = _image_store(tmp_path / "shard-0.h5")
     with h5py.File(path, "a") as fh:
         fh.attrs["sizes"] = json.dumps([17])
-    with pytest.raises(IntegrityError, match="attributes differ"):
-        with open_store(path, ["objid"]):
-            pass
+    with pytest.raises(IntegrityError, match="attributes differ"), open_store(path, ["objid"]):
+        pass
 
 
 @pytest.mark.parametrize("keep", [0.5, 0.98])
@@ -82,9 +86,8 @@ def test_a_reader_checks_only_what_it_reads_but_all_of_it(tmp_path):
     _flip(path, _data_offset(path, "images/16", 2) + 1)
     with open_store(path, ["objid", "features"]) as fh:   # the images are not read: no cost, no error
         assert len(fh["objid"]) == 6
-    with pytest.raises(IntegrityError, match="images/16"):
-        with open_store(path, ["objid", "images/16"]):
-            pass
+    with pytest.raises(IntegrityError, match="images/16"), open_store(path, ["objid", "images/16"]):
+        pass
 
 
 def test_feature_store_reader_checks_the_hash(tmp_path):

@@ -16,8 +16,9 @@ import io
 import json
 import logging
 import re
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 import h5py
 import numpy as np
@@ -36,7 +37,7 @@ class IntegrityError(InputError):
     """A file whose content differs from the digest recorded when it was written."""
 
 
-def _update_with_dataset(digest: "hashlib._Hash", ds: h5py.Dataset) -> None:
+def _update_with_dataset(digest: hashlib._Hash, ds: h5py.Dataset) -> None:
     digest.update(f"{ds.dtype.str if ds.dtype.kind != 'O' else 'vlen-str'}{ds.shape}".encode())
     if ds.shape is None or ds.size == 0:
         return
@@ -138,7 +139,7 @@ def open_store(path: str | Path, datasets: Iterable[str] | None = None) -> Itera
         yield fh
 
 
-def _update_with_object(digest: "hashlib._Hash", obj: Any) -> None:
+def _update_with_object(digest: hashlib._Hash, obj: Any) -> None:
     import torch
 
     if isinstance(obj, torch.Tensor):
@@ -173,9 +174,8 @@ def save_torch(obj: dict[str, Any], path: str | Path) -> None:
 
     buffer = io.BytesIO()
     torch.save(obj | {HASH_ATTR: payload_digest(obj)}, buffer)
-    with atomic_path(path, ".pt") as tmp:
-        with open(tmp, "wb") as fh:
-            fh.write(buffer.getbuffer())
+    with atomic_path(path, ".pt") as tmp, open(tmp, "wb") as fh:
+        fh.write(buffer.getbuffer())
 
 
 def load_torch(source: str | Path | bytes, what: str = "model file", label: str | None = None) -> dict[str, Any]:
