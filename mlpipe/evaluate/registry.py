@@ -39,7 +39,7 @@ PAPER_FIGURES = (
 )
 
 #: one per predictor of evaluate.importance.predictors; ``{predictor}`` is filled in
-IMPORTANCE_FIGURE = FigureSpec("importance_{predictor}", "permutation importances of {predictor}", "ablation",
+IMPORTANCE_FIGURE = FigureSpec("importance_{predictor}", "Permutation importances of {predictor}", "ablation",
                                caption="importance")
 
 #: the report.md sections figures can be placed beside

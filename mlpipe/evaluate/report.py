@@ -96,7 +96,7 @@ class FigurePlacer:
         for key, value in wildcards.items():
             text = text.replace("{{ snakemake.wildcards.%s }}" % key, value)
         link = Path(os.path.relpath(file, self.folder)).as_posix()
-        return [f"![{title}]({link})", f"**{title}.** {text}".strip()]
+        return [f"![{title}]({link})", text]
 
     def rest(self) -> list[str]:
         """Figures whose section the report did not show (its table was empty)."""
@@ -110,8 +110,8 @@ def write_report(metrics_dir: str | Path, figures: list[str], path: str | Path, 
     table it illustrates with its caption (``captions``: the report/*.rst files)."""
     m = Path(metrics_dir)
     placer = FigurePlacer(list(figures), list(captions), path)
-    preprocess = (placer.stage_figure(preprocess_figure, "preprocess", f"Preprocessing of {Path(preprocess_figure).stem}",
-                                      shard=Path(preprocess_figure).stem.removeprefix("shard-"))
+    shard = Path(preprocess_figure).stem.removeprefix("shard-") if preprocess_figure else ""
+    preprocess = (placer.stage_figure(preprocess_figure, "preprocess", f"Preprocessing of shard {shard}", shard=shard)
                   + ["Every shard's preprocessing figure is in figures/preprocess/."]) if preprocess_figure else []
     table = pd.read_csv(m / "predictors.csv")
     main = table[table["tags"] == "main"]
