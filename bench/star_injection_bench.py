@@ -52,7 +52,7 @@ from mlpipe.io.fits_image import Image, read_image  # noqa: E402
 from mlpipe.preprocess.errors import Rejected  # noqa: E402
 from mlpipe.preprocess.galaxy import PreprocessSettings, preprocess_galaxy  # noqa: E402
 from mlpipe.preprocess.psf import PsfModel, psf_profile, radius_at_level  # noqa: E402
-from mlpipe.preprocess.stars import STATUS_REPLACED, annulus_width_px, replace_disc  # noqa: E402
+from mlpipe.preprocess.stars import STATUS_REPLACED, annulus_width_px, protected_pixels, replace_disc  # noqa: E402
 
 PIXEL_ARCSEC = 0.396
 SNR_BINS = [5, 10, 20, 50, 200, 1000]        # PSF-optimal S/N against the sky noise
@@ -112,8 +112,10 @@ def run(image: Image, settings, centre_radec, d25, stars=NO_STARS, fill_noise=Fa
                              rng=np.random.default_rng(0), keep_stages=keep, fill_noise=fill_noise)
 
 
-def forced(reference: np.ndarray, records, fwhm_px: float, near_xy=None, within=np.inf) -> np.ndarray:
-    """``reference`` with the pixels of each replaced record replaced the same way, noise-free."""
+def forced(reference: np.ndarray, records, fwhm_px: float, keep: np.ndarray, near_xy=None,
+           within=np.inf) -> np.ndarray:
+    """``reference`` with the pixels of each replaced record replaced the same way, noise-free
+    (no star model: the reference has no star)."""
     out = reference.copy()
     for r in records:
         if r.status != STATUS_REPLACED:
@@ -122,7 +124,7 @@ def forced(reference: np.ndarray, records, fwhm_px: float, near_xy=None, within=
             continue
         replace_disc(out, x_px=r.x, y_px=r.y, radius_px=r.radius_px,
                      width_px=annulus_width_px(radius_px=r.radius_px, fwhm_px=fwhm_px), noise_sigma=0.0,
-                     rng=np.random.default_rng(0))
+                     rng=np.random.default_rng(0), keep=keep)
     return out
 
 
@@ -177,6 +179,7 @@ def bench_image(path: Path, cfg: dict, reps: int, rows: list, per_image: list, s
     stamp = draw_star((41, 41), x=20, y=20, flux=1.0, fwhm_px=fwhm_px, psf=psf)
     nea = 1.0 / np.sum(stamp**2)
     centre = ((n_x - 1) / 2, (n_y - 1) / 2)
+    keep = protected_pixels(shape, protect_xy=[centre], radius_px=cat.stars.nucleus_protect_fwhm * fwhm_px)
     rng = np.random.default_rng(int(path.stem) % 2**32)
     peak_per_flux = float(stamp.max())
     bins = [(f"S/N {s}", s * sigma * np.sqrt(nea), False) for s in SNR_BINS]
@@ -210,7 +213,7 @@ def bench_image(path: Path, cfg: dict, reps: int, rows: list, per_image: list, s
                         row[f"{mode}_rejected"] = str(err)
                         continue
                     clean = res.stages["clean"] + res.features["sky"] - sky0
-                    ref = forced(ref_clean, res.stars, fwhm_px, near_xy=xy, within=r_ap)
+                    ref = forced(ref_clean, res.stars, fwhm_px, keep, near_xy=xy, within=r_ap)
                     left = (clean - ref)[aperture].sum()
                     row[f"{mode}_removed"] = 1.0 - left / row["flux_injected"]
                     row[f"{mode}_damage"] = ((clean - ref_clean - injected)[away].sum() / galaxy_flux

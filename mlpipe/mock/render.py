@@ -85,8 +85,9 @@ def galaxy_image(gal: pd.Series, size: int, scale: float, offset, psf: galsim.Mo
     knot_frac = cfg["disk_knot_fraction"]
     disk_flux = flux * (1 - bt)
     scale_radius = re / 1.678
-    disk = galsim.InclinedExponential(incl * galsim.degrees, scale_radius=scale_radius,
-                                      scale_h_over_r=0.1, flux=disk_flux * (1 - knot_frac))
+    hii_flux = flux * cfg["hii_knots_per_disk"] * cfg["hii_knot_flux_fraction"]  # drawn by _hii_knots
+    disk = galsim.InclinedExponential(incl * galsim.degrees, scale_radius=scale_radius, scale_h_over_r=0.1,
+                                      flux=max(disk_flux * (1 - knot_frac) - hii_flux, 0.0))
     disk = disk.rotate(beta)
     image = _draw(disk, size, scale, offset, psf)
     if gal["n_arms"] > 0 and incl < 80:

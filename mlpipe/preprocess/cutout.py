@@ -115,7 +115,8 @@ def sky_level(cut: np.ndarray, finite: np.ndarray) -> tuple[float, float]:
         raise Rejected("no sky noise: the background is constant (empty or synthetic image)")
     # the pixel-to-pixel noise, from neighbour differences: a star's halo or the galaxy's
     # gradient across the corners does not raise it
-    pairs = border[:, 1:] & border[:, :-1]
+    quiet = border & (np.abs(np.where(finite, cut, median) - median) < 3.0 * clipped_sigma)
+    pairs = quiet[:, 1:] & quiet[:, :-1]
     diffs = (cut[:, 1:] - cut[:, :-1])[pairs]
     sigma = 1.4826 * float(np.median(np.abs(diffs - np.median(diffs)))) / np.sqrt(2.0)
     if not sigma > 0:

@@ -91,7 +91,8 @@ def process_shard(shard_csv: str | Path, images_dir: str | Path, stars_csv: str 
         for s in sizes:
             images[s].append(result.images[s])
         features.append(result.features | {"z": gal["z"], "pixel_kpc": gal["pixel_kpc"]})
-        star_rows += [(objid, r.x, r.y, r.mag, r.status, r.radius_px, r.flux, r.saturated) for r in result.stars]
+        star_rows += [(objid, r.x, r.y, r.mag, r.status, r.radius_px, r.flux, r.saturated,
+                      r.halo_radius_px) for r in result.stars]
         kept_as_galaxy += int(result.features["stars_kept_as_galaxy"])
         unit_rows.append((objid, result.unit.name, result.unit.source))
         if result.stages:
@@ -109,7 +110,7 @@ def process_shard(shard_csv: str | Path, images_dir: str | Path, stars_csv: str 
             group.create_dataset(str(s), data=data, chunks=(1, s, s) if ids else None)
         write_table(fh, "features", feature_df)
         write_table(fh, "stars", pd.DataFrame(star_rows, columns=["objid", "x", "y", "mag", "status",
-                                                                  "radius_px", "flux", "saturated"]))
+                                                                  "radius_px", "flux", "saturated", "halo_radius_px"]))
         write_table(fh, "rejects", rejects_df.astype({"reason": str}))
         write_table(fh, "units", pd.DataFrame(unit_rows, columns=["objid", "image_unit", "source"]))
     n = max(len(ids), 1)

@@ -8,10 +8,12 @@ PSF than by a broader source, and it stands well above the galaxy's local light 
 a bulge follows the galaxy's light). Nothing within ``nucleus_protect_fwhm`` of the galaxy's
 centre or brightest peak is replaced.
 
-A star's flux is fitted with the PSF model (saturated pixels left out) and its pixels are
-replaced out to where its profile, halo included, falls below ``halo_threshold_sigma`` times the
-sky noise: by a bicubic surface fitted to the surrounding annulus plus noise drawn with the sky's
-own pixel noise (not the annulus scatter, which includes the galaxy's gradient).
+A star's flux is fitted with the PSF model (saturated pixels left out). Where the star is bright
+(above ``replace_threshold_sigma`` sky sigma, at least ``mask_radius_fwhm`` FWHM) its pixels are
+replaced by a bicubic surface fitted to the surrounding annulus plus noise drawn with the sky's
+own pixel noise (not the annulus scatter, which includes the galaxy's gradient); beyond, out to
+where its halo falls below ``halo_threshold_sigma`` sky sigma, the fitted PSF model is subtracted,
+so a bright star's halo goes without replacing the galaxy under it.
 """
 
 from __future__ import annotations
@@ -50,6 +52,7 @@ class StarSettings:
     mask_radius_fwhm: float = 2.0
     max_mask_radius_fwhm: float = 20.0
     halo_threshold_sigma: float = 0.5
+    replace_threshold_sigma: float = 20.0
     detect_without_catalogue: bool = False
     point_like_min_delta_chi2: float = 9.0
     galaxy_level_sigma: float = 1.0
@@ -73,6 +76,7 @@ class StarRecord:
     radius_px: float = 0.0
     flux: float = 0.0          # fitted flux (image units; 0 when not fitted)
     saturated: bool = False
+    halo_radius_px: float = 0.0  # the star's model is subtracted out to here (its halo meets the sky noise)
 
 
 def _bicubic_design(dx: np.ndarray, dy: np.ndarray) -> np.ndarray:
@@ -87,37 +91,40 @@ def annulus_width_px(*, radius_px: float, fwhm_px: float) -> float:
 
 def replace_disc(data: np.ndarray, *, x_px: float, y_px: float, radius_px: float, width_px: float,
                  noise_sigma: float, rng: np.random.Generator, valid: np.ndarray | None = None,
-                 wings: Callable[[np.ndarray], np.ndarray] | None = None) -> None:
-    """Replace, in place, the pixels within ``radius_px`` of (x, y) by a bicubic surface fitted to
-    the annulus around them (one 3-sigma clipping pass) plus Gaussian noise of ``noise_sigma``.
+                 wings: Callable[[np.ndarray], np.ndarray] | None = None, halo_radius_px: float = 0.0,
+                 keep: np.ndarray | None = None) -> None:
+    """Remove a star at (x, y) from ``data`` in place.
 
-    ``wings``: the star's profile (image units per pixel at radius r px), subtracted from the
-    annulus first, so that neither the surface nor the annulus keeps the star's outer light."""
+    ``wings`` (the star's model: image units per pixel at radius r px) is subtracted out to
+    ``halo_radius_px`` and over the fitting annulus; the pixels within ``radius_px`` are then
+    replaced by a bicubic surface fitted to the annulus of ``width_px`` around them (one 3-sigma
+    clipping pass) plus Gaussian noise of ``noise_sigma``. Pixels where ``keep`` is True (the
+    galaxy's nucleus) are never replaced, only freed of the model."""
     n_y, n_x = data.shape
     r_out = radius_px + width_px
-    xs, xe = max(int(np.floor(x_px - r_out)), 0), min(int(np.ceil(x_px + r_out)) + 1, n_x)
-    ys, ye = max(int(np.floor(y_px - r_out)), 0), min(int(np.ceil(y_px + r_out)) + 1, n_y)
+    reach = max(r_out, halo_radius_px if wings is not None else 0.0)
+    xs, xe = max(int(np.floor(x_px - reach)), 0), min(int(np.ceil(x_px + reach)) + 1, n_x)
+    ys, ye = max(int(np.floor(y_px - reach)), 0), min(int(np.ceil(y_px + reach)) + 1, n_y)
     yy, xx = np.mgrid[ys:ye, xs:xe]
     r = np.hypot(xx - x_px, yy - y_px)
-    inner = r <= radius_px
-    ring = (r > radius_px) & (r <= r_out)
-    if valid is not None:
-        ring &= valid[ys:ye, xs:xe]
-    if ring.sum() < 16:
-        ring = (r > radius_px) & (r <= r_out)
-        if ring.sum() < 16:
-            return
     block = data[ys:ye, xs:xe]
+    kept = keep[ys:ye, xs:xe] if keep is not None else np.zeros(r.shape, bool)
+    inner = (r <= radius_px) & ~kept
     if wings is not None:
-        annulus = (r > radius_px) & (r <= r_out)
-        block[annulus] -= wings(r[annulus])
+        modelled = ((r > radius_px) & (r <= reach)) | ((r <= radius_px) & kept)
+        block[modelled] -= wings(r[modelled])
+    ring = (r > radius_px) & (r <= r_out)
+    if valid is not None and (ring & valid[ys:ye, xs:xe]).sum() >= 16:
+        ring &= valid[ys:ye, xs:xe]
+    if ring.sum() < 16 or not inner.any():
+        return
     design = _bicubic_design((xx[ring] - x_px) / r_out, (yy[ring] - y_px) / r_out)
     values = block[ring]
     coeffs, *_ = np.linalg.lstsq(design, values, rcond=None)
     resid = values - design @ coeffs
-    keep = np.abs(resid) < 3.0 * max(1.4826 * np.median(np.abs(resid)), 1e-30)
-    if 16 <= keep.sum() < keep.size:
-        coeffs, *_ = np.linalg.lstsq(design[keep], values[keep], rcond=None)
+    good = np.abs(resid) < 3.0 * max(1.4826 * np.median(np.abs(resid)), 1e-30)
+    if 16 <= good.sum() < good.size:
+        coeffs, *_ = np.linalg.lstsq(design[good], values[good], rcond=None)
     fill = _bicubic_design((xx[inner] - x_px) / r_out, (yy[inner] - y_px) / r_out) @ coeffs
     block[inner] = fill + (rng.normal(0.0, noise_sigma, int(inner.sum())) if noise_sigma > 0 else 0.0)
 
@@ -239,10 +246,11 @@ def subtract_stars(data: np.ndarray, *, star_xy: np.ndarray, star_mag: np.ndarra
     half = int(np.ceil(search + 2 * fwhm_px))
     protect = settings.nucleus_protect_fwhm * fwhm_px
     finder = _finder(sky_sigma=sky_sigma, fwhm_px=fwhm_px, settings=settings)
-    max_radius = settings.max_mask_radius_fwhm * fwhm_px
 
     def protected(x: float, y: float) -> bool:
         return any(np.hypot(x - px, y - py) < protect for px, py in protect_xy)
+
+    keep = protected_pixels(data.shape, protect_xy=protect_xy, radius_px=protect)
 
     # brightest first: a faint star inside a bright one's halo goes with the halo
     order = sorted(range(len(star_xy)), key=lambda i: -_peak_value(data, star_xy[i]))
@@ -277,16 +285,40 @@ def subtract_stars(data: np.ndarray, *, star_xy: np.ndarray, star_mag: np.ndarra
                                                                  settings=settings):
             records_by_index[i] = StarRecord(sx, sy, mag, STATUS_GALAXY, 0.0, fit.flux)
             continue
-        halo = radius_at_level(flux=fit.flux, level=settings.halo_threshold_sigma * sky_sigma,
-                               fwhm_px=fwhm_px, model=settings.psf, max_radius_px=max_radius)
-        radius = min(max(settings.mask_radius_fwhm * fwhm_px, halo), max_radius)
+        radius, halo = star_radii(flux=fit.flux, sky_sigma=sky_sigma, fwhm_px=fwhm_px, settings=settings,
+                                  saturated_px=np.sqrt(np.sum(stamp >= level) / np.pi) if saturated else 0.0)
         replace_disc(out, x_px=sx, y_px=sy, radius_px=radius,
                      width_px=annulus_width_px(radius_px=radius, fwhm_px=fwhm_px),
                      noise_sigma=sky_sigma if fill_noise else 0.0, rng=rng, valid=valid,
-                     wings=_wings(flux=fit.flux, fwhm_px=fwhm_px, psf=settings.psf))
-        records_by_index[i] = StarRecord(sx, sy, mag, STATUS_REPLACED, radius, fit.flux, saturated)
+                     wings=_wings(flux=fit.flux, fwhm_px=fwhm_px, psf=settings.psf), halo_radius_px=halo,
+                     keep=keep)
+        records_by_index[i] = StarRecord(sx, sy, mag, STATUS_REPLACED, radius, fit.flux, saturated, halo)
     records = [records_by_index[i] for i in range(len(star_xy))]
     return out, records
+
+
+def protected_pixels(shape: tuple[int, int], *, protect_xy: list[tuple[float, float]], radius_px: float) -> np.ndarray:
+    """Pixels within ``radius_px`` of any of ``protect_xy``: the nucleus, never replaced."""
+    yy, xx = np.ogrid[:shape[0], :shape[1]]
+    keep = np.zeros(shape, bool)
+    for px, py in protect_xy:
+        keep |= (xx - px) ** 2 + (yy - py) ** 2 < radius_px**2
+    return keep
+
+
+def star_radii(*, flux: float, sky_sigma: float, fwhm_px: float, settings: StarSettings,
+               saturated_px: float = 0.0) -> tuple[float, float]:
+    """(replaced, halo) radii in px of a star of PSF flux ``flux``: its pixels are replaced where it
+    is brighter than ``replace_threshold_sigma`` sky sigma (at least ``mask_radius_fwhm`` FWHM,
+    and 2 FWHM beyond a saturated core); its model is subtracted out to where it is fainter than
+    ``halo_threshold_sigma`` sky sigma. Both are capped at ``max_mask_radius_fwhm`` FWHM."""
+    max_radius = settings.max_mask_radius_fwhm * fwhm_px
+    halo = radius_at_level(flux=flux, level=settings.halo_threshold_sigma * sky_sigma, fwhm_px=fwhm_px,
+                           model=settings.psf, max_radius_px=max_radius)
+    core = radius_at_level(flux=flux, level=settings.replace_threshold_sigma * sky_sigma, fwhm_px=fwhm_px,
+                           model=settings.psf, max_radius_px=max_radius)
+    radius = min(max(settings.mask_radius_fwhm * fwhm_px, core, saturated_px + 2.0 * fwhm_px), max_radius)
+    return radius, max(halo, radius)
 
 
 def _noise_area_sqrt(fwhm_px: float, psf: PsfModel) -> float:
