@@ -82,13 +82,19 @@ def test_saturated_star_with_halo_removed_and_scaling_set_by_galaxy(config):
     c = (SIZE - 1) / 2.0
     star = psf.drawImage(nx=SIZE, ny=SIZE, scale=SCALE, offset=(30 - c, 110 - c)).array
     rng = np.random.default_rng(4)
-    image = np.minimum(galaxy + star + rng.normal(0, SIGMA, (SIZE, SIZE)), 60.0)   # clipped core
+    noise = rng.normal(0, SIGMA, (SIZE, SIZE))
+    image = np.minimum(galaxy + star + noise, 60.0)   # clipped core
     settings = _settings(config).stars
     clean, records = subtract_stars(image, star_xy=np.array([[30.4, 110.3]]), star_mag=np.array([12.0]),
                                     sky_sigma=SIGMA, fwhm_px=FWHM / SCALE, protect_xy=[(c, c)],
                                     settings=settings, rng=rng)
     assert records[0].status == STATUS_REPLACED and records[0].saturated
-    assert records[0].radius_px > 6 * FWHM / SCALE                  # out into the halo
+    assert records[0].halo_radius_px > 10 * FWHM / SCALE            # out into the halo
+    yy, xx = np.mgrid[:SIZE, :SIZE]
+    outside = np.hypot(xx - 30, yy - 110) > records[0].radius_px      # model-subtracted, not replaced
+    left = (clean - galaxy - noise)[outside].sum()
+    assert abs(left) < 0.002 * 3e4, left                              # the halo is gone there
+    assert np.abs(clean - galaxy - noise)[outside].max() < 3 * SIGMA
     lo, hi = galaxy_range(clean, radius_px=SIZE / 2.25)
     assert hi == pytest.approx(galaxy.max(), rel=0.1)                 # the galaxy's peak sets the scale
 
