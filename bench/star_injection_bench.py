@@ -51,7 +51,7 @@ from mlpipe.config import load  # noqa: E402
 from mlpipe.io.fits_image import Image, read_image  # noqa: E402
 from mlpipe.preprocess.errors import Rejected  # noqa: E402
 from mlpipe.preprocess.galaxy import PreprocessSettings, preprocess_galaxy  # noqa: E402
-from mlpipe.preprocess.psf import PsfModel, psf_profile, radius_at_level  # noqa: E402
+from mlpipe.preprocess.psf import PsfModel, radius_at_level  # noqa: E402
 from mlpipe.preprocess.stars import STATUS_REPLACED, annulus_width_px, protected_pixels, replace_disc  # noqa: E402
 
 PIXEL_ARCSEC = 0.396
@@ -146,7 +146,8 @@ def positions(rng, ell_r, cls, shape, fwhm_px, centre):
     return float(xx.ravel()[k] + rng.uniform(-0.5, 0.5)), float(yy.ravel()[k] + rng.uniform(-0.5, 0.5))
 
 
-def bench_image(path: Path, cfg: dict, reps: int, rows: list, per_image: list, shown: dict) -> None:
+def bench_image(path: Path, cfg: dict, reps: int, rows: list, per_image: list, shown: dict,
+                inject_psf: dict) -> None:
     image = read_image(path)
     n_y, n_x = image.data.shape
     ra, dec = image.wcs.celestial.all_pix2world((n_x - 1) / 2, (n_y - 1) / 2, 0)
@@ -156,8 +157,10 @@ def bench_image(path: Path, cfg: dict, reps: int, rows: list, per_image: list, s
     cat = PreprocessSettings.from_config(pre, image_unit="counts", image_zero_point_mag=28.0)
     pre["stars"]["detect_without_catalogue"] = True
     nocat = PreprocessSettings.from_config(pre, image_unit="counts", image_zero_point_mag=28.0)
-    psf = cat.stars.psf
-    fwhm_px = cat.psf_fwhm_arcsec / PIXEL_ARCSEC
+    inject_psf = dict(inject_psf)
+    fwhm_px = cat.psf_fwhm_arcsec / PIXEL_ARCSEC      # what the pipeline assumes (no PSF in the headers)
+    inj_fwhm_px = inject_psf.pop("fwhm_arcsec", cat.psf_fwhm_arcsec) / PIXEL_ARCSEC
+    psf = PsfModel(**{**cat.stars.psf.__dict__, **inject_psf})   # what is injected (default: the model)
     base = run(image, cat, radec, d25)
     raw0, sky0, sigma = base.stages["raw"], base.features["sky"], base.features["sky_sigma"]
     shape = raw0.shape
@@ -176,7 +179,7 @@ def bench_image(path: Path, cfg: dict, reps: int, rows: list, per_image: list, s
                       "nocat_replaced_in_ellipse": len(in_ell),
                       "nocat_kept_as_galaxy": int(base_nc.features["stars_kept_as_galaxy"]),
                       "nocat_flux_removed_in_ellipse": float((raw0 - c0)[inside].sum() / galaxy_flux)})
-    stamp = draw_star((41, 41), x=20, y=20, flux=1.0, fwhm_px=fwhm_px, psf=psf)
+    stamp = draw_star((41, 41), x=20, y=20, flux=1.0, fwhm_px=inj_fwhm_px, psf=psf)
     nea = 1.0 / np.sum(stamp**2)
     centre = ((n_x - 1) / 2, (n_y - 1) / 2)
     keep = protected_pixels(shape, protect_xy=[centre], radius_px=cat.stars.nucleus_protect_fwhm * fwhm_px)
@@ -191,7 +194,7 @@ def bench_image(path: Path, cfg: dict, reps: int, rows: list, per_image: list, s
                 xy = positions(rng, ell_r, cls, shape, fwhm_px, centre)
                 if xy is None:
                     continue
-                star = draw_star(shape, x=xy[0], y=xy[1], flux=flux, fwhm_px=fwhm_px, psf=psf)
+                star = draw_star(shape, x=xy[0], y=xy[1], flux=flux, fwhm_px=inj_fwhm_px, psf=psf)
                 data = image.data + star
                 if saturated:
                     data = np.minimum(data, sky0 + SATURATION_SIGMA * sigma)
@@ -199,7 +202,7 @@ def bench_image(path: Path, cfg: dict, reps: int, rows: list, per_image: list, s
                 img = Image(data, image.wcs, image.header)
                 sra, sdec = image.wcs.celestial.all_pix2world(xy[0], xy[1], 0)
                 listed = pd.DataFrame({"ra": [float(sra)], "dec": [float(sdec)], "psfMag_g": [np.nan]})
-                r_ap = max(3 * fwhm_px, radius_at_level(flux=flux, level=0.5 * sigma, fwhm_px=fwhm_px, model=psf,
+                r_ap = max(3 * inj_fwhm_px, radius_at_level(flux=flux, level=0.5 * sigma, fwhm_px=inj_fwhm_px, model=psf,
                                                         max_radius_px=2.0 * max(shape)))
                 yy, xx = np.mgrid[:shape[0], :shape[1]]
                 dist = np.hypot(xx - xy[0], yy - xy[1])
@@ -291,13 +294,21 @@ def main(argv=None) -> tuple[pd.DataFrame, pd.DataFrame]:
     ap.add_argument("--reps", type=int, default=1, help="injections per image, class and bin")
     ap.add_argument("--figure", default="docs/figures/star_injection_cutouts.png")
     ap.add_argument("--config", default="workflow_config.yaml")
+    ap.add_argument("--inject-core-beta", type=float, default=None,
+                    help="inject stars whose PSF differs from the pipeline's model: Moffat beta of the core")
+    ap.add_argument("--inject-halo-fraction", type=float, default=None, help="... its halo's flux fraction")
+    ap.add_argument("--inject-fwhm-arcsec", type=float, default=None, help="... and its FWHM (the pipeline "
+                    "assumes preprocess.psf_fwhm_arcsec)")
     args = ap.parse_args(argv)
     cfg = load(args.config)
     files = sorted(Path(args.folder).glob("*.fits"))[:args.limit]
     rows, per_image, shown = [], [], {}
     t0 = time.perf_counter()
     for path in files:
-        bench_image(path, cfg, args.reps, rows, per_image, shown)
+        inject = {k: v for k, v in (("core_beta", args.inject_core_beta),
+                                    ("halo_fraction", args.inject_halo_fraction),
+                                    ("fwhm_arcsec", args.inject_fwhm_arcsec)) if v is not None}
+        bench_image(path, cfg, args.reps, rows, per_image, shown, inject)
     rows_df, per_image_df = pd.DataFrame(rows), pd.DataFrame(per_image)
     if args.figure:
         figure(shown, args.figure)

@@ -33,21 +33,39 @@ def moffat_profile(r_px: np.ndarray, *, fwhm_px: float, beta: float) -> np.ndarr
     return (beta - 1.0) / (np.pi * alpha**2) * (1.0 + (np.asarray(r_px) / alpha) ** 2) ** (-beta)
 
 
+def core_profile(r_px: np.ndarray, *, fwhm_px: float, model: PsfModel) -> np.ndarray:
+    """The core alone, per unit flux (px^-2)."""
+    return moffat_profile(r_px, fwhm_px=fwhm_px, beta=model.core_beta)
+
+
+def halo_profile(r_px: np.ndarray, *, fwhm_px: float, model: PsfModel) -> np.ndarray:
+    """The halo alone, per unit flux (px^-2)."""
+    return moffat_profile(r_px, fwhm_px=model.halo_fwhm_ratio * fwhm_px, beta=model.halo_beta)
+
+
 def psf_profile(r_px: np.ndarray, *, fwhm_px: float, model: PsfModel) -> np.ndarray:
     """PSF surface brightness per unit flux (px^-2): core plus halo."""
-    core = moffat_profile(r_px, fwhm_px=fwhm_px, beta=model.core_beta)
-    halo = moffat_profile(r_px, fwhm_px=model.halo_fwhm_ratio * fwhm_px, beta=model.halo_beta)
-    return (1.0 - model.halo_fraction) * core + model.halo_fraction * halo
+    return ((1.0 - model.halo_fraction) * core_profile(r_px, fwhm_px=fwhm_px, model=model)
+            + model.halo_fraction * halo_profile(r_px, fwhm_px=fwhm_px, model=model))
+
+
+def star_profile(r_px: np.ndarray, *, core_flux: float, halo_flux: float, fwhm_px: float,
+                 model: PsfModel) -> np.ndarray:
+    """A star's surface brightness (image units per pixel) with its own core and halo fluxes."""
+    return (core_flux * core_profile(r_px, fwhm_px=fwhm_px, model=model)
+            + halo_flux * halo_profile(r_px, fwhm_px=fwhm_px, model=model))
 
 
 def radius_at_level(*, flux: float, level: float, fwhm_px: float, model: PsfModel,
-                    max_radius_px: float) -> float:
+                    max_radius_px: float, halo_flux: float | None = None) -> float:
     """The radius (px) beyond which a star of total ``flux`` is fainter than ``level`` per pixel
-    (both in image units); ``max_radius_px`` when it never gets there within it."""
+    (both in image units); ``max_radius_px`` when it never gets there within it. ``halo_flux``:
+    the part of ``flux`` in the halo when fitted (default: the model's share)."""
     if not (flux > 0 and level > 0):
         return 0.0
+    halo = model.halo_fraction * flux if halo_flux is None else halo_flux
     r = np.linspace(0.0, max_radius_px, int(4 * max_radius_px) + 2)
-    above = flux * psf_profile(r, fwhm_px=fwhm_px, model=model) > level
+    above = star_profile(r, core_flux=flux - halo, halo_flux=halo, fwhm_px=fwhm_px, model=model) > level
     if above.all():
         return float(max_radius_px)
     return float(r[np.argmin(above)])

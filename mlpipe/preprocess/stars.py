@@ -27,7 +27,8 @@ from photutils.detection import DAOStarFinder
 from photutils.utils.exceptions import NoDetectionsWarning
 from scipy import ndimage
 
-from mlpipe.preprocess.psf import PsfModel, psf_profile, radius_at_level
+from mlpipe.preprocess.psf import (PsfModel, core_profile, halo_profile, psf_profile, radius_at_level,
+                                  star_profile)
 
 STATUS_REPLACED = "replaced"
 STATUS_GALAXY = "galaxy structure"
@@ -173,6 +174,40 @@ class PointFit:
     flux: float           # fitted PSF flux (image units)
     background: float     # local light under the source (the fitted plane at its centre)
     delta_chi2: float     # chi2(broader source) - chi2(PSF): > 0 when the PSF fits better
+    halo_flux: float | None = None   # the halo's own flux, fitted where the halo is detectable
+
+
+def fit_halo(data: np.ndarray, *, x_px: float, y_px: float, fwhm_px: float, sky_sigma: float, psf: PsfModel,
+             first: PointFit, max_radius_px: float, saturated_level: float | None = None) -> PointFit:
+    """Refit a bright star with the core's and the halo's fluxes free (over a plane), out to
+    where the model's halo drops to the sky noise: real halos differ from star to star and
+    from the model. Returns ``first`` unchanged when the halo is not detectable or the fit fails."""
+    halo_model = psf.halo_fraction * first.flux
+    r_halo = radius_at_level(flux=halo_model, level=sky_sigma, fwhm_px=fwhm_px, model=psf,
+                             max_radius_px=max_radius_px, halo_flux=halo_model)
+    if r_halo < 4.0 * fwhm_px:
+        return first
+    n_y, n_x = data.shape
+    xs, xe = max(int(np.floor(x_px - r_halo)), 0), min(int(np.ceil(x_px + r_halo)) + 1, n_x)
+    ys, ye = max(int(np.floor(y_px - r_halo)), 0), min(int(np.ceil(y_px + r_halo)) + 1, n_y)
+    yy, xx = np.mgrid[ys:ye, xs:xe]
+    r = np.hypot(xx - x_px, yy - y_px)
+    values = data[ys:ye, xs:xe]
+    use = r <= r_halo
+    if saturated_level is not None:
+        use &= values < saturated_level
+    # every 2nd pixel beyond 3 FWHM: the halo is smooth and the fit stays cheap
+    use &= (r <= 3.0 * fwhm_px) | (((yy + xx) % 2) == 0)
+    if use.sum() < 20:
+        return first
+    dx, dy = (xx[use] - x_px) / r_halo, (yy[use] - y_px) / r_halo
+    design = np.column_stack([core_profile(r[use], fwhm_px=fwhm_px, model=psf),
+                              halo_profile(r[use], fwhm_px=fwhm_px, model=psf), np.ones_like(dx), dx, dy])
+    coeffs, *_ = np.linalg.lstsq(design, values[use], rcond=None)
+    core_flux, halo_flux = float(coeffs[0]), float(coeffs[1])
+    if not (core_flux > 0 and halo_flux > 0):
+        return first
+    return PointFit(core_flux + halo_flux, float(coeffs[2]), first.delta_chi2, halo_flux)
 
 
 def fit_point_source(data: np.ndarray, *, x_px: float, y_px: float, fwhm_px: float, sky_sigma: float,
@@ -285,13 +320,15 @@ def subtract_stars(data: np.ndarray, *, star_xy: np.ndarray, star_mag: np.ndarra
                                                                  settings=settings):
             records_by_index[i] = StarRecord(sx, sy, mag, STATUS_GALAXY, 0.0, fit.flux)
             continue
+        fit = fit_halo(out, x_px=sx, y_px=sy, fwhm_px=fwhm_px, sky_sigma=sky_sigma, psf=settings.psf, first=fit,
+                       max_radius_px=settings.max_mask_radius_fwhm * fwhm_px, saturated_level=level)
         radius, halo = star_radii(flux=fit.flux, sky_sigma=sky_sigma, fwhm_px=fwhm_px, settings=settings,
-                                  saturated_px=np.sqrt(np.sum(stamp >= level) / np.pi) if saturated else 0.0)
+                                  saturated_px=np.sqrt(np.sum(stamp >= level) / np.pi) if saturated else 0.0,
+                                  halo_flux=fit.halo_flux)
         replace_disc(out, x_px=sx, y_px=sy, radius_px=radius,
                      width_px=annulus_width_px(radius_px=radius, fwhm_px=fwhm_px),
                      noise_sigma=sky_sigma if fill_noise else 0.0, rng=rng, valid=valid,
-                     wings=_wings(flux=fit.flux, fwhm_px=fwhm_px, psf=settings.psf), halo_radius_px=halo,
-                     keep=keep)
+                     wings=_wings(fit, fwhm_px=fwhm_px, psf=settings.psf), halo_radius_px=halo, keep=keep)
         records_by_index[i] = StarRecord(sx, sy, mag, STATUS_REPLACED, radius, fit.flux, saturated, halo)
     records = [records_by_index[i] for i in range(len(star_xy))]
     return out, records
@@ -307,16 +344,16 @@ def protected_pixels(shape: tuple[int, int], *, protect_xy: list[tuple[float, fl
 
 
 def star_radii(*, flux: float, sky_sigma: float, fwhm_px: float, settings: StarSettings,
-               saturated_px: float = 0.0) -> tuple[float, float]:
+               saturated_px: float = 0.0, halo_flux: float | None = None) -> tuple[float, float]:
     """(replaced, halo) radii in px of a star of PSF flux ``flux``: its pixels are replaced where it
     is brighter than ``replace_threshold_sigma`` sky sigma (at least ``mask_radius_fwhm`` FWHM,
     and 2 FWHM beyond a saturated core); its model is subtracted out to where it is fainter than
     ``halo_threshold_sigma`` sky sigma. Both are capped at ``max_mask_radius_fwhm`` FWHM."""
     max_radius = settings.max_mask_radius_fwhm * fwhm_px
     halo = radius_at_level(flux=flux, level=settings.halo_threshold_sigma * sky_sigma, fwhm_px=fwhm_px,
-                           model=settings.psf, max_radius_px=max_radius)
+                           model=settings.psf, max_radius_px=max_radius, halo_flux=halo_flux)
     core = radius_at_level(flux=flux, level=settings.replace_threshold_sigma * sky_sigma, fwhm_px=fwhm_px,
-                           model=settings.psf, max_radius_px=max_radius)
+                           model=settings.psf, max_radius_px=max_radius, halo_flux=halo_flux)
     radius = min(max(settings.mask_radius_fwhm * fwhm_px, core, saturated_px + 2.0 * fwhm_px), max_radius)
     return radius, max(halo, radius)
 
@@ -329,10 +366,12 @@ def _noise_area_sqrt(fwhm_px: float, psf: PsfModel) -> float:
     return float(1.0 / np.sqrt(np.sum(p**2)))
 
 
-def _wings(*, flux: float, fwhm_px: float, psf: PsfModel) -> Callable[[np.ndarray], np.ndarray] | None:
-    if not flux > 0:
+def _wings(fit: PointFit, *, fwhm_px: float, psf: PsfModel) -> Callable[[np.ndarray], np.ndarray] | None:
+    """The fitted star's profile (image units per pixel at radius r px)."""
+    if not fit.flux > 0:
         return None
-    return lambda r: flux * psf_profile(r, fwhm_px=fwhm_px, model=psf)
+    halo = psf.halo_fraction * fit.flux if fit.halo_flux is None else fit.halo_flux
+    return lambda r: star_profile(r, core_flux=fit.flux - halo, halo_flux=halo, fwhm_px=fwhm_px, model=psf)
 
 
 def _peak_value(data: np.ndarray, xy) -> float:
