@@ -10,7 +10,7 @@ centre or brightest peak is replaced.
 
 A star's flux is fitted with the PSF model (saturated pixels left out). Where the star is bright
 (above ``replace_threshold_sigma`` sky sigma, at least ``mask_radius_fwhm`` FWHM) its pixels are
-replaced by a bicubic surface fitted to the surrounding annulus plus noise drawn with the sky's
+replaced by a plane fitted to the surrounding annulus plus noise drawn with the sky's
 own pixel noise (not the annulus scatter, which includes the galaxy's gradient); beyond, out to
 where its halo falls below ``halo_threshold_sigma`` sky sigma, the fitted PSF model is subtracted,
 so a bright star's halo goes without replacing the galaxy under it.
@@ -34,7 +34,7 @@ STATUS_REPLACED = "replaced"
 STATUS_GALAXY = "galaxy structure"
 STATUS_NUCLEUS = "galaxy nucleus"
 #: a saturated core: at least this many connected pixels at one value, this many sky sigma up
-SATURATED_MIN_PIXELS = 3
+SATURATED_MIN_PIXELS = 6
 SATURATED_MIN_SIGMA = 100.0
 #: a listed star the finder misses is still replaced when its PSF flux has this S/N
 LISTED_MIN_SNR = 3.0
@@ -80,9 +80,11 @@ class StarRecord:
     halo_radius_px: float = 0.0  # the star's model is subtracted out to here (its halo meets the sky noise)
 
 
-def _bicubic_design(dx: np.ndarray, dy: np.ndarray) -> np.ndarray:
-    """Terms of a bicubic polynomial surface (degree <= 3 in x and y together)."""
-    return np.stack([dx**i * dy**j for i in range(4) for j in range(4 - i)], axis=-1)
+def _surface_design(dx: np.ndarray, dy: np.ndarray) -> np.ndarray:
+    """Terms of a plane: fitted on an annulus it carries the local level and gradient into the
+    disc inside; a radially symmetric error in the annulus (a star's wings that differ from the
+    model) only shifts the level, where a higher-order surface swings inside."""
+    return np.stack([np.ones_like(dx), dx, dy], axis=-1)
 
 
 def annulus_width_px(*, radius_px: float, fwhm_px: float) -> float:
@@ -98,7 +100,7 @@ def replace_disc(data: np.ndarray, *, x_px: float, y_px: float, radius_px: float
 
     ``wings`` (the star's model: image units per pixel at radius r px) is subtracted out to
     ``halo_radius_px`` and over the fitting annulus; the pixels within ``radius_px`` are then
-    replaced by a bicubic surface fitted to the annulus of ``width_px`` around them (one 3-sigma
+    replaced by a plane fitted to the annulus of ``width_px`` around them (one 3-sigma
     clipping pass) plus Gaussian noise of ``noise_sigma``. Pixels where ``keep`` is True (the
     galaxy's nucleus) are never replaced, only freed of the model."""
     n_y, n_x = data.shape
@@ -119,14 +121,14 @@ def replace_disc(data: np.ndarray, *, x_px: float, y_px: float, radius_px: float
         ring &= valid[ys:ye, xs:xe]
     if ring.sum() < 16 or not inner.any():
         return
-    design = _bicubic_design((xx[ring] - x_px) / r_out, (yy[ring] - y_px) / r_out)
+    design = _surface_design((xx[ring] - x_px) / r_out, (yy[ring] - y_px) / r_out)
     values = block[ring]
     coeffs, *_ = np.linalg.lstsq(design, values, rcond=None)
     resid = values - design @ coeffs
     good = np.abs(resid) < 3.0 * max(1.4826 * np.median(np.abs(resid)), 1e-30)
     if 16 <= good.sum() < good.size:
         coeffs, *_ = np.linalg.lstsq(design[good], values[good], rcond=None)
-    fill = _bicubic_design((xx[inner] - x_px) / r_out, (yy[inner] - y_px) / r_out) @ coeffs
+    fill = _surface_design((xx[inner] - x_px) / r_out, (yy[inner] - y_px) / r_out) @ coeffs
     block[inner] = fill + (rng.normal(0.0, noise_sigma, int(inner.sum())) if noise_sigma > 0 else 0.0)
 
 
@@ -316,8 +318,8 @@ def subtract_stars(data: np.ndarray, *, star_xy: np.ndarray, star_mag: np.ndarra
         level = float(out[int(round(sy)), int(round(sx))]) if saturated else None
         fit = fit_point_source(out, x_px=sx, y_px=sy, fwhm_px=fwhm_px, sky_sigma=sky_sigma,
                                psf=settings.psf, saturated_level=level)
-        if not from_catalogue and not saturated and not _is_star(fit, fwhm_px=fwhm_px, sky_sigma=sky_sigma,
-                                                                 settings=settings):
+        if not from_catalogue and not _is_star(fit, fwhm_px=fwhm_px, sky_sigma=sky_sigma, settings=settings,
+                                               saturated=saturated):
             records_by_index[i] = StarRecord(sx, sy, mag, STATUS_GALAXY, 0.0, fit.flux)
             continue
         fit = fit_halo(out, x_px=sx, y_px=sy, fwhm_px=fwhm_px, sky_sigma=sky_sigma, psf=settings.psf, first=fit,
@@ -381,10 +383,12 @@ def _peak_value(data: np.ndarray, xy) -> float:
     return -np.inf
 
 
-def _is_star(fit: PointFit, *, fwhm_px: float, sky_sigma: float, settings: StarSettings) -> bool:
+def _is_star(fit: PointFit, *, fwhm_px: float, sky_sigma: float, settings: StarSettings,
+             saturated: bool = False) -> bool:
     """A candidate found in the image is a star when the PSF fits it clearly better than a broader
-    source and, on the galaxy, its peak stands min_contrast_on_galaxy times above the local light."""
-    if fit.flux <= 0 or fit.delta_chi2 < settings.point_like_min_delta_chi2:
+    source (a saturated core is point-like by its flat top) and, on the galaxy, its peak stands
+    min_contrast_on_galaxy times above the local light (a saturated galaxy nucleus does not)."""
+    if fit.flux <= 0 or (not saturated and fit.delta_chi2 < settings.point_like_min_delta_chi2):
         return False
     if fit.background > settings.galaxy_level_sigma * sky_sigma:
         peak = fit.flux * float(psf_profile(0.0, fwhm_px=fwhm_px, model=settings.psf))
