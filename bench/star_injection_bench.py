@@ -106,10 +106,10 @@ def diff_noise(values_2d: np.ndarray, mask: np.ndarray) -> float:
     return float(1.4826 * np.median(np.abs(d - np.median(d))) / np.sqrt(2))
 
 
-def run(image: Image, settings, centre_radec, d25, stars=NO_STARS, fill_noise=False, keep=True):
+def run(image: Image, settings, centre_radec, d25, stars=NO_STARS, fill_noise=False, keep=True, seed=0):
     return preprocess_galaxy(image, ra_deg=centre_radec[0], dec_deg=centre_radec[1], d25_arcmin=d25,
                              stars=stars, distance_cm=3e26, sizes=[69], settings=settings,
-                             rng=np.random.default_rng(0), keep_stages=keep, fill_noise=fill_noise)
+                             rng=np.random.default_rng(seed), keep_stages=keep, fill_noise=fill_noise)
 
 
 def forced(reference: np.ndarray, records, fwhm_px: float, keep: np.ndarray, near_xy=None,
@@ -225,7 +225,8 @@ def bench_image(path: Path, cfg: dict, reps: int, rows: list, per_image: list, s
                                                                              else base_nc.features["scale_max"])
                     if mode == "catalogue":
                         damage_image.append(row[f"{mode}_damage"])
-                        noisy = run(img, settings, radec, d25, stars=listed, fill_noise=True)
+                        noisy = run(img, settings, radec, d25, stars=listed, fill_noise=True,
+                                    seed=len(rows))   # a fresh noise draw per injection
                         patch = np.zeros(shape, bool)
                         for r in noisy.stars:
                             if r.status == STATUS_REPLACED:

@@ -327,10 +327,15 @@ def subtract_stars(data: np.ndarray, *, star_xy: np.ndarray, star_mag: np.ndarra
         radius, halo = star_radii(flux=fit.flux, sky_sigma=sky_sigma, fwhm_px=fwhm_px, settings=settings,
                                   saturated_px=np.sqrt(np.sum(stamp >= level) / np.pi) if saturated else 0.0,
                                   halo_flux=fit.halo_flux)
+        wings = _wings(fit, fwhm_px=fwhm_px, psf=settings.psf)
+        radius = residual_radius(out, x_px=sx, y_px=sy, radius_px=radius, wings=wings,
+                                 level=settings.halo_threshold_sigma * sky_sigma,
+                                 max_radius_px=min(2.0 * radius, settings.max_mask_radius_fwhm * fwhm_px))
+        halo = max(halo, radius)
         replace_disc(out, x_px=sx, y_px=sy, radius_px=radius,
                      width_px=annulus_width_px(radius_px=radius, fwhm_px=fwhm_px),
                      noise_sigma=sky_sigma if fill_noise else 0.0, rng=rng, valid=valid,
-                     wings=_wings(fit, fwhm_px=fwhm_px, psf=settings.psf), halo_radius_px=halo, keep=keep)
+                     wings=wings, halo_radius_px=halo, keep=keep)
         records_by_index[i] = StarRecord(sx, sy, mag, STATUS_REPLACED, radius, fit.flux, saturated, halo)
     records = [records_by_index[i] for i in range(len(star_xy))]
     return out, records
@@ -358,6 +363,33 @@ def star_radii(*, flux: float, sky_sigma: float, fwhm_px: float, settings: StarS
                            model=settings.psf, max_radius_px=max_radius, halo_flux=halo_flux)
     radius = min(max(settings.mask_radius_fwhm * fwhm_px, core, saturated_px + 2.0 * fwhm_px), max_radius)
     return radius, max(halo, radius)
+
+
+def residual_radius(data: np.ndarray, *, x_px: float, y_px: float, radius_px: float,
+                    wings: Callable[[np.ndarray], np.ndarray] | None, level: float, max_radius_px: float) -> float:
+    """Grow the replaced radius (px) through 1-px rings while what the star model leaves there
+    (ring median of data - model, over the median of a ring at ``max_radius_px``) is above
+    ``level``: a real star's wings that are brighter than the model are replaced, not left."""
+    if max_radius_px <= radius_px + 1.0:
+        return radius_px
+    n_y, n_x = data.shape
+    reach = max_radius_px + 2.0
+    xs, xe = max(int(np.floor(x_px - reach)), 0), min(int(np.ceil(x_px + reach)) + 1, n_x)
+    ys, ye = max(int(np.floor(y_px - reach)), 0), min(int(np.ceil(y_px + reach)) + 1, n_y)
+    yy, xx = np.mgrid[ys:ye, xs:xe]
+    r = np.hypot(xx - x_px, yy - y_px)
+    values = data[ys:ye, xs:xe] - (wings(r) if wings is not None else 0.0)
+    far_ring = (r > max_radius_px) & (r <= reach)
+    if far_ring.sum() < 16:
+        return radius_px
+    far = np.median(values[far_ring])
+    edge = radius_px
+    while edge + 1.0 <= max_radius_px:
+        ring = (r > edge) & (r <= edge + 1.0)
+        if ring.sum() < 8 or np.median(values[ring]) - far <= level:
+            break
+        edge += 1.0
+    return edge
 
 
 def _noise_area_sqrt(fwhm_px: float, psf: PsfModel) -> float:
