@@ -106,9 +106,12 @@ def preprocess(args: argparse.Namespace, cfg: dict[str, Any]) -> None:
     from mlpipe.preprocess.shard import process_shard
 
     index = read_image_index(args.image_index) if args.image_index else None
+    real = cfg.get("data", {}).get("real", {})
     _, shown = process_shard(args.shard_catalogue, args.images, args.stars, sorted(set(args.sizes)),
                              cfg["preprocess"], cfg["cosmology"], args.out,
-                             cfg["preprocess"]["figure_galaxies"], index)
+                             cfg["preprocess"]["figure_galaxies"], index,
+                             image_unit=real.get("image_unit", "nanomaggies"),
+                             image_zero_point_mag=real.get("image_zero_point_mag"))
     preprocessing_figure(shown, args.figure, f"preprocessing of {args.shard_catalogue}")
 
 
@@ -232,7 +235,7 @@ def _evaluate_args(p: argparse.ArgumentParser) -> None:
 
 @command("evaluate", _evaluate_args)
 def evaluate(args: argparse.Namespace, cfg: dict[str, Any]) -> None:
-    """Test-set metrics, bootstrap intervals, KS tests, per-class and multiband tables."""
+    """Test-set metrics, bootstrap intervals, paired and KS tests, per-class and multiband tables."""
     from mlpipe.evaluate import tables
     from mlpipe.gbm.predictors import all_predictors
     from mlpipe.gbm.table import read_table_store
@@ -245,7 +248,8 @@ def evaluate(args: argparse.Namespace, cfg: dict[str, Any]) -> None:
     meta, features = read_table_store(args.table)
     out = args.outdir
     write_csv(summary, f"{out}/predictors.csv")
-    write_csv(tables.significance_table(preds, ev["ks_pairs"]), f"{out}/significance.csv")
+    write_csv(tables.significance_table(preds, ev["ks_pairs"], ev["bootstrap"], ev["seed"], ev["significance_level"]),
+              f"{out}/significance.csv")
     write_csv(tables.per_class_table(preds, ["g_ref", "g_morph", "gi_gbm", "gi_morph"], features, meta, ev),
               f"{out}/per_class.csv")
     ablation = summary[summary["predictor"].isin(["g_morph"]) | (summary["tags"] == "ablation")]
