@@ -94,6 +94,28 @@ def cnn_section(cnn_metrics: list[str]) -> list[str]:
     return ["## CNNs on the validation set", verdict, _markdown(table, 3)]
 
 
+ORACLE_WORDS = {"colour_morph": "colour + true morphology", "colour": "colour (z, L_g, g-i)",
+                "luminosity_morph": "L_g + z + true morphology", "luminosity": "L_g + z",
+                "gi_powerlaw": "the g-i power law"}
+
+
+def oracle_section(oracle: pd.DataFrame) -> list[str]:
+    """The mock's catalogue-level oracle in words: what its true morphology can add at most."""
+    lines = []
+    for _, r in oracle.iterrows():
+        lines.append(f"- {ORACLE_WORDS[r['with']]} vs {ORACLE_WORDS[r['without']]}: L1 {r['l1_with']:.2f} vs "
+                     f"{r['l1_without']:.2f}, ratio {r['ratio']:.2f} (the paper's predictors: {r['paper_ratio']:.2f}); "
+                     f"paired 95 % interval of the difference {r['difference_ci_low']:+.2f} to "
+                     f"{r['difference_ci_high']:+.2f}; a test set decides it at 95 % (80 % power) from about "
+                     f"{r['galaxies_needed']:,.0f} galaxies.")
+    n = int(oracle["n_galaxies"].iloc[0])
+    intro = (f"LightGBM, 5-fold cross-validation on this run's `truth.csv` ({n:,} galaxies above the D25 cut, "
+             "M/L with the mock's SED-fit scatter), given the *true* type, bulge fraction and axis ratio "
+             "instead of CNN features: an upper bound on what the images can add on this mock "
+             "(`mlpipe/evaluate/oracle.py`).")
+    return ["## What the mock's true morphology can add (catalogue-level oracle)", intro, *lines]
+
+
 def luminosity_statement(lum_g_column: str | None) -> str:
     """Where L_g (the denominator of the target and of M* = Y L_g) came from."""
     if lum_g_column:
@@ -104,7 +126,8 @@ def luminosity_statement(lum_g_column: str | None) -> str:
 
 
 def write_report(metrics_dir: str | Path, figures: list[str], path: str | Path, source: str,
-                 cnn_metrics: list[str] = (), lum_g_column: str | None = None) -> None:
+                 cnn_metrics: list[str] = (), lum_g_column: str | None = None,
+                 oracle: str | Path | None = None) -> None:
     m = Path(metrics_dir)
     table = pd.read_csv(m / "predictors.csv")
     main = table[table["tags"] == "main"]
@@ -120,6 +143,8 @@ def write_report(metrics_dir: str | Path, figures: list[str], path: str | Path, 
         _markdown(main[["predictor", "description", "l1", "l1_ci_low", "l1_ci_high", "rmsle", "within_015_dex",
                         "median_l1", "paper_l1"]]),
     ]
+    if oracle is not None:
+        parts += oracle_section(pd.read_csv(oracle))
     parts += cnn_section(list(cnn_metrics))
     if len(sig):
         cols = ["better", "reference", "n", "mean_difference", "difference_ci_low", "difference_ci_high",
