@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from mlpipe import physics
-from mlpipe.evaluate.oracle import observed_sample, oracle_from_config, oracle_table
+from mlpipe.evaluate.oracle import MIN_GALAXIES, observed_sample, oracle_from_config, oracle_table
+from mlpipe.evaluate.report import oracle_section
 from mlpipe.mock.population import colour_of, combine, draw_population
 
 
@@ -29,6 +30,16 @@ def test_true_morphology_beats_colour_as_in_the_paper(truth, default_config):
     assert 0.38 < luminosity["ratio"] < 0.62
     powerlaw = table.loc["colour"]              # the g-i power law stays realistic: paper 1.90
     assert powerlaw["without"] == "gi_powerlaw" and 1.6 < powerlaw["l1_without"] < 2.3
+    text = "\n".join(oracle_section(table.reset_index()))
+    assert f"colour + true morphology vs colour (z, L_g, g-i): L1 {colour['l1_with']:.2f} vs" in text
+
+
+def test_too_small_a_mock_has_no_oracle_and_the_report_says_so(truth):
+    sample = observed_sample(truth, d25_min_arcmin=0.4, log_ml_error_range_dex=(0.04, 0.12),
+                             relative_error_floor=0.05, seed=3).head(MIN_GALAXIES - 1)
+    table = oracle_table(sample, seed=3, n_resamples=100)
+    assert len(table) == 0 and "with" in table.columns
+    assert "Too few galaxies" in "\n".join(oracle_section(table))
 
 
 def test_without_the_mechanisms_morphology_adds_little(truth, default_config):

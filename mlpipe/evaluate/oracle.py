@@ -51,6 +51,10 @@ PARAMS: dict[str, Any] = {"objective": "l1", "metric": "l1", "num_leaves": 15, "
 MAX_ROUNDS = 3000
 EARLY_STOPPING_ROUNDS = 50
 N_FOLDS = 5
+MIN_GALAXIES = 100  # fewer above the D25 cut: no oracle (each fold would train on a handful)
+COLUMNS = ["with", "without", "n_galaxies", "n_train", "l1_with", "l1_without", "ratio", "paper_ratio",
+           "mean_difference", "sd_difference", "difference_ci_low", "difference_ci_high", "p_sign_flip",
+           "galaxies_needed"]
 
 
 def observed_sample(truth: pd.DataFrame, *, d25_min_arcmin: float, log_ml_error_range_dex: tuple[float, float],
@@ -108,7 +112,9 @@ def oracle_table(sample: pd.DataFrame, *, n_folds: int = N_FOLDS, seed: int, n_r
                  threads: int = 1) -> pd.DataFrame:
     """One row per comparison of :data:`COMPARISONS`: cross-validated L1 with and without, their
     ratio beside the paper's, and the paired statistics of the per-galaxy difference (what a test
-    set needs to decide it)."""
+    set needs to decide it). Empty (with its columns) below :data:`MIN_GALAXIES` galaxies."""
+    if len(sample) < MIN_GALAXIES:
+        return pd.DataFrame(columns=COLUMNS)
     names = sorted({n for c in COMPARISONS for n in c[:2]})
     terms = {n: losses.l1_terms(out_of_fold_predictions(sample, n, n_folds=n_folds, seed=seed, threads=threads),
                                 sample["ml"].to_numpy(), sample["ml_err"].to_numpy()) for n in names}
@@ -123,7 +129,7 @@ def oracle_table(sample: pd.DataFrame, *, n_folds: int = N_FOLDS, seed: int, n_r
                      "paper_ratio": paper_with / paper_without, "mean_difference": float(d.mean()),
                      "sd_difference": float(d.std(ddof=1)), "difference_ci_low": lo, "difference_ci_high": hi,
                      "p_sign_flip": sign_flip_p(d, n_resamples, seed), "galaxies_needed": galaxies_needed(d)})
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=COLUMNS)
 
 
 def oracle_from_config(truth: pd.DataFrame, mock_cfg: Mapping[str, Any], catalog_cfg: Mapping[str, Any],

@@ -101,6 +101,10 @@ ORACLE_WORDS = {"colour_morph": "colour + true morphology", "colour": "colour (z
 
 def oracle_section(oracle: pd.DataFrame) -> list[str]:
     """The mock's catalogue-level oracle in words: what its true morphology can add at most."""
+    title = "## What the mock's true morphology can add (catalogue-level oracle)"
+    if not len(oracle):
+        return [title, "Too few galaxies above the D25 cut in this mock for the oracle's 5-fold "
+                       "cross-validation (`mlpipe/evaluate/oracle.py`, MIN_GALAXIES)."]
     lines = []
     for _, r in oracle.iterrows():
         lines.append(f"- {ORACLE_WORDS[r['with']]} vs {ORACLE_WORDS[r['without']]}: L1 {r['l1_with']:.2f} vs "
@@ -113,7 +117,7 @@ def oracle_section(oracle: pd.DataFrame) -> list[str]:
              "M/L with the mock's SED-fit scatter), given the *true* type, bulge fraction and axis ratio "
              "instead of CNN features: an upper bound on what the images can add on this mock "
              "(`mlpipe/evaluate/oracle.py`).")
-    return ["## What the mock's true morphology can add (catalogue-level oracle)", intro, *lines]
+    return [title, intro, *lines]
 
 
 def luminosity_statement(lum_g_column: str | None) -> str:
