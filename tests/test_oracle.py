@@ -7,7 +7,12 @@ import numpy as np
 import pytest
 
 from mlpipe import physics
-from mlpipe.evaluate.oracle import MIN_GALAXIES, observed_sample, oracle_from_config, oracle_table
+from mlpipe.evaluate.oracle import (
+    MIN_GALAXIES,
+    observed_sample,
+    oracle_from_config,
+    oracle_table,
+)
 from mlpipe.evaluate.report import oracle_section
 from mlpipe.mock.population import colour_of, combine, draw_population
 

@@ -103,8 +103,8 @@ def oracle_section(oracle: pd.DataFrame) -> list[str]:
     """The mock's catalogue-level oracle in words: what its true morphology can add at most."""
     title = "## What the mock's true morphology can add (catalogue-level oracle)"
     if not len(oracle):
-        return [title, "Too few galaxies above the D25 cut in this mock for the oracle's 5-fold "
-                       "cross-validation (`mlpipe/evaluate/oracle.py`, MIN_GALAXIES)."]
+        return [title, ("Too few galaxies above the D25 cut in this mock for the oracle's 5-fold "
+                        "cross-validation (`mlpipe/evaluate/oracle.py`, MIN_GALAXIES).")]
     lines = []
     for _, r in oracle.iterrows():
         lines.append(f"- {ORACLE_WORDS[r['with']]} vs {ORACLE_WORDS[r['without']]}: L1 {r['l1_with']:.2f} vs "
