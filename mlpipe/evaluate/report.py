@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from mlpipe.io.atomic import atomic_path
@@ -110,8 +111,9 @@ def oracle_section(oracle: pd.DataFrame) -> list[str]:
         lines.append(f"- {ORACLE_WORDS[r['with']]} vs {ORACLE_WORDS[r['without']]}: L1 {r['l1_with']:.2f} vs "
                      f"{r['l1_without']:.2f}, ratio {r['ratio']:.2f} (the paper's predictors: {r['paper_ratio']:.2f}); "
                      f"paired 95 % interval of the difference {r['difference_ci_low']:+.2f} to "
-                     f"{r['difference_ci_high']:+.2f}; a test set decides it at 95 % (80 % power) from about "
-                     f"{r['galaxies_needed']:,.0f} galaxies.")
+                     f"{r['difference_ci_high']:+.2f}; " + (
+                         f"a test set decides it at 95 % (80 % power) from about {r['galaxies_needed']:,.0f} galaxies."
+                         if np.isfinite(r["galaxies_needed"]) else "no gain on this draw."))
     n = int(oracle["n_galaxies"].iloc[0])
     intro = (f"LightGBM, 5-fold cross-validation on this run's `truth.csv` ({n:,} galaxies above the D25 cut, "
              "M/L with the mock's SED-fit scatter), given the *true* type, bulge fraction and axis ratio "
