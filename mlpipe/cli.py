@@ -106,9 +106,12 @@ def preprocess(args: argparse.Namespace, cfg: dict[str, Any]) -> None:
     from mlpipe.preprocess.shard import process_shard
 
     index = read_image_index(args.image_index) if args.image_index else None
+    real = cfg.get("data", {}).get("real", {})
     _, shown = process_shard(args.shard_catalogue, args.images, args.stars, sorted(set(args.sizes)),
                              cfg["preprocess"], cfg["cosmology"], args.out,
-                             cfg["preprocess"]["figure_galaxies"], index)
+                             cfg["preprocess"]["figure_galaxies"], index,
+                             image_unit=real.get("image_unit", "nanomaggies"),
+                             image_zero_point_mag=real.get("image_zero_point_mag"))
     preprocessing_figure(shown, args.figure, f"preprocessing of {args.shard_catalogue}")
 
 

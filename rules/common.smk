@@ -47,6 +47,21 @@ def stage_config(*sections):
     return params
 
 
+def preprocess_config():
+    """A params function: the preprocessing config sections plus the unit of images without
+    BUNIT (data.real.image_unit, image_zero_point_mag), not the rest of data.real, whose paths
+    do not change a preprocessed image."""
+    real = config["data"]["real"]
+    units = {k: real[k] for k in ("image_unit", "image_zero_point_mag") if k in real}
+    text = json.dumps({"preprocess": config["preprocess"], "cosmology": config["cosmology"],
+                       "data": {"real": units}}, sort_keys=True)
+
+    def params(wildcards):
+        return text
+
+    return params
+
+
 def input_folder(name, levels=1):
     """A params function giving the folder of the named (or numbered) input files, or the one
     ``levels`` up (results/features of results/features/{model}/shard-{shard}.h5)."""

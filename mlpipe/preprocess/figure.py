@@ -28,9 +28,11 @@ def preprocessing_figure(galaxies: dict[int, ProcessedGalaxy], path: str | Path,
             ax.set_xlabel("x [px]", fontsize=7)
             ax.set_ylabel("y [px]", fontsize=7)
             ax.tick_params(labelsize=6)
-        for star in gal.stars:
+        for star in gal.stars:   # red: replaced (radius), green: kept as galaxy structure
             if star.status == "replaced":
                 row[0].add_patch(plt.Circle((star.x, star.y), star.radius_px, fill=False, color="tab:red"))
+            elif star.status == "galaxy structure":
+                row[0].add_patch(plt.Circle((star.x, star.y), 4.0, fill=False, color="tab:green"))
     if not galaxies:
         axes[0, 0].text(0.5, 0.5, "no galaxy processed in this shard", ha="center")
     fig.suptitle(title)
