@@ -258,6 +258,24 @@ def evaluate(args: argparse.Namespace, cfg: dict[str, Any]) -> None:
     write_csv(tables.multiband_table(summary), f"{out}/multiband.csv")
 
 
+def _mock_oracle_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--truth", required=True, help="the mock's hidden truth (results/mock/truth.csv)")
+    p.add_argument("--out", required=True, help="CSV: one row per comparison")
+
+
+@command("mock-oracle", _mock_oracle_args)
+def mock_oracle(args: argparse.Namespace, cfg: dict[str, Any]) -> None:
+    """What the mock's true morphology adds to colour and to luminosity (catalogue only, 5-fold CV)."""
+    import pandas as pd
+
+    from mlpipe.evaluate.oracle import oracle_from_config
+    from mlpipe.io.atomic import write_csv
+
+    table = oracle_from_config(pd.read_csv(args.truth), cfg["mock"], cfg["catalog"], seed=cfg["evaluate"]["seed"],
+                               n_resamples=cfg["evaluate"]["bootstrap"])
+    write_csv(table, args.out)
+
+
 def _importance_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--predictor", required=True)
     p.add_argument("--table", required=True)
@@ -315,6 +333,7 @@ def _report_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--learning-curves", nargs="*", default=[], help="each CNN's learning-curve PNG")
     p.add_argument("--preprocess-figure", help="one shard's preprocessing PNG")
     p.add_argument("--cnn-metrics", nargs="*", default=[], help="metrics.json of each CNN")
+    p.add_argument("--oracle", help="the mock's catalogue-level oracle (results/metrics/oracle.csv)")
     p.add_argument("--out", required=True)
 
 
@@ -324,8 +343,8 @@ def report(args: argparse.Namespace, cfg: dict[str, Any]) -> None:
     from mlpipe.evaluate.report import write_report
 
     write_report(args.metrics, args.figures, args.out, cfg["data"]["source"], args.cnn_metrics,
-                 cfg["catalog"]["lum_g_column"], captions=args.captions, learning_curves=args.learning_curves,
-                 preprocess_figure=args.preprocess_figure)
+                 cfg["catalog"]["lum_g_column"], oracle=args.oracle, captions=args.captions,
+                 learning_curves=args.learning_curves, preprocess_figure=args.preprocess_figure)
 
 
 def _export_bundle_args(p: argparse.ArgumentParser) -> None:

@@ -208,6 +208,15 @@ def predict_stars_option(wildcards, input):
     return f"--stars {input.stars}" if "stars" in input.keys() else ""
 
 
+def oracle_tables(wildcards):
+    """The catalogue-level oracle of the mock's truth (rule mock_oracle); nothing for real data."""
+    return ["results/metrics/oracle.csv"] if MOCK else []
+
+
+def oracle_option(wildcards, input):
+    return f"--oracle {input.oracle}" if input.oracle else ""
+
+
 def final_outputs():
     """What `snakemake` with no target builds: every stage that exists."""
     outputs = ["results/catalog/sample.csv", "results/catalog/rejected.csv"]

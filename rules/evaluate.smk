@@ -22,6 +22,24 @@ rule evaluate:
         "--predictions {params.predictions} --outdir {params.outdir} > {log} 2>&1"
 
 
+rule mock_oracle:
+    input:
+        truth=rules.mock_catalogues.output.truth,
+    output:
+        "results/metrics/oracle.csv",
+    params:
+        cfg=stage_config("mock", "catalog", "evaluate"),
+    log:
+        "results/logs/mock_oracle.log",
+    benchmark:
+        "results/benchmarks/mock_oracle.tsv"
+    conda:
+        "../envs/gbm.yaml"
+    shell:
+        "python -m mlpipe mock-oracle --config-json {params.cfg:q} --truth {input.truth} "
+        "--out {output} > {log} 2>&1"
+
+
 rule permutation_importance:
     input:
         table="results/gbm/features.h5",
@@ -81,11 +99,13 @@ rule report:
         cnn_metrics=expand("results/models/{model}/metrics.json", model=MODELS),
         curves=expand("results/figures/cnn/{model}_learning_curve.png", model=MODELS),
         preprocess="results/figures/preprocess/shard-0.png",
+        oracle=oracle_tables,
     output:
         "results/report.md",
     params:
         cfg=stage_config("data", "catalog"),
         metrics=input_folder("metrics"),
+        oracle=oracle_option,
     log:
         "results/logs/report.log",
     benchmark:
@@ -94,5 +114,5 @@ rule report:
         "../envs/gbm.yaml"
     shell:
         "python -m mlpipe report --config-json {params.cfg:q} --metrics {params.metrics} "
-        "--figures {input.figures} --captions {input.captions} --cnn-metrics {input.cnn_metrics} "
+        "--figures {input.figures} --captions {input.captions} --cnn-metrics {input.cnn_metrics} {params.oracle} "
         "--learning-curves {input.curves} --preprocess-figure {input.preprocess} --out {output} > {log} 2>&1"

@@ -6,6 +6,7 @@ import json
 import os
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from mlpipe.evaluate.registry import figure_spec
@@ -96,6 +97,33 @@ def cnn_section(cnn_metrics: list[str]) -> list[str]:
     return ["## CNNs on the validation set", verdict, _markdown(table, 3)]
 
 
+ORACLE_WORDS = {"colour_morph": "colour + true morphology", "colour": "colour (z, L_g, g-i)",
+                "luminosity_morph": "L_g + z + true morphology", "luminosity": "L_g + z",
+                "gi_powerlaw": "the g-i power law"}
+
+
+def oracle_section(oracle: pd.DataFrame) -> list[str]:
+    """The mock's catalogue-level oracle in words: what its true morphology can add at most."""
+    title = "## What the mock's true morphology can add (catalogue-level oracle)"
+    if not len(oracle):
+        return [title, ("Too few galaxies above the D25 cut in this mock for the oracle's 5-fold "
+                        "cross-validation (`mlpipe/evaluate/oracle.py`, MIN_GALAXIES).")]
+    lines = []
+    for _, r in oracle.iterrows():
+        lines.append(f"- {ORACLE_WORDS[r['with']]} vs {ORACLE_WORDS[r['without']]}: L1 {r['l1_with']:.2f} vs "
+                     f"{r['l1_without']:.2f}, ratio {r['ratio']:.2f} (the paper's predictors: {r['paper_ratio']:.2f}); "
+                     f"paired 95 % interval of the difference {r['difference_ci_low']:+.2f} to "
+                     f"{r['difference_ci_high']:+.2f}; " + (
+                         f"a test set decides it at 95 % (80 % power) from about {r['galaxies_needed']:,.0f} galaxies."
+                         if np.isfinite(r["galaxies_needed"]) else "no gain on this draw."))
+    n = int(oracle["n_galaxies"].iloc[0])
+    intro = (f"LightGBM, 5-fold cross-validation on this run's `truth.csv` ({n:,} galaxies above the D25 cut, "
+             "M/L with the mock's SED-fit scatter), given the *true* type, bulge fraction and axis ratio "
+             "instead of CNN features: an upper bound on what the images can add on this mock "
+             "(`mlpipe/evaluate/oracle.py`).")
+    return [title, intro, *lines]
+
+
 def luminosity_statement(lum_g_column: str | None) -> str:
     """Where L_g (the denominator of the target and of M* = Y L_g) came from."""
     if lum_g_column:
@@ -140,7 +168,8 @@ class FigurePlacer:
 
 
 def write_report(metrics_dir: str | Path, figures: list[str], path: str | Path, source: str,
-                 cnn_metrics: list[str] = (), lum_g_column: str | None = None, captions: list[str] = (),
+                 cnn_metrics: list[str] = (), lum_g_column: str | None = None,
+                 oracle: str | Path | None = None, captions: list[str] = (),
                  learning_curves: list[str] = (), preprocess_figure: str | None = None) -> None:
     """report.md: the metric tables beside the paper's numbers, each figure inline beside the
     table it illustrates with its caption (``captions``: the report/*.rst files)."""
@@ -167,6 +196,8 @@ def write_report(metrics_dir: str | Path, figures: list[str], path: str | Path, 
                         "median_l1", "paper_l1"]]),
         *placer.section("predictors"),
     ]
+    if oracle is not None:
+        parts += oracle_section(pd.read_csv(oracle))
     parts += cnn_section(list(cnn_metrics))
     for curve in learning_curves:
         model = Path(curve).stem.removesuffix("_learning_curve")
