@@ -128,3 +128,19 @@ def test_figure_functions_return_figures_without_writing(tmp_path):
     profile = np.exp(-((np.arange(40) - 20) ** 2) / 20.0)
     examples = {i: rng.normal(0, 1, (40, 40)) + 20 * i * np.outer(profile, profile) for i in (1, 2, 3, 4, 5)}
     assert figures.scaling_examples(examples, {i: 1.0 for i in examples}) == [1, 3, 5]
+
+
+def test_every_caption_is_clean_restructured_text():
+    """The HTML report renders report/*.rst with docutils; a caption it warns about would show
+    an error box there (report.md shows the same text)."""
+    import io
+
+    import docutils.core
+
+    for spec in evaluation_figures(["g_morph"]):
+        path = REPO / "report" / f"{spec.caption_name}.rst"
+        warnings = io.StringIO()
+        docutils.core.publish_string(path.read_text(), writer="html",
+                                     settings_overrides={"warning_stream": warnings, "report_level": 1})
+        assert warnings.getvalue() == "", f"{path.name}: {warnings.getvalue()}"
+        assert "**Paper" in path.read_text() or spec.caption_name == "importance", path.name
