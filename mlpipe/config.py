@@ -153,6 +153,10 @@ def check_cross_keys(config: dict[str, Any]) -> None:
     if image["min_size_px"] > image["max_size_px"]:
         raise ConfigError(f"invalid workflow config at 'mock.image.min_size_px': {image['min_size_px']} "
                           f"is above mock.image.max_size_px {image['max_size_px']}")
+    bursts = config["mock"]["bursts"]
+    if bursts["clumps_min"] > bursts["clumps_max"]:
+        raise ConfigError(f"invalid workflow config at 'mock.bursts.clumps_max': {bursts['clumps_max']} is below "
+                          f"clumps_min ({bursts['clumps_min']})")
     stars = config["preprocess"]["stars"]
     if stars["mask_radius_fwhm"] > stars["max_mask_radius_fwhm"]:
         raise ConfigError(f"invalid workflow config at 'preprocess.stars.mask_radius_fwhm': "

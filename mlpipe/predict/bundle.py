@@ -24,7 +24,7 @@ import numpy as np
 from mlpipe import __version__
 from mlpipe.gbm.saved import SavedPredictor
 from mlpipe.io.atomic import atomic_path
-from mlpipe.io.integrity import IntegrityError, bytes_digest, load_torch, open_store
+from mlpipe.io.integrity import IntegrityError, bytes_digest, load_torch, open_store, verify_store
 from mlpipe.io.store import read_table
 from mlpipe.io.validation import InputError
 
@@ -61,7 +61,9 @@ def training_images(image_stores: Sequence[str | Path]) -> dict[str, Any]:
     for path in image_stores:
         with open_store(path, ["features"]) as fh:
             table = read_table(fh, "features")
-            units.add(str(fh.attrs.get("image_unit", "nanomaggies")))
+            if "units" in fh:   # the unit each image was read in (its BUNIT or the configured one)
+                verify_store(fh, path, ["units"])
+                units.update(str(u) for u in read_table(fh, "units")["image_unit"])
         if "pixel_scale_arcsec" in table:
             scales.append(table["pixel_scale_arcsec"].to_numpy(float))
     scales = np.concatenate(scales) if scales else np.empty(0)
