@@ -66,10 +66,11 @@ def _build_sample_args(p: argparse.ArgumentParser) -> None:
 @command("build-sample", _build_sample_args)
 def build_sample(args: argparse.Namespace, cfg: dict[str, Any]) -> None:
     """Cross-match the catalogues, apply the cuts, compute M/L, split and shard."""
-    from mlpipe.catalog.sample import build_sample as build, write_sample
+    from mlpipe.catalog.sample import build_sample as build
+    from mlpipe.catalog.sample import write_sample
 
     paths = {k: getattr(args, k) for k in ("gswlc", "hyperleda", "gz2", "photometry")}
-    sample, rejected = build(paths, cfg["catalog"], cfg["cosmology"])
+    sample, rejected = build(paths, cfg["catalog"], cfg["cosmology"], cfg.get("inputs", {}))
     write_sample(sample, rejected, cfg["catalog"]["n_shards"], args.outdir)
     log.info("sample: %d galaxies, %d rejected", len(sample), len(rejected))
 
@@ -108,7 +109,8 @@ def preprocess(args: argparse.Namespace, cfg: dict[str, Any]) -> None:
     index = read_image_index(args.image_index) if args.image_index else None
     _, shown = process_shard(args.shard_catalogue, args.images, args.stars, sorted(set(args.sizes)),
                              cfg["preprocess"], cfg["cosmology"], args.out,
-                             cfg["preprocess"]["figure_galaxies"], index)
+                             cfg["preprocess"]["figure_galaxies"], index,
+                             cfg.get("inputs", {}).get("stars", {}).get("columns"))
     preprocessing_figure(shown, args.figure, f"preprocessing of {args.shard_catalogue}")
 
 
@@ -327,7 +329,8 @@ def report(args: argparse.Namespace, cfg: dict[str, Any]) -> None:
 
 def _export_bundle_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--predictor-dir", required=True, help="results/gbm/<predictor> (model.txt, fit.json, interval.json)")
-    p.add_argument("--models", required=True, nargs="+", help="every CNN's model.pt (results/models/<name>/model.pt)")
+    p.add_argument("--models", nargs="*", default=[],
+                   help="every CNN's model.pt (results/models/<name>/model.pt); none for a predictor that reads no image")
     p.add_argument("--out", required=True, help="the bundle (.zip) to write")
 
 
@@ -345,8 +348,10 @@ def export_bundle(args: argparse.Namespace, cfg: dict[str, Any]) -> None:
 
 def _predict_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--bundle", required=True, help="a bundle written by export-bundle")
-    p.add_argument("--catalogue", required=True, help="CSV: objid, ra, dec, z, d25_arcmin [, modelMag_<b>, extinction_<b>]")
-    p.add_argument("--images", required=True, help="folder of g-band cut-outs {objid}.fits")
+    p.add_argument("--catalogue", required=True,
+                   help="table (CSV, FITS, ECSV, VOTable): objid, ra, dec, z [, d25_arcmin] and the photometry of the "
+                        "bands the predictor uses (inputs.photometry of the bundle's config)")
+    p.add_argument("--images", help="folder of g-band cut-outs {objid}.fits (predictors that read images)")
     p.add_argument("--stars", help="point-source catalogue (ra, dec, psfMag_g); none: no star prior")
     p.add_argument("--out", required=True, help="predictions CSV")
     p.add_argument("--rejected", required=True, help="CSV of galaxies that could not be predicted, with the reason")
@@ -363,8 +368,9 @@ def predict(args: argparse.Namespace, cfg: dict[str, Any]) -> None:
     from mlpipe.predict.run import predict_galaxies
 
     set_cpu_threads(args.threads)
+    columns = cfg.get("inputs", {}).get("predict", {}).get("columns") if cfg else None
     predict_galaxies(load_bundle(args.bundle), args.catalogue, args.images, args.stars, args.out, args.rejected,
-                     args.batch_size, args.device)
+                     args.batch_size, args.device, columns)
 
 
 def parser() -> argparse.ArgumentParser:

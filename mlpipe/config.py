@@ -61,9 +61,26 @@ def check_references(config: dict[str, Any]) -> None:
     for i, pair in enumerate(config["evaluate"]["ks_pairs"]):
         for j, name in enumerate(pair):
             _must_be(f"evaluate.ks_pairs.{i}.{j}", name, predictors, "a configured predictor")
+    check_bands(config)
     for key, (low, high) in _ranges(config):
         if not low < high:
             raise ConfigError(f"invalid workflow config at '{key}': [{low}, {high}] is not an increasing range")
+
+
+def check_bands(config: dict[str, Any]) -> None:
+    """The photometry read must hold g (L_g) and every band a configured predictor uses."""
+    from mlpipe.gbm.predictors import all_predictors, bands_used
+
+    bands = config["inputs"]["photometry"]["bands"]
+    if "g" not in bands:
+        raise ConfigError(f"invalid workflow config at 'inputs.photometry.bands': {bands!r} lacks g "
+                          "(L_g is the target's denominator)")
+    for name, predictor in all_predictors(config["gbm"]).items():
+        lacking = [b for b in bands_used(predictor) if b not in bands]
+        if lacking:
+            raise ConfigError(f"invalid workflow config at 'inputs.photometry.bands': predictor {name} uses band(s) "
+                              f"{''.join(lacking)}, which {bands!r} lacks (add them, or leave the predictor's study out "
+                              "of gbm.studies)")
 
 
 def _ranges(config: dict[str, Any]) -> list[tuple[str, tuple[float, float]]]:

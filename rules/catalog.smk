@@ -9,7 +9,7 @@ checkpoint build_sample:
         rejected="results/catalog/rejected.csv",
         shards=expand("results/catalog/shards/shard-{shard}.csv", shard=SHARDS),
     params:
-        cfg=stage_config("catalog", "cosmology"),
+        cfg=stage_config("catalog", "cosmology", "inputs.gswlc", "inputs.hyperleda", "inputs.gz2", "inputs.photometry"),
     log:
         "results/logs/build_sample.log",
     benchmark:

@@ -38,8 +38,16 @@ wildcard_constraints:
 
 def stage_config(*sections):
     """A params function: the config sections a step uses, as JSON (a change to them reruns the
-    step). A function, so that braces in values (data.fetch.url_template) are not wildcards."""
-    text = json.dumps({s: config[s] for s in sections}, sort_keys=True)
+    step; "inputs.stars" passes only that part of a section). A function, so that braces in values (data.fetch.url_template) are not wildcards."""
+    chosen = {}
+    for section in sections:  # "inputs.stars": only that part of a section
+        top, _, sub = section.partition(".")
+        chosen.setdefault(top, {})
+        if sub:
+            chosen[top][sub] = config[top][sub]
+        else:
+            chosen[top] = config[top]
+    text = json.dumps(chosen, sort_keys=True)
 
     def params(wildcards):
         return text

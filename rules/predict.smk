@@ -7,7 +7,7 @@ rule export_bundle:
     output:
         "results/bundle/{predictor}.zip",
     params:
-        cfg=stage_config("cosmology", "catalog", "preprocess", "cnn", "gbm", "predict"),
+        cfg=stage_config("cosmology", "catalog", "preprocess", "cnn", "gbm", "predict", "inputs.photometry", "inputs.predict"),
         predictor_dir=input_folder("model"),
     log:
         "results/logs/export_bundle/{predictor}.log",

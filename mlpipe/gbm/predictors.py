@@ -100,6 +100,22 @@ def all_predictors(gbm_cfg: Mapping[str, Any]) -> dict[str, Predictor]:
     return {p.name: p for p in predictors}
 
 
+def bands_used(predictor: Predictor) -> str:
+    """The photometric bands a predictor reads (its ``phot_`` features; the power law: g and i)."""
+    if predictor.kind == "powerlaw":
+        return "gi"
+    used = set()
+    for prefix in predictor.include:
+        if prefix.startswith("phot_"):
+            used |= set(prefix.split("_")[2:])
+    return "".join(b for b in "ugriz" if b in used)
+
+
+def reads_images(predictor: Predictor) -> bool:
+    """Whether a predictor needs the g-band images (image statistics or CNN features)."""
+    return predictor.kind != "powerlaw" and any(not (p.startswith("phot_") or p in DISTANCE) for p in predictor.include)
+
+
 def select_columns(predictor: Predictor, columns: list[str]) -> list[str]:
     def matches(col: str, prefixes: tuple[str, ...]) -> bool:
         return any(col == p or (p.endswith("_") and col.startswith(p)) for p in prefixes)

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import logging
 import time
-from pathlib import Path
 from functools import lru_cache
+from pathlib import Path
 from typing import Any, Callable, Mapping
 
 import numpy as np
@@ -44,10 +44,12 @@ def image_reader(images_dir: str | Path, image_index: Mapping[int, str] | None) 
 def process_shard(shard_csv: str | Path, images_dir: str | Path, stars_csv: str | Path,
                   sizes: list[int], cfg: Mapping[str, Any], cosmo_cfg: Mapping[str, Any],
                   out_path: str | Path, n_figure: int = 0,
-                  image_index: Mapping[int, str] | None = None) -> tuple[pd.DataFrame, dict[int, ProcessedGalaxy]]:
-    """Write the shard's image store; returns the rejects and a few galaxies for the figure."""
+                  image_index: Mapping[int, str] | None = None,
+                  star_columns: Mapping[str, str] | None = None) -> tuple[pd.DataFrame, dict[int, ProcessedGalaxy]]:
+    """Write the shard's image store; returns the rejects and a few galaxies for the figure.
+    ``star_columns``: the star catalogue's column map ({our name: its name})."""
     shard = pd.read_csv(shard_csv)
-    stars = read_stars(stars_csv)
+    stars = read_stars(stars_csv, star_columns)
     cosmo = physics.cosmology(cosmo_cfg["H0"], cosmo_cfg["Om0"])
     distances = physics.luminosity_distance_cm(shard["z"].to_numpy(), cosmo) if len(shard) else []
     ids, images, features, star_rows, rejects = [], {s: [] for s in sizes}, [], [], []
