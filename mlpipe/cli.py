@@ -58,8 +58,10 @@ def mock_images(args: argparse.Namespace, cfg: dict[str, Any]) -> None:
 
 
 def _build_sample_args(p: argparse.ArgumentParser) -> None:
-    for name in ("gswlc", "hyperleda", "gz2", "photometry"):
+    for name in ("gswlc", "photometry"):
         p.add_argument(f"--{name}", required=True)
+    p.add_argument("--hyperleda", help="D25 catalogue (none: a table-only sample, no D25 cut)")
+    p.add_argument("--gz2", help="Galaxy Zoo 2 catalogue (none: no GZ2 answers)")
     p.add_argument("--outdir", required=True)
 
 
@@ -182,10 +184,10 @@ def extract_features(args: argparse.Namespace, cfg: dict[str, Any]) -> None:
 
 def _gbm_table_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--sample", required=True)
-    p.add_argument("--images-dir", required=True, help="folder of the image stores shard-K.h5")
-    p.add_argument("--features-dir", required=True, help="folder of the feature stores MODEL/shard-K.h5")
-    p.add_argument("--models", required=True, nargs="+", help="the CNNs whose features to join")
-    p.add_argument("--shards", required=True, type=int, help="number of shards")
+    p.add_argument("--images-dir", help="folder of the image stores shard-K.h5 (none: a table-only run)")
+    p.add_argument("--features-dir", help="folder of the feature stores MODEL/shard-K.h5")
+    p.add_argument("--models", nargs="*", default=[], help="the CNNs whose features to join")
+    p.add_argument("--shards", type=int, default=0, help="number of shards")
     p.add_argument("--out", required=True)
     p.add_argument("--dropped", required=True, help="CSV of dead features removed")
 
@@ -200,7 +202,8 @@ def gbm_table(args: argparse.Namespace, cfg: dict[str, Any]) -> None:
     from mlpipe.io.store import shard_stores
 
     feature_stores = [path for model in args.models for path in shard_stores(f"{args.features_dir}/{model}", args.shards)]
-    meta, features = assemble(args.sample, shard_stores(args.images_dir, args.shards), feature_stores, cfg["cosmology"])
+    image_stores = shard_stores(args.images_dir, args.shards) if args.images_dir else []
+    meta, features = assemble(args.sample, image_stores, feature_stores, cfg["cosmology"])
     features, dead = drop_dead_features(meta, features)
     write_table_store(meta, features, dead, args.out)
     write_csv(pd.DataFrame({"feature": dead, "reason": "zero for every training galaxy"}), args.dropped)
@@ -235,12 +238,14 @@ def _evaluate_args(p: argparse.ArgumentParser) -> None:
 @command("evaluate", _evaluate_args)
 def evaluate(args: argparse.Namespace, cfg: dict[str, Any]) -> None:
     """Test-set metrics, bootstrap intervals, KS tests, per-class and multiband tables."""
+    import pandas as pd
+
     from mlpipe.evaluate import tables
-    from mlpipe.gbm.predictors import all_predictors
+    from mlpipe.gbm.predictors import workflow_predictors
     from mlpipe.gbm.table import read_table_store
     from mlpipe.io.atomic import write_csv
 
-    predictors = all_predictors(cfg["gbm"])
+    predictors = workflow_predictors(cfg)
     preds = tables.load_predictions(args.predictions, list(predictors))
     ev = cfg["evaluate"]
     summary = tables.predictor_table(predictors, preds, ev["bootstrap"], ev["seed"])
@@ -248,8 +253,11 @@ def evaluate(args: argparse.Namespace, cfg: dict[str, Any]) -> None:
     out = args.outdir
     write_csv(summary, f"{out}/predictors.csv")
     write_csv(tables.significance_table(preds, ev["ks_pairs"]), f"{out}/significance.csv")
-    write_csv(tables.per_class_table(preds, ["g_ref", "g_morph", "gi_gbm", "gi_morph"], features, meta, ev),
-              f"{out}/per_class.csv")
+    if any(c.startswith(f"{ev['class_model']}_gz2_") for c in features.columns):
+        per_class = tables.per_class_table(preds, ["g_ref", "g_morph", "gi_gbm", "gi_morph"], features, meta, ev)
+    else:  # a table-only run: no CNN morphology to class the galaxies by
+        per_class = pd.DataFrame(columns=["predictor", "class", "n", "l1"])
+    write_csv(per_class, f"{out}/per_class.csv")
     ablation = summary[summary["predictor"].isin(["g_morph"]) | (summary["tags"] == "ablation")]
     write_csv(ablation[["predictor", "description", "l1", "l1_ci_low", "l1_ci_high", "paper_l1"]], f"{out}/ablation.csv")
     write_csv(tables.loss_table(summary), f"{out}/loss_functions.csv")
@@ -294,12 +302,14 @@ def figures(args: argparse.Namespace, cfg: dict[str, Any]) -> None:
 
     from mlpipe.evaluate import figures as fig
     from mlpipe.evaluate.tables import load_predictions
+    from mlpipe.gbm.predictors import workflow_predictors
     from mlpipe.gbm.table import read_table_store
 
-    main = ["g_ref", "g_morph", "gi_gbm", "gi_morph"]
+    run = workflow_predictors(cfg)
+    main = [p for p in ("g_ref", "g_morph", "gi_gbm", "gi_morph") if p in run]
     preds = load_predictions(args.predictions, main + ["gi_powerlaw"])
     out = args.outdir
-    for name in ("g_morph", "gi_morph"):
+    for name in [p for p in ("g_morph", "gi_morph") if p in run]:
         fig.predicted_vs_true(preds[name], name, f"{out}/pred_vs_true_{name}.png")
     fig.error_histograms(preds, f"{out}/error_histograms.png")
     meta, _ = read_table_store(args.table)
@@ -315,6 +325,7 @@ def _report_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--metrics", required=True)
     p.add_argument("--figures", nargs="+", required=True)
     p.add_argument("--cnn-metrics", nargs="*", default=[], help="metrics.json of each CNN")
+    p.add_argument("--fits", nargs="*", default=[], help="fit.json of each predictor (hyperparameters and CV losses)")
     p.add_argument("--out", required=True)
 
 
@@ -324,7 +335,7 @@ def report(args: argparse.Namespace, cfg: dict[str, Any]) -> None:
     from mlpipe.evaluate.report import write_report
 
     write_report(args.metrics, args.figures, args.out, cfg["data"]["source"], args.cnn_metrics,
-                 cfg["catalog"]["lum_g_column"])
+                 cfg["catalog"]["lum_g_column"], args.fits)
 
 
 def _export_bundle_args(p: argparse.ArgumentParser) -> None:

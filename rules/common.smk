@@ -8,7 +8,7 @@ import pandas as pd
 
 sys.path.insert(0, workflow.basedir)
 from mlpipe.config import check_references  # noqa: E402
-from mlpipe.gbm.predictors import all_predictors  # noqa: E402 (plain data, no heavy imports)
+from mlpipe.gbm.predictors import table_only, workflow_predictors  # noqa: E402 (plain data, no heavy imports)
 
 check_references(config)  # names that must refer to a configured CNN or predictor, ordered ranges
 
@@ -16,23 +16,26 @@ SHARDS = [str(i) for i in range(config["catalog"]["n_shards"])]
 MOCK = config["data"]["source"] == "mock"
 
 
-MODELS = list(config["cnn"]["models"])
-PREDICTORS = list(all_predictors(config["gbm"]))
+TABLE_ONLY = table_only(config)  # data.real.images: null: no images, no CNN, the predictors that read none
+MODELS = [] if TABLE_ONLY else list(config["cnn"]["models"])
+PREDICTORS = list(workflow_predictors(config))
 IMPORTANCE = config["evaluate"]["importance"]["predictors"]
 METRIC_TABLES = ["predictors", "significance", "per_class", "ablation", "loss_functions", "multiband"]
-FIGURES = [
-    "results/figures/pred_vs_true_g_morph.png",
-    "results/figures/pred_vs_true_gi_morph.png",
-    "results/figures/error_histograms.png",
-    "results/figures/ml_per_split.png",
-    "results/figures/fig6_hexbin.png",
-    "results/figures/fig8_multiband.png",
-] + [f"results/figures/importance_{p}.png" for p in IMPORTANCE]
+FIGURES = (
+    [f"results/figures/pred_vs_true_{p}.png" for p in ("g_morph", "gi_morph") if p in PREDICTORS]
+    + [
+        "results/figures/error_histograms.png",
+        "results/figures/ml_per_split.png",
+        "results/figures/fig6_hexbin.png",
+        "results/figures/fig8_multiband.png",
+    ]
+    + [f"results/figures/importance_{p}.png" for p in IMPORTANCE]
+)
 
 
 wildcard_constraints:
     shard=r"\d+",
-    model="|".join(MODELS),
+    model="|".join(MODELS) or "no-cnn",
     predictor="|".join(PREDICTORS),
 
 
@@ -87,7 +90,30 @@ def survey_catalogues(wildcards):
             ]
         }
     real = config["data"]["real"]
-    return {k: real[k] for k in ("gswlc", "hyperleda", "gz2", "photometry")}
+    return {k: real[k] for k in ("gswlc", "hyperleda", "gz2", "photometry") if real[k]}
+
+
+def optional_catalogues(wildcards, input):
+    """--hyperleda / --gz2 where the run has them (a table-only run may have neither)."""
+    return " ".join(f"--{k} {input[k]}" for k in ("hyperleda", "gz2") if k in input.keys())
+
+
+def gbm_table_inputs(wildcards):
+    """The sample, and (unless table-only) every image store and CNN feature store."""
+    inputs = {"sample": "results/catalog/sample.csv"}
+    if not TABLE_ONLY:
+        inputs["images"] = expand("results/images/shard-{shard}.h5", shard=SHARDS)
+        inputs["features"] = expand("results/features/{model}/shard-{shard}.h5", model=MODELS, shard=SHARDS)
+    return inputs
+
+
+def gbm_table_options(wildcards, input):
+    if TABLE_ONLY:
+        return ""
+    images = os.path.dirname(input.images[0])
+    features = os.path.dirname(os.path.dirname(input.features[0]))
+    return (f"--images-dir {images} --features-dir {features} --models {' '.join(MODELS)} "
+            f"--shards {len(SHARDS)}")
 
 
 def shard_image_folder(wildcards):
@@ -194,8 +220,9 @@ def bundle_inputs(wildcards):
 def predict_inputs(wildcards):
     """The bundle of predict.predictor and the user's new galaxies."""
     cfg = config["predict"]
-    inputs = {"bundle": f"results/bundle/{cfg['predictor']}.zip", "catalogue": cfg["catalogue"],
-              "images": cfg["images"]}
+    inputs = {"bundle": f"results/bundle/{cfg['predictor']}.zip", "catalogue": cfg["catalogue"]}
+    if cfg["images"]:
+        inputs["images"] = cfg["images"]
     if cfg["stars"]:
         inputs["stars"] = cfg["stars"]
     return inputs
@@ -205,12 +232,17 @@ def predict_stars_option(wildcards, input):
     return f"--stars {input.stars}" if "stars" in input.keys() else ""
 
 
+def predict_images_option(wildcards, input):
+    return f"--images {input.images}" if "images" in input.keys() else ""
+
+
 def final_outputs():
     """What `snakemake` with no target builds: every stage that exists."""
     outputs = ["results/catalog/sample.csv", "results/catalog/rejected.csv"]
-    outputs += expand("results/images/shard-{shard}.h5", shard=SHARDS)
-    outputs += expand("results/models/{model}/model.pt", model=MODELS)
-    outputs += expand("results/features/{model}/shard-{shard}.h5", model=MODELS, shard=SHARDS)
+    if not TABLE_ONLY:
+        outputs += expand("results/images/shard-{shard}.h5", shard=SHARDS)
+        outputs += expand("results/models/{model}/model.pt", model=MODELS)
+        outputs += expand("results/features/{model}/shard-{shard}.h5", model=MODELS, shard=SHARDS)
     outputs += expand("results/predictions/{predictor}.csv", predictor=PREDICTORS)
     outputs.append("results/report.md")
     if config["predict"]["catalogue"]:

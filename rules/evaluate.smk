@@ -8,7 +8,7 @@ rule evaluate:
     output:
         expand("results/metrics/{name}.csv", name=METRIC_TABLES),
     params:
-        cfg=stage_config("gbm", "evaluate"),
+        cfg=stage_config("gbm", "evaluate", "data.source", "data.real"),
         predictions=input_folder("predictions"),
         outdir=output_folder,
     log:
@@ -50,7 +50,7 @@ rule figures:
     output:
         [report(f, category="Evaluation", caption="../report/figures.rst") for f in FIGURES],
     params:
-        cfg=stage_config("evaluate"),
+        cfg=stage_config("gbm", "evaluate", "data.source", "data.real"),
         predictions=input_folder("predictions"),
         metrics=input_folder("metrics"),
         outdir=output_folder,
@@ -71,6 +71,7 @@ rule report:
         metrics=expand("results/metrics/{name}.csv", name=METRIC_TABLES),
         figures=FIGURES,
         cnn_metrics=expand("results/models/{model}/metrics.json", model=MODELS),
+        fits=expand("results/gbm/{predictor}/fit.json", predictor=PREDICTORS),
     output:
         "results/report.md",
     params:
@@ -84,4 +85,4 @@ rule report:
         "../envs/gbm.yaml"
     shell:
         "python -m mlpipe report --config-json {params.cfg:q} --metrics {params.metrics} "
-        "--figures {input.figures} --cnn-metrics {input.cnn_metrics} --out {output} > {log} 2>&1"
+        "--figures {input.figures} --cnn-metrics {input.cnn_metrics} --fits {input.fits} --out {output} > {log} 2>&1"

@@ -27,6 +27,7 @@ rule predict:
         predictions="results/predict/predictions.csv",
         rejected="results/predict/rejected.csv",
     params:
+        images=predict_images_option,
         stars=predict_stars_option,
     threads: 1
     resources:
@@ -39,5 +40,5 @@ rule predict:
         "../envs/predict.yaml"
     shell:
         "python -m mlpipe predict --bundle {input.bundle} --catalogue {input.catalogue} "
-        "--images {input.images} {params.stars} --out {output.predictions} "
+        "{params.images} {params.stars} --out {output.predictions} "
         "--rejected {output.rejected} --threads {threads} > {log} 2>&1"

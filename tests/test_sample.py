@@ -17,7 +17,7 @@ from mlpipe.io.hyperleda import write_hyperleda
 from mlpipe.io.photometry import write_photometry
 from mlpipe.io.validation import InputError
 
-CATALOG = {"seed": 1, "d25_min_arcmin": 0.4, "chi2_max": 5.0, "hyperleda_match_arcsec": 5.0,
+CATALOG = {"seed": 1, "d25_min_arcmin": 0.4, "chi2_max": 5.0, "z_min": 0.0, "hyperleda_match_arcsec": 5.0,
            "gz2_match_arcsec": 3.6, "relative_error_floor": 0.05, "test_fraction": 0.1,
            "validation_fraction": 0.1, "n_shards": 3, "lum_g_column": None}
 COSMO = {"H0": 70.0, "Om0": 0.3}

@@ -59,10 +59,31 @@ def _range_mask(gal: pd.DataFrame, checks: list[tuple[str, str]]) -> np.ndarray:
     return first_reason(*(range_reasons(gal[col].to_numpy(), quantity, col) for col, quantity in checks))
 
 
+def _match_hyperleda(gal: pd.DataFrame, path: str, cfg: Mapping[str, Any], leda_inputs: Mapping[str, Any],
+                     rejects: _Rejects) -> pd.DataFrame:
+    """Each galaxy's HyperLeda counterpart and D25; the D25 cut."""
+    leda = read_hyperleda(path, leda_inputs.get("columns"), leda_inputs.get("units"))
+    m = match_nearest(gal["ra"], gal["dec"], leda["leda_ra"], leda["leda_dec"],
+                      cfg["hyperleda_match_arcsec"])
+    reason = np.where(m["status"] == "taken",
+                      "HyperLeda counterpart is closer to another galaxy (near-duplicate)",
+                      f"no HyperLeda counterpart within {cfg['hyperleda_match_arcsec']} arcsec")
+    gal = pd.concat([gal, m[["index", "sep_arcsec"]].rename(columns={"sep_arcsec": "leda_sep_arcsec"})], axis=1)
+    gal = rejects.add(gal, m["status"].to_numpy() != "matched", "hyperleda_match", reason)
+    gal = pd.concat([gal.drop(columns="index"),
+                     leda.iloc[gal["index"].to_numpy()].reset_index(drop=True)], axis=1)
+    reason = gal.pop("d25_problem").to_numpy()
+    gal = rejects.add(gal, reason != "", "hyperleda_d25", reason)
+    return rejects.add(gal, ~(gal["d25_arcmin"] > cfg["d25_min_arcmin"]), "cut_d25",
+                       _fmt("D25 = ", gal["d25_arcmin"], f" arcmin <= {cfg['d25_min_arcmin']}"))
+
+
 def build_sample(paths: Mapping[str, str], cfg: Mapping[str, Any], cosmo_cfg: Mapping[str, Any],
                  inputs: Mapping[str, Any] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Return (sample, rejected) tables. ``inputs`` is the config's ``inputs`` section (each
-    catalogue's column map, units and the photometry kind); every GSWLC row ends in one of the two."""
+    catalogue's column map, units and the photometry kind); every GSWLC row ends in one of the two.
+    Without ``paths['hyperleda']`` (a table-only run: no images) there is no D25 and no D25 cut;
+    without ``paths['gz2']`` no galaxy has GZ2 answers."""
     inputs = inputs or {}
     cosmo = physics.cosmology(cosmo_cfg["H0"], cosmo_cfg["Om0"])
     rejects = _Rejects()
@@ -95,24 +116,14 @@ def build_sample(paths: Mapping[str, str], cfg: Mapping[str, Any], cosmo_cfg: Ma
                               range_reasons(gal[f"{lum_column}_err"].to_numpy(), "logLg_err", f"{lum_column}_err"))
         gal = rejects.add(gal, reason != "", "luminosity", reason)
 
-    leda_inputs = inputs.get("hyperleda", {})
-    leda = read_hyperleda(paths["hyperleda"], leda_inputs.get("columns"), leda_inputs.get("units"))
-    m = match_nearest(gal["ra"], gal["dec"], leda["leda_ra"], leda["leda_dec"],
-                      cfg["hyperleda_match_arcsec"])
-    reason = np.where(m["status"] == "taken",
-                      "HyperLeda counterpart is closer to another galaxy (near-duplicate)",
-                      f"no HyperLeda counterpart within {cfg['hyperleda_match_arcsec']} arcsec")
-    gal = pd.concat([gal, m[["index", "sep_arcsec"]].rename(columns={"sep_arcsec": "leda_sep_arcsec"})], axis=1)
-    gal = rejects.add(gal, m["status"].to_numpy() != "matched", "hyperleda_match", reason)
-    gal = pd.concat([gal.drop(columns="index"),
-                     leda.iloc[gal["index"].to_numpy()].reset_index(drop=True)], axis=1)
-    reason = gal.pop("d25_problem").to_numpy()
-    gal = rejects.add(gal, reason != "", "hyperleda_d25", reason)
-
-    gal = rejects.add(gal, ~(gal["d25_arcmin"] > cfg["d25_min_arcmin"]), "cut_d25",
-                      _fmt("D25 = ", gal["d25_arcmin"], f" arcmin <= {cfg['d25_min_arcmin']}"))
+    if paths.get("hyperleda"):
+        gal = _match_hyperleda(gal, paths["hyperleda"], cfg, inputs.get("hyperleda", {}), rejects)
+    else:  # a table-only sample (no images): no D25 needed
+        log.info("%-28s %7s", "no HyperLeda catalogue", "no D25")
     gal = rejects.add(gal, ~(gal["redchisq"] < cfg["chi2_max"]), "cut_chi2",
                       _fmt("reduced chi2 = ", gal["redchisq"], f" >= {cfg['chi2_max']}"))
+    gal = rejects.add(gal, ~(gal["z"] > cfg["z_min"]), "cut_redshift",
+                      _fmt("z = ", gal["z"], f" <= {cfg['z_min']} (too near for a redshift distance)"))
 
     if lum_column:  # the user's own (e.g. Bayesian) luminosity: log10(L_g / L_sun) and its error in dex
         gal["lum_g"] = 10.0 ** gal[lum_column]
@@ -126,13 +137,16 @@ def build_sample(paths: Mapping[str, str], cfg: Mapping[str, Any], cosmo_cfg: Ma
         gal[f"lum_{band}"] = g_luminosity(gal, gal["z"].to_numpy(), cosmo, band)
     gal["pixel_kpc"] = physics.kpc_per_arcsec(gal["z"].to_numpy(), cosmo) * physics.SDSS_PIXEL_ARCSEC
 
-    gz2 = read_gz2(paths["gz2"], inputs.get("gz2", {}).get("columns"))
-    gm = match_nearest(gal["ra"], gal["dec"], gz2["gz2_ra"], gz2["gz2_dec"], cfg["gz2_match_arcsec"])
-    matched = gm["status"].to_numpy() == "matched"
-    gz2_cols = [c for c in gz2.columns if c.startswith("gz2_q")]
-    gz2_rows = gz2.iloc[np.where(matched, gm["index"], 0)][["gz2_id", *gz2_cols]].reset_index(drop=True)
-    gz2_rows[~matched] = np.nan
-    gal = pd.concat([gal, gz2_rows], axis=1)
+    if paths.get("gz2"):
+        gz2 = read_gz2(paths["gz2"], inputs.get("gz2", {}).get("columns"))
+        gm = match_nearest(gal["ra"], gal["dec"], gz2["gz2_ra"], gz2["gz2_dec"], cfg["gz2_match_arcsec"])
+        matched = gm["status"].to_numpy() == "matched"
+        gz2_cols = [c for c in gz2.columns if c.startswith("gz2_q")]
+        gz2_rows = gz2.iloc[np.where(matched, gm["index"], 0)][["gz2_id", *gz2_cols]].reset_index(drop=True)
+        gz2_rows[~matched] = np.nan
+        gal = pd.concat([gal, gz2_rows], axis=1)
+    else:
+        matched = np.zeros(len(gal), dtype=bool)
     gal["gz2_match"] = matched
     log.info("%-28s %7d of %d", "with a GZ2 match", int(matched.sum()), len(gal))
 

@@ -116,6 +116,19 @@ def reads_images(predictor: Predictor) -> bool:
     return predictor.kind != "powerlaw" and any(not (p.startswith("phot_") or p in DISTANCE) for p in predictor.include)
 
 
+def table_only(config: Mapping[str, Any]) -> bool:
+    """A run without images (data.real.images: null): only the predictors that read none."""
+    return config["data"]["source"] == "real" and not config["data"]["real"].get("images")
+
+
+def workflow_predictors(config: Mapping[str, Any]) -> dict[str, Predictor]:
+    """The predictors a run trains: all of them, or in a table-only run those that read no image."""
+    predictors = all_predictors(config["gbm"])
+    if table_only(config):
+        return {name: p for name, p in predictors.items() if not reads_images(p)}
+    return predictors
+
+
 def select_columns(predictor: Predictor, columns: list[str]) -> list[str]:
     def matches(col: str, prefixes: tuple[str, ...]) -> bool:
         return any(col == p or (p.endswith("_") and col.startswith(p)) for p in prefixes)

@@ -40,6 +40,18 @@ def calibration_scale(pred: np.ndarray, lo: np.ndarray, hi: np.ndarray, y: np.nd
     return float(scales[np.argmax(np.asarray(covered) >= target)]) if max(covered) >= target else float(scales[-1])
 
 
+def tuning_grid(cfg: Mapping[str, Any], n_features: int) -> tuple[dict[str, list], str]:
+    """The hyperparameter grid for a predictor with ``n_features`` features and what it is: the
+    few-feature grid of ``gbm.tuning`` (chosen by CV), else ``gbm.grid`` over the paper's values
+    (the paper tuned them by CV for its ~2,200-feature model)."""
+    tuning = cfg.get("tuning") or {}
+    if n_features <= tuning.get("max_features", 0):
+        return dict(tuning["grid"]), f"CV over gbm.tuning.grid ({n_features} features <= {tuning['max_features']})"
+    if len(lightgbm_fit.grid_points(cfg["grid"])) > 1:
+        return dict(cfg["grid"]), "CV over gbm.grid"
+    return {}, f"gbm.params (the paper's values; {n_features} features > gbm.tuning.max_features)"
+
+
 def fit_predictor(predictor: Predictor, meta: pd.DataFrame, features: pd.DataFrame, cfg: Mapping[str, Any],
                   threads: int = 1) -> tuple[pd.DataFrame, dict[str, Any], SavedPredictor]:
     """Return (predictions, fit information, the saved model); the predictions are the saved
@@ -59,8 +71,12 @@ def fit_predictor(predictor: Predictor, meta: pd.DataFrame, features: pd.DataFra
         if not columns:
             raise ValueError(f"predictor {predictor.name}: no feature matches {predictor.include}")
         x = features[columns]
+        grid, family = tuning_grid(cfg, len(columns))
+        folds = lightgbm_fit.id_folds(meta["objid"].to_numpy()[train], cfg["cv_folds"], cfg["seed"])
         model, info = lightgbm_fit.fit(x.iloc[train], y[train], dy[train], x.iloc[val], y[val], dy[val],
-                                       predictor.loss, cfg["params"], cfg["grid"], cfg["cv_folds"], cfg["seed"], threads)
+                                       predictor.loss, cfg["params"], grid, cfg["cv_folds"], cfg["seed"], threads,
+                                       folds, (cfg.get("tuning") or {}).get("early_stopping_rounds"))
+        info["tuning"] = family
         if predictor.top_features:
             columns = lightgbm_fit.most_used_features(model.booster, predictor.top_features)
             x = features[columns]

@@ -83,10 +83,13 @@ def feature_frame(table: pd.DataFrame, cnn_tables: Sequence[pd.DataFrame], cosmo
 
 def assemble(sample_csv: str | Path, image_stores: Sequence[str | Path], feature_stores: Sequence[str | Path],
              cosmo_cfg: Mapping[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Return (meta, features) for every galaxy with an image: meta holds ids, split and
-    targets, features the model inputs."""
+    """Return (meta, features) for every galaxy with an image (every galaxy of the sample when
+    there are no image stores: a table-only run): meta holds ids, split and targets, features the
+    model inputs."""
     sample = pd.read_csv(sample_csv)
-    table = sample.merge(image_features(image_stores), on="objid", how="inner").set_index("objid", drop=False)
+    if image_stores:
+        sample = sample.merge(image_features(image_stores), on="objid", how="inner")
+    table = sample.set_index("objid", drop=False)
     features = feature_frame(table, cnn_features(feature_stores), cosmo_cfg)
     return table[META].reset_index(drop=True), features.reset_index(drop=True)
 
