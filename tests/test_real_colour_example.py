@@ -9,7 +9,6 @@ import sys
 import numpy as np
 import pandas as pd
 import pytest
-
 from conftest import REPO, venv_env
 
 CONFIG = REPO / "config" / "real_colour_example.yaml"
