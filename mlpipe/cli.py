@@ -237,7 +237,7 @@ def _evaluate_args(p: argparse.ArgumentParser) -> None:
 
 @command("evaluate", _evaluate_args)
 def evaluate(args: argparse.Namespace, cfg: dict[str, Any]) -> None:
-    """Test-set metrics, bootstrap intervals, KS tests, per-class and multiband tables."""
+    """Test-set metrics, bootstrap intervals, paired and KS tests, per-class and multiband tables."""
     import pandas as pd
 
     from mlpipe.evaluate import tables
@@ -252,7 +252,8 @@ def evaluate(args: argparse.Namespace, cfg: dict[str, Any]) -> None:
     meta, features = read_table_store(args.table)
     out = args.outdir
     write_csv(summary, f"{out}/predictors.csv")
-    write_csv(tables.significance_table(preds, ev["ks_pairs"]), f"{out}/significance.csv")
+    write_csv(tables.significance_table(preds, ev["ks_pairs"], ev["bootstrap"], ev["seed"], ev["significance_level"]),
+              f"{out}/significance.csv")
     if any(c.startswith(f"{ev['class_model']}_gz2_") for c in features.columns):
         per_class = tables.per_class_table(preds, ["g_ref", "g_morph", "gi_gbm", "gi_morph"], features, meta, ev)
     else:  # a table-only run: no CNN morphology to class the galaxies by

@@ -42,7 +42,7 @@ def _must_be(key: str, value: Any, allowed: Iterable[str], what: str) -> None:
 def check_references(config: dict[str, Any]) -> None:
     """The checks a schema cannot express: names that must refer to a configured CNN or
     predictor, and ranges whose ends must be ordered."""
-    from mlpipe.gbm.predictors import table_only, workflow_predictors
+    from mlpipe.gbm.predictors import all_predictors, table_only, workflow_predictors
 
     models = config["cnn"]["models"]
     gz2_models = [m for m, c in models.items() if c["target"] == "gz2"]
@@ -60,9 +60,13 @@ def check_references(config: dict[str, Any]) -> None:
         _must_be(f"evaluate.importance.predictors.{i}", name,
                  [p for p, spec in configured.items() if spec.kind == "gbm"],
                  "a LightGBM predictor" + (" that reads no image (data.real.images is null)" if table_only(config) else ""))
+    # a comparison may name a predictor of a study that is switched off (it is then skipped),
+    # but never a name no study defines
+    studies = schema()["properties"]["gbm"]["properties"]["studies"]["items"]["enum"]
+    known = list(all_predictors(config["gbm"] | {"studies": studies}))
     for i, pair in enumerate(config["evaluate"]["ks_pairs"]):
         for j, name in enumerate(pair):
-            _must_be(f"evaluate.ks_pairs.{i}.{j}", name, predictors, "a configured predictor")
+            _must_be(f"evaluate.ks_pairs.{i}.{j}", name, known, "a predictor of the workflow or its studies")
     check_bands(config)
     real = config["data"]["real"]
     if config["data"]["source"] == "real" and real.get("images"):
