@@ -104,7 +104,11 @@ def tuning_section(fit_files: list[str]) -> list[str]:
             continue
         scores = info.get("cv_scores") or {}
         chosen = ", ".join(f"{k}={v}" for k, v in sorted((info.get("params") or info.get("chosen") or {}).items()))
-        grid = "; ".join(f"{k}: {v:.3f}" for k, v in sorted(scores.items(), key=lambda kv: kv[1]))
+        points = {key: dict(part.split("=", 1) for part in key.split(",")) for key in scores}
+        varying = sorted({k for p in points.values() for k, v in p.items()
+                          if len({q.get(k) for q in points.values()}) > 1})
+        grid = "; ".join(", ".join(f"{k}={points[key][k]}" for k in varying) + f": {loss:.3f}"
+                         for key, loss in sorted(scores.items(), key=lambda kv: kv[1]))
         rows.append({"predictor": info["predictor"], "features": len(info.get("features", [])),
                      "how": info.get("tuning", "gbm.params"), "hyperparameters": chosen,
                      "CV loss per grid point (best first)": grid or "–"})
