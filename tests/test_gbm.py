@@ -201,3 +201,34 @@ def test_few_feature_predictors_choose_their_hyperparameters_by_cv():
     assert again["cv_scores"] == info["cv_scores"]                              # deterministic
     _, paper, _ = fit_predictor(predictor, meta, features, cfg | {"tuning": {**cfg["tuning"], "max_features": 2}})
     assert paper["cv_scores"] == {} and paper["params"]["num_leaves"] == 40     # above max_features: params kept
+
+
+def test_gi_gbm_boosts_from_the_power_law_and_reloads_identically():
+    import json
+
+    from mlpipe.gbm.predictors import main_predictors
+    from mlpipe.gbm.run import fit_predictor
+    from mlpipe.gbm.saved import SavedPredictor
+
+    rng = np.random.default_rng(4)
+    n = 500
+    colour = rng.uniform(0.2, 1.4, n)
+    lum_g = 10 ** rng.uniform(9, 11, n)
+    features = pd.DataFrame({"z": rng.uniform(0.01, 0.1, n), "pixel_kpc": rng.random(n), "phot_lum_g": lum_g,
+                             "phot_lum_i": lum_g * 10 ** (0.4 * colour), "phot_ratio_g_i": 10 ** (-0.4 * colour)})
+    features = features.astype(np.float32)
+    ml = 10 ** (-0.5 + 0.9 * colour + rng.normal(0, 0.03, n))
+    meta = pd.DataFrame({"objid": np.arange(1, n + 1), "split": np.where(np.arange(n) % 5 == 0, "validation", "train"),
+                         "ml": ml, "ml_err": 0.05 * ml, "lum_g": lum_g})
+    cfg = {"seed": 1, "grid": {}, "cv_folds": 3, "uncertainty": [],
+           "tuning": {"max_features": 10, "early_stopping_rounds": 10, "grid": {"num_leaves": [4]}},
+           "params": {"num_leaves": 4, "min_data_in_leaf": 10, "feature_fraction": 0.8, "learning_rate": 0.1,
+                      "num_boost_round": 100, "early_stopping_rounds": 10}}
+    gi_gbm = next(p for p in main_predictors(10) if p.name == "gi_gbm")
+    pred, info, saved = fit_predictor(gi_gbm, meta, features, cfg)
+    assert info["base"]["kind"] == "powerlaw"
+    assert info["base"]["b"] == pytest.approx(0.9, abs=0.05) and info["base"]["a"] == pytest.approx(-0.5, abs=0.05)
+    reloaded = SavedPredictor.from_texts(saved.model_text, json.dumps(info, default=float), json.dumps(saved.interval))
+    np.testing.assert_allclose(reloaded.predict(features)["ml_pred"], pred["ml_pred"], rtol=1e-12)
+    val = meta["split"].to_numpy() == "validation"
+    assert np.median(np.abs(np.log10(pred["ml_pred"][val] / ml[val]))) < 0.05   # the colour law is kept

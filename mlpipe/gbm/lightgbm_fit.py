@@ -27,11 +27,14 @@ class GBMFit:
         return np.expm1(raw) if self.loss == "rmsle" else raw
 
 
-def _dataset(x: pd.DataFrame, y: np.ndarray, dy: np.ndarray, loss: str, reference=None) -> lgb.Dataset:
+def _dataset(x: pd.DataFrame, y: np.ndarray, dy: np.ndarray, loss: str, reference=None,
+             init: np.ndarray | None = None) -> lgb.Dataset:
+    """``init``: a base prediction (M/L) the boosting starts from instead of a constant."""
     if loss == "rmsle":
-        return lgb.Dataset(x, label=np.log1p(y), reference=reference, free_raw_data=False)
+        score = None if init is None else np.log1p(init)
+        return lgb.Dataset(x, label=np.log1p(y), reference=reference, init_score=score, free_raw_data=False)
     weight = 1.0 / dy if loss == "l1" else 1.0 / dy**2
-    return lgb.Dataset(x, label=y, weight=weight, reference=reference, free_raw_data=False)
+    return lgb.Dataset(x, label=y, weight=weight, reference=reference, init_score=init, free_raw_data=False)
 
 
 #: Fewest features a tree may see: feature_fraction is raised to 2 / n_features where it would give
@@ -73,7 +76,8 @@ def fit(x_train: pd.DataFrame, y: np.ndarray, dy: np.ndarray, x_val: pd.DataFram
         dy_val: np.ndarray, loss: str, params: Mapping[str, Any], grid: Mapping[str, list],
         cv_folds: int, seed: int, threads: int = 1,
         folds: list[tuple[np.ndarray, np.ndarray]] | None = None,
-        cv_early_stopping_rounds: int | None = None) -> tuple[GBMFit, dict[str, Any]]:
+        cv_early_stopping_rounds: int | None = None, rounds_from_cv: bool = False,
+        init: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[GBMFit, dict[str, Any]]:
     """Pick the grid point by K-fold CV on the training set (skipped for one point), then fit with
     early stopping on the validation set.
 
@@ -81,13 +85,14 @@ def fit(x_train: pd.DataFrame, y: np.ndarray, dy: np.ndarray, x_val: pd.DataFram
     galaxy's fold depends on its id alone; without them LightGBM draws ``cv_folds`` seeded folds.
     Each grid point's CV loss (the mean over folds at its best iteration) is in the returned
     information with the chosen point. ``cv_early_stopping_rounds`` (default: the final fit's)
-    bounds the cost of the search.
+    bounds the cost of the search. ``init``: base predictions (training, validation rows) that the
+    boosting starts from (the trees then model what the base misses).
     """
     n_features = x_train.shape[1]
     points = grid_points(grid, n_features)
-    chosen, cv_scores = points[0], {}
+    chosen, cv_scores, cv_rounds = points[0], {}, {}
     if len(points) > 1:
-        train_set = _dataset(x_train, y, dy, loss)
+        train_set = _dataset(x_train, y, dy, loss, init=None if init is None else init[0])
         for point in points:
             result = lgb.cv(_base_params({**params, **point}, loss, seed, threads, n_features), train_set,
                             num_boost_round=params["num_boost_round"], nfold=cv_folds, stratified=False,
@@ -96,13 +101,19 @@ def fit(x_train: pd.DataFrame, y: np.ndarray, dy: np.ndarray, x_val: pd.DataFram
                                                           verbose=False)])
             key = next(k for k in result if k.endswith("-mean"))
             cv_scores[json_key(point)] = float(np.min(result[key]))
+            cv_rounds[json_key(point)] = int(np.argmin(result[key])) + 1
         chosen = min(points, key=lambda p: cv_scores[json_key(p)])
     final_params = _base_params({**params, **chosen}, loss, seed, threads, n_features)
-    train_set = _dataset(x_train, y, dy, loss)
-    val_set = _dataset(x_val, y_val, dy_val, loss, reference=train_set)
-    booster = lgb.train(final_params, train_set, num_boost_round=params["num_boost_round"], valid_sets=[val_set],
-                        callbacks=[lgb.early_stopping(params["early_stopping_rounds"], verbose=False)])
-    info = {"chosen": chosen, "cv_scores": cv_scores, "best_iteration": booster.best_iteration,
+    train_set = _dataset(x_train, y, dy, loss, init=None if init is None else init[0])
+    if cv_rounds and rounds_from_cv:  # the CV's best iteration, not a noisier stop on the small validation set
+        booster = lgb.train(final_params, train_set, num_boost_round=cv_rounds[json_key(chosen)])
+        best_iteration = cv_rounds[json_key(chosen)]
+    else:
+        val_set = _dataset(x_val, y_val, dy_val, loss, reference=train_set, init=None if init is None else init[1])
+        booster = lgb.train(final_params, train_set, num_boost_round=params["num_boost_round"], valid_sets=[val_set],
+                            callbacks=[lgb.early_stopping(params["early_stopping_rounds"], verbose=False)])
+        best_iteration = booster.best_iteration
+    info = {"chosen": chosen, "cv_scores": cv_scores, "best_iteration": best_iteration,
             "params": {k: final_params[k] for k in ("num_leaves", "min_data_in_leaf", "feature_fraction",
                                                     "learning_rate") if k in final_params}}
     return GBMFit(booster, loss, final_params), info

@@ -28,6 +28,7 @@ class Predictor:
     exclude: tuple[str, ...] = ()
     loss: str = "l1"                  # l1 | l2 | rmsle
     top_features: int | None = None   # retrain on the N most-used features
+    base: str | None = None           # "powerlaw": boost from the g-i power law fitted on the training set
     train_fraction: float = 1.0
     description: str = ""
     paper_l1: float | None = None     # the paper's test L1 for the same predictor, where it has one
@@ -48,8 +49,8 @@ def main_predictors(top: int) -> list[Predictor]:
                   description="g image only: CNN morphology + image luminosity + distance"),
         Predictor("gi_powerlaw", kind="powerlaw", paper_l1=1.90,
                   description="log M/L = a + b (g - i), fitted by minimising L1"),
-        Predictor("gi_gbm", include=_bands("gi") + DISTANCE, paper_l1=1.26,
-                  description="GBM on redshift, L_g, L_i and L_g/L_i"),
+        Predictor("gi_gbm", include=_bands("gi") + DISTANCE, paper_l1=1.26, base="powerlaw",
+                  description="GBM on redshift, L_g, L_i and L_g/L_i, boosted from the g-i power law"),
         Predictor("gi_morph", include=_bands("gi") + DISTANCE + LUMINOSITY + MORPHOLOGY,
                   top_features=top, paper_l1=1.12,
                   description=f"g + i + morphology, retrained on its {top} most-used features"),

@@ -72,11 +72,21 @@ def fit_predictor(predictor: Predictor, meta: pd.DataFrame, features: pd.DataFra
             raise ValueError(f"predictor {predictor.name}: no feature matches {predictor.include}")
         x = features[columns]
         grid, family = tuning_grid(cfg, len(columns))
+        init = None
+        if predictor.base == "powerlaw":  # the trees model what the g-i power law misses
+            colour = powerlaw.colour_from_ratio(features["phot_ratio_g_i"].to_numpy())
+            base_params = powerlaw.fit_powerlaw(colour[train], y[train], dy[train], predictor.loss)
+            base = powerlaw.predict_powerlaw(base_params, colour)
+            init = (base[train], base[val])
         folds = lightgbm_fit.id_folds(meta["objid"].to_numpy()[train], cfg["cv_folds"], cfg["seed"])
         model, info = lightgbm_fit.fit(x.iloc[train], y[train], dy[train], x.iloc[val], y[val], dy[val],
                                        predictor.loss, cfg["params"], grid, cfg["cv_folds"], cfg["seed"], threads,
-                                       folds, (cfg.get("tuning") or {}).get("early_stopping_rounds"))
+                                       folds, (cfg.get("tuning") or {}).get("early_stopping_rounds"),
+                                       (cfg.get("tuning") or {}).get("rounds_from_cv", False), init)
         info["tuning"] = family
+        if init is not None:
+            info["base"] = {"kind": "powerlaw", "a": base_params[0], "b": base_params[1],
+                            "colour": "-2.5 log10(L_g/L_i)"}
         if predictor.top_features:
             columns = lightgbm_fit.most_used_features(model.booster, predictor.top_features)
             x = features[columns]
@@ -91,7 +101,8 @@ def fit_predictor(predictor: Predictor, meta: pd.DataFrame, features: pd.DataFra
                                                     cfg["params"], cfg["seed"], threads)
                 interval[key] = booster.model_to_string()
     info |= {"predictor": predictor.name, "kind": predictor.kind, "loss": predictor.loss}
-    saved = SavedPredictor(predictor.name, predictor.kind, predictor.loss, info["features"], model_text, interval)
+    saved = SavedPredictor(predictor.name, predictor.kind, predictor.loss, info["features"], model_text, interval,
+                           info.get("base"))
     pred, lo, hi = saved.raw(features)  # one pass of every booster: calibration and output share it
     out = meta[["objid", "split", "ml", "ml_err"]].copy()
     out["ml_pred"] = pred
