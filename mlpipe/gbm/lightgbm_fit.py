@@ -76,7 +76,7 @@ def fit(x_train: pd.DataFrame, y: np.ndarray, dy: np.ndarray, x_val: pd.DataFram
         dy_val: np.ndarray, loss: str, params: Mapping[str, Any], grid: Mapping[str, list],
         cv_folds: int, seed: int, threads: int = 1,
         folds: list[tuple[np.ndarray, np.ndarray]] | None = None,
-        cv_early_stopping_rounds: int | None = None, rounds_from_cv: bool = False,
+        cv_early_stopping_rounds: int | None = None,
         init: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[GBMFit, dict[str, Any]]:
     """Pick the grid point by K-fold CV on the training set (skipped for one point), then fit with
     early stopping on the validation set.
@@ -105,15 +105,11 @@ def fit(x_train: pd.DataFrame, y: np.ndarray, dy: np.ndarray, x_val: pd.DataFram
         chosen = min(points, key=lambda p: cv_scores[json_key(p)])
     final_params = _base_params({**params, **chosen}, loss, seed, threads, n_features)
     train_set = _dataset(x_train, y, dy, loss, init=None if init is None else init[0])
-    if cv_rounds and rounds_from_cv:  # the CV's best iteration, not a noisier stop on the small validation set
-        booster = lgb.train(final_params, train_set, num_boost_round=cv_rounds[json_key(chosen)])
-        best_iteration = cv_rounds[json_key(chosen)]
-    else:
-        val_set = _dataset(x_val, y_val, dy_val, loss, reference=train_set, init=None if init is None else init[1])
-        booster = lgb.train(final_params, train_set, num_boost_round=params["num_boost_round"], valid_sets=[val_set],
-                            callbacks=[lgb.early_stopping(params["early_stopping_rounds"], verbose=False)])
-        best_iteration = booster.best_iteration
-    info = {"chosen": chosen, "cv_scores": cv_scores, "best_iteration": best_iteration,
+    val_set = _dataset(x_val, y_val, dy_val, loss, reference=train_set, init=None if init is None else init[1])
+    booster = lgb.train(final_params, train_set, num_boost_round=params["num_boost_round"], valid_sets=[val_set],
+                        callbacks=[lgb.early_stopping(params["early_stopping_rounds"], verbose=False)])
+    info = {"chosen": chosen, "cv_scores": cv_scores, "cv_best_iterations": cv_rounds,
+            "best_iteration": booster.best_iteration,
             "params": {k: final_params[k] for k in ("num_leaves", "min_data_in_leaf", "feature_fraction",
                                                     "learning_rate") if k in final_params}}
     return GBMFit(booster, loss, final_params), info

@@ -81,8 +81,7 @@ def fit_predictor(predictor: Predictor, meta: pd.DataFrame, features: pd.DataFra
         folds = lightgbm_fit.id_folds(meta["objid"].to_numpy()[train], cfg["cv_folds"], cfg["seed"])
         model, info = lightgbm_fit.fit(x.iloc[train], y[train], dy[train], x.iloc[val], y[val], dy[val],
                                        predictor.loss, cfg["params"], grid, cfg["cv_folds"], cfg["seed"], threads,
-                                       folds, (cfg.get("tuning") or {}).get("early_stopping_rounds"),
-                                       (cfg.get("tuning") or {}).get("rounds_from_cv", False), init)
+                                       folds, (cfg.get("tuning") or {}).get("early_stopping_rounds"), init)
         info["tuning"] = family
         if init is not None:
             info["base"] = {"kind": "powerlaw", "a": base_params[0], "b": base_params[1],
