@@ -8,6 +8,7 @@ import pandas as pd
 
 sys.path.insert(0, workflow.basedir)
 from mlpipe.config import check_references  # noqa: E402
+from mlpipe.evaluate.registry import METRIC_TABLES, evaluation_figures, figure_path  # noqa: E402 (plain data)
 from mlpipe.gbm.predictors import table_only, workflow_predictors  # noqa: E402 (plain data, no heavy imports)
 
 check_references(config)  # names that must refer to a configured CNN or predictor, ordered ranges
@@ -20,17 +21,11 @@ TABLE_ONLY = table_only(config)  # data.real.images: null: no images, no CNN, th
 MODELS = [] if TABLE_ONLY else list(config["cnn"]["models"])
 PREDICTORS = list(workflow_predictors(config))
 IMPORTANCE = config["evaluate"]["importance"]["predictors"]
-METRIC_TABLES = ["predictors", "significance", "per_class", "ablation", "loss_functions", "multiband"]
-FIGURES = (
-    [f"results/figures/pred_vs_true_{p}.png" for p in ("g_morph", "gi_morph") if p in PREDICTORS]
-    + [
-        "results/figures/error_histograms.png",
-        "results/figures/ml_per_split.png",
-        "results/figures/fig6_hexbin.png",
-        "results/figures/fig8_multiband.png",
-    ]
-    + [f"results/figures/importance_{p}.png" for p in IMPORTANCE]
-)
+# a table-only run has no figures and no report: its results are the sample, predictions, metrics and bundles
+FIGURE_SPECS = [] if TABLE_ONLY else evaluation_figures(IMPORTANCE)
+FIGURES = [figure_path(spec) for spec in FIGURE_SPECS]
+CAPTIONS = [f"{workflow.basedir}/report/{name}.rst"
+            for name in sorted({spec.caption_name for spec in FIGURE_SPECS} | {"learning_curve", "preprocess"})]
 
 
 wildcard_constraints:
@@ -51,6 +46,21 @@ def stage_config(*sections):
         else:
             chosen[top] = config[top]
     text = json.dumps(chosen, sort_keys=True)
+
+    def params(wildcards):
+        return text
+
+    return params
+
+
+def preprocess_config():
+    """A params function: the preprocessing config sections plus the unit of images without
+    BUNIT (data.real.image_unit, image_zero_point_mag), not the rest of data.real, whose paths
+    do not change a preprocessed image."""
+    real = config["data"]["real"]
+    units = {k: real[k] for k in ("image_unit", "image_zero_point_mag") if k in real}
+    text = json.dumps({"preprocess": config["preprocess"], "cosmology": config["cosmology"],
+                       "data": {"real": units}, "inputs": {"stars": config["inputs"]["stars"]}}, sort_keys=True)
 
     def params(wildcards):
         return text
@@ -236,6 +246,15 @@ def predict_images_option(wildcards, input):
     return f"--images {input.images}" if "images" in input.keys() else ""
 
 
+def oracle_tables(wildcards):
+    """The catalogue-level oracle of the mock's truth (rule mock_oracle); nothing for real data."""
+    return ["results/metrics/oracle.csv"] if MOCK else []
+
+
+def oracle_option(wildcards, input):
+    return f"--oracle {input.oracle}" if input.oracle else ""
+
+
 def final_outputs():
     """What `snakemake` with no target builds: every stage that exists."""
     outputs = ["results/catalog/sample.csv", "results/catalog/rejected.csv"]
@@ -244,7 +263,10 @@ def final_outputs():
         outputs += expand("results/models/{model}/model.pt", model=MODELS)
         outputs += expand("results/features/{model}/shard-{shard}.h5", model=MODELS, shard=SHARDS)
     outputs += expand("results/predictions/{predictor}.csv", predictor=PREDICTORS)
-    outputs.append("results/report.md")
+    if TABLE_ONLY:
+        outputs += expand("results/metrics/{name}.csv", name=METRIC_TABLES)
+    else:
+        outputs.append("results/report.md")
     if config["predict"]["catalogue"]:
         outputs.append("results/predict/predictions.csv")
     return outputs

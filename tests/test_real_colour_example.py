@@ -40,8 +40,13 @@ def test_table_only_run_trains_the_colour_predictors_without_images(colour_run):
         pred = pd.read_csv(colour_run / "predictions" / f"{name}.csv")
         assert len(pred) == len(sample) and (pred["ml_pred"] > 0).all()
     assert not (colour_run / "predictions" / "g_morph.csv").exists()
-    report = (colour_run / "report.md").read_text()
-    assert "## LightGBM hyperparameters per predictor" in report and "CV over gbm.tuning.grid" in report
+    import json
+
+    fit = json.loads((colour_run / "gbm" / "gi_gbm" / "fit.json").read_text())
+    assert fit["tuning"].startswith("CV over gbm.tuning.grid") and len(fit["cv_scores"]) == 6
+    assert fit["base"]["kind"] == "powerlaw"
+    metrics = pd.read_csv(colour_run / "metrics" / "predictors.csv").set_index("predictor")
+    assert set(metrics.index) == {"g_ref", "gi_powerlaw", "gi_gbm"}
 
 
 def test_table_only_bundle_and_prediction(colour_run):

@@ -1,7 +1,8 @@
 """Build the galaxy sample from GSWLC-2, SDSS photometry, HyperLeda and GZ2.
 
 Every galaxy that does not make it into ``sample.csv`` is in ``rejected.csv`` with the stage and
-the reason, and the count after each step goes to the log.
+the reason (the galaxies of the chi2 cut also with their chi2 and M/L), and the count after each
+step goes to the log.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ from mlpipe.io.photometry import BANDS, read_photometry
 from mlpipe.io.validation import InputError, first_reason, range_reasons
 
 log = logging.getLogger(__name__)
+#: columns rejected.csv keeps for the galaxies of the chi2 cut (empty for the other rejections)
+CHI2_KEPT = ("redchisq", "ml", "ml_err")
 
 
 class _Rejects:
@@ -33,20 +36,22 @@ class _Rejects:
     def __init__(self) -> None:
         self.frames: list[pd.DataFrame] = []
 
-    def add(self, df: pd.DataFrame, mask: np.ndarray, stage: str, reasons) -> pd.DataFrame:
-        """Record the rows under ``mask`` and return the rest."""
+    def add(self, df: pd.DataFrame, mask: np.ndarray, stage: str, reasons,
+            keep: tuple[str, ...] = ()) -> pd.DataFrame:
+        """Record the rows under ``mask`` (with their ``keep`` columns) and return the rest."""
         mask = np.asarray(mask, dtype=bool)
         if mask.any():
             reason = reasons[mask] if isinstance(reasons, (np.ndarray, pd.Series)) else reasons
             self.frames.append(pd.DataFrame({"objid": df["objid"].to_numpy()[mask], "stage": stage,
-                                             "reason": np.asarray(reason, dtype=object)}))
+                                             "reason": np.asarray(reason, dtype=object),
+                                             **{col: df[col].to_numpy()[mask] for col in keep}}))
         kept = df[~mask].reset_index(drop=True)
         log.info("%-28s %7d kept, %6d rejected", stage, len(kept), int(mask.sum()))
         return kept
 
     def table(self) -> pd.DataFrame:
         if not self.frames:
-            return pd.DataFrame(columns=["objid", "stage", "reason"])
+            return pd.DataFrame(columns=["objid", "stage", "reason", *CHI2_KEPT])
         return pd.concat(self.frames, ignore_index=True)
 
 
@@ -120,8 +125,6 @@ def build_sample(paths: Mapping[str, str], cfg: Mapping[str, Any], cosmo_cfg: Ma
         gal = _match_hyperleda(gal, paths["hyperleda"], cfg, inputs.get("hyperleda", {}), rejects)
     else:  # a table-only sample (no images): no D25 needed
         log.info("%-28s %7s", "no HyperLeda catalogue", "no D25")
-    gal = rejects.add(gal, ~(gal["redchisq"] < cfg["chi2_max"]), "cut_chi2",
-                      _fmt("reduced chi2 = ", gal["redchisq"], f" >= {cfg['chi2_max']}"))
     gal = rejects.add(gal, ~(gal["z"] > cfg["z_min"]), "cut_redshift",
                       _fmt("z = ", gal["z"], f" <= {cfg['z_min']} (too near for a redshift distance)"))
 
@@ -133,6 +136,10 @@ def build_sample(paths: Mapping[str, str], cfg: Mapping[str, Any], cosmo_cfg: Ma
         lum_error_mag = gal["mag_err_g"]
     gal["ml"], gal["ml_err"] = mass_to_light(gal["logmstar"], gal["logmstarerr"], gal["lum_g"],
                                              lum_error_mag, cfg["relative_error_floor"])
+    # after M/L, so that the galaxies the chi2 cut drops keep theirs (the paper's Fig. 2 shows them)
+    gal = rejects.add(gal, ~(gal["redchisq"] < cfg["chi2_max"]), "cut_chi2",
+                      _fmt("reduced chi2 = ", gal["redchisq"], f" >= {cfg['chi2_max']}"),
+                      keep=CHI2_KEPT)
     for band in [b for b in BANDS if f"mag_{b}" in gal.columns and b != "g"]:
         gal[f"lum_{band}"] = g_luminosity(gal, gal["z"].to_numpy(), cosmo, band)
     gal["pixel_kpc"] = physics.kpc_per_arcsec(gal["z"].to_numpy(), cosmo) * physics.SDSS_PIXEL_ARCSEC
