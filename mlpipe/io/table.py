@@ -144,15 +144,15 @@ class RawTable:
         check rejects it with a reason)."""
         values = self.columns[column]
         if self.is_text or values.dtype.kind in "OUS":
+            import pandas as pd
+
             text = self.strings(column)
-            out = np.full(len(text), np.nan)
-            for row, value in enumerate(text):
-                if value == "":
-                    continue
+            out = pd.to_numeric(pd.Series(text, dtype=object), errors="coerce").to_numpy(dtype=float, copy=True)
+            for row in np.flatnonzero(np.isnan(out) & (text != "")):  # only the suspicious ones, one by one
                 try:
-                    out[row] = float(value)
+                    out[row] = float(text[row])
                 except ValueError:
-                    raise InputError(f"{self.where(row, column)}: not a number: {value!r}") from None
+                    raise InputError(f"{self.where(row, column)}: not a number: {text[row]!r}") from None
         else:
             if values.dtype.kind not in "iufb":
                 raise InputError(f"{self.path}: column '{column}' holds {values.dtype}, not numbers")
