@@ -302,7 +302,13 @@ def subtract_stars(data: np.ndarray, *, star_xy: np.ndarray, star_mag: np.ndarra
             continue
         xs, ys = max(int(x) - half, 0), max(int(y) - half, 0)
         stamp = out[ys:min(int(y) + half + 1, n_y), xs:min(int(x) + half + 1, n_x)]
-        located = _locate(stamp, x_px=x - xs, y_px=y - ys, search_px=search, sky_sigma=sky_sigma, finder=finder)
+        if from_catalogue:
+            located = _locate(stamp, x_px=x - xs, y_px=y - ys, search_px=search, sky_sigma=sky_sigma,
+                              finder=finder)
+        else:   # found in this image already: only whether it is a saturated core
+            cores = saturated_cores(stamp, sky_sigma=sky_sigma)
+            near = len(cores) and np.hypot(cores[:, 0] - (x - xs), cores[:, 1] - (y - ys)).min() <= 2.0
+            located = (x - xs, y - ys, bool(near))
         if located is None and from_catalogue:
             # a faint listed star the finder misses: fitted at its listed position instead
             fit = fit_point_source(out, x_px=x, y_px=y, fwhm_px=fwhm_px, sky_sigma=sky_sigma, psf=settings.psf)
