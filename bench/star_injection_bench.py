@@ -176,7 +176,7 @@ def bench_image(path: Path, cfg: dict, reps: int, rows: list, per_image: list, s
     galaxy_flux = c0[inside].sum()
     sky_region = ell_r > 1.2
     sky_noise = diff_noise(raw0, sky_region)
-    shown[path.stem] = (base_nc, ell)
+    shown[path.stem] = (run(image, nocat, radec, d25, fill_noise=True), ell)   # as the pipeline writes it
     in_ell = [r for r in base_nc.stars if r.status == STATUS_REPLACED and ell_r[int(r.y), int(r.x)] <= 1.0]
     per_image.append({"objid": path.stem, "side_px": n_x, "ellipse_a_px": round(ell[2], 1),
                       "nocat_replaced_in_ellipse": len(in_ell),
