@@ -51,6 +51,7 @@ import pandas as pd  # noqa: E402
 from scipy import ndimage  # noqa: E402
 
 from mlpipe.config import load  # noqa: E402
+from mlpipe.io.figure import save_figure  # noqa: E402
 from mlpipe.io.fits_image import Image, read_image  # noqa: E402
 from mlpipe.preprocess.errors import Rejected  # noqa: E402
 from mlpipe.preprocess.galaxy import PreprocessSettings, preprocess_galaxy  # noqa: E402
@@ -264,9 +265,7 @@ def figure(shown: dict, path: str) -> None:
                         ax.add_patch(plt.Circle((r.x, r.y), max(r.radius_px, 3), fill=False, color=color, lw=0.6))
     fig.suptitle("real SDSS r-band cut-outs without a star catalogue: before (blue: derived ellipse; red: "
                  "replaced; green: kept as galaxy structure) and after", fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=80)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def summarise(rows: pd.DataFrame, per_image: pd.DataFrame) -> str:

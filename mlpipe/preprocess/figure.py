@@ -10,7 +10,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from mlpipe.io.atomic import atomic_path  # noqa: E402
+from mlpipe.io.figure import save_figure  # noqa: E402
 from mlpipe.preprocess.galaxy import ProcessedGalaxy  # noqa: E402
 
 
@@ -36,7 +36,4 @@ def preprocessing_figure(galaxies: dict[int, ProcessedGalaxy], path: str | Path,
     if not galaxies:
         axes[0, 0].text(0.5, 0.5, "no galaxy processed in this shard", ha="center")
     fig.suptitle(title)
-    fig.tight_layout()
-    with atomic_path(path, ".png") as tmp:
-        fig.savefig(tmp, dpi=90, format="png")
-    plt.close(fig)
+    save_figure(fig, path)

@@ -113,6 +113,9 @@ def process_shard(shard_csv: str | Path, images_dir: str | Path, stars_csv: str 
                                                                   "radius_px", "flux", "saturated", "halo_radius_px"]))
         write_table(fh, "rejects", rejects_df.astype({"reason": str}))
         write_table(fh, "units", pd.DataFrame(unit_rows, columns=["objid", "image_unit", "source"]))
+        examples = fh.create_group("examples")  # the shown galaxies' cut-outs before scaling (Fig. 1)
+        for objid, result in shown.items():
+            examples.create_dataset(str(objid), data=result.stages["clean"].astype(np.float32))
     n = max(len(ids), 1)
     log.info("shard done: %d processed, %d rejected; read %.1f ms, process %.1f ms per galaxy",
              len(ids), len(rejects), 1e3 * timing["read"] / n, 1e3 * timing["process"] / n)
