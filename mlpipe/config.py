@@ -117,11 +117,12 @@ def _must_be(key: str, value: Any, allowed: Iterable[str], what: str) -> None:
 
 def check_references(config: dict[str, Any]) -> None:
     """The checks a schema cannot express: names that must refer to a configured CNN or predictor."""
-    from mlpipe.gbm.predictors import all_predictors
+    from mlpipe.gbm.predictors import all_predictors, table_only, workflow_predictors
 
     models = config["cnn"]["models"]
     gz2_models = [m for m, c in models.items() if c["target"] == "gz2"]
-    predictors = list(all_predictors(config["gbm"]))
+    configured = workflow_predictors(config)
+    predictors = list(configured)
     for name, model in models.items():
         if model.get("init_from") is not None:
             _must_be(f"cnn.models.{name}.init_from", model["init_from"], set(models) - {name}, "another CNN")
@@ -132,7 +133,8 @@ def check_references(config: dict[str, Any]) -> None:
         _must_be(f"gbm.uncertainty.{i}", name, predictors, "a configured predictor")
     for i, name in enumerate(config["evaluate"]["importance"]["predictors"]):
         _must_be(f"evaluate.importance.predictors.{i}", name,
-                 [p for p, spec in all_predictors(config["gbm"]).items() if spec.kind == "gbm"], "a LightGBM predictor")
+                 [p for p, spec in configured.items() if spec.kind == "gbm" and spec.base is None],
+                 "a LightGBM predictor not boosted from a base law" + (" that reads no image (data.real.images is null)" if table_only(config) else ""))
     # a comparison may name a predictor of a study that is switched off (it is then skipped),
     # but never a name no study defines
     studies = schema()["properties"]["gbm"]["properties"]["studies"]["items"]["enum"]
@@ -140,6 +142,14 @@ def check_references(config: dict[str, Any]) -> None:
     for i, pair in enumerate(config["evaluate"]["ks_pairs"]):
         for j, name in enumerate(pair):
             _must_be(f"evaluate.ks_pairs.{i}.{j}", name, known, "a predictor of the workflow or its studies")
+    check_bands(config)
+    real = config["data"]["real"]
+    if config["data"]["source"] == "real" and real.get("images"):
+        for key, why in (("hyperleda", "D25 sets each cut-out's field of view"), ("gz2", "the CNNs learn its answers"),
+                         ("stars", "the star subtraction's prior; an empty list (header only) is allowed")):
+            if not real.get(key):
+                raise ConfigError(f"invalid workflow config at 'data.real.{key}': needed with data.real.images ({why}); "
+                                  "set data.real.images: null for a table-only run")
 
 
 def check_cross_keys(config: dict[str, Any]) -> None:
@@ -164,15 +174,30 @@ def check_cross_keys(config: dict[str, Any]) -> None:
                           f"{stars['max_mask_radius_fwhm']}")
 
 
+def check_bands(config: dict[str, Any]) -> None:
+    """The photometry read must hold g (L_g) and every band a configured predictor uses."""
+    from mlpipe.gbm.predictors import bands_used, workflow_predictors
+
+    bands = config["inputs"]["photometry"]["bands"]
+    if "g" not in bands:
+        raise ConfigError(f"invalid workflow config at 'inputs.photometry.bands': {bands!r} lacks g "
+                          "(L_g is the target's denominator)")
+    for name, predictor in workflow_predictors(config).items():
+        lacking = [b for b in bands_used(predictor) if b not in bands]
+        if lacking:
+            raise ConfigError(f"invalid workflow config at 'inputs.photometry.bands': predictor {name} uses band(s) "
+                              f"{''.join(lacking)}, which {bands!r} lacks (add them, or leave the predictor's study out "
+                              "of gbm.studies)")
+
+
 def input_paths(config: dict[str, Any]) -> list[tuple[str, str, str]]:
     """(config key, path, "file" or "folder") of every input the config makes the workflow read."""
     paths: list[tuple[str, str, str]] = []
     if config["data"]["source"] == "real":
         real = config["data"]["real"]
-        paths += [(f"data.real.{k}", real[k], "file") for k in ("gswlc", "hyperleda", "gz2", "photometry", "stars")]
-        if real.get("image_index"):
-            paths.append(("data.real.image_index", real["image_index"], "file"))
-        if not config["data"]["fetch"]["enabled"]:  # a download fills (and creates) the folder
+        paths += [(f"data.real.{k}", real[k], "file") for k in ("gswlc", "hyperleda", "gz2", "photometry", "stars",
+                                                                 "image_index") if real.get(k)]
+        if real.get("images") and not config["data"]["fetch"]["enabled"]:  # a download fills (and creates) it
             paths.append(("data.real.images", real["images"], "folder"))
     pred = config["predict"]
     for key, kind in (("catalogue", "file"), ("images", "folder"), ("stars", "file")):

@@ -16,7 +16,7 @@ os.environ.update(PYTHONPATH=os.pathsep.join([ROOT, *_pythonpath]))
 sys.path.insert(0, ROOT)
 from mlpipe.config import load_yaml, validate  # noqa: E402
 from mlpipe.evaluate.registry import METRIC_TABLES, evaluation_figures, figure_path  # noqa: E402 (plain data)
-from mlpipe.gbm.predictors import all_predictors  # noqa: E402 (plain data, no heavy imports)
+from mlpipe.gbm.predictors import table_only, workflow_predictors  # noqa: E402 (plain data, no heavy imports)
 
 # The whole config before anything runs: each file's duplicate keys (Snakemake keeps the last
 # silently), the schema with every range, names that must refer to a CNN or predictor, keys that
@@ -29,10 +29,12 @@ SHARDS = [str(i) for i in range(config["catalog"]["n_shards"])]
 MOCK = config["data"]["source"] == "mock"
 
 
-MODELS = list(config["cnn"]["models"])
-PREDICTORS = list(all_predictors(config["gbm"]))
+TABLE_ONLY = table_only(config)  # data.real.images: null: no images, no CNN, the predictors that read none
+MODELS = [] if TABLE_ONLY else list(config["cnn"]["models"])
+PREDICTORS = list(workflow_predictors(config))
 IMPORTANCE = config["evaluate"]["importance"]["predictors"]
-FIGURE_SPECS = evaluation_figures(IMPORTANCE)
+# a table-only run has no figures and no report: its results are the sample, predictions, metrics and bundles
+FIGURE_SPECS = [] if TABLE_ONLY else evaluation_figures(IMPORTANCE)
 FIGURES = [figure_path(spec) for spec in FIGURE_SPECS]
 CAPTIONS = [f"{ROOT}/report/{name}.rst"
             for name in sorted({spec.caption_name for spec in FIGURE_SPECS} | {"learning_curve", "preprocess"})]
@@ -40,14 +42,22 @@ CAPTIONS = [f"{ROOT}/report/{name}.rst"
 
 wildcard_constraints:
     shard=r"\d+",
-    model="|".join(MODELS),
+    model="|".join(MODELS) or "no-cnn",
     predictor="|".join(PREDICTORS),
 
 
 def stage_config(*sections):
     """A params function: the config sections a step uses, as JSON (a change to them reruns the
-    step). A function, so that braces in values (data.fetch.url_template) are not wildcards."""
-    text = json.dumps({s: config[s] for s in sections}, sort_keys=True)
+    step; "inputs.stars" passes only that part of a section). A function, so that braces in values (data.fetch.url_template) are not wildcards."""
+    chosen = {}
+    for section in sections:  # "inputs.stars": only that part of a section
+        top, _, sub = section.partition(".")
+        chosen.setdefault(top, {})
+        if sub:
+            chosen[top][sub] = config[top][sub]
+        else:
+            chosen[top] = config[top]
+    text = json.dumps(chosen, sort_keys=True)
 
     def params(wildcards):
         return text
@@ -62,7 +72,7 @@ def preprocess_config():
     real = config["data"]["real"]
     units = {k: real[k] for k in ("image_unit", "image_zero_point_mag") if k in real}
     text = json.dumps({"preprocess": config["preprocess"], "cosmology": config["cosmology"],
-                       "data": {"real": units}}, sort_keys=True)
+                       "data": {"real": units}, "inputs": {"stars": config["inputs"]["stars"]}}, sort_keys=True)
 
     def params(wildcards):
         return text
@@ -102,7 +112,30 @@ def survey_catalogues(wildcards):
             ]
         }
     real = config["data"]["real"]
-    return {k: real[k] for k in ("gswlc", "hyperleda", "gz2", "photometry")}
+    return {k: real[k] for k in ("gswlc", "hyperleda", "gz2", "photometry") if real[k]}
+
+
+def optional_catalogues(wildcards, input):
+    """--hyperleda / --gz2 where the run has them (a table-only run may have neither)."""
+    return " ".join(f"--{k} {input[k]}" for k in ("hyperleda", "gz2") if k in input.keys())
+
+
+def gbm_table_inputs(wildcards):
+    """The sample, and (unless table-only) every image store and CNN feature store."""
+    inputs = {"sample": "results/catalog/sample.csv"}
+    if not TABLE_ONLY:
+        inputs["images"] = expand("results/images/shard-{shard}.h5", shard=SHARDS)
+        inputs["features"] = expand("results/features/{model}/shard-{shard}.h5", model=MODELS, shard=SHARDS)
+    return inputs
+
+
+def gbm_table_options(wildcards, input):
+    if TABLE_ONLY:
+        return ""
+    images = os.path.dirname(input.images[0])
+    features = os.path.dirname(os.path.dirname(input.features[0]))
+    return (f"--images-dir {images} --features-dir {features} --models {' '.join(MODELS)} "
+            f"--shards {len(SHARDS)}")
 
 
 def shard_image_folder(wildcards):
@@ -198,20 +231,27 @@ def init_from_option(wildcards):
 def bundle_inputs(wildcards):
     """A predictor's saved model and every CNN (the export keeps those its features use)."""
     folder = f"results/gbm/{wildcards.predictor}"
-    return {
+    inputs = {
         "model": f"{folder}/model.txt",
         "info": f"{folder}/fit.json",
         "interval": f"{folder}/interval.json",
         "models": expand("results/models/{model}/model.pt", model=MODELS),
-        "store_index": "results/images/stores.csv",
     }
+    if not TABLE_ONLY:  # the training images, whose pixel scale and unit the bundle records
+        inputs["store_index"] = "results/images/stores.csv"
+    return inputs
+
+
+def store_index_option(wildcards, input):
+    return f"--store-index {input.store_index}" if "store_index" in input.keys() else ""
 
 
 def predict_inputs(wildcards):
     """The bundle of predict.predictor and the user's new galaxies."""
     cfg = config["predict"]
-    inputs = {"bundle": f"results/bundle/{cfg['predictor']}.zip", "catalogue": cfg["catalogue"],
-              "images": cfg["images"]}
+    inputs = {"bundle": f"results/bundle/{cfg['predictor']}.zip", "catalogue": cfg["catalogue"]}
+    if cfg["images"]:
+        inputs["images"] = cfg["images"]
     if cfg["stars"]:
         inputs["stars"] = cfg["stars"]
     return inputs
@@ -219,6 +259,10 @@ def predict_inputs(wildcards):
 
 def predict_stars_option(wildcards, input):
     return f"--stars {input.stars}" if "stars" in input.keys() else ""
+
+
+def predict_images_option(wildcards, input):
+    return f"--images {input.images}" if "images" in input.keys() else ""
 
 
 def oracle_tables(wildcards):
@@ -233,11 +277,15 @@ def oracle_option(wildcards, input):
 def final_outputs():
     """What `snakemake` with no target builds: every stage that exists."""
     outputs = ["results/catalog/sample.csv", "results/catalog/rejected.csv"]
-    outputs += expand("results/images/shard-{shard}.h5", shard=SHARDS)
-    outputs += expand("results/models/{model}/model.pt", model=MODELS)
-    outputs += expand("results/features/{model}/shard-{shard}.h5", model=MODELS, shard=SHARDS)
+    if not TABLE_ONLY:
+        outputs += expand("results/images/shard-{shard}.h5", shard=SHARDS)
+        outputs += expand("results/models/{model}/model.pt", model=MODELS)
+        outputs += expand("results/features/{model}/shard-{shard}.h5", model=MODELS, shard=SHARDS)
     outputs += expand("results/predictions/{predictor}.csv", predictor=PREDICTORS)
-    outputs.append("results/report.md")
+    if TABLE_ONLY:
+        outputs += expand("results/metrics/{name}.csv", name=METRIC_TABLES)
+    else:
+        outputs.append("results/report.md")
     if config["predict"]["catalogue"]:
         outputs.append("results/predict/predictions.csv")
     return outputs

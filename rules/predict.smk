@@ -7,8 +7,9 @@ rule export_bundle:
     output:
         "results/bundle/{predictor}.zip",
     params:
-        cfg=stage_config("cosmology", "catalog", "preprocess", "cnn", "gbm", "predict"),
+        cfg=stage_config("cosmology", "catalog", "preprocess", "cnn", "gbm", "predict", "inputs.photometry", "inputs.predict"),
         predictor_dir=input_folder("model"),
+        store_index=store_index_option,
     log:
         "results/logs/export_bundle/{predictor}.log",
     benchmark:
@@ -17,7 +18,7 @@ rule export_bundle:
         "../envs/predict.yaml"
     shell:
         "python -m mlpipe export-bundle --config-json {params.cfg:q} --predictor-dir {params.predictor_dir} "
-        "--models {input.models} --store-index {input.store_index} --out {output} > {log} 2>&1"
+        "--models {input.models} {params.store_index} --out {output} > {log} 2>&1"
 
 
 rule predict:
@@ -27,6 +28,7 @@ rule predict:
         predictions="results/predict/predictions.csv",
         rejected="results/predict/rejected.csv",
     params:
+        images=predict_images_option,
         stars=predict_stars_option,
         pixel_scale=config["predict"]["pixel_scale_mismatch"],
     threads: 1
@@ -40,5 +42,5 @@ rule predict:
         "../envs/predict.yaml"
     shell:
         "python -m mlpipe predict --bundle {input.bundle} --catalogue {input.catalogue} "
-        "--images {input.images} {params.stars} --out {output.predictions} "
+        "{params.images} {params.stars} --out {output.predictions} "
         "--rejected {output.rejected} --pixel-scale-mismatch {params.pixel_scale} --threads {threads} > {log} 2>&1"
