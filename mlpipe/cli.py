@@ -402,7 +402,7 @@ def export_bundle(args: argparse.Namespace, cfg: dict[str, Any]) -> None:
     files = {Path(f).parent.name: f for f in args.models}
     stores = sorted(pd.read_csv(args.store_index)["store"].unique()) if args.store_index else []
     packed = export(args.predictor_dir, files, cfg["predict"]["morphology_model"], cfg, args.out,
-                    training_images(stores))
+                    training_images(stores) if stores else {})
     log.info("bundle %s: predictor from %s, CNNs %s", args.out, args.predictor_dir, ", ".join(packed))
 
 
