@@ -154,9 +154,10 @@ def cnn_model_config(wildcards):
 
 
 def cnn_training_inputs(wildcards):
-    """Sample, the image-store index (not the n stores themselves: Snakemake checks each of a
-    job's inputs against every consumer of its outputs, which for n extraction jobs per model
-    costs O(n^2)) and, for a fine-tuned model, its parent's weights."""
+    """Sample, the image-store index (not the n stores themselves: for every file a job hands
+    to a consumer, Snakemake scans the job's input list, so n inputs and n files handed on cost
+    O(n^2)) and, for a fine-tuned model, its parent's weights. Extraction, which writes the n
+    feature stores, reads the image stores through the same index for the same reason."""
     inputs = {
         "sample": "results/catalog/sample.csv",
         "store_index": "results/images/stores.csv",

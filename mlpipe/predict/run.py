@@ -83,7 +83,8 @@ def predict_galaxies(bundle: Bundle, catalogue: str | Path, images_dir: str | Pa
                              f"every galaxy is listed in {rejected_path}")
         cnn_tables = []
         for name in models:
-            extract_shard(weights_file(bundle, name, work), store, work / f"{name}.h5", batch_size, device)
+            extract_shard(weights_file(bundle, name, work), store, work / f"{name}.h5", batch_size, device,
+                          cfg["cnn"].get("compile", "none"))
             cnn_tables.append(read_features(work / f"{name}.h5"))
         images = image_features([store]).set_index("objid")
     table = galaxies.set_index("objid", drop=False).join(images, how="inner")
