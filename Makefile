@@ -1,4 +1,5 @@
 # Two set-up commands for a fresh clone: `make run` (the default workflow) and `make test`.
+# Every package pin lives in pyproject.toml; envs/*.yaml repeat them for conda (tests/test_environments.py).
 PYTHON ?= python3
 VENV ?= .venv
 CORES ?= 2
@@ -10,7 +11,6 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet torch==2.14.1 torchvision==0.29.1
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 

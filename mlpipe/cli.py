@@ -242,7 +242,7 @@ def _evaluate_args(p: argparse.ArgumentParser) -> None:
 
 @command("evaluate", _evaluate_args)
 def evaluate(args: argparse.Namespace, cfg: dict[str, Any]) -> None:
-    """Test-set metrics, bootstrap intervals, KS tests, per-class and multiband tables."""
+    """Test-set metrics, bootstrap intervals, paired and KS tests, per-class and multiband tables."""
     from mlpipe.evaluate import tables
     from mlpipe.gbm.predictors import all_predictors
     from mlpipe.gbm.table import read_table_store
@@ -255,7 +255,8 @@ def evaluate(args: argparse.Namespace, cfg: dict[str, Any]) -> None:
     meta, features = read_table_store(args.table)
     out = args.outdir
     write_csv(summary, f"{out}/predictors.csv")
-    write_csv(tables.significance_table(preds, ev["ks_pairs"]), f"{out}/significance.csv")
+    write_csv(tables.significance_table(preds, ev["ks_pairs"], ev["bootstrap"], ev["seed"], ev["significance_level"]),
+              f"{out}/significance.csv")
     write_csv(tables.per_class_table(preds, ["g_ref", "g_morph", "gi_gbm", "gi_morph"], features, meta, ev),
               f"{out}/per_class.csv")
     ablation = summary[summary["predictor"].isin(["g_morph"]) | (summary["tags"] == "ablation")]

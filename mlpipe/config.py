@@ -58,9 +58,13 @@ def check_references(config: dict[str, Any]) -> None:
     for i, name in enumerate(config["evaluate"]["importance"]["predictors"]):
         _must_be(f"evaluate.importance.predictors.{i}", name,
                  [p for p, spec in all_predictors(config["gbm"]).items() if spec.kind == "gbm"], "a LightGBM predictor")
+    # a comparison may name a predictor of a study that is switched off (it is then skipped),
+    # but never a name no study defines
+    studies = schema()["properties"]["gbm"]["properties"]["studies"]["items"]["enum"]
+    known = list(all_predictors(config["gbm"] | {"studies": studies}))
     for i, pair in enumerate(config["evaluate"]["ks_pairs"]):
         for j, name in enumerate(pair):
-            _must_be(f"evaluate.ks_pairs.{i}.{j}", name, predictors, "a configured predictor")
+            _must_be(f"evaluate.ks_pairs.{i}.{j}", name, known, "a predictor of the workflow or its studies")
     for key, (low, high) in _ranges(config):
         if not low < high:
             raise ConfigError(f"invalid workflow config at '{key}': [{low}, {high}] is not an increasing range")

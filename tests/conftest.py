@@ -1,4 +1,4 @@
-"""Shared fixtures: the default config, a small mock survey, paths to the lead's real files."""
+"""Shared fixtures: the default config, a small mock survey, the real survey files in ../shared/real."""
 
 from __future__ import annotations
 
@@ -44,7 +44,7 @@ def small_survey(tmp_path_factory, default_config) -> Path:
 @pytest.fixture()
 def real_dir() -> Path:
     if not REAL.is_dir():
-        pytest.skip(f"the lead's real survey files are not beside this clone ({REAL})")
+        pytest.skip(f"the real survey files are not beside this clone ({REAL})")
     return REAL
 
 

@@ -25,16 +25,52 @@ def _markdown(df: pd.DataFrame, digits: int = 2) -> str:
     return "\n".join(lines)
 
 
-def _beats(table: pd.DataFrame, better: str, worse: str) -> str:
-    rows = table.set_index("predictor")
-    if better not in rows.index or worse not in rows.index:
-        return f"- {better} vs {worse}: not run."
-    a, b = rows.loc[better], rows.loc[worse]
-    overlap = a["l1_ci_high"] >= b["l1_ci_low"]
-    verdict = ("beats" if a["l1"] < b["l1"] else "does NOT beat")
-    note = " (their 95 % bootstrap intervals overlap)" if overlap and a["l1"] < b["l1"] else ""
-    return (f"- **{better}** (L1 {a['l1']:.2f}, 95 % CI {a['l1_ci_low']:.2f}–{a['l1_ci_high']:.2f}) {verdict} "
-            f"**{worse}** (L1 {b['l1']:.2f}){note}; the paper: {_fmt(a['paper_l1'])} vs {_fmt(b['paper_l1'])}.")
+def _p(value: float) -> str:
+    return "–" if pd.isna(value) else (f"{value:.2g}" if value >= 1e-3 else f"{value:.1e}")
+
+
+def comparison_sentence(row: pd.Series, paper_l1: dict[str, float]) -> str:
+    """One comparison of significance.csv in words: the verdict of the paired test, the numbers
+    behind it, and for an undecided one what the test set can resolve."""
+    better, ref, n = row["better"], row["reference"], int(row["n"])
+    level = f"{100 * (1 - row['significance_level']):.0f} %"
+    numbers = (f"L1 {row['l1_better']:.2f} vs {row['l1_reference']:.2f}, mean per-galaxy difference "
+               f"{row['mean_difference']:+.2f} (paired 95 % interval {row['difference_ci_low']:+.2f} to "
+               f"{row['difference_ci_high']:+.2f}), one-sided sign-flip p = {_p(row['p_sign_flip'])}, "
+               f"Wilcoxon p = {_p(row['p_wilcoxon'])}, the paper's KS p = {_p(row['p_ks'])}")
+    paper = ""
+    if pd.notna(paper_l1.get(better)) and pd.notna(paper_l1.get(ref)):
+        paper = f"; the paper: {paper_l1[better]:.2f} vs {paper_l1[ref]:.2f}"
+    if row["verdict"] == "beats":
+        head = f"**{better}** beats **{ref}** at {level} on the same {n} test galaxies"
+        tail = ""
+    elif row["verdict"] == "is worse than":
+        head = (f"**{better}** is worse than **{ref}** at {level} on the same {n} test galaxies "
+                f"(reverse sign-flip p = {_p(row['p_sign_flip_reverse'])})")
+        tail = ""
+    else:
+        head = f"**{better}** vs **{ref}**: undecided at {level} on {n} test galaxies"
+        tail = (f". These galaxies resolve a mean difference of about {row['detectable_difference']:.2f} "
+                "(one-sided 95 %, 80 % power)")
+        if pd.notna(row["galaxies_needed"]) and row["galaxies_needed"] != float("inf"):
+            tail += f"; one of the size seen here would need about {row['galaxies_needed']:,.0f} test galaxies"
+        else:
+            tail += "; the difference seen here is not in the direction of the claim"
+    return f"- {head}: {numbers}{paper}{tail}."
+
+
+def ordering_section(significance: pd.DataFrame, table: pd.DataFrame) -> list[str]:
+    """Every configured comparison (``evaluate.ks_pairs``), decided by the paired test."""
+    if not len(significance):
+        return ["## Does the paper's ordering hold?", "No configured comparison ran."]
+    paper = table.set_index("predictor")["paper_l1"].to_dict()
+    level = f"{100 * significance['significance_level'].iloc[0]:.0f} %"
+    intro = ("Each predictor is compared with another on the same test galaxies: \"beats\" means the one-sided "
+             f"paired sign-flip test of the per-galaxy L1 difference is significant at the {level} level; "
+             "\"undecided\" means this test set cannot tell the two apart, whatever their mean L1. "
+             "The paper's one-sided two-sample KS test is given for comparison only (it ignores the pairing).")
+    return (["## Does the paper's ordering hold?", intro]
+            + [comparison_sentence(row, paper) for _, row in significance.iterrows()])
 
 
 def cnn_section(cnn_metrics: list[str]) -> list[str]:
@@ -76,16 +112,22 @@ def write_report(metrics_dir: str | Path, figures: list[str], path: str | Path, 
         "# mlpipe report",
         f"Data: **{source}** survey. All numbers are on the test set; L1 = mean |Y_pred − Y| / dY "
         "(Dobbels et al. 2019, Eq. 2), Y = M*/L_g. " + luminosity_statement(lum_g_column),
-        "## Does the paper's ordering hold?",
-        _beats(table, "g_morph", "g_ref"), _beats(table, "gi_morph", "gi_gbm"), _beats(table, "gi_gbm", "gi_powerlaw"),
+    ]
+    sig = pd.read_csv(m / "significance.csv")
+    parts += ordering_section(sig, table)
+    parts += [
         "## Predictors (paper Table 2 and Sect. 6)",
         _markdown(main[["predictor", "description", "l1", "l1_ci_low", "l1_ci_high", "rmsle", "within_015_dex",
                         "median_l1", "paper_l1"]]),
     ]
     parts += cnn_section(list(cnn_metrics))
-    sig = pd.read_csv(m / "significance.csv")
     if len(sig):
-        parts += ["## One-sided KS tests of per-galaxy L1", _markdown(sig, 3)]
+        cols = ["better", "reference", "n", "mean_difference", "difference_ci_low", "difference_ci_high",
+                "p_sign_flip", "p_wilcoxon", "verdict", "detectable_difference", "p_ks"]
+        shown = sig[cols].copy()
+        for col in ("p_sign_flip", "p_wilcoxon", "p_ks"):
+            shown[col] = shown[col].map(_p)
+        parts += ["## Paired tests of per-galaxy L1 (and the paper's one-sided KS test)", _markdown(shown, 3)]
     if "coverage_68" in table and table["coverage_68"].notna().any():
         cov = table[table["coverage_68"].notna()][["predictor", "coverage_68"]]
         parts += ["## Per-galaxy uncertainties (16th–84th percentile models)",

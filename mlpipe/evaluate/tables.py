@@ -11,7 +11,7 @@ import pandas as pd
 from mlpipe import losses
 from mlpipe.evaluate.classes import CLASSES, morphology_class
 from mlpipe.evaluate.metrics import coverage, summary
-from mlpipe.evaluate.significance import bootstrap_mean_ci, ks_smaller
+from mlpipe.evaluate.significance import bootstrap_mean_ci, paired_comparison, verdict
 from mlpipe.gbm.predictors import Predictor
 
 
@@ -39,16 +39,37 @@ def predictor_table(predictors: Mapping[str, Predictor], preds: Mapping[str, pd.
     return pd.DataFrame(rows)
 
 
-def significance_table(preds: Mapping[str, pd.DataFrame], pairs: list[list[str]]) -> pd.DataFrame:
+SIGNIFICANCE_COLUMNS = ["better", "reference", "n", "l1_better", "l1_reference", "mean_difference",
+                        "difference_ci_low", "difference_ci_high", "p_sign_flip", "p_wilcoxon",
+                        "p_sign_flip_reverse", "verdict", "detectable_difference", "galaxies_needed",
+                        "ks_statistic", "p_ks", "significance_level"]
+
+
+def paired_terms(preds: Mapping[str, pd.DataFrame], better: str, reference: str) -> tuple[np.ndarray, np.ndarray]:
+    """Per-galaxy L1 terms of two predictors on the test galaxies both predicted, matched by objid."""
+    cols = ["objid", "ml_pred", "ml", "ml_err"]
+    both = _test(preds[better])[cols].merge(_test(preds[reference])[cols], on="objid", suffixes=("_a", "_b"))
+    return (np.asarray(losses.l1_terms(both["ml_pred_a"], both["ml_a"], both["ml_err_a"])),
+            np.asarray(losses.l1_terms(both["ml_pred_b"], both["ml_b"], both["ml_err_b"])))
+
+
+def significance_table(preds: Mapping[str, pd.DataFrame], pairs: list[list[str]], n_resamples: int,
+                       seed: int, alpha: float) -> pd.DataFrame:
+    """One row per configured comparison (``evaluate.ks_pairs``): is ``better``'s per-galaxy L1
+    smaller than ``reference``'s on the same test galaxies? Paired bootstrap interval of the mean
+    difference, one-sided sign-flip and Wilcoxon tests, the verdict at ``alpha`` from the
+    sign-flip tests, and the paper's one-sided KS test."""
     rows = []
     for better, reference in pairs:
         if better not in preds or reference not in preds:
             continue
-        a, b = _test(preds[better]), _test(preds[reference])
-        stat, p = ks_smaller(losses.l1_terms(a["ml_pred"], a["ml"], a["ml_err"]),
-                             losses.l1_terms(b["ml_pred"], b["ml"], b["ml_err"]))
-        rows.append({"better": better, "reference": reference, "ks_statistic": stat, "p_value": p})
-    return pd.DataFrame(rows, columns=["better", "reference", "ks_statistic", "p_value"])
+        a, b = paired_terms(preds, better, reference)
+        row = {"better": better, "reference": reference,
+               **paired_comparison(a, b, n_resamples=n_resamples, seed=seed)}
+        row["verdict"] = verdict(row, alpha)
+        row["significance_level"] = alpha
+        rows.append(row)
+    return pd.DataFrame(rows, columns=SIGNIFICANCE_COLUMNS)
 
 
 def per_class_table(preds: Mapping[str, pd.DataFrame], names: list[str], features: pd.DataFrame,
