@@ -39,11 +39,12 @@ rule extract_features:
         model="results/models/{model}/model.pt",
         store_index="results/images/stores.csv",
     output:
-        expand("results/features/{{model}}/shard-{shard}.h5", shard=SHARDS),
+        # The folder of the per-shard stores shard-K.h5: one output, not n (Snakemake matches every
+        # requested file against each output pattern of a rule, O(n^2) for n patterns).
+        directory("results/features/{model}"),
     params:
         cfg=cnn_model_config,
         images=input_folder("store_index"),
-        outdir=output_folder,
         shards=len(SHARDS),
     threads: 1
     resources:
@@ -56,5 +57,5 @@ rule extract_features:
         "../envs/torch.yaml"
     shell:
         "python -m mlpipe extract-features --config-json {params.cfg:q} --model-file {input.model} "
-        "--images-dir {params.images} --shards {params.shards} --outdir {params.outdir} "
+        "--images-dir {params.images} --shards {params.shards} --outdir {output} "
         "--threads {threads} > {log} 2>&1"

@@ -49,7 +49,7 @@ def stage_config(*sections):
 
 def input_folder(name, levels=1):
     """A params function giving the folder of the named (or numbered) input files, or the one
-    ``levels`` up (results/features of results/features/{model}/shard-{shard}.h5)."""
+    ``levels`` up (results/mock of results/mock/images/shard-{shard})."""
 
     def folder(wildcards, input):
         files = input[name]
@@ -203,7 +203,7 @@ def final_outputs():
     outputs = ["results/catalog/sample.csv", "results/catalog/rejected.csv"]
     outputs += expand("results/images/shard-{shard}.h5", shard=SHARDS)
     outputs += expand("results/models/{model}/model.pt", model=MODELS)
-    outputs += expand("results/features/{model}/shard-{shard}.h5", model=MODELS, shard=SHARDS)
+    outputs += expand("results/features/{model}", model=MODELS)   # each holds shard-K.h5
     outputs += expand("results/predictions/{predictor}.csv", predictor=PREDICTORS)
     outputs.append("results/report.md")
     if config["predict"]["catalogue"]:

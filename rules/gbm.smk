@@ -5,14 +5,14 @@ rule gbm_table:
     input:
         sample="results/catalog/sample.csv",
         images=expand("results/images/shard-{shard}.h5", shard=SHARDS),
-        features=expand("results/features/{model}/shard-{shard}.h5", model=MODELS, shard=SHARDS),
+        features=expand(rules.extract_features.output, model=MODELS),
     output:
         table="results/gbm/features.h5",
         dropped="results/gbm/dropped_features.csv",
     params:
         cfg=stage_config("cosmology"),
         images=input_folder("images"),
-        features=input_folder("features", levels=2),
+        features=input_folder("features"),
         models=" ".join(MODELS),
         shards=len(SHARDS),
     log:
