@@ -1,12 +1,14 @@
 # Two set-up commands for a fresh clone: `make run` (the default workflow) and `make test`.
+# `make science` runs config/science.yaml in science-run/ (docs/science/README.md).
 # Every package pin lives in pyproject.toml; envs/*.yaml repeat them for conda (tests/test_environments.py).
 PYTHON ?= python3
 VENV ?= .venv
 CORES ?= 2
+SCIENCE_DIR ?= science-run
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint dry-run clean
+.PHONY: run science test lint dry-run clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,6 +18,11 @@ $(STAMP): pyproject.toml
 
 run: $(STAMP)
 	PATH="$(abspath $(BIN)):$$PATH" snakemake --cores $(CORES) --profile profiles/local
+
+science: $(STAMP)
+	mkdir -p $(SCIENCE_DIR) && cp workflow_config.yaml $(SCIENCE_DIR)/
+	cd $(SCIENCE_DIR) && PATH="$(abspath $(BIN)):$$PATH" snakemake --cores $(CORES) \
+		--profile $(abspath profiles/local) -s $(abspath Snakefile) --configfile $(abspath config/science.yaml) $(ARGS)
 
 test: $(STAMP)
 	PATH="$(abspath $(BIN)):$$PATH" python -m pytest -q

@@ -26,6 +26,7 @@ import pandas as pd
 from mlpipe import gz2
 from mlpipe.config import load_merged
 from mlpipe.cnn.extract import feature_names
+from mlpipe.evaluate.registry import evaluation_figures, figure_path
 from mlpipe.gbm.predictors import all_predictors
 from mlpipe.gbm.table import IMAGE_STATS, LUMINOSITY
 from mlpipe.io.store import create_store, write_matrix, write_table
@@ -48,6 +49,7 @@ def write_inputs(folder: Path, n: int, shards: int = 4, seed: int = 0) -> None:
     for answer in gz2.answer_names():
         sample[f"gz2_{answer}"] = rng.random(n)
     sample.to_csv(folder / "sample.csv", index=False)
+    pd.DataFrame(columns=["objid", "stage", "reason", "redchisq", "ml", "ml_err"]).to_csv(folder / "rejected.csv", index=False)
     for k, part in enumerate(np.array_split(np.arange(n), shards)):
         path = folder / "images" / f"shard-{k}.h5"
         path.parent.mkdir(exist_ok=True)
@@ -84,6 +86,8 @@ def paper_config() -> dict:
 
 def stage_commands(cfg: dict, threads: int) -> list[tuple[str, list[str]]]:
     """(label, mlpipe arguments) of each whole-sample stage, in workflow order."""
+    figures_ = evaluation_figures(cfg["evaluate"]["importance"]["predictors"])
+
     def sections(*names: str) -> str:
         return json.dumps({name: cfg[name] for name in names})
 
@@ -102,10 +106,13 @@ def stage_commands(cfg: dict, threads: int) -> list[tuple[str, list[str]]]:
                                              "--out", f"metrics/importance_{name}.csv"]))
     steps += [("evaluate", ["evaluate", "--config-json", sections("gbm", "evaluate"), "--table", "features.h5",
                             "--predictions", "predictions", "--outdir", "metrics"]),
-              ("figures", ["figures", "--config-json", sections("evaluate"), "--table", "features.h5",
-                           "--predictions", "predictions", "--metrics", "metrics", "--outdir", "figures"]),
+              ("figures", ["figures", "--config-json", sections("evaluate", "preprocess"), "--table", "features.h5",
+                           "--predictions", "predictions", "--metrics", "metrics", "--sample", "sample.csv",
+                           "--rejected", "rejected.csv", "--store-index", "stores.csv", "--outdir", "figures"]),
               ("report", ["report", "--config-json", sections("data", "catalog"), "--metrics", "metrics",
-                          "--figures", "figures/fig6_hexbin.png", "--out", "report.md"])]
+                          "--figures", *[figure_path(s, "figures") for s in figures_], "--captions",
+                          *sorted({str(REPO / "report" / f"{s.caption_name}.rst") for s in figures_}),
+                          "--out", "report.md"])]
     return steps
 
 

@@ -24,10 +24,12 @@ from mlpipe.io.stars import read_stars, stars_within
 from mlpipe.io.store import create_store
 from mlpipe.mock.survey import render_shard, write_mock_catalogues
 from mlpipe.preprocess.cutout import cut_field_of_view
-from mlpipe.preprocess.features import NANOMAGGY_CGS, log_image_features, luminosity_features
+from mlpipe.preprocess.features import log_image_features, luminosity_features
+from mlpipe.preprocess.galaxy import PreprocessSettings, brightest_peak
 from mlpipe.preprocess.resize import resize
-from mlpipe.preprocess.scaling import log_stretch, noise_level, rescale_unit, solve_scaling
+from mlpipe.preprocess.scaling import galaxy_range, log_stretch, noise_level, rescale_unit, solve_scaling
 from mlpipe.preprocess.stars import subtract_stars
+from mlpipe.preprocess.units import NANOMAGGY_CGS
 
 
 def main() -> None:
@@ -37,6 +39,7 @@ def main() -> None:
     args = ap.parse_args()
     cfg = yaml.safe_load(open("workflow_config.yaml"))
     pre = copy.deepcopy(cfg["preprocess"])
+    settings = PreprocessSettings.from_config(pre)
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         write_mock_catalogues(cfg["mock"], cfg["cosmology"], tmp)
@@ -56,18 +59,28 @@ def main() -> None:
             t0 = time.perf_counter()
             img = read_image(tmp / "img" / f"{gal['objid']}.fits")
             t1 = time.perf_counter()
-            cut = cut_field_of_view(img, gal["ra"], gal["dec"], gal["d25_arcmin"], pre["fov_d25"],
-                                    pre["min_fov_coverage"], pre["max_bad_pixel_fraction"])
+            cut = cut_field_of_view(img, ra_deg=gal["ra"], dec_deg=gal["dec"], d25_arcmin=gal["d25_arcmin"],
+                                    fov_d25=pre["fov_d25"], min_coverage=pre["min_fov_coverage"],
+                                    max_bad_fraction=pre["max_bad_pixel_fraction"],
+                                    min_zero_run_px=pre["min_zero_run_px"],
+                                    max_masked_d25_fraction=pre["max_masked_d25_fraction"])
             t2 = time.perf_counter()
             near = stars_within(stars, gal["ra"], gal["dec"], 60 * gal["d25_arcmin"])
             sx, sy = img.wcs.all_world2pix(near["ra"].to_numpy(), near["dec"].to_numpy(), 0)
             n = cut.data.shape[0]
-            clean, _ = subtract_stars(cut.data, np.column_stack([sx - cut.x0, sy - cut.y0]),
-                                      near["psfMag_g"].to_numpy(), cut.sky_sigma, 1.4 / 0.396,
-                                      ((n - 1) / 2, (n - 1) / 2), pre["stars"], rng)
+            fwhm_px = 1.4 / 0.396
+            protect = [((n - 1) / 2, (n - 1) / 2)]
+            if len(near):
+                peak = brightest_peak(cut.data, fwhm_px=fwhm_px, within_px=2 * fwhm_px)
+                protect += [peak] if peak is not None else []
+            clean, _ = subtract_stars(cut.data, star_xy=np.column_stack([sx - cut.x0, sy - cut.y0]),
+                                      star_mag=near["psfMag_g"].to_numpy(), sky_sigma=cut.sky_sigma,
+                                      fwhm_px=fwhm_px, protect_xy=protect, settings=settings.stars, rng=rng,
+                                      valid=~cut.missing)
             t3 = time.perf_counter()
             luminosity_features(clean, float(physics.luminosity_distance_cm(gal["z"], cosmo)), NANOMAGGY_CGS)
-            unit = rescale_unit(clean)
+            lo, hi = galaxy_range(clean, radius_px=n / (2 * pre["fov_d25"]))
+            unit = rescale_unit(clean, min_value=lo, max_value=hi)
             scaled = log_stretch(unit, solve_scaling(noise_level(unit, 3.0), 0.2))
             log_image_features(scaled)
             t4 = time.perf_counter()

@@ -106,9 +106,12 @@ def preprocess(args: argparse.Namespace, cfg: dict[str, Any]) -> None:
     from mlpipe.preprocess.shard import process_shard
 
     index = read_image_index(args.image_index) if args.image_index else None
+    real = cfg.get("data", {}).get("real", {})
     _, shown = process_shard(args.shard_catalogue, args.images, args.stars, sorted(set(args.sizes)),
                              cfg["preprocess"], cfg["cosmology"], args.out,
-                             cfg["preprocess"]["figure_galaxies"], index)
+                             cfg["preprocess"]["figure_galaxies"], index,
+                             image_unit=real.get("image_unit", "nanomaggies"),
+                             image_zero_point_mag=real.get("image_zero_point_mag"))
     preprocessing_figure(shown, args.figure, f"preprocessing of {args.shard_catalogue}")
 
 
@@ -265,6 +268,24 @@ def evaluate(args: argparse.Namespace, cfg: dict[str, Any]) -> None:
     write_csv(tables.multiband_table(summary), f"{out}/multiband.csv")
 
 
+def _mock_oracle_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--truth", required=True, help="the mock's hidden truth (results/mock/truth.csv)")
+    p.add_argument("--out", required=True, help="CSV: one row per comparison")
+
+
+@command("mock-oracle", _mock_oracle_args)
+def mock_oracle(args: argparse.Namespace, cfg: dict[str, Any]) -> None:
+    """What the mock's true morphology adds to colour and to luminosity (catalogue only, 5-fold CV)."""
+    import pandas as pd
+
+    from mlpipe.evaluate.oracle import oracle_from_config
+    from mlpipe.io.atomic import write_csv
+
+    table = oracle_from_config(pd.read_csv(args.truth), cfg["mock"], cfg["catalog"], seed=cfg["evaluate"]["seed"],
+                               n_resamples=cfg["evaluate"]["bootstrap"])
+    write_csv(table, args.out)
+
+
 def _importance_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--predictor", required=True)
     p.add_argument("--table", required=True)
@@ -290,40 +311,39 @@ def importance(args: argparse.Namespace, cfg: dict[str, Any]) -> None:
 
 
 def _figures_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--table", required=True)
-    p.add_argument("--predictions", required=True)
+    p.add_argument("--table", required=True, help="features table (results/gbm/features.h5)")
+    p.add_argument("--predictions", required=True, help="folder of {predictor}.csv")
     p.add_argument("--metrics", required=True, help="folder of the metric tables")
+    p.add_argument("--sample", required=True, help="results/catalog/sample.csv")
+    p.add_argument("--rejected", required=True, help="results/catalog/rejected.csv")
+    p.add_argument("--store-index", required=True, help="CSV written by index-image-stores (example cut-outs)")
     p.add_argument("--outdir", required=True)
 
 
 @command("figures", _figures_args)
 def figures(args: argparse.Namespace, cfg: dict[str, Any]) -> None:
-    """Every evaluation figure."""
-    import pandas as pd
+    """Every evaluation figure: the paper's Figs. 1, 2, 4-8 and the importances of each predictor."""
+    from mlpipe.evaluate.figures import draw_all, read_inputs
+    from mlpipe.evaluate.registry import evaluation_figures, figure_path
+    from mlpipe.io.figure import save_figure
 
-    from mlpipe.evaluate import figures as fig
-    from mlpipe.evaluate.tables import load_predictions
-    from mlpipe.gbm.table import read_table_store
-
-    main = ["g_ref", "g_morph", "gi_gbm", "gi_morph"]
-    preds = load_predictions(args.predictions, main + ["gi_powerlaw"])
-    out = args.outdir
-    for name in ("g_morph", "gi_morph"):
-        fig.predicted_vs_true(preds[name], name, f"{out}/pred_vs_true_{name}.png")
-    fig.error_histograms(preds, f"{out}/error_histograms.png")
-    meta, _ = read_table_store(args.table)
-    fig.ml_histogram(meta, f"{out}/ml_per_split.png")
-    fig.hexbin_panels({k: preds[k] for k in main}, f"{out}/fig6_hexbin.png")
-    fig.multiband_bars(pd.read_csv(f"{args.metrics}/multiband.csv"), f"{out}/fig8_multiband.png")
-    for name in cfg["evaluate"]["importance"]["predictors"]:
-        fig.importance_bar(pd.read_csv(f"{args.metrics}/importance_{name}.csv"), name,
-                           cfg["evaluate"]["importance"]["top"], f"{out}/importance_{name}.png")
+    ev = cfg["evaluate"]
+    data = read_inputs(table=args.table, predictions=args.predictions, metrics=args.metrics, sample=args.sample,
+                       rejected=args.rejected, store_index=args.store_index, evaluate_cfg=ev,
+                       preprocess_cfg=cfg["preprocess"])
+    for spec, fig in draw_all(evaluation_figures(ev["importance"]["predictors"]), data):
+        save_figure(fig, figure_path(spec, args.outdir))
+        log.info("%s written", figure_path(spec, args.outdir))
 
 
 def _report_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--metrics", required=True)
-    p.add_argument("--figures", nargs="+", required=True)
+    p.add_argument("--figures", nargs="+", required=True, help="the evaluation figures (PNG), linked from the report")
+    p.add_argument("--captions", nargs="*", default=[], help="report/<name>.rst caption of each figure")
+    p.add_argument("--learning-curves", nargs="*", default=[], help="each CNN's learning-curve PNG")
+    p.add_argument("--preprocess-figure", help="one shard's preprocessing PNG")
     p.add_argument("--cnn-metrics", nargs="*", default=[], help="metrics.json of each CNN")
+    p.add_argument("--oracle", help="the mock's catalogue-level oracle (results/metrics/oracle.csv)")
     p.add_argument("--out", required=True)
 
 
@@ -333,7 +353,8 @@ def report(args: argparse.Namespace, cfg: dict[str, Any]) -> None:
     from mlpipe.evaluate.report import write_report
 
     write_report(args.metrics, args.figures, args.out, cfg["data"]["source"], args.cnn_metrics,
-                 cfg["catalog"]["lum_g_column"])
+                 cfg["catalog"]["lum_g_column"], oracle=args.oracle, captions=args.captions,
+                 learning_curves=args.learning_curves, preprocess_figure=args.preprocess_figure)
 
 
 def _export_bundle_args(p: argparse.ArgumentParser) -> None:

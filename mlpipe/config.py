@@ -65,6 +65,10 @@ def check_references(config: dict[str, Any]) -> None:
     for i, pair in enumerate(config["evaluate"]["ks_pairs"]):
         for j, name in enumerate(pair):
             _must_be(f"evaluate.ks_pairs.{i}.{j}", name, known, "a predictor of the workflow or its studies")
+    bursts = config["mock"]["bursts"]
+    if bursts["clumps_min"] > bursts["clumps_max"]:
+        raise ConfigError(f"invalid workflow config at 'mock.bursts.clumps_max': {bursts['clumps_max']} is below "
+                          f"clumps_min ({bursts['clumps_min']})")
     for key, (low, high) in _ranges(config):
         if not low < high:
             raise ConfigError(f"invalid workflow config at '{key}': [{low}, {high}] is not an increasing range")
@@ -77,6 +81,7 @@ def _ranges(config: dict[str, Any]) -> list[tuple[str, tuple[float, float]]]:
             ("mock.stars.mag_range", mock["stars"]["mag_range"]), ("mock.gz2.votes_range", mock["gz2"]["votes_range"]),
             ("mock.sed_fit.log_mass_error_range", mock["sed_fit"]["log_mass_error_range"]),
             ("mock.galactic_ebv_range", mock["galactic_ebv_range"]),
+            ("mock.bursts.light_fraction_range", mock["bursts"]["light_fraction_range"]),
             ("cnn.training.zoom_range", config["cnn"]["training"]["zoom_range"]),
             ("preprocess.stars.sharpness_range", config["preprocess"]["stars"]["sharpness_range"]),
             ("preprocess.stars.roundness_range", config["preprocess"]["stars"]["roundness_range"])]

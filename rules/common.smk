@@ -8,6 +8,7 @@ import pandas as pd
 
 sys.path.insert(0, workflow.basedir)
 from mlpipe.config import check_references  # noqa: E402
+from mlpipe.evaluate.registry import METRIC_TABLES, evaluation_figures, figure_path  # noqa: E402 (plain data)
 from mlpipe.gbm.predictors import all_predictors  # noqa: E402 (plain data, no heavy imports)
 
 check_references(config)  # names that must refer to a configured CNN or predictor, ordered ranges
@@ -19,15 +20,10 @@ MOCK = config["data"]["source"] == "mock"
 MODELS = list(config["cnn"]["models"])
 PREDICTORS = list(all_predictors(config["gbm"]))
 IMPORTANCE = config["evaluate"]["importance"]["predictors"]
-METRIC_TABLES = ["predictors", "significance", "per_class", "ablation", "loss_functions", "multiband"]
-FIGURES = [
-    "results/figures/pred_vs_true_g_morph.png",
-    "results/figures/pred_vs_true_gi_morph.png",
-    "results/figures/error_histograms.png",
-    "results/figures/ml_per_split.png",
-    "results/figures/fig6_hexbin.png",
-    "results/figures/fig8_multiband.png",
-] + [f"results/figures/importance_{p}.png" for p in IMPORTANCE]
+FIGURE_SPECS = evaluation_figures(IMPORTANCE)
+FIGURES = [figure_path(spec) for spec in FIGURE_SPECS]
+CAPTIONS = [f"{workflow.basedir}/report/{name}.rst"
+            for name in sorted({spec.caption_name for spec in FIGURE_SPECS} | {"learning_curve", "preprocess"})]
 
 
 wildcard_constraints:
@@ -40,6 +36,21 @@ def stage_config(*sections):
     """A params function: the config sections a step uses, as JSON (a change to them reruns the
     step). A function, so that braces in values (data.fetch.url_template) are not wildcards."""
     text = json.dumps({s: config[s] for s in sections}, sort_keys=True)
+
+    def params(wildcards):
+        return text
+
+    return params
+
+
+def preprocess_config():
+    """A params function: the preprocessing config sections plus the unit of images without
+    BUNIT (data.real.image_unit, image_zero_point_mag), not the rest of data.real, whose paths
+    do not change a preprocessed image."""
+    real = config["data"]["real"]
+    units = {k: real[k] for k in ("image_unit", "image_zero_point_mag") if k in real}
+    text = json.dumps({"preprocess": config["preprocess"], "cosmology": config["cosmology"],
+                       "data": {"real": units}}, sort_keys=True)
 
     def params(wildcards):
         return text
@@ -196,6 +207,15 @@ def predict_inputs(wildcards):
 
 def predict_stars_option(wildcards, input):
     return f"--stars {input.stars}" if "stars" in input.keys() else ""
+
+
+def oracle_tables(wildcards):
+    """The catalogue-level oracle of the mock's truth (rule mock_oracle); nothing for real data."""
+    return ["results/metrics/oracle.csv"] if MOCK else []
+
+
+def oracle_option(wildcards, input):
+    return f"--oracle {input.oracle}" if input.oracle else ""
 
 
 def final_outputs():

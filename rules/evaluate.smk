@@ -22,6 +22,24 @@ rule evaluate:
         "--predictions {params.predictions} --outdir {params.outdir} > {log} 2>&1"
 
 
+rule mock_oracle:
+    input:
+        truth=rules.mock_catalogues.output.truth,
+    output:
+        "results/metrics/oracle.csv",
+    params:
+        cfg=stage_config("mock", "catalog", "evaluate"),
+    log:
+        "results/logs/mock_oracle.log",
+    benchmark:
+        "results/benchmarks/mock_oracle.tsv"
+    conda:
+        "../envs/gbm.yaml"
+    shell:
+        "python -m mlpipe mock-oracle --config-json {params.cfg:q} --truth {input.truth} "
+        "--out {output} > {log} 2>&1"
+
+
 rule permutation_importance:
     input:
         table="results/gbm/features.h5",
@@ -44,13 +62,19 @@ rule permutation_importance:
 rule figures:
     input:
         table="results/gbm/features.h5",
+        sample="results/catalog/sample.csv",
+        rejected="results/catalog/rejected.csv",
+        store_index="results/images/stores.csv",
         predictions=expand("results/predictions/{predictor}.csv", predictor=PREDICTORS),
         metrics=expand("results/metrics/{name}.csv", name=METRIC_TABLES),
         importance=expand("results/metrics/importance_{predictor}.csv", predictor=IMPORTANCE),
     output:
-        [report(f, category="Evaluation", caption="../report/figures.rst") for f in FIGURES],
+        [
+            report(path, category="Evaluation", caption=f"../report/{spec.caption_name}.rst")
+            for path, spec in zip(FIGURES, FIGURE_SPECS)
+        ],
     params:
-        cfg=stage_config("evaluate"),
+        cfg=stage_config("evaluate", "preprocess"),
         predictions=input_folder("predictions"),
         metrics=input_folder("metrics"),
         outdir=output_folder,
@@ -62,7 +86,8 @@ rule figures:
         "../envs/gbm.yaml"
     shell:
         "python -m mlpipe figures --config-json {params.cfg:q} --table {input.table} "
-        "--predictions {params.predictions} --metrics {params.metrics} "
+        "--predictions {params.predictions} --metrics {params.metrics} --sample {input.sample} "
+        "--rejected {input.rejected} --store-index {input.store_index} "
         "--outdir {params.outdir} > {log} 2>&1"
 
 
@@ -70,12 +95,17 @@ rule report:
     input:
         metrics=expand("results/metrics/{name}.csv", name=METRIC_TABLES),
         figures=FIGURES,
+        captions=CAPTIONS,
         cnn_metrics=expand("results/models/{model}/metrics.json", model=MODELS),
+        curves=expand("results/figures/cnn/{model}_learning_curve.png", model=MODELS),
+        preprocess="results/figures/preprocess/shard-0.png",
+        oracle=oracle_tables,
     output:
         "results/report.md",
     params:
         cfg=stage_config("data", "catalog"),
         metrics=input_folder("metrics"),
+        oracle=oracle_option,
     log:
         "results/logs/report.log",
     benchmark:
@@ -84,4 +114,5 @@ rule report:
         "../envs/gbm.yaml"
     shell:
         "python -m mlpipe report --config-json {params.cfg:q} --metrics {params.metrics} "
-        "--figures {input.figures} --cnn-metrics {input.cnn_metrics} --out {output} > {log} 2>&1"
+        "--figures {input.figures} --captions {input.captions} --cnn-metrics {input.cnn_metrics} {params.oracle} "
+        "--learning-curves {input.curves} --preprocess-figure {input.preprocess} --out {output} > {log} 2>&1"

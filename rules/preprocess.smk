@@ -15,7 +15,7 @@ rule preprocess_shard:
             category="Preprocessing",
         ),
     params:
-        cfg=stage_config("preprocess", "cosmology"),
+        cfg=preprocess_config(),
         folder=shard_image_folder,
         sizes=image_sizes(),
         index=image_index_option,

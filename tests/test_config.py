@@ -15,6 +15,12 @@ def test_default_config_is_valid(config):
     config_mod.validate(config)
 
 
+@pytest.mark.parametrize("preset", ["paper.yaml", "science.yaml"])
+def test_presets_are_valid(preset):
+    merged = config_mod.load_merged(REPO / "workflow_config.yaml", REPO / "config" / preset)
+    config_mod.validate(merged)
+
+
 @pytest.mark.parametrize("mutate, key", [
     (lambda c: c["catalog"].update(n_shard=3), "catalog"),
     (lambda c: c["catalog"].update(n_shards="four"), "catalog.n_shards"),
@@ -100,6 +106,8 @@ def test_every_key_with_a_wrong_value_is_rejected_naming_it(default_config):
     (lambda c: c["gbm"].update(uncertainty=["g_morph", "nope"]), "gbm.uncertainty.1"),
     (lambda c: c["evaluate"]["importance"].update(predictors=["gi_powerlaw"]), "evaluate.importance.predictors.0"),
     (lambda c: c["evaluate"].update(ks_pairs=[["g_morph", "x"]]), "evaluate.ks_pairs.0.1"),
+    (lambda c: c["mock"]["bursts"].update(clumps_min=12), "mock.bursts.clumps_max"),
+    (lambda c: c["mock"]["bursts"].update(light_fraction_range=[0.8, 0.2]), "mock.bursts.light_fraction_range"),
     (lambda c: c["mock"].update(redshift_range=[0.3, 0.01]), "mock.redshift_range"),
     (lambda c: c["data"]["fetch"].update(url_template="https://example.org/cutout.fits"), "data.fetch.url_template"),
 ])
@@ -115,3 +123,10 @@ def test_snakemake_stops_on_a_reference_error(tmp_path):
                          cwd=REPO, capture_output=True, text=True, env=venv_env())
     assert run.returncode != 0
     assert "predict.predictor" in run.stdout + run.stderr and "g_magic" in run.stdout + run.stderr
+
+
+def test_comparisons_may_name_a_study_that_is_switched_off(config):
+    """evaluate.ks_pairs lists the multiband comparisons; a run without that study skips them."""
+    config["gbm"]["studies"] = []
+    assert ["band_gr_morph", "band_gr"] in config["evaluate"]["ks_pairs"]
+    config_mod.validate(config)

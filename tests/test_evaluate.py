@@ -7,8 +7,14 @@ import pytest
 from mlpipe.evaluate.classes import morphology_class
 from mlpipe.evaluate.metrics import coverage, summary
 from mlpipe.evaluate.report import ordering_section
-from mlpipe.evaluate.significance import (bootstrap_mean_ci, galaxies_needed, ks_smaller, paired_comparison,
-                                          sign_flip_p, wilcoxon_p)
+from mlpipe.evaluate.significance import (
+    bootstrap_mean_ci,
+    galaxies_needed,
+    ks_smaller,
+    paired_comparison,
+    sign_flip_p,
+    wilcoxon_p,
+)
 from mlpipe.evaluate.tables import significance_table
 
 

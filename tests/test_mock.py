@@ -80,3 +80,25 @@ def test_ml_rises_with_mass_at_fixed_colour(observed):
     residual = disks["log_ml"] - (intercept + slope * disks["g_i"])
     mass_slope = np.polyfit(disks["logmstar"], residual, 1)[0]
     assert mass_slope > 0.05
+
+
+def test_morphology_moves_ml_off_the_colour_relation(small_survey, default_config):
+    """At fixed rest-frame colour, bulge + disc composites and edge-on discs lie above the
+    single-population colour-M/L relation, bursty irregulars below it, each as configured."""
+    ml = default_config["mock"]["mass_to_light"]
+    truth = pd.read_csv(small_survey / "truth.csv")
+    hidden = ml["mass_slope_at_fixed_colour"] * (truth["log_mass"] - 10.5)
+    residual = truth["log_ml"] - hidden - (ml["colour_zero_point"] + ml["colour_slope"] * truth["rest_g_minus_i"])
+    disk, irr = truth["type"] == "disk", truth["type"] == "irregular"
+    face_on = truth["inclination_deg"] < 45
+    pure_disc = disk & face_on & (truth["bulge_fraction"] < 0.05)
+    composite = disk & face_on & truth["bulge_fraction"].between(0.3, 0.6)
+    edge_on = disk & (truth["inclination_deg"] > 75) & (truth["bulge_fraction"] < 0.05)
+    assert min(pure_disc.sum(), composite.sum(), edge_on.sum()) > 30
+    assert residual[composite].median() > residual[pure_disc].median() + 0.04
+    assert residual[edge_on].median() > residual[pure_disc].median() + 0.1
+    bursty, mild = irr & (truth["burst_fraction"] > 0.6), irr & (truth["burst_fraction"] < 0.35)
+    assert min(bursty.sum(), mild.sum()) > 30
+    assert residual[bursty].median() < residual[mild].median() - 0.03 < residual[pure_disc].median() - 0.03
+    # the images and the votes see the burst: more knots for a brighter burst
+    assert truth.loc[bursty, "n_clumps"].mean() > truth.loc[mild, "n_clumps"].mean() + 2

@@ -14,11 +14,11 @@ from mlpipe.io.store import read_table
 from mlpipe.preprocess.cutout import cut_field_of_view
 from mlpipe.preprocess.errors import Rejected
 from mlpipe.preprocess.features import log_image_features, luminosity_features
-from mlpipe.preprocess.galaxy import preprocess_galaxy
+from mlpipe.preprocess.galaxy import PreprocessSettings, preprocess_galaxy
 from mlpipe.preprocess.resize import resize
 from mlpipe.preprocess.scaling import log_stretch, noise_level, rescale_unit, solve_scaling
 from mlpipe.preprocess.shard import process_shard
-from mlpipe.preprocess.stars import subtract_stars
+from mlpipe.preprocess.stars import StarSettings, subtract_stars
 
 SCALE = 0.396
 FWHM = 1.4
@@ -40,7 +40,7 @@ def _star(size, x, y, flux):
 
 @pytest.fixture()
 def star_cfg(config):
-    return copy.deepcopy(config["preprocess"]["stars"])
+    return StarSettings.from_config(config["preprocess"]["stars"])
 
 
 def test_isolated_stars_are_removed_and_galaxy_kept(star_cfg):
@@ -53,8 +53,9 @@ def test_isolated_stars_are_removed_and_galaxy_kept(star_cfg):
     noise = rng.normal(0, sigma, (size, size))
     image = galaxy + stars + noise
     centre = ((size - 1) / 2, (size - 1) / 2)
-    clean, records = subtract_stars(image, np.array(positions) + 0.7, np.full(4, 18.0), sigma,
-                                    FWHM / SCALE, centre, star_cfg, rng)
+    clean, records = subtract_stars(image, star_xy=np.array(positions) + 0.7, star_mag=np.full(4, 18.0),
+                                    sky_sigma=sigma, fwhm_px=FWHM / SCALE, protect_xy=[centre],
+                                    settings=star_cfg, rng=rng)
     assert [r.status for r in records] == ["replaced"] * 4
     yy, xx = np.mgrid[:size, :size]
     for (x, y), flux in zip(positions, fluxes):
@@ -71,8 +72,9 @@ def test_nucleus_and_knots_survive(star_cfg):
     galaxy = _galaxy(size) + _star(size, 100.0, 70.0, 30.0)  # a bright compact knot, not listed
     image = galaxy + rng.normal(0, sigma, (size, size))
     centre = ((size - 1) / 2, (size - 1) / 2)
-    clean, records = subtract_stars(image, np.array([[centre[0] + 1.0, centre[1]]]), np.array([17.0]),
-                                    sigma, FWHM / SCALE, centre, star_cfg, rng)
+    clean, records = subtract_stars(image, star_xy=np.array([[centre[0] + 1.0, centre[1]]]),
+                                    star_mag=np.array([17.0]), sky_sigma=sigma, fwhm_px=FWHM / SCALE,
+                                    protect_xy=[centre], settings=star_cfg, rng=rng)
     assert records[0].status == "galaxy nucleus"
     assert np.array_equal(clean, image)
 
@@ -142,7 +144,8 @@ def test_cutout_uses_wcs_not_array_centre():
     wcs = tan_wcs(150.0, 2.0, (59.0, 56.0), SCALE)
     from mlpipe.io.fits_image import Image
     img = Image(data + np.random.default_rng(0).normal(0, 0.01, data.shape), wcs, fits.Header())
-    cut = cut_field_of_view(img, 150.0, 2.0, 31 * SCALE / 60 / 1.125, 1.125, 0.9, 0.1)
+    cut = cut_field_of_view(img, ra_deg=150.0, dec_deg=2.0, d25_arcmin=31 * SCALE / 60 / 1.125, fov_d25=1.125,
+                            min_coverage=0.9, max_bad_fraction=0.1)
     assert cut.data.shape == (31, 31)
     assert np.unravel_index(np.argmax(cut.data), cut.data.shape) == (15, 15)
 
@@ -169,7 +172,7 @@ def shard_with_bad_inputs(tmp_path):
     rows.append({**rows[-1], "objid": 4})                    # truncated FITS
     add(5, good, with_wcs=False)                             # no WCS
     add(6, np.full((size, size), np.nan))                    # all NaN
-    add(7, np.zeros((size, size)))                           # all zero
+    add(7, np.zeros((size, size)))                           # all zero: missing data
     add(8, good[:60, :60])                                   # smaller than the field of view
     add(9, rng.normal(0, 0.025, (size, size)))               # no galaxy: noise only
     shard = pd.DataFrame(rows)
@@ -192,8 +195,8 @@ def test_shard_records_each_bad_input_and_completes(shard_with_bad_inputs, confi
     assert "image file missing" in reasons[3]
     assert "unreadable FITS" in reasons[4]
     assert "no celestial WCS" in reasons[5]
-    assert "NaN or infinite" in reasons[6]
-    assert "no sky noise" in reasons[7]
+    assert "missing (NaN, infinite" in reasons[6]
+    assert "missing (NaN, infinite or zero)" in reasons[7]   # a frame of exact zeros holds no data
     assert "covers only" in reasons[8]
     assert "no signal" in reasons[9]
     assert set(reasons) == {3, 4, 5, 6, 7, 8, 9}
@@ -219,6 +222,7 @@ def test_real_sdss_cutouts_processed_or_rejected(real_dir, config, tmp_path):
 
     cfg = copy.deepcopy(config["preprocess"])
     cfg["stars"]["detect_without_catalogue"] = True
+    settings = PreprocessSettings.from_config(cfg)
     files = sorted((real_dir / "sdss_cutouts").glob("*.fits"))
     assert len(files) == 21
     outcomes = {}
@@ -229,7 +233,9 @@ def test_real_sdss_cutouts_processed_or_rejected(real_dir, config, tmp_path):
         ra, dec = img.wcs.celestial.all_pix2world((n_x - 1) / 2, (n_y - 1) / 2, 0)
         gal = pd.Series({"ra": float(ra), "dec": float(dec), "d25_arcmin": min(n_x, n_y) * SCALE / 60 / 1.125})
         try:
-            result = preprocess_galaxy(img, gal, no_stars, 3e26, [69], cfg, np.random.default_rng(0))
+            result = preprocess_galaxy(img, ra_deg=gal["ra"], dec_deg=gal["dec"], d25_arcmin=gal["d25_arcmin"],
+                                       stars=no_stars, distance_cm=3e26, sizes=[69], settings=settings,
+                                       rng=np.random.default_rng(0))
         except Rejected as err:
             outcomes[path.name] = str(err)
             continue

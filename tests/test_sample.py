@@ -105,6 +105,10 @@ def test_build_sample_records_every_rejection(tmp_path):
     assert "no HyperLeda counterpart" in reasons[ids[7]]
     assert set(sample["objid"]) | set(rejected["objid"]) == set(ids)
     assert not set(sample["objid"]) & set(rejected["objid"])
+    # the chi2 cut keeps each dropped galaxy's chi2 and M/L (the paper's Fig. 2 shows them apart)
+    chi2 = rejected.set_index("objid").loc[ids[1]]
+    assert chi2["redchisq"] == 7 and chi2["ml"] > 0 and chi2["ml_err"] > 0
+    assert rejected.loc[rejected["stage"] != "cut_chi2", "ml"].isna().all()
 
 
 def test_user_luminosity_column_replaces_modelmag(tmp_path):

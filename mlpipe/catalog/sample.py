@@ -1,7 +1,8 @@
 """Build the galaxy sample from GSWLC-2, SDSS photometry, HyperLeda and GZ2.
 
 Every galaxy that does not make it into ``sample.csv`` is in ``rejected.csv`` with the stage and
-the reason, and the count after each step goes to the log.
+the reason (the galaxies of the chi2 cut also with their chi2 and M/L), and the count after each
+step goes to the log.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from mlpipe.io.hyperleda import read_hyperleda
 from mlpipe.io.photometry import BANDS, read_photometry
 
 log = logging.getLogger(__name__)
+#: columns rejected.csv keeps for the galaxies of the chi2 cut (empty for the other rejections)
+CHI2_KEPT = ("redchisq", "ml", "ml_err")
 
 
 class _Rejects:
@@ -32,20 +35,22 @@ class _Rejects:
     def __init__(self) -> None:
         self.frames: list[pd.DataFrame] = []
 
-    def add(self, df: pd.DataFrame, mask: np.ndarray, stage: str, reasons) -> pd.DataFrame:
-        """Record the rows under ``mask`` and return the rest."""
+    def add(self, df: pd.DataFrame, mask: np.ndarray, stage: str, reasons,
+            keep: tuple[str, ...] = ()) -> pd.DataFrame:
+        """Record the rows under ``mask`` (with their ``keep`` columns) and return the rest."""
         mask = np.asarray(mask, dtype=bool)
         if mask.any():
             reason = reasons[mask] if isinstance(reasons, (np.ndarray, pd.Series)) else reasons
             self.frames.append(pd.DataFrame({"objid": df["objid"].to_numpy()[mask], "stage": stage,
-                                             "reason": np.asarray(reason, dtype=object)}))
+                                             "reason": np.asarray(reason, dtype=object),
+                                             **{col: df[col].to_numpy()[mask] for col in keep}}))
         kept = df[~mask].reset_index(drop=True)
         log.info("%-28s %7d kept, %6d rejected", stage, len(kept), int(mask.sum()))
         return kept
 
     def table(self) -> pd.DataFrame:
         if not self.frames:
-            return pd.DataFrame(columns=["objid", "stage", "reason"])
+            return pd.DataFrame(columns=["objid", "stage", "reason", *CHI2_KEPT])
         return pd.concat(self.frames, ignore_index=True)
 
 
@@ -92,9 +97,6 @@ def build_sample(paths: Mapping[str, str], cfg: Mapping[str, Any],
 
     gal = rejects.add(gal, ~(gal["d25_arcmin"] > cfg["d25_min_arcmin"]), "cut_d25",
                       _fmt("D25 = ", gal["d25_arcmin"], f" arcmin <= {cfg['d25_min_arcmin']}"))
-    gal = rejects.add(gal, ~(gal["redchisq"] < cfg["chi2_max"]), "cut_chi2",
-                      _fmt("reduced chi2 = ", gal["redchisq"], f" >= {cfg['chi2_max']}"))
-
     if lum_column:  # the user's own (e.g. Bayesian) luminosity: log10(L_g / L_sun) and its error in dex
         gal["lum_g"] = 10.0 ** gal[lum_column]
         lum_error_mag = 2.5 * gal[f"{lum_column}_err"]
@@ -103,6 +105,10 @@ def build_sample(paths: Mapping[str, str], cfg: Mapping[str, Any],
         lum_error_mag = gal["modelMagErr_g"]
     gal["ml"], gal["ml_err"] = mass_to_light(gal["logmstar"], gal["logmstarerr"], gal["lum_g"],
                                              lum_error_mag, cfg["relative_error_floor"])
+    # after M/L, so that the galaxies the chi2 cut drops keep theirs (the paper's Fig. 2 shows them)
+    gal = rejects.add(gal, ~(gal["redchisq"] < cfg["chi2_max"]), "cut_chi2",
+                      _fmt("reduced chi2 = ", gal["redchisq"], f" >= {cfg['chi2_max']}"),
+                      keep=CHI2_KEPT)
     for band in BANDS:
         if band != "g":
             gal[f"lum_{band}"] = g_luminosity(gal, gal["z"].to_numpy(), cosmo, band)

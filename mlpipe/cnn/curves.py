@@ -10,7 +10,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from mlpipe.io.atomic import atomic_path  # noqa: E402
+from mlpipe.io.figure import save_figure  # noqa: E402
 
 
 def learning_curve(history: pd.DataFrame, title: str, loss_label: str, path: str | Path) -> None:
@@ -22,7 +22,4 @@ def learning_curve(history: pd.DataFrame, title: str, loss_label: str, path: str
     ax.set_yscale("log")
     ax.set_title(title)
     ax.legend()
-    fig.tight_layout()
-    with atomic_path(path, ".png") as tmp:
-        fig.savefig(tmp, dpi=90, format="png")
-    plt.close(fig)
+    save_figure(fig, path)

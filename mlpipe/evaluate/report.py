@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
+from mlpipe.evaluate.registry import figure_spec
 from mlpipe.io.atomic import atomic_path
 
 
@@ -94,6 +97,33 @@ def cnn_section(cnn_metrics: list[str]) -> list[str]:
     return ["## CNNs on the validation set", verdict, _markdown(table, 3)]
 
 
+ORACLE_WORDS = {"colour_morph": "colour + true morphology", "colour": "colour (z, L_g, g-i)",
+                "luminosity_morph": "L_g + z + true morphology", "luminosity": "L_g + z",
+                "gi_powerlaw": "the g-i power law"}
+
+
+def oracle_section(oracle: pd.DataFrame) -> list[str]:
+    """The mock's catalogue-level oracle in words: what its true morphology can add at most."""
+    title = "## What the mock's true morphology can add (catalogue-level oracle)"
+    if not len(oracle):
+        return [title, ("Too few galaxies above the D25 cut in this mock for the oracle's 5-fold "
+                        "cross-validation (`mlpipe/evaluate/oracle.py`, MIN_GALAXIES).")]
+    lines = []
+    for _, r in oracle.iterrows():
+        lines.append(f"- {ORACLE_WORDS[r['with']]} vs {ORACLE_WORDS[r['without']]}: L1 {r['l1_with']:.2f} vs "
+                     f"{r['l1_without']:.2f}, ratio {r['ratio']:.2f} (the paper's predictors: {r['paper_ratio']:.2f}); "
+                     f"paired 95 % interval of the difference {r['difference_ci_low']:+.2f} to "
+                     f"{r['difference_ci_high']:+.2f}; " + (
+                         f"a test set decides it at 95 % (80 % power) from about {r['galaxies_needed']:,.0f} galaxies."
+                         if np.isfinite(r["galaxies_needed"]) else "no gain on this draw."))
+    n = int(oracle["n_galaxies"].iloc[0])
+    intro = (f"LightGBM, 5-fold cross-validation on this run's `truth.csv` ({n:,} galaxies above the D25 cut, "
+             "M/L with the mock's SED-fit scatter), given the *true* type, bulge fraction and axis ratio "
+             "instead of CNN features: an upper bound on what the images can add on this mock "
+             "(`mlpipe/evaluate/oracle.py`).")
+    return [title, intro, *lines]
+
+
 def luminosity_statement(lum_g_column: str | None) -> str:
     """Where L_g (the denominator of the target and of M* = Y L_g) came from."""
     if lum_g_column:
@@ -103,15 +133,60 @@ def luminosity_statement(lum_g_column: str | None) -> str:
             "(no K-correction); its error from modelMagErr_g.")
 
 
+class FigurePlacer:
+    """The figures of one report.md section: each inline (a link relative to the report) with its
+    caption, read from report/<caption>.rst (the same text the HTML report shows)."""
+
+    def __init__(self, figures: list[str], captions: list[str], report_path: str | Path) -> None:
+        self.texts = {Path(c).stem: Path(c).read_text().strip() for c in captions}
+        self.folder = Path(report_path).parent
+        self.specs = [(figure_spec(Path(f).stem), f) for f in figures]
+        self.placed: set[str] = set()
+
+    def section(self, name: str) -> list[str]:
+        parts = []
+        for spec, file in self.specs:
+            if spec.section == name and spec.name not in self.placed:
+                self.placed.add(spec.name)
+                link = Path(os.path.relpath(file, self.folder)).as_posix()
+                caption = self.texts.get(spec.caption_name, "")
+                parts += [f"![{spec.title}]({link})", f"**{spec.title}.** {caption}".strip()]
+        return parts
+
+    def stage_figure(self, file: str, caption: str, title: str, **wildcards: str) -> list[str]:
+        """A figure of an earlier stage (learning curve, preprocessing of a shard), captioned by
+        report/<caption>.rst with its wildcards filled in."""
+        text = self.texts.get(caption, "")
+        for key, value in wildcards.items():
+            text = text.replace("{{ snakemake.wildcards.%s }}" % key, value)
+        link = Path(os.path.relpath(file, self.folder)).as_posix()
+        return [f"![{title}]({link})", text]
+
+    def rest(self) -> list[str]:
+        """Figures whose section the report did not show (its table was empty)."""
+        return [part for section in {spec.section for spec, _ in self.specs} for part in self.section(section)]
+
+
 def write_report(metrics_dir: str | Path, figures: list[str], path: str | Path, source: str,
-                 cnn_metrics: list[str] = (), lum_g_column: str | None = None) -> None:
+                 cnn_metrics: list[str] = (), lum_g_column: str | None = None,
+                 oracle: str | Path | None = None, captions: list[str] = (),
+                 learning_curves: list[str] = (), preprocess_figure: str | None = None) -> None:
+    """report.md: the metric tables beside the paper's numbers, each figure inline beside the
+    table it illustrates with its caption (``captions``: the report/*.rst files)."""
     m = Path(metrics_dir)
+    placer = FigurePlacer(list(figures), list(captions), path)
+    shard = Path(preprocess_figure).stem.removeprefix("shard-") if preprocess_figure else ""
+    preprocess = (placer.stage_figure(preprocess_figure, "preprocess", f"Preprocessing of shard {shard}", shard=shard)
+                  + ["Every shard's preprocessing figure is in figures/preprocess/."]) if preprocess_figure else []
     table = pd.read_csv(m / "predictors.csv")
     main = table[table["tags"] == "main"]
     parts = [
         "# mlpipe report",
         f"Data: **{source}** survey. All numbers are on the test set; L1 = mean |Y_pred − Y| / dY "
         "(Dobbels et al. 2019, Eq. 2), Y = M*/L_g. " + luminosity_statement(lum_g_column),
+        "## Sample and image scaling (paper Sect. 2, Figs. 1 and 2)",
+        *placer.section("sample"),
+        *preprocess,
     ]
     sig = pd.read_csv(m / "significance.csv")
     parts += ordering_section(sig, table)
@@ -119,8 +194,14 @@ def write_report(metrics_dir: str | Path, figures: list[str], path: str | Path, 
         "## Predictors (paper Table 2 and Sect. 6)",
         _markdown(main[["predictor", "description", "l1", "l1_ci_low", "l1_ci_high", "rmsle", "within_015_dex",
                         "median_l1", "paper_l1"]]),
+        *placer.section("predictors"),
     ]
+    if oracle is not None:
+        parts += oracle_section(pd.read_csv(oracle))
     parts += cnn_section(list(cnn_metrics))
+    for curve in learning_curves:
+        model = Path(curve).stem.removesuffix("_learning_curve")
+        parts += placer.stage_figure(curve, "learning_curve", f"Learning curve of {model}", model=model)
     if len(sig):
         cols = ["better", "reference", "n", "mean_difference", "difference_ci_low", "difference_ci_high",
                 "p_sign_flip", "p_wilcoxon", "verdict", "detectable_difference", "p_ks"]
@@ -138,8 +219,10 @@ def write_report(metrics_dir: str | Path, figures: list[str], path: str | Path, 
         if (m / name).exists():
             df = pd.read_csv(m / name)
             if len(df):
-                parts += [f"## {title}", _markdown(df)]
-    parts += ["## Figures"] + [f"- `{f}`" for f in figures]
+                parts += [f"## {title}", _markdown(df), *placer.section(name.removesuffix(".csv"))]
+    rest = placer.rest()
+    if rest:
+        parts += ["## Other figures", *rest]
     parts += ["", "The mock survey is smaller and simpler than SDSS (see workflow_config.yaml), so absolute "
               "L1 values differ from the paper's; the orderings are what the comparison tests."]
     with atomic_path(path, ".md") as tmp:

@@ -69,6 +69,18 @@ def read_features(path: str | Path) -> pd.DataFrame:
     return table
 
 
+def read_examples(path: str | Path) -> tuple[dict[int, np.ndarray], pd.DataFrame]:
+    """The example cut-outs of an image store (the few galaxies preprocessing shows): objid ->
+    star-replaced, sky-subtracted flux (ny, nx) before scaling; and their rows of the store's
+    ``features`` table, indexed by objid. Both empty for a store without examples."""
+    with h5py.File(path, "r") as fh:
+        group = fh["examples"] if "examples" in fh else {}
+        images = {int(name): group[name][()] for name in group}
+        features = read_table(fh, "features")
+        features.index = pd.Index(fh["objid"][()], name="objid")
+    return images, features.loc[list(images)]
+
+
 def shard_stores(folder: str | Path, n_shards: int) -> list[Path]:
     """The workflow's per-shard stores in ``folder``: shard-0.h5 ... shard-{n-1}.h5. Whole-sample
     steps take a folder and a shard count rather than every path: at ~780 shards the paths alone

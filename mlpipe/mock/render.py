@@ -1,5 +1,6 @@
 """Render one mock g-band cut-out with GalSim: bulge, inclined disk with spiral arms, bar and
-star-forming knots, a dust lane in edge-on disks, clumpy irregulars, PSF, stars and noise."""
+star-forming knots (diffuse and compact HII-like ones), a dust lane in edge-on disks, clumpy
+irregulars, PSF, stars with halos (the brightest saturate) and noise."""
 
 from __future__ import annotations
 
@@ -84,8 +85,9 @@ def galaxy_image(gal: pd.Series, size: int, scale: float, offset, psf: galsim.Mo
     knot_frac = cfg["disk_knot_fraction"]
     disk_flux = flux * (1 - bt)
     scale_radius = re / 1.678
-    disk = galsim.InclinedExponential(incl * galsim.degrees, scale_radius=scale_radius,
-                                      scale_h_over_r=0.1, flux=disk_flux * (1 - knot_frac))
+    hii_flux = flux * cfg["hii_knots_per_disk"] * cfg["hii_knot_flux_fraction"]  # drawn by _hii_knots
+    disk = galsim.InclinedExponential(incl * galsim.degrees, scale_radius=scale_radius, scale_h_over_r=0.1,
+                                      flux=max(disk_flux * (1 - knot_frac) - hii_flux, 0.0))
     disk = disk.rotate(beta)
     image = _draw(disk, size, scale, offset, psf)
     if gal["n_arms"] > 0 and incl < 80:
@@ -109,6 +111,36 @@ def galaxy_image(gal: pd.Series, size: int, scale: float, offset, psf: galsim.Mo
     return image
 
 
+def _star_psf(img_cfg: Mapping[str, Any], fwhm: float, flux: float) -> galsim.GSObject:
+    """A star: the Moffat core plus the PSF's wide, faint halo."""
+    halo = img_cfg["psf_halo_fraction"]
+    core = galsim.Moffat(beta=img_cfg["psf_moffat_beta"], fwhm=fwhm, flux=(1 - halo) * flux)
+    if halo <= 0:
+        return core
+    return core + galsim.Moffat(beta=img_cfg["psf_halo_beta"], fwhm=img_cfg["psf_halo_fwhm_ratio"] * fwhm,
+                                flux=halo * flux)
+
+
+def _hii_knots(gal: pd.Series, size: int, scale: float, offset, psf: galsim.GSObject,
+               rng: np.random.Generator, img_cfg: Mapping[str, Any]) -> np.ndarray:
+    """Compact star-forming knots (PSF-sized, not in the star list) on a disk, spread like its light."""
+    n_knots = int(img_cfg["hii_knots_per_disk"])
+    if gal["type"] != "disk" or n_knots == 0:
+        return np.zeros((size, size))
+    flux = float(physics.nanomaggies(gal["g_obs"])) * img_cfg["hii_knot_flux_fraction"]
+    cos_i = max(np.cos(np.radians(float(gal["inclination_deg"]))), 0.1)
+    th = np.radians(float(gal["position_angle_deg"]))
+    out = np.zeros((size, size))
+    for _ in range(n_knots):
+        r = rng.gamma(2.0, float(gal["re_arcsec"]) / 1.678)      # exponential-disk radii
+        phi = rng.uniform(0, 2 * np.pi)
+        u, v = r * np.cos(phi), r * np.sin(phi) * cos_i
+        dx, dy = u * np.cos(th) - v * np.sin(th), u * np.sin(th) + v * np.cos(th)
+        knot = galsim.Gaussian(sigma=0.3 * scale, flux=flux)
+        out += _draw(knot, size, scale, (offset[0] + dx / scale, offset[1] + dy / scale), psf)
+    return out
+
+
 def render_galaxy(gal: pd.Series, stars: pd.DataFrame, cfg: Mapping[str, Any], path: str) -> None:
     """Render and write the FITS cut-out of one galaxy (flux in nanomaggies, TAN WCS)."""
     img_cfg = cfg["image"]
@@ -127,12 +159,14 @@ def render_galaxy(gal: pd.Series, stars: pd.DataFrame, cfg: Mapping[str, Any], p
         sx, sy = wcs.all_world2pix(stars["ra"].to_numpy(), stars["dec"].to_numpy(), 0)
         inside = (sx > -10) & (sx < size + 10) & (sy > -10) & (sy < size + 10)
         for x, y, mag in zip(sx[inside], sy[inside], stars["psfMag_g"].to_numpy()[inside]):
-            star = galsim.Moffat(beta=img_cfg["psf_moffat_beta"], fwhm=fwhm, flux=physics.nanomaggies(mag))
+            star = _star_psf(img_cfg, fwhm, float(physics.nanomaggies(mag)))
             c = (size - 1) / 2.0
             image += _draw(star, size, scale, (x - c, y - c))
+    image += _hii_knots(gal, size, scale, offset, psf, rng, img_cfg)
 
     electrons = img_cfg["electrons_per_nanomaggy"]
     noisy = image + rng.normal(0, 1, image.shape) * np.sqrt(np.clip(image, 0, None) / electrons)
     noisy += rng.normal(0, img_cfg["sky_sigma_nanomaggies"], image.shape)
+    noisy = np.minimum(noisy, img_cfg["saturation_nanomaggies"])   # bright stars saturate: flat cores
     write_image(noisy, wcs, path, {"BUNIT": "nanomaggy", "FILTER": "g", "OBJID": str(int(gal["objid"])),
                                    "PSF_FWHM": round(fwhm, 3), "SKYSIG": img_cfg["sky_sigma_nanomaggies"]})

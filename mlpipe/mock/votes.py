@@ -1,6 +1,7 @@
 """Mock GZ2 votes: conditional fractions per question drawn from each galaxy's true morphology.
 
-Visible features fade with redshift and with apparent size (``features.fade_redshift``), so
+Type, bulge fraction, inclination (axis ratio), bar, arms and an irregular's burst (its knots) set
+the answers, the same truth the renderer draws. Visible features fade with redshift and with apparent size (``features.fade_redshift``), so
 distant disks are voted smooth more often, as in the real GZ2 (Hart et al. 2016).
 """
 
@@ -45,7 +46,9 @@ def expected_answers(pop: pd.DataFrame, cfg: Mapping[str, Any]) -> list[np.ndarr
     p_spiral = np.where(disk & ~edge_on, 0.9 * visible + 0.05, 0.15)
     q4 = np.stack([p_spiral, 1 - p_spiral], axis=1)
     q5 = _soft_class(np.digitize(bt, [0.05, 0.2, 0.45]), 4, 0.6)
-    p_odd = np.select([irr, edge_on], [np.full(n, 0.85), np.full(n, 0.45)], 0.1)
+    # the brighter an irregular's burst, the more star-forming knots voters see as odd
+    burst = pop["burst_fraction"].to_numpy() if "burst_fraction" in pop else np.full(n, 0.5)
+    p_odd = np.select([irr, edge_on], [0.55 + 0.4 * burst, np.full(n, 0.45)], 0.1)
     q6 = np.stack([p_odd, 1 - p_odd], axis=1)
     q7 = _soft_class(2 - np.digitize(pop["axis_ratio"].to_numpy(), [0.5, 0.85]), 3, 0.7)
     q8 = np.where(irr[:, None], [0.05, 0.03, 0.25, 0.4, 0.05, 0.2, 0.02],

@@ -73,8 +73,10 @@ def predict_galaxies(bundle: Bundle, catalogue: str | Path, images_dir: str | Pa
             stars = work / "no_stars.csv"
             pd.DataFrame(columns=["ra", "dec", "psfMag_g"]).to_csv(stars, index=False)
         store = work / "images.h5"
+        real = cfg.get("data", {}).get("real", {})
         shard_rejects, _ = process_shard(work / "galaxies.csv", images_dir, stars, sizes, cfg["preprocess"],
-                                         cfg["cosmology"], store)
+                                         cfg["cosmology"], store, image_unit=real.get("image_unit", "nanomaggies"),
+                                         image_zero_point_mag=real.get("image_zero_point_mag"))
         rejected = pd.concat([rejected, shard_rejects], ignore_index=True)
         if len(shard_rejects) == len(galaxies):  # nothing to predict: say why instead of an empty table
             write_csv(rejected, rejected_path)

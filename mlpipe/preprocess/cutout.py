@@ -1,5 +1,5 @@
-"""Cut the 1.125 x D25 field of view around the galaxy (by its WCS, not the array centre) and
-measure and remove the sky."""
+"""Cut the 1.125 x D25 field of view around the galaxy (by its WCS, not the array centre), mask
+missing pixels (NaN, inf and runs of exact zeros) and measure and remove the sky."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 from astropy.stats import sigma_clipped_stats
 from astropy.wcs.utils import proj_plane_pixel_scales
+from scipy import ndimage
 
 from mlpipe.io.fits_image import Image
 from mlpipe.preprocess.errors import Rejected
@@ -21,21 +22,41 @@ class Cutout:
     pixel_scale_arcsec: float
     sky: float                # sigma-clipped sky level that was subtracted
     sky_sigma: float          # sigma-clipped noise of the sky
-    bad_fraction: float       # share of non-finite pixels replaced by the sky
+    bad_fraction: float       # share of the field's on-image pixels that are missing (set to the sky)
+    masked_d25_fraction: float = 0.0  # share of the D25 circle missing or off the image
+    missing: np.ndarray | None = None  # (side, side) bool: pixels with no data (NaN, zero runs, off image)
 
 
 def pixel_scale_arcsec(image: Image) -> float:
     return float(np.mean(proj_plane_pixel_scales(image.wcs.celestial)) * 3600.0)
 
 
-def cut_field_of_view(image: Image, ra: float, dec: float, d25_arcmin: float, fov_d25: float,
-                      min_coverage: float, max_bad_fraction: float) -> Cutout:
+def missing_pixels(data: np.ndarray, *, min_zero_run_px: int) -> np.ndarray:
+    """Pixels without data: NaN or infinite, or part of a connected patch of at least
+    ``min_zero_run_px`` exact zeros (how many archives write missing rows and chip gaps)."""
+    missing = ~np.isfinite(data)
+    zeros = data == 0.0
+    if min_zero_run_px > 0 and zeros.sum() >= min_zero_run_px:
+        labels, n = ndimage.label(zeros)
+        sizes = np.bincount(labels.ravel(), minlength=n + 1)
+        big = sizes >= min_zero_run_px
+        big[0] = False
+        missing |= big[labels]
+    return missing
+
+
+def cut_field_of_view(image: Image, *, ra_deg: float, dec_deg: float, d25_arcmin: float, fov_d25: float,
+                      min_coverage: float, max_bad_fraction: float, min_zero_run_px: int = 5,
+                      max_masked_d25_fraction: float = 1.0) -> Cutout:
     """Square cut-out of side ``fov_d25 * D25`` centred on (ra, dec), sky subtracted.
 
     Parts of the field outside the image are padded with the sky (the galaxy is rejected when
-    less than ``min_coverage`` of the field lies on the image); non-finite pixels are replaced
-    by the sky (rejected above ``max_bad_fraction``).
+    less than ``min_coverage`` of the field lies on the image); missing pixels (NaN, inf, runs
+    of at least ``min_zero_run_px`` exact zeros) are set to the sky; the galaxy is rejected when
+    they are more than ``max_bad_fraction`` of the field on the image, or when missing and
+    off-image pixels cover more than ``max_masked_d25_fraction`` of the D25 circle.
     """
+    ra, dec = ra_deg, dec_deg
     scale = pixel_scale_arcsec(image)
     side = int(round(fov_d25 * d25_arcmin * 60.0 / scale))
     if side < 8:
@@ -59,28 +80,45 @@ def cut_field_of_view(image: Image, ra: float, dec: float, d25_arcmin: float, fo
     on_image = np.zeros_like(cut, dtype=bool)
     on_image[ys - y0:ye - y0, xs - x0:xe - x0] = True
 
-    finite = np.isfinite(cut)
-    bad_fraction = float(np.mean(~finite[on_image]))
+    missing = missing_pixels(cut, min_zero_run_px=min_zero_run_px)
+    bad_fraction = float(np.mean(missing[on_image]))
     if bad_fraction >= 1.0:
-        raise Rejected("every pixel in the field of view is NaN or infinite")
+        raise Rejected("every pixel in the field of view is missing (NaN, infinite or zero)")
     if bad_fraction > max_bad_fraction:
-        raise Rejected(f"{bad_fraction:.0%} of the pixels are NaN or infinite")
+        raise Rejected(f"{bad_fraction:.0%} of the field's pixels are missing (NaN, infinite or runs of "
+                       f"exact zeros; preprocess.max_bad_pixel_fraction = {max_bad_fraction})")
+    yy, xx = np.mgrid[:side, :side]
+    in_d25 = np.hypot(xx - (side - 1) / 2.0, yy - (side - 1) / 2.0) <= side / (2.0 * fov_d25)
+    masked_d25 = float(np.mean(missing[in_d25])) if in_d25.any() else 0.0
+    if masked_d25 > max_masked_d25_fraction:
+        raise Rejected(f"{masked_d25:.0%} of the D25 circle has no data (missing or off the image; "
+                       f"preprocess.max_masked_d25_fraction = {max_masked_d25_fraction})")
 
-    sky, sky_sigma = sky_level(cut, finite)
-    data = np.where(finite, cut - sky, 0.0)
-    return Cutout(data, x0, y0, scale, sky, sky_sigma, bad_fraction)
+    valid = ~missing
+    sky, sky_sigma = sky_level(cut, valid)
+    data = np.where(valid, cut - sky, 0.0)
+    return Cutout(data, x0, y0, scale, sky, sky_sigma, bad_fraction, masked_d25, missing)
 
 
 def sky_level(cut: np.ndarray, finite: np.ndarray) -> tuple[float, float]:
-    """Sigma-clipped median and sigma of the pixels outside the D25 circle (the field's corners),
-    where the galaxy's light is weakest."""
+    """Sky level and noise from the pixels outside the D25 circle (the field's corners), where the
+    galaxy's light is weakest: the sigma-clipped median, and the pixel-to-pixel noise (robust
+    scatter of neighbour differences / sqrt 2, at most the clipped sigma)."""
     n = cut.shape[0]
     yy, xx = np.mgrid[:n, :n]
     r = np.hypot(xx - (n - 1) / 2.0, yy - (n - 1) / 2.0) / (n / 2.0)
     border = finite & (r > 0.9)
     if border.sum() < 20:
         raise Rejected("no sky: too few valid pixels around the galaxy to measure the background")
-    _, median, sigma = sigma_clipped_stats(cut[border], sigma=3.0, maxiters=10)
-    if not np.isfinite(sigma) or sigma <= 0:
+    _, median, clipped_sigma = sigma_clipped_stats(cut[border], sigma=3.0, maxiters=10)
+    if not np.isfinite(clipped_sigma) or clipped_sigma <= 0:
         raise Rejected("no sky noise: the background is constant (empty or synthetic image)")
-    return float(median), float(sigma)
+    # the pixel-to-pixel noise, from neighbour differences: a star's halo or the galaxy's
+    # gradient across the corners does not raise it
+    quiet = border & (np.abs(np.where(finite, cut, median) - median) < 3.0 * clipped_sigma)
+    pairs = quiet[:, 1:] & quiet[:, :-1]
+    diffs = (cut[:, 1:] - cut[:, :-1])[pairs]
+    sigma = 1.4826 * float(np.median(np.abs(diffs - np.median(diffs)))) / np.sqrt(2.0)
+    if not sigma > 0:
+        sigma = float(clipped_sigma)
+    return float(median), float(min(sigma, clipped_sigma))

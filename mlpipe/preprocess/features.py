@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-#: erg s^-1 cm^-2 Hz^-1 per nanomaggy (AB zero point 3631 Jy).
-NANOMAGGY_CGS = 3.631e-29
+from mlpipe.preprocess.units import NANOMAGGY_CGS  # noqa: F401  (re-exported: the unit's one home is units.py)
 
 
 def centre_values(image: np.ndarray) -> tuple[float, float]:

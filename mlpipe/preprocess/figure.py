@@ -10,7 +10,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from mlpipe.io.atomic import atomic_path  # noqa: E402
+from mlpipe.io.figure import save_figure  # noqa: E402
 from mlpipe.preprocess.galaxy import ProcessedGalaxy  # noqa: E402
 
 
@@ -28,13 +28,12 @@ def preprocessing_figure(galaxies: dict[int, ProcessedGalaxy], path: str | Path,
             ax.set_xlabel("x [px]", fontsize=7)
             ax.set_ylabel("y [px]", fontsize=7)
             ax.tick_params(labelsize=6)
-        for star in gal.stars:
+        for star in gal.stars:   # red: replaced (radius), green: kept as galaxy structure
             if star.status == "replaced":
                 row[0].add_patch(plt.Circle((star.x, star.y), star.radius_px, fill=False, color="tab:red"))
+            elif star.status == "galaxy structure":
+                row[0].add_patch(plt.Circle((star.x, star.y), 4.0, fill=False, color="tab:green"))
     if not galaxies:
         axes[0, 0].text(0.5, 0.5, "no galaxy processed in this shard", ha="center")
     fig.suptitle(title)
-    fig.tight_layout()
-    with atomic_path(path, ".png") as tmp:
-        fig.savefig(tmp, dpi=90, format="png")
-    plt.close(fig)
+    save_figure(fig, path)

@@ -8,14 +8,44 @@ from typing import Any, Mapping
 
 import numpy as np
 import pandas as pd
+from scipy import ndimage
 
 from mlpipe.io.fits_image import Image
 from mlpipe.preprocess.cutout import cut_field_of_view
 from mlpipe.preprocess.errors import Rejected
-from mlpipe.preprocess.features import NANOMAGGY_CGS, log_image_features, luminosity_features
+from mlpipe.preprocess.features import log_image_features, luminosity_features
+from mlpipe.preprocess.psf import header_fwhm_arcsec, measure_fwhm_px
 from mlpipe.preprocess.resize import resize
-from mlpipe.preprocess.scaling import log_stretch, noise_level, rescale_unit, solve_scaling
-from mlpipe.preprocess.stars import StarRecord, find_point_sources, subtract_stars
+from mlpipe.preprocess.scaling import galaxy_range, log_stretch, noise_level, rescale_unit, solve_scaling
+from mlpipe.preprocess.stars import (STATUS_GALAXY, STATUS_REPLACED, StarRecord, StarSettings,
+                                     SATURATED_MIN_PIXELS, find_point_sources, subtract_stars)
+from mlpipe.preprocess.units import ImageUnit, image_unit
+
+
+@dataclass(frozen=True)
+class PreprocessSettings:
+    """The ``preprocess`` section of the configuration (and the configured image unit), unpacked."""
+    fov_d25: float = 1.125
+    min_fov_coverage: float = 0.9
+    max_bad_pixel_fraction: float = 0.1
+    max_masked_d25_fraction: float = 0.2
+    min_zero_run_px: int = 5
+    psf_fwhm_arcsec: float = 1.4
+    psf_fwhm_range_arcsec: tuple[float, float] = (0.3, 5.0)
+    min_central_snr: float = 5.0
+    clip_sigma: float = 3.0
+    noise_level_target: float = 0.2
+    stars: StarSettings = field(default_factory=StarSettings)
+    image_unit: str = "nanomaggies"
+    image_zero_point_mag: float | None = None
+
+    @classmethod
+    def from_config(cls, cfg: Mapping[str, Any], *, image_unit: str = "nanomaggies",
+                    image_zero_point_mag: float | None = None) -> "PreprocessSettings":
+        names = set(cls.__dataclass_fields__) - {"stars", "image_unit", "image_zero_point_mag"}
+        values = {k: (tuple(v) if isinstance(v, list) else v) for k, v in cfg.items() if k in names}
+        return cls(stars=StarSettings.from_config(cfg["stars"]), image_unit=image_unit,
+                   image_zero_point_mag=image_zero_point_mag, **values)
 
 
 @dataclass
@@ -23,54 +53,96 @@ class ProcessedGalaxy:
     images: dict[int, np.ndarray]
     features: dict[str, float]
     stars: list[StarRecord]
+    unit: ImageUnit | None = None
     stages: dict[str, np.ndarray] = field(default_factory=dict)  # for the preprocessing figure
 
 
-def psf_fwhm_arcsec(image: Image, default: float) -> float:
-    """The PSF FWHM from the header (PSF_FWHM or SEEING), else the configured default."""
-    for key in ("PSF_FWHM", "SEEING"):
-        value = image.header.get(key)
-        if isinstance(value, (int, float)) and value > 0:
-            return float(value)
-    return default
+def brightest_peak(data: np.ndarray, *, fwhm_px: float, within_px: float) -> tuple[float, float] | None:
+    """The brightest point of the PSF-smoothed image within ``within_px`` of the field's centre
+    when it is a peak there (not the rim of something brighter further out) and not a saturated
+    core: the galaxy's nucleus, protected from star removal even when off the catalogue position."""
+    n = data.shape[0]
+    c = (n - 1) / 2.0
+    lo, hi = max(int(c - within_px), 0), min(int(np.ceil(c + within_px)) + 1, n)
+    box = ndimage.gaussian_filter(data[lo:hi, lo:hi], fwhm_px / 2.3548)
+    yy, xx = np.mgrid[lo:hi, lo:hi]
+    r = np.hypot(xx - c, yy - c)
+    box = np.where(r <= within_px, box, -np.inf)
+    iy, ix = np.unravel_index(int(np.argmax(box)), box.shape)
+    if r[iy, ix] > within_px - 1.0:
+        return None
+    y, x = iy + lo, ix + lo
+    near = data[max(y - 2, 0):y + 3, max(x - 2, 0):x + 3]
+    if np.sum(near == near.max()) >= SATURATED_MIN_PIXELS:   # a flat-topped, saturated star
+        return None
+    return float(ix + lo), float(iy + lo)
 
 
-def preprocess_galaxy(image: Image, gal: pd.Series, stars: pd.DataFrame, distance_cm: float,
-                      sizes: list[int], cfg: Mapping[str, Any], rng: np.random.Generator,
-                      keep_stages: bool = False) -> ProcessedGalaxy:
-    """Run every preprocessing step on one galaxy's image."""
-    cut = cut_field_of_view(image, gal["ra"], gal["dec"], gal["d25_arcmin"], cfg["fov_d25"],
-                            cfg["min_fov_coverage"], cfg["max_bad_pixel_fraction"])
-    fwhm_px = psf_fwhm_arcsec(image, cfg["psf_fwhm_arcsec"]) / cut.pixel_scale_arcsec
+def preprocess_galaxy(image: Image, *, ra_deg: float, dec_deg: float, d25_arcmin: float,
+                      stars: pd.DataFrame, distance_cm: float, sizes: list[int],
+                      settings: PreprocessSettings, rng: np.random.Generator,
+                      keep_stages: bool = False, fill_noise: bool = True) -> ProcessedGalaxy:
+    """Run every preprocessing step on one galaxy's image.
+
+    ``stars``: the catalogue's point sources near the galaxy (ra, dec in degrees, psfMag_g);
+    ``distance_cm``: luminosity distance. Returns the log-scaled images (size, size) per size in
+    ``sizes``, the features (luminosities in erg/s/Hz per pixel, sky, masks, scaling) and what
+    happened to each star."""
+    cut = cut_field_of_view(image, ra_deg=ra_deg, dec_deg=dec_deg, d25_arcmin=d25_arcmin,
+                            fov_d25=settings.fov_d25, min_coverage=settings.min_fov_coverage,
+                            max_bad_fraction=settings.max_bad_pixel_fraction,
+                            min_zero_run_px=settings.min_zero_run_px,
+                            max_masked_d25_fraction=settings.max_masked_d25_fraction)
+    unit = image_unit(image.header, configured_unit=settings.image_unit,
+                      configured_zero_point_mag=settings.image_zero_point_mag)
+    fwhm_arcsec = header_fwhm_arcsec(image.header, default_arcsec=settings.psf_fwhm_arcsec,
+                                     valid_range_arcsec=settings.psf_fwhm_range_arcsec)
+    fwhm_px = fwhm_arcsec / cut.pixel_scale_arcsec
     n = cut.data.shape[0]
     centre = ((n - 1) / 2.0, (n - 1) / 2.0)
+    r25_px = n / (2.0 * settings.fov_d25)
+    star_settings = settings.stars
+    from_catalogue = True
     if len(stars):
         sx, sy = image.wcs.celestial.all_world2pix(stars["ra"].to_numpy(), stars["dec"].to_numpy(), 0)
         star_xy = np.column_stack([sx - cut.x0, sy - cut.y0])
-    elif cfg["stars"]["detect_without_catalogue"]:
-        star_xy = find_point_sources(cut.data, cut.sky_sigma, fwhm_px, cfg["stars"])
+    elif star_settings.detect_without_catalogue:
+        from_catalogue = False
+        star_xy = find_point_sources(cut.data, sky_sigma=cut.sky_sigma, fwhm_px=fwhm_px, settings=star_settings)
+        measured = measure_fwhm_px(cut.data, xy=star_xy, guess_fwhm_px=fwhm_px, sky_sigma=cut.sky_sigma)
+        if measured is not None and 0.5 * fwhm_px <= measured <= 2.0 * fwhm_px:
+            fwhm_px = measured
+            fwhm_arcsec = measured * cut.pixel_scale_arcsec
     else:
         star_xy = np.empty((0, 2))
     star_mag = stars["psfMag_g"].to_numpy() if len(stars) else np.full(len(star_xy), np.nan)
-    clean, records = subtract_stars(cut.data, star_xy, star_mag, cut.sky_sigma, fwhm_px, centre,
-                                    cfg["stars"], rng)
+    protect = [centre]
+    peak = brightest_peak(cut.data, fwhm_px=fwhm_px, within_px=2.0 * fwhm_px) if len(star_xy) else None
+    if peak is not None:
+        protect.append(peak)
+    clean, records = subtract_stars(cut.data, star_xy=star_xy, star_mag=star_mag, sky_sigma=cut.sky_sigma,
+                                    fwhm_px=fwhm_px, protect_xy=protect, settings=star_settings, rng=rng,
+                                    from_catalogue=from_catalogue, valid=~cut.missing, fill_noise=fill_noise)
 
     central = clean[int(centre[1]) - 2:int(centre[1]) + 3, int(centre[0]) - 2:int(centre[0]) + 3]
     snr = central.sum() / (cut.sky_sigma * np.sqrt(central.size))
-    if not snr >= cfg["min_central_snr"]:
+    if not snr >= settings.min_central_snr:
         raise Rejected(f"no signal: the central 5x5 pixels hold {snr:.2f} sigma of flux "
-                       f"(< {cfg['min_central_snr']})")
+                       f"(< {settings.min_central_snr})")
 
-    in_nanomaggies = str(image.header.get("BUNIT", "")).lower().startswith("nanomaggy")
-    unit_cgs = NANOMAGGY_CGS if in_nanomaggies else 1.0
-    features = luminosity_features(clean, distance_cm, unit_cgs)
-    unit = rescale_unit(clean)
-    level = noise_level(unit, cfg["clip_sigma"])
-    a = solve_scaling(level, cfg["noise_level_target"])
-    scaled = log_stretch(unit, a)
+    features = luminosity_features(clean, distance_cm, unit.cgs)
+    lo, hi = galaxy_range(clean, radius_px=r25_px)
+    unit_image = rescale_unit(clean, min_value=lo, max_value=hi)
+    level = noise_level(unit_image, settings.clip_sigma)
+    a = solve_scaling(level, settings.noise_level_target)
+    scaled = log_stretch(unit_image, a)
     features |= log_image_features(scaled)
+    kept = sum(r.status == STATUS_GALAXY for r in records)
     features |= {"image_size_px": float(n), "scale_a": a, "noise_level": level,
                  "sky": cut.sky, "sky_sigma": cut.sky_sigma, "bad_pixel_fraction": cut.bad_fraction,
-                 "stars_replaced": float(sum(r.status == "replaced" for r in records))}
+                 "stars_replaced": float(sum(r.status == STATUS_REPLACED for r in records)),
+                 "stars_kept_as_galaxy": float(kept), "masked_d25_fraction": cut.masked_d25_fraction,
+                 "scale_min": lo, "scale_max": hi, "psf_fwhm_arcsec": fwhm_arcsec,
+                 "flux_unit_cgs": unit.cgs}
     stages = {"raw": cut.data, "clean": clean, "scaled": scaled} if keep_stages else {}
-    return ProcessedGalaxy({s: resize(scaled, s) for s in sizes}, features, records, stages)
+    return ProcessedGalaxy({s: resize(scaled, s) for s in sizes}, features, records, unit, stages)

@@ -17,12 +17,34 @@ from mlpipe.preprocess.errors import Rejected
 LOG_A_RANGE = (-12.0, 30.0)  # natural log of a
 
 
-def rescale_unit(data: np.ndarray) -> np.ndarray:
-    """Min-max rescaling to [0, 1]."""
-    lo, hi = float(np.min(data)), float(np.max(data))
+def robust_extremes(data: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per pixel, the value clipped to the range of its four neighbours: a lone hot (or cold)
+    pixel drops to its neighbours' level, anything wider than one pixel is unchanged."""
+    padded = np.pad(data, 1, mode="edge")
+    neighbours = np.stack([padded[:-2, 1:-1], padded[2:, 1:-1], padded[1:-1, :-2], padded[1:-1, 2:]])
+    return np.maximum(data, neighbours.min(axis=0)), np.minimum(data, neighbours.max(axis=0))
+
+
+def galaxy_range(data: np.ndarray, *, radius_px: float) -> tuple[float, float]:
+    """(min, max) for the [0, 1] scaling: the minimum over the field and the maximum over the
+    galaxy (within ``radius_px`` of the centre, the D25 radius), both robust to single hot or
+    cold pixels, so that neither a residual star outside D25 nor a hot pixel sets the scale."""
+    low, high = robust_extremes(data)
+    n_y, n_x = data.shape
+    yy, xx = np.ogrid[:n_y, :n_x]
+    inside = (xx - (n_x - 1) / 2.0) ** 2 + (yy - (n_y - 1) / 2.0) ** 2 <= radius_px**2
+    hi = float(high[inside].max()) if inside.any() else float(high.max())
+    return float(low.min()), hi
+
+
+def rescale_unit(data: np.ndarray, *, min_value: float | None = None,
+                 max_value: float | None = None) -> np.ndarray:
+    """Linear rescaling of [min_value, max_value] (default: the image's own) to [0, 1], clipped."""
+    lo = float(np.min(data)) if min_value is None else float(min_value)
+    hi = float(np.max(data)) if max_value is None else float(max_value)
     if not hi > lo:
         raise Rejected("no signal: the image is constant")
-    return (data - lo) / (hi - lo)
+    return np.clip((data - lo) / (hi - lo), 0.0, 1.0)
 
 
 def noise_level(unit: np.ndarray, clip_sigma: float) -> float:

@@ -1,0 +1,134 @@
+"""The point-spread function: a Moffat core plus a faint, wide Moffat halo (what the mock draws,
+what the injection benchmark injects and what the star masks are sized with), the header FWHM
+check, and the FWHM measured on the image's own point sources."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from mlpipe.preprocess.errors import Rejected
+
+#: header keys read for the PSF FWHM (arcsec), in this order
+FWHM_HEADER_KEYS = ("PSF_FWHM", "SEEING")
+
+
+@dataclass(frozen=True)
+class PsfModel:
+    """Circular PSF shape in units of its core FWHM (the FWHM itself comes per image)."""
+    core_beta: float = 3.5           # Moffat beta of the core
+    halo_fraction: float = 0.05      # share of the flux in the halo
+    halo_fwhm_ratio: float = 6.0     # halo FWHM / core FWHM
+    halo_beta: float = 2.0           # Moffat beta of the halo (surface brightness ~ r^-2 beta far out)
+
+
+def moffat_alpha(*, fwhm_px: float, beta: float) -> float:
+    return fwhm_px / (2.0 * np.sqrt(2.0 ** (1.0 / beta) - 1.0))
+
+
+def moffat_profile(r_px: np.ndarray, *, fwhm_px: float, beta: float) -> np.ndarray:
+    """Surface brightness per unit flux (px^-2) of a Moffat profile at radius ``r_px``."""
+    alpha = moffat_alpha(fwhm_px=fwhm_px, beta=beta)
+    return (beta - 1.0) / (np.pi * alpha**2) * (1.0 + (np.asarray(r_px) / alpha) ** 2) ** (-beta)
+
+
+def core_profile(r_px: np.ndarray, *, fwhm_px: float, model: PsfModel) -> np.ndarray:
+    """The core alone, per unit flux (px^-2)."""
+    return moffat_profile(r_px, fwhm_px=fwhm_px, beta=model.core_beta)
+
+
+def halo_profile(r_px: np.ndarray, *, fwhm_px: float, model: PsfModel) -> np.ndarray:
+    """The halo alone, per unit flux (px^-2)."""
+    return moffat_profile(r_px, fwhm_px=model.halo_fwhm_ratio * fwhm_px, beta=model.halo_beta)
+
+
+def psf_profile(r_px: np.ndarray, *, fwhm_px: float, model: PsfModel) -> np.ndarray:
+    """PSF surface brightness per unit flux (px^-2): core plus halo."""
+    return ((1.0 - model.halo_fraction) * core_profile(r_px, fwhm_px=fwhm_px, model=model)
+            + model.halo_fraction * halo_profile(r_px, fwhm_px=fwhm_px, model=model))
+
+
+def star_profile(r_px: np.ndarray, *, core_flux: float, halo_flux: float, fwhm_px: float,
+                 model: PsfModel) -> np.ndarray:
+    """A star's surface brightness (image units per pixel) with its own core and halo fluxes."""
+    return (core_flux * core_profile(r_px, fwhm_px=fwhm_px, model=model)
+            + halo_flux * halo_profile(r_px, fwhm_px=fwhm_px, model=model))
+
+
+def radius_at_level(*, flux: float, level: float, fwhm_px: float, model: PsfModel,
+                    max_radius_px: float, halo_flux: float | None = None) -> float:
+    """The radius (px) beyond which a star of total ``flux`` is fainter than ``level`` per pixel
+    (both in image units); ``max_radius_px`` when it never gets there within it. ``halo_flux``:
+    the part of ``flux`` in the halo when fitted (default: the model's share)."""
+    if not (flux > 0 and level > 0):
+        return 0.0
+    halo = model.halo_fraction * flux if halo_flux is None else halo_flux
+    r = np.linspace(0.0, max_radius_px, int(4 * max_radius_px) + 2)
+    above = star_profile(r, core_flux=flux - halo, halo_flux=halo, fwhm_px=fwhm_px, model=model) > level
+    if above.all():
+        return float(max_radius_px)
+    return float(r[np.argmin(above)])
+
+
+def header_fwhm_arcsec(header, *, default_arcsec: float, valid_range_arcsec: tuple[float, float]) -> float:
+    """The PSF FWHM from the header (PSF_FWHM or SEEING, arcsec), else ``default_arcsec``.
+
+    A header value outside ``valid_range_arcsec`` rejects the galaxy: a corrupt header must not
+    size the star masks (1e6 arcsec would ask for terabytes)."""
+    lo, hi = valid_range_arcsec
+    for key in FWHM_HEADER_KEYS:
+        value = header.get(key)
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            continue
+        if not (np.isfinite(value) and lo <= value <= hi):
+            raise Rejected(f"header {key} = {value!r} arcsec is outside the valid PSF FWHM range "
+                           f"[{lo}, {hi}] (preprocess.psf_fwhm_range_arcsec)")
+        return float(value)
+    return float(default_arcsec)
+
+
+def measure_fwhm_px(data: np.ndarray, *, xy: np.ndarray, guess_fwhm_px: float, sky_sigma: float,
+                    min_snr: float = 20.0, min_stars: int = 2) -> float | None:
+    """Median FWHM (px) of the bright, unsaturated point sources at ``xy`` from their second
+    moments over a local plane; None when fewer than ``min_stars`` give a usable value."""
+    n_y, n_x = data.shape
+    half = int(np.ceil(2.0 * guess_fwhm_px))
+    values = []
+    for x, y in xy:
+        ix, iy = int(round(x)), int(round(y))
+        if ix - half < 0 or iy - half < 0 or ix + half >= n_x or iy + half >= n_y:
+            continue
+        stamp = data[iy - half:iy + half + 1, ix - half:ix + half + 1]
+        yy, xx = np.mgrid[-half:half + 1, -half:half + 1]
+        r = np.hypot(xx - (x - ix), yy - (y - iy))
+        edge = r > 1.5 * guess_fwhm_px
+        if edge.sum() < 8:
+            continue
+        background = np.median(stamp[edge])
+        core = stamp - background
+        inner = r <= 1.5 * guess_fwhm_px
+        peak = core[r <= 1.0].max()
+        if peak < min_snr * sky_sigma or np.sum(stamp >= stamp.max()) > 2:
+            continue
+        w = np.clip(core[inner], 0, None)
+        if w.sum() <= 0:
+            continue
+        sigma2 = np.sum(w * r[inner] ** 2) / w.sum() / 2.0
+        values.append(2.3548 * np.sqrt(sigma2))
+    if len(values) < min_stars:
+        return None
+    # moments inside 1.5 FWHM of a Moffat are narrower than the FWHM says: calibrate on the model
+    return float(np.median(values)) * guess_fwhm_px / _moment_fwhm(guess_fwhm_px)
+
+
+def _moment_fwhm(fwhm_px: float) -> float:
+    """The moment FWHM ``measure_fwhm_px`` finds for a noiseless core of FWHM ``fwhm_px``."""
+    half = int(np.ceil(2.0 * fwhm_px))
+    yy, xx = np.mgrid[-half:half + 1, -half:half + 1]
+    r = np.hypot(xx, yy)
+    w = moffat_profile(r, fwhm_px=fwhm_px, beta=PsfModel().core_beta)
+    w = w - np.median(w[r > 1.5 * fwhm_px])
+    inner = r <= 1.5 * fwhm_px
+    w = np.clip(w[inner], 0, None)
+    return 2.3548 * np.sqrt(np.sum(w * r[inner] ** 2) / w.sum() / 2.0)

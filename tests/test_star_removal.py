@@ -1,0 +1,225 @@
+"""Star removal that keeps the galaxy, missing data, image units, PSF header checks, robust
+scaling, and the injection-recovery benchmark on real cut-outs."""
+
+import copy
+import sys
+from pathlib import Path
+
+import galsim
+import numpy as np
+import pandas as pd
+import pytest
+from astropy.io import fits
+
+from mlpipe.io.fits_image import Image, tan_wcs
+from mlpipe.preprocess.cutout import cut_field_of_view, missing_pixels
+from mlpipe.preprocess.errors import Rejected
+from mlpipe.preprocess.galaxy import PreprocessSettings, preprocess_galaxy
+from mlpipe.preprocess.psf import header_fwhm_arcsec
+from mlpipe.preprocess.scaling import galaxy_range
+from mlpipe.preprocess.stars import STATUS_GALAXY, STATUS_REPLACED, StarSettings, subtract_stars
+from mlpipe.preprocess.units import NANOMAGGY_CGS, image_unit
+
+REPO = Path(__file__).resolve().parents[1]
+REAL = REPO.parent / "shared" / "real" / "sdss_cutouts"
+SCALE, FWHM = 0.396, 1.4
+SIZE, SIGMA = 140, 0.025
+
+
+def _disk_with_knot_and_star(knot_xy=(85.0, 70.0), star_xy=(40.0, 100.0), star_flux=20.0):
+    """An exponential disk with a compact knot on it (a star-forming region: slightly broader than
+    the PSF, on bright disk light) and a foreground star, in nanomaggies."""
+    psf = galsim.Moffat(beta=3.5, fwhm=FWHM)
+    c = (SIZE - 1) / 2.0
+    disk = galsim.Exponential(half_light_radius=8.0, flux=600.0).shear(q=0.7, beta=20 * galsim.degrees)
+    knot = galsim.Gaussian(fwhm=1.0, flux=6.0)
+    star = galsim.Moffat(beta=3.5, fwhm=FWHM, flux=star_flux)
+    def draw(obj, xy, conv=True):
+        prof = galsim.Convolve(obj, psf) if conv else obj
+        return prof.drawImage(nx=SIZE, ny=SIZE, scale=SCALE, offset=(xy[0] - c, xy[1] - c)).array
+    galaxy = draw(disk, (c, c)) + draw(knot, knot_xy)
+    return galaxy, draw(star, star_xy, conv=False)
+
+
+def _settings(config, **stars):
+    cfg = copy.deepcopy(config["preprocess"])
+    cfg["stars"].update(stars)
+    return PreprocessSettings.from_config(cfg)
+
+
+def test_star_removed_knot_kept_without_catalogue(config):
+    galaxy, star = _disk_with_knot_and_star()
+    rng = np.random.default_rng(3)
+    noise = rng.normal(0, SIGMA, (SIZE, SIZE))
+    settings = _settings(config, detect_without_catalogue=True).stars
+    from mlpipe.preprocess.stars import find_point_sources
+    image = galaxy + star + noise
+    cand = find_point_sources(image, sky_sigma=SIGMA, fwhm_px=FWHM / SCALE, settings=settings)
+    centre = ((SIZE - 1) / 2, (SIZE - 1) / 2)
+    clean, records = subtract_stars(image, star_xy=cand, star_mag=np.full(len(cand), np.nan), sky_sigma=SIGMA,
+                                    fwhm_px=FWHM / SCALE, protect_xy=[centre], settings=settings, rng=rng,
+                                    from_catalogue=False)
+    near = {tuple(np.round(r_xy)): r for r_xy, r in zip(cand, records)}
+    star_rec = [r for xy, r in near.items() if np.hypot(xy[0] - 40, xy[1] - 100) < 2]
+    knot_rec = [r for xy, r in near.items() if np.hypot(xy[0] - 85, xy[1] - 70) < 2]
+    assert star_rec and star_rec[0].status == STATUS_REPLACED
+    assert knot_rec and knot_rec[0].status == STATUS_GALAXY           # found, judged, kept
+    yy, xx = np.mgrid[:SIZE, :SIZE]
+    star_region = np.hypot(xx - 40, yy - 100) < 4 * FWHM / SCALE
+    left = (clean - galaxy - noise)[star_region].sum()
+    assert abs(left) < 0.05 * star.sum() + 3 * SIGMA * np.sqrt(star_region.sum())
+    knot_region = np.hypot(xx - 85, yy - 70) < 3
+    assert np.array_equal(clean[knot_region], image[knot_region])     # the knot's pixels untouched
+    # the replaced patch has the sky's noise, not the annulus scatter
+    patch = np.hypot(xx - 40, yy - 100) <= star_rec[0].radius_px
+    resid = clean[patch] - galaxy[patch]
+    assert 0.75 < resid.std() / SIGMA < 1.3
+
+
+def test_saturated_star_with_halo_removed_and_scaling_set_by_galaxy(config):
+    galaxy, _ = _disk_with_knot_and_star()
+    psf = galsim.Moffat(beta=3.5, fwhm=FWHM, flux=0.95 * 3e4) + galsim.Moffat(beta=2.0, fwhm=6 * FWHM, flux=0.05 * 3e4)
+    c = (SIZE - 1) / 2.0
+    star = psf.drawImage(nx=SIZE, ny=SIZE, scale=SCALE, offset=(30 - c, 110 - c)).array
+    rng = np.random.default_rng(4)
+    noise = rng.normal(0, SIGMA, (SIZE, SIZE))
+    image = np.minimum(galaxy + star + noise, 60.0)   # clipped core
+    settings = _settings(config).stars
+    clean, records = subtract_stars(image, star_xy=np.array([[30.4, 110.3]]), star_mag=np.array([12.0]),
+                                    sky_sigma=SIGMA, fwhm_px=FWHM / SCALE, protect_xy=[(c, c)],
+                                    settings=settings, rng=rng)
+    assert records[0].status == STATUS_REPLACED and records[0].saturated
+    assert records[0].halo_radius_px > 10 * FWHM / SCALE            # out into the halo
+    yy, xx = np.mgrid[:SIZE, :SIZE]
+    outside = np.hypot(xx - 30, yy - 110) > records[0].radius_px      # model-subtracted, not replaced
+    left = (clean - galaxy - noise)[outside].sum()
+    assert abs(left) < 0.002 * 3e4, left                              # the halo is gone there
+    assert np.abs(clean - galaxy - noise)[outside].max() < 3 * SIGMA
+    lo, hi = galaxy_range(clean, radius_px=SIZE / 2.25)
+    assert hi == pytest.approx(galaxy.max(), rel=0.1)                 # the galaxy's peak sets the scale
+
+
+def test_listed_knot_on_galaxy_centre_is_kept(config):
+    galaxy, _ = _disk_with_knot_and_star()
+    image = galaxy + np.random.default_rng(5).normal(0, SIGMA, (SIZE, SIZE))
+    c = (SIZE - 1) / 2.0
+    clean, records = subtract_stars(image, star_xy=np.array([[c + 1.5, c]]), star_mag=np.array([17.0]),
+                                    sky_sigma=SIGMA, fwhm_px=FWHM / SCALE, protect_xy=[(c, c)],
+                                    settings=_settings(config).stars, rng=np.random.default_rng(0))
+    assert records[0].status == "galaxy nucleus" and np.array_equal(clean, image)
+
+
+def test_hot_pixel_and_outer_star_do_not_set_the_scale():
+    yy, xx = np.mgrid[:100, :100]
+    data = 5.0 * np.exp(-np.hypot(xx - 49.5, yy - 49.5) / 6.0)
+    data[50, 40] = 500.0                         # hot pixel on the galaxy
+    data[2, 2] = 800.0                           # a residual beyond D25
+    lo, hi = galaxy_range(data, radius_px=100 / 2.25)
+    assert hi < 5.1 and lo == pytest.approx(data.min())
+
+
+def test_zero_runs_are_missing_and_recorded():
+    data = np.random.default_rng(0).normal(0, 1, (60, 60))
+    data[10, 10] = 0.0                           # one exact zero: a value, not missing
+    data[30:33, :] = 0.0                         # three missing rows
+    data[5, 50] = np.nan
+    missing = missing_pixels(data, min_zero_run_px=5)
+    assert missing[30:33].all() and missing[5, 50] and not missing[10, 10]
+    assert missing.sum() == 3 * 60 + 1
+
+
+def _image(data, **cards):
+    wcs = tan_wcs(150.0, 2.0, ((data.shape[1] + 1) / 2, (data.shape[0] + 1) / 2), SCALE)
+    header = wcs.to_header()
+    for k, v in cards.items():
+        header[k] = v
+    return Image(data, wcs, header)
+
+
+def test_galaxy_rejected_when_mask_covers_its_d25():
+    galaxy, _ = _disk_with_knot_and_star()
+    data = galaxy + np.random.default_rng(1).normal(0, SIGMA, (SIZE, SIZE))
+    data[40:80, :] = 0.0                         # a band of missing rows through the galaxy
+    d25 = SIZE * SCALE / 60 / 1.125
+    with pytest.raises(Rejected, match="D25 circle has no data"):
+        cut_field_of_view(_image(data), ra_deg=150.0, dec_deg=2.0, d25_arcmin=d25, fov_d25=1.125,
+                          min_coverage=0.9, max_bad_fraction=0.5, max_masked_d25_fraction=0.2)
+    cut = cut_field_of_view(_image(data), ra_deg=150.0, dec_deg=2.0, d25_arcmin=d25, fov_d25=1.125,
+                            min_coverage=0.9, max_bad_fraction=0.5, max_masked_d25_fraction=0.5)
+    assert 0.3 < cut.masked_d25_fraction < 0.5 and 0.25 < cut.bad_fraction < 0.32
+
+
+@pytest.mark.parametrize("bunit, unit, zp, expected", [
+    ("nanomaggy", "counts", 28.0, NANOMAGGY_CGS),
+    ("nmgy", "counts", 28.0, NANOMAGGY_CGS),
+    ("NANOMAGGIES", "counts", 28.0, NANOMAGGY_CGS),
+    (None, "nanomaggies", 22.5, NANOMAGGY_CGS),          # no BUNIT: the configured unit
+    (None, "counts", 22.5, NANOMAGGY_CGS),               # counts with ZP 22.5 are nanomaggies
+    ("ADU", "nanomaggies", 27.5, NANOMAGGY_CGS * 1e-2),  # BUNIT wins; 5 mag = x100
+])
+def test_image_unit(bunit, unit, zp, expected):
+    header = fits.Header()
+    if bunit:
+        header["BUNIT"] = bunit
+    got = image_unit(header, configured_unit=unit, configured_zero_point_mag=zp)
+    assert got.cgs == pytest.approx(expected, rel=1e-12)
+
+
+def test_unknown_unit_rejected_and_header_zero_point_used():
+    with pytest.raises(Rejected, match="unknown image unit"):
+        image_unit(fits.Header({"BUNIT": "Jy/beam"}), configured_unit="nanomaggies", configured_zero_point_mag=22.5)
+    got = image_unit(fits.Header({"BUNIT": "counts", "MAGZP": 25.0}), configured_unit="nanomaggies",
+                     configured_zero_point_mag=22.5)
+    assert got.cgs == pytest.approx(NANOMAGGY_CGS * 10 ** (-1.0))
+
+
+def test_luminosity_features_follow_the_unit(config):
+    """The same galaxy written without BUNIT (config: nanomaggies) and with BUNIT = nmgy gives the
+    same image luminosities, finite in float32."""
+    galaxy, _ = _disk_with_knot_and_star()
+    data = galaxy + np.random.default_rng(2).normal(0, SIGMA, (SIZE, SIZE))
+    settings = PreprocessSettings.from_config(config["preprocess"])
+    out = []
+    for cards in ({}, {"BUNIT": "nmgy"}):
+        res = preprocess_galaxy(_image(data, **cards), ra_deg=150.0, dec_deg=2.0,
+                                d25_arcmin=SIZE * SCALE / 60 / 1.125, stars=pd.DataFrame(columns=["ra", "dec", "psfMag_g"]),
+                                distance_cm=3e26, sizes=[32], settings=settings, rng=np.random.default_rng(0))
+        out.append(res.features["lum_sum"])
+    assert out[0] == out[1] and np.isfinite(np.float32(out[0])) and 1e25 < out[0] < 1e32
+
+
+@pytest.mark.parametrize("value", [1e6, -1.0, 0.0, 0.01])
+def test_absurd_header_psf_fwhm_rejects(value, config):
+    with pytest.raises(Rejected, match="PSF FWHM"):
+        header_fwhm_arcsec(fits.Header({"PSF_FWHM": value}), default_arcsec=1.4, valid_range_arcsec=(0.3, 5.0))
+    galaxy, _ = _disk_with_knot_and_star()
+    settings = PreprocessSettings.from_config(config["preprocess"])
+    with pytest.raises(Rejected, match="PSF_FWHM"):
+        preprocess_galaxy(_image(galaxy + 0.01, PSF_FWHM=value), ra_deg=150.0, dec_deg=2.0,
+                          d25_arcmin=SIZE * SCALE / 60 / 1.125, stars=pd.DataFrame(columns=["ra", "dec", "psfMag_g"]),
+                          distance_cm=3e26, sizes=[32], settings=settings, rng=np.random.default_rng(0))
+
+
+def test_star_settings_from_config_cover_every_key(config):
+    s = StarSettings.from_config(config["preprocess"]["stars"])
+    for key, value in config["preprocess"]["stars"].items():
+        if key != "psf_model":
+            assert getattr(s, key) == (tuple(value) if isinstance(value, list) else value), key
+    assert s.psf.halo_fraction == config["preprocess"]["stars"]["psf_model"]["halo_fraction"]
+
+
+@pytest.mark.skipif(not REAL.is_dir(), reason=f"real SDSS cut-outs not present at {REAL}")
+def test_injection_bench_on_two_real_cutouts(tmp_path):
+    sys.path.insert(0, str(REPO / "bench"))
+    import star_injection_bench as bench
+
+    rows, per_image = bench.main([str(REAL), "--limit", "2", "--figure", str(tmp_path / "f.png"),
+                                  "--config", str(REPO / "workflow_config.yaml")])
+    assert (tmp_path / "f.png").stat().st_size > 1000
+    bright = rows[rows["bin"].isin(["S/N 20", "S/N 50", "S/N 200", "S/N 1000"])]
+    sky = bright[bright["class"] == "sky"]
+    disc = bright[bright["class"] == "disc"]
+    assert sky["catalogue_removed"].min() >= 0.95, sky
+    assert disc["catalogue_removed"].min() >= 0.85, disc
+    assert per_image["catalogue_damage_max"].max() <= 0.01
+    assert rows["patch_noise_ratio"].dropna().median() == pytest.approx(1.0, abs=0.25)
