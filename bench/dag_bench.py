@@ -30,7 +30,7 @@ def snakemake(work: Path, *args: str) -> subprocess.CompletedProcess:
                           cwd=work, capture_output=True, text=True, env=env)
 
 
-STAGES = ["mock_catalogues", "build_sample", "mock_images", "preprocess_shard", "index_image_stores", "train_cnn",
+STAGES = ["mock_catalogues", "mock_oracle", "build_sample", "mock_images", "preprocess_shard", "index_image_stores", "train_cnn",
           "extract_features",
           "gbm_table", "train_predictor", "evaluate", "permutation_importance", "figures", "report"]
 
