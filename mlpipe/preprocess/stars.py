@@ -95,7 +95,7 @@ def annulus_width_px(*, radius_px: float, fwhm_px: float) -> float:
 def replace_disc(data: np.ndarray, *, x_px: float, y_px: float, radius_px: float, width_px: float,
                  noise_sigma: float, rng: np.random.Generator, valid: np.ndarray | None = None,
                  wings: Callable[[np.ndarray], np.ndarray] | None = None, halo_radius_px: float = 0.0,
-                 keep: np.ndarray | None = None) -> None:
+                 keep: np.ndarray | None = None, sky_sigma: float | None = None) -> None:
     """Remove a star at (x, y) from ``data`` in place.
 
     ``wings`` (the star's model: image units per pixel at radius r px) is subtracted out to
@@ -114,8 +114,10 @@ def replace_disc(data: np.ndarray, *, x_px: float, y_px: float, radius_px: float
     kept = keep[ys:ye, xs:xe] if keep is not None else np.zeros(r.shape, bool)
     inner = (r <= radius_px) & ~kept
     if wings is not None:
+        scale = _wing_scale(block, r=r, dx=xx - x_px, dy=yy - y_px, radius_px=radius_px, width_px=width_px,
+                            wings=wings, sky_sigma=sky_sigma)
         modelled = ((r > radius_px) & (r <= reach)) | ((r <= radius_px) & kept)
-        block[modelled] -= wings(r[modelled])
+        block[modelled] -= scale * wings(r[modelled])
     ring = (r > radius_px) & (r <= r_out)
     if valid is not None and (ring & valid[ys:ye, xs:xe]).sum() >= 16:
         ring &= valid[ys:ye, xs:xe]
@@ -130,6 +132,24 @@ def replace_disc(data: np.ndarray, *, x_px: float, y_px: float, radius_px: float
         coeffs, *_ = np.linalg.lstsq(design[good], values[good], rcond=None)
     fill = _surface_design((xx[inner] - x_px) / r_out, (yy[inner] - y_px) / r_out) @ coeffs
     block[inner] = fill + (rng.normal(0.0, noise_sigma, int(inner.sum())) if noise_sigma > 0 else 0.0)
+
+
+def _wing_scale(block: np.ndarray, *, r: np.ndarray, dx: np.ndarray, dy: np.ndarray, radius_px: float,
+                width_px: float, wings: Callable[[np.ndarray], np.ndarray], sky_sigma: float | None) -> float:
+    """How much of the star model the data outside the replaced disc hold: the model's amplitude
+    fitted with a plane over two annulus widths, within [0, 1.5], where the model's wings there
+    are bright enough to measure it to ~10 % (else 1). A real star whose wings are fainter than
+    the model is then not over-subtracted (which leaves a dark ring and fill)."""
+    zone = (r > radius_px) & (r <= radius_px + 2.0 * width_px)
+    if sky_sigma is None or zone.sum() < 20:
+        return 1.0
+    model = wings(r[zone])
+    if np.sum(model**2) < 100.0 * sky_sigma**2:
+        return 1.0
+    norm = radius_px + 2.0 * width_px
+    design = np.column_stack([model, np.ones_like(model), dx[zone] / norm, dy[zone] / norm])
+    coeffs, *_ = np.linalg.lstsq(design, block[zone], rcond=None)
+    return float(np.clip(coeffs[0], 0.0, 1.5)) if np.isfinite(coeffs[0]) else 1.0
 
 
 def _finder(*, sky_sigma: float, fwhm_px: float, settings: StarSettings) -> DAOStarFinder:
@@ -302,7 +322,13 @@ def subtract_stars(data: np.ndarray, *, star_xy: np.ndarray, star_mag: np.ndarra
             continue
         xs, ys = max(int(x) - half, 0), max(int(y) - half, 0)
         stamp = out[ys:min(int(y) + half + 1, n_y), xs:min(int(x) + half + 1, n_x)]
-        located = _locate(stamp, x_px=x - xs, y_px=y - ys, search_px=search, sky_sigma=sky_sigma, finder=finder)
+        if from_catalogue:
+            located = _locate(stamp, x_px=x - xs, y_px=y - ys, search_px=search, sky_sigma=sky_sigma,
+                              finder=finder)
+        else:   # found in this image already: only whether it is a saturated core
+            cores = saturated_cores(stamp, sky_sigma=sky_sigma)
+            near = len(cores) and np.hypot(cores[:, 0] - (x - xs), cores[:, 1] - (y - ys)).min() <= 2.0
+            located = (x - xs, y - ys, bool(near))
         if located is None and from_catalogue:
             # a faint listed star the finder misses: fitted at its listed position instead
             fit = fit_point_source(out, x_px=x, y_px=y, fwhm_px=fwhm_px, sky_sigma=sky_sigma, psf=settings.psf)
@@ -335,7 +361,8 @@ def subtract_stars(data: np.ndarray, *, star_xy: np.ndarray, star_mag: np.ndarra
         replace_disc(out, x_px=sx, y_px=sy, radius_px=radius,
                      width_px=annulus_width_px(radius_px=radius, fwhm_px=fwhm_px),
                      noise_sigma=sky_sigma if fill_noise else 0.0, rng=rng, valid=valid,
-                     wings=wings, halo_radius_px=halo, keep=keep)
+                     wings=wings, halo_radius_px=halo, sky_sigma=sky_sigma,
+                     keep=keep & (out < level) if saturated else keep)   # clipped pixels hold nothing to keep
         records_by_index[i] = StarRecord(sx, sy, mag, STATUS_REPLACED, radius, fit.flux, saturated, halo)
     records = [records_by_index[i] for i in range(len(star_xy))]
     return out, records
