@@ -58,18 +58,21 @@ def mock_images(args: argparse.Namespace, cfg: dict[str, Any]) -> None:
 
 
 def _build_sample_args(p: argparse.ArgumentParser) -> None:
-    for name in ("gswlc", "hyperleda", "gz2", "photometry"):
+    for name in ("gswlc", "photometry"):
         p.add_argument(f"--{name}", required=True)
+    p.add_argument("--hyperleda", help="D25 catalogue (none: a table-only sample, no D25 cut)")
+    p.add_argument("--gz2", help="Galaxy Zoo 2 catalogue (none: no GZ2 answers)")
     p.add_argument("--outdir", required=True)
 
 
 @command("build-sample", _build_sample_args)
 def build_sample(args: argparse.Namespace, cfg: dict[str, Any]) -> None:
     """Cross-match the catalogues, apply the cuts, compute M/L, split and shard."""
-    from mlpipe.catalog.sample import build_sample as build, write_sample
+    from mlpipe.catalog.sample import build_sample as build
+    from mlpipe.catalog.sample import write_sample
 
     paths = {k: getattr(args, k) for k in ("gswlc", "hyperleda", "gz2", "photometry")}
-    sample, rejected = build(paths, cfg["catalog"], cfg["cosmology"])
+    sample, rejected = build(paths, cfg["catalog"], cfg["cosmology"], cfg.get("inputs", {}))
     write_sample(sample, rejected, cfg["catalog"]["n_shards"], args.outdir)
     log.info("sample: %d galaxies, %d rejected", len(sample), len(rejected))
 
@@ -111,7 +114,8 @@ def preprocess(args: argparse.Namespace, cfg: dict[str, Any]) -> None:
                              cfg["preprocess"], cfg["cosmology"], args.out,
                              cfg["preprocess"]["figure_galaxies"], index,
                              image_unit=real.get("image_unit", "nanomaggies"),
-                             image_zero_point_mag=real.get("image_zero_point_mag"))
+                             image_zero_point_mag=real.get("image_zero_point_mag"),
+                             star_columns=cfg.get("inputs", {}).get("stars", {}).get("columns"))
     preprocessing_figure(shown, args.figure, f"preprocessing of {args.shard_catalogue}")
 
 
@@ -139,7 +143,6 @@ def _train_cnn_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--init-from", help="model.pt of the network to start from (CNN 4)")
     p.add_argument("--outdir", required=True)
     p.add_argument("--figure", required=True, help="learning-curve PNG")
-    p.add_argument("--workers", type=int, default=0, help="data-loading processes")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     p.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's own choice)")
 
@@ -154,8 +157,7 @@ def train_cnn(args: argparse.Namespace, cfg: dict[str, Any]) -> None:
     from mlpipe.cnn.train import train_model
 
     set_cpu_threads(args.threads)
-    train_model(args.model, cfg["cnn"], args.sample, args.store_index, args.outdir, args.init_from,
-                args.workers, args.device)
+    train_model(args.model, cfg["cnn"], args.sample, args.store_index, args.outdir, args.init_from, args.device)
     target = cfg["cnn"]["models"][args.model]["target"]
     learning_curve(pd.read_csv(f"{args.outdir}/history.csv"), args.model,
                    "MSE of the 37 GZ2 probabilities" if target == "gz2" else "weighted L1 of M/L",
@@ -164,8 +166,11 @@ def train_cnn(args: argparse.Namespace, cfg: dict[str, Any]) -> None:
 
 def _extract_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model-file", required=True, help="model.pt written by train-cnn")
-    p.add_argument("--images", required=True, help="one shard's image store")
-    p.add_argument("--out", required=True)
+    p.add_argument("--images-dir", help="folder of the image stores shard-K.h5 (with --shards, --outdir)")
+    p.add_argument("--shards", type=int, help="number of shards: shard-0.h5 ... shard-{N-1}.h5")
+    p.add_argument("--outdir", help="folder for the feature stores shard-K.h5")
+    p.add_argument("--images", help="one image store (with --out), instead of --images-dir")
+    p.add_argument("--out", help="its feature store")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--device", default="auto")
     p.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's own choice)")
@@ -173,20 +178,29 @@ def _extract_args(p: argparse.ArgumentParser) -> None:
 
 @command("extract-features", _extract_args)
 def extract_features(args: argparse.Namespace, cfg: dict[str, Any]) -> None:
-    """Write one shard's CNN features for one trained model."""
+    """Write one trained model's CNN features for every shard (or one image store), in one process."""
     from mlpipe.cnn.device import set_cpu_threads
-    from mlpipe.cnn.extract import extract_shard
+    from mlpipe.cnn.extract import extract_stores
+    from mlpipe.io.store import shard_stores
 
+    if args.images_dir and args.shards is not None and args.outdir and not (args.images or args.out):
+        stores, outputs = shard_stores(args.images_dir, args.shards), shard_stores(args.outdir, args.shards)
+    elif args.images and args.out and not (args.images_dir or args.shards is not None or args.outdir):
+        stores, outputs = [args.images], [args.out]
+    else:
+        raise config_mod.ConfigError("extract-features: give --images-dir, --shards and --outdir (every shard), "
+                                     "or --images and --out (one store)")
     set_cpu_threads(args.threads)
-    extract_shard(args.model_file, args.images, args.out, batch_size=args.batch_size, device_name=args.device)
+    extract_stores(args.model_file, stores, outputs, batch_size=args.batch_size, device_name=args.device,
+                   compile_mode=cfg["cnn"].get("compile", "none"))
 
 
 def _gbm_table_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--sample", required=True)
-    p.add_argument("--images-dir", required=True, help="folder of the image stores shard-K.h5")
-    p.add_argument("--features-dir", required=True, help="folder of the feature stores MODEL/shard-K.h5")
-    p.add_argument("--models", required=True, nargs="+", help="the CNNs whose features to join")
-    p.add_argument("--shards", required=True, type=int, help="number of shards")
+    p.add_argument("--images-dir", help="folder of the image stores shard-K.h5 (none: a table-only run)")
+    p.add_argument("--features-dir", help="folder of the feature stores MODEL/shard-K.h5")
+    p.add_argument("--models", nargs="*", default=[], help="the CNNs whose features to join")
+    p.add_argument("--shards", type=int, default=0, help="number of shards")
     p.add_argument("--out", required=True)
     p.add_argument("--dropped", required=True, help="CSV of dead features removed")
 
@@ -201,7 +215,8 @@ def gbm_table(args: argparse.Namespace, cfg: dict[str, Any]) -> None:
     from mlpipe.io.store import shard_stores
 
     feature_stores = [path for model in args.models for path in shard_stores(f"{args.features_dir}/{model}", args.shards)]
-    meta, features = assemble(args.sample, shard_stores(args.images_dir, args.shards), feature_stores, cfg["cosmology"])
+    image_stores = shard_stores(args.images_dir, args.shards) if args.images_dir else []
+    meta, features = assemble(args.sample, image_stores, feature_stores, cfg["cosmology"])
     features, dead = drop_dead_features(meta, features)
     write_table_store(meta, features, dead, args.out)
     write_csv(pd.DataFrame({"feature": dead, "reason": "zero for every training galaxy"}), args.dropped)
@@ -236,12 +251,14 @@ def _evaluate_args(p: argparse.ArgumentParser) -> None:
 @command("evaluate", _evaluate_args)
 def evaluate(args: argparse.Namespace, cfg: dict[str, Any]) -> None:
     """Test-set metrics, bootstrap intervals, paired and KS tests, per-class and multiband tables."""
+    import pandas as pd
+
     from mlpipe.evaluate import tables
-    from mlpipe.gbm.predictors import all_predictors
+    from mlpipe.gbm.predictors import workflow_predictors
     from mlpipe.gbm.table import read_table_store
     from mlpipe.io.atomic import write_csv
 
-    predictors = all_predictors(cfg["gbm"])
+    predictors = workflow_predictors(cfg)
     preds = tables.load_predictions(args.predictions, list(predictors))
     ev = cfg["evaluate"]
     summary = tables.predictor_table(predictors, preds, ev["bootstrap"], ev["seed"])
@@ -250,8 +267,11 @@ def evaluate(args: argparse.Namespace, cfg: dict[str, Any]) -> None:
     write_csv(summary, f"{out}/predictors.csv")
     write_csv(tables.significance_table(preds, ev["ks_pairs"], ev["bootstrap"], ev["seed"], ev["significance_level"]),
               f"{out}/significance.csv")
-    write_csv(tables.per_class_table(preds, ["g_ref", "g_morph", "gi_gbm", "gi_morph"], features, meta, ev),
-              f"{out}/per_class.csv")
+    if any(c.startswith(f"{ev['class_model']}_gz2_") for c in features.columns):
+        per_class = tables.per_class_table(preds, ["g_ref", "g_morph", "gi_gbm", "gi_morph"], features, meta, ev)
+    else:  # a table-only run: no CNN morphology to class the galaxies by
+        per_class = pd.DataFrame(columns=["predictor", "class", "n", "l1"])
+    write_csv(per_class, f"{out}/per_class.csv")
     ablation = summary[summary["predictor"].isin(["g_morph"]) | (summary["tags"] == "ablation")]
     write_csv(ablation[["predictor", "description", "l1", "l1_ci_low", "l1_ci_high", "paper_l1"]], f"{out}/ablation.csv")
     write_csv(tables.loss_table(summary), f"{out}/loss_functions.csv")
@@ -333,6 +353,7 @@ def _report_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--learning-curves", nargs="*", default=[], help="each CNN's learning-curve PNG")
     p.add_argument("--preprocess-figure", help="one shard's preprocessing PNG")
     p.add_argument("--cnn-metrics", nargs="*", default=[], help="metrics.json of each CNN")
+    p.add_argument("--fits", nargs="*", default=[], help="fit.json of each predictor (hyperparameters and CV losses)")
     p.add_argument("--oracle", help="the mock's catalogue-level oracle (results/metrics/oracle.csv)")
     p.add_argument("--out", required=True)
 
@@ -344,12 +365,13 @@ def report(args: argparse.Namespace, cfg: dict[str, Any]) -> None:
 
     write_report(args.metrics, args.figures, args.out, cfg["data"]["source"], args.cnn_metrics,
                  cfg["catalog"]["lum_g_column"], oracle=args.oracle, captions=args.captions,
-                 learning_curves=args.learning_curves, preprocess_figure=args.preprocess_figure)
+                 learning_curves=args.learning_curves, preprocess_figure=args.preprocess_figure, fit_files=args.fits)
 
 
 def _export_bundle_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--predictor-dir", required=True, help="results/gbm/<predictor> (model.txt, fit.json, interval.json)")
-    p.add_argument("--models", required=True, nargs="+", help="every CNN's model.pt (results/models/<name>/model.pt)")
+    p.add_argument("--models", nargs="*", default=[],
+                   help="every CNN's model.pt (results/models/<name>/model.pt); none for a predictor that reads no image")
     p.add_argument("--out", required=True, help="the bundle (.zip) to write")
 
 
@@ -367,8 +389,10 @@ def export_bundle(args: argparse.Namespace, cfg: dict[str, Any]) -> None:
 
 def _predict_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--bundle", required=True, help="a bundle written by export-bundle")
-    p.add_argument("--catalogue", required=True, help="CSV: objid, ra, dec, z, d25_arcmin [, modelMag_<b>, extinction_<b>]")
-    p.add_argument("--images", required=True, help="folder of g-band cut-outs {objid}.fits")
+    p.add_argument("--catalogue", required=True,
+                   help="table (CSV, FITS, ECSV, VOTable): objid, ra, dec, z [, d25_arcmin] and the photometry of the "
+                        "bands the predictor uses (inputs.photometry of the bundle's config)")
+    p.add_argument("--images", help="folder of g-band cut-outs {objid}.fits (predictors that read images)")
     p.add_argument("--stars", help="point-source catalogue (ra, dec, psfMag_g); none: no star prior")
     p.add_argument("--out", required=True, help="predictions CSV")
     p.add_argument("--rejected", required=True, help="CSV of galaxies that could not be predicted, with the reason")
@@ -385,8 +409,9 @@ def predict(args: argparse.Namespace, cfg: dict[str, Any]) -> None:
     from mlpipe.predict.run import predict_galaxies
 
     set_cpu_threads(args.threads)
+    columns = cfg.get("inputs", {}).get("predict", {}).get("columns") if cfg else None
     predict_galaxies(load_bundle(args.bundle), args.catalogue, args.images, args.stars, args.out, args.rejected,
-                     args.batch_size, args.device)
+                     args.batch_size, args.device, columns)
 
 
 def parser() -> argparse.ArgumentParser:

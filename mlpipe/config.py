@@ -42,11 +42,12 @@ def _must_be(key: str, value: Any, allowed: Iterable[str], what: str) -> None:
 def check_references(config: dict[str, Any]) -> None:
     """The checks a schema cannot express: names that must refer to a configured CNN or
     predictor, and ranges whose ends must be ordered."""
-    from mlpipe.gbm.predictors import all_predictors
+    from mlpipe.gbm.predictors import all_predictors, table_only, workflow_predictors
 
     models = config["cnn"]["models"]
     gz2_models = [m for m, c in models.items() if c["target"] == "gz2"]
-    predictors = list(all_predictors(config["gbm"]))
+    configured = workflow_predictors(config)
+    predictors = list(configured)
     for name, model in models.items():
         if model.get("init_from") is not None:
             _must_be(f"cnn.models.{name}.init_from", model["init_from"], set(models) - {name}, "another CNN")
@@ -57,7 +58,8 @@ def check_references(config: dict[str, Any]) -> None:
         _must_be(f"gbm.uncertainty.{i}", name, predictors, "a configured predictor")
     for i, name in enumerate(config["evaluate"]["importance"]["predictors"]):
         _must_be(f"evaluate.importance.predictors.{i}", name,
-                 [p for p, spec in all_predictors(config["gbm"]).items() if spec.kind == "gbm"], "a LightGBM predictor")
+                 [p for p, spec in configured.items() if spec.kind == "gbm" and spec.base is None],
+                 "a LightGBM predictor not boosted from a base law" + (" that reads no image (data.real.images is null)" if table_only(config) else ""))
     # a comparison may name a predictor of a study that is switched off (it is then skipped),
     # but never a name no study defines
     studies = schema()["properties"]["gbm"]["properties"]["studies"]["items"]["enum"]
@@ -65,6 +67,14 @@ def check_references(config: dict[str, Any]) -> None:
     for i, pair in enumerate(config["evaluate"]["ks_pairs"]):
         for j, name in enumerate(pair):
             _must_be(f"evaluate.ks_pairs.{i}.{j}", name, known, "a predictor of the workflow or its studies")
+    check_bands(config)
+    real = config["data"]["real"]
+    if config["data"]["source"] == "real" and real.get("images"):
+        for key, why in (("hyperleda", "D25 sets each cut-out's field of view"), ("gz2", "the CNNs learn its answers"),
+                         ("stars", "the star subtraction's prior; an empty list (header only) is allowed")):
+            if not real.get(key):
+                raise ConfigError(f"invalid workflow config at 'data.real.{key}': needed with data.real.images ({why}); "
+                                  "set data.real.images: null for a table-only run")
     bursts = config["mock"]["bursts"]
     if bursts["clumps_min"] > bursts["clumps_max"]:
         raise ConfigError(f"invalid workflow config at 'mock.bursts.clumps_max': {bursts['clumps_max']} is below "
@@ -72,6 +82,22 @@ def check_references(config: dict[str, Any]) -> None:
     for key, (low, high) in _ranges(config):
         if not low < high:
             raise ConfigError(f"invalid workflow config at '{key}': [{low}, {high}] is not an increasing range")
+
+
+def check_bands(config: dict[str, Any]) -> None:
+    """The photometry read must hold g (L_g) and every band a configured predictor uses."""
+    from mlpipe.gbm.predictors import bands_used, workflow_predictors
+
+    bands = config["inputs"]["photometry"]["bands"]
+    if "g" not in bands:
+        raise ConfigError(f"invalid workflow config at 'inputs.photometry.bands': {bands!r} lacks g "
+                          "(L_g is the target's denominator)")
+    for name, predictor in workflow_predictors(config).items():
+        lacking = [b for b in bands_used(predictor) if b not in bands]
+        if lacking:
+            raise ConfigError(f"invalid workflow config at 'inputs.photometry.bands': predictor {name} uses band(s) "
+                              f"{''.join(lacking)}, which {bands!r} lacks (add them, or leave the predictor's study out "
+                              "of gbm.studies)")
 
 
 def _ranges(config: dict[str, Any]) -> list[tuple[str, tuple[float, float]]]:

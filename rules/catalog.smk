@@ -9,7 +9,8 @@ checkpoint build_sample:
         rejected="results/catalog/rejected.csv",
         shards=expand("results/catalog/shards/shard-{shard}.csv", shard=SHARDS),
     params:
-        cfg=stage_config("catalog", "cosmology"),
+        optional=optional_catalogues,
+        cfg=stage_config("catalog", "cosmology", "inputs.gswlc", "inputs.hyperleda", "inputs.gz2", "inputs.photometry"),
     log:
         "results/logs/build_sample.log",
     benchmark:
@@ -18,5 +19,5 @@ checkpoint build_sample:
         "../envs/astro.yaml"
     shell:
         "python -m mlpipe build-sample --config-json {params.cfg:q} --gswlc {input.gswlc} "
-        "--hyperleda {input.hyperleda} --gz2 {input.gz2} --photometry {input.photometry} "
+        "{params.optional} --photometry {input.photometry} "
         "--outdir $(dirname {output.sample}) > {log} 2>&1"

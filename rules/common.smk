@@ -9,7 +9,7 @@ import pandas as pd
 sys.path.insert(0, workflow.basedir)
 from mlpipe.config import check_references  # noqa: E402
 from mlpipe.evaluate.registry import METRIC_TABLES, evaluation_figures, figure_path  # noqa: E402 (plain data)
-from mlpipe.gbm.predictors import all_predictors  # noqa: E402 (plain data, no heavy imports)
+from mlpipe.gbm.predictors import table_only, workflow_predictors  # noqa: E402 (plain data, no heavy imports)
 
 check_references(config)  # names that must refer to a configured CNN or predictor, ordered ranges
 
@@ -17,10 +17,12 @@ SHARDS = [str(i) for i in range(config["catalog"]["n_shards"])]
 MOCK = config["data"]["source"] == "mock"
 
 
-MODELS = list(config["cnn"]["models"])
-PREDICTORS = list(all_predictors(config["gbm"]))
+TABLE_ONLY = table_only(config)  # data.real.images: null: no images, no CNN, the predictors that read none
+MODELS = [] if TABLE_ONLY else list(config["cnn"]["models"])
+PREDICTORS = list(workflow_predictors(config))
 IMPORTANCE = config["evaluate"]["importance"]["predictors"]
-FIGURE_SPECS = evaluation_figures(IMPORTANCE)
+# a table-only run has no figures and no report: its results are the sample, predictions, metrics and bundles
+FIGURE_SPECS = [] if TABLE_ONLY else evaluation_figures(IMPORTANCE)
 FIGURES = [figure_path(spec) for spec in FIGURE_SPECS]
 CAPTIONS = [f"{workflow.basedir}/report/{name}.rst"
             for name in sorted({spec.caption_name for spec in FIGURE_SPECS} | {"learning_curve", "preprocess"})]
@@ -28,14 +30,22 @@ CAPTIONS = [f"{workflow.basedir}/report/{name}.rst"
 
 wildcard_constraints:
     shard=r"\d+",
-    model="|".join(MODELS),
+    model="|".join(MODELS) or "no-cnn",
     predictor="|".join(PREDICTORS),
 
 
 def stage_config(*sections):
     """A params function: the config sections a step uses, as JSON (a change to them reruns the
-    step). A function, so that braces in values (data.fetch.url_template) are not wildcards."""
-    text = json.dumps({s: config[s] for s in sections}, sort_keys=True)
+    step; "inputs.stars" passes only that part of a section). A function, so that braces in values (data.fetch.url_template) are not wildcards."""
+    chosen = {}
+    for section in sections:  # "inputs.stars": only that part of a section
+        top, _, sub = section.partition(".")
+        chosen.setdefault(top, {})
+        if sub:
+            chosen[top][sub] = config[top][sub]
+        else:
+            chosen[top] = config[top]
+    text = json.dumps(chosen, sort_keys=True)
 
     def params(wildcards):
         return text
@@ -50,7 +60,7 @@ def preprocess_config():
     real = config["data"]["real"]
     units = {k: real[k] for k in ("image_unit", "image_zero_point_mag") if k in real}
     text = json.dumps({"preprocess": config["preprocess"], "cosmology": config["cosmology"],
-                       "data": {"real": units}}, sort_keys=True)
+                       "data": {"real": units}, "inputs": {"stars": config["inputs"]["stars"]}}, sort_keys=True)
 
     def params(wildcards):
         return text
@@ -60,7 +70,7 @@ def preprocess_config():
 
 def input_folder(name, levels=1):
     """A params function giving the folder of the named (or numbered) input files, or the one
-    ``levels`` up (results/features of results/features/{model}/shard-{shard}.h5)."""
+    ``levels`` up (results/mock of results/mock/images/shard-{shard})."""
 
     def folder(wildcards, input):
         files = input[name]
@@ -90,7 +100,30 @@ def survey_catalogues(wildcards):
             ]
         }
     real = config["data"]["real"]
-    return {k: real[k] for k in ("gswlc", "hyperleda", "gz2", "photometry")}
+    return {k: real[k] for k in ("gswlc", "hyperleda", "gz2", "photometry") if real[k]}
+
+
+def optional_catalogues(wildcards, input):
+    """--hyperleda / --gz2 where the run has them (a table-only run may have neither)."""
+    return " ".join(f"--{k} {input[k]}" for k in ("hyperleda", "gz2") if k in input.keys())
+
+
+def gbm_table_inputs(wildcards):
+    """The sample, and (unless table-only) every image store and CNN feature store."""
+    inputs = {"sample": "results/catalog/sample.csv"}
+    if not TABLE_ONLY:
+        inputs["images"] = expand("results/images/shard-{shard}.h5", shard=SHARDS)
+        inputs["features"] = expand("results/features/{model}", model=MODELS)   # extraction's folders
+    return inputs
+
+
+def gbm_table_options(wildcards, input):
+    if TABLE_ONLY:
+        return ""
+    images = os.path.dirname(input.images[0])
+    features = os.path.dirname(input.features[0])
+    return (f"--images-dir {images} --features-dir {features} --models {' '.join(MODELS)} "
+            f"--shards {len(SHARDS)}")
 
 
 def shard_image_folder(wildcards):
@@ -165,9 +198,10 @@ def cnn_model_config(wildcards):
 
 
 def cnn_training_inputs(wildcards):
-    """Sample, the image-store index (not the n stores themselves: Snakemake checks each of a
-    job's inputs against every consumer of its outputs, which for n extraction jobs per model
-    costs O(n^2)) and, for a fine-tuned model, its parent's weights."""
+    """Sample, the image-store index (not the n stores themselves: for every file a job hands
+    to a consumer, Snakemake scans the job's input list, so n inputs and n files handed on cost
+    O(n^2)) and, for a fine-tuned model, its parent's weights. Extraction, which writes the n
+    feature stores, reads the image stores through the same index for the same reason."""
     inputs = {
         "sample": "results/catalog/sample.csv",
         "store_index": "results/images/stores.csv",
@@ -197,8 +231,9 @@ def bundle_inputs(wildcards):
 def predict_inputs(wildcards):
     """The bundle of predict.predictor and the user's new galaxies."""
     cfg = config["predict"]
-    inputs = {"bundle": f"results/bundle/{cfg['predictor']}.zip", "catalogue": cfg["catalogue"],
-              "images": cfg["images"]}
+    inputs = {"bundle": f"results/bundle/{cfg['predictor']}.zip", "catalogue": cfg["catalogue"]}
+    if cfg["images"]:
+        inputs["images"] = cfg["images"]
     if cfg["stars"]:
         inputs["stars"] = cfg["stars"]
     return inputs
@@ -206,6 +241,10 @@ def predict_inputs(wildcards):
 
 def predict_stars_option(wildcards, input):
     return f"--stars {input.stars}" if "stars" in input.keys() else ""
+
+
+def predict_images_option(wildcards, input):
+    return f"--images {input.images}" if "images" in input.keys() else ""
 
 
 def oracle_tables(wildcards):
@@ -220,11 +259,15 @@ def oracle_option(wildcards, input):
 def final_outputs():
     """What `snakemake` with no target builds: every stage that exists."""
     outputs = ["results/catalog/sample.csv", "results/catalog/rejected.csv"]
-    outputs += expand("results/images/shard-{shard}.h5", shard=SHARDS)
-    outputs += expand("results/models/{model}/model.pt", model=MODELS)
-    outputs += expand("results/features/{model}/shard-{shard}.h5", model=MODELS, shard=SHARDS)
+    if not TABLE_ONLY:
+        outputs += expand("results/images/shard-{shard}.h5", shard=SHARDS)
+        outputs += expand("results/models/{model}/model.pt", model=MODELS)
+        outputs += expand("results/features/{model}", model=MODELS)   # each holds shard-K.h5
     outputs += expand("results/predictions/{predictor}.csv", predictor=PREDICTORS)
-    outputs.append("results/report.md")
+    if TABLE_ONLY:
+        outputs += expand("results/metrics/{name}.csv", name=METRIC_TABLES)
+    else:
+        outputs.append("results/report.md")
     if config["predict"]["catalogue"]:
         outputs.append("results/predict/predictions.csv")
     return outputs

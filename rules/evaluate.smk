@@ -8,7 +8,7 @@ rule evaluate:
     output:
         expand("results/metrics/{name}.csv", name=METRIC_TABLES),
     params:
-        cfg=stage_config("gbm", "evaluate"),
+        cfg=stage_config("gbm", "evaluate", "data.source", "data.real"),
         predictions=input_folder("predictions"),
         outdir=output_folder,
     log:
@@ -97,6 +97,7 @@ rule report:
         figures=FIGURES,
         captions=CAPTIONS,
         cnn_metrics=expand("results/models/{model}/metrics.json", model=MODELS),
+        fits=expand("results/gbm/{predictor}/fit.json", predictor=PREDICTORS),
         curves=expand("results/figures/cnn/{model}_learning_curve.png", model=MODELS),
         preprocess="results/figures/preprocess/shard-0.png",
         oracle=oracle_tables,
@@ -114,5 +115,5 @@ rule report:
         "../envs/gbm.yaml"
     shell:
         "python -m mlpipe report --config-json {params.cfg:q} --metrics {params.metrics} "
-        "--figures {input.figures} --captions {input.captions} --cnn-metrics {input.cnn_metrics} {params.oracle} "
+        "--figures {input.figures} --captions {input.captions} --cnn-metrics {input.cnn_metrics} {params.oracle} --fits {input.fits} "
         "--learning-curves {input.curves} --preprocess-figure {input.preprocess} --out {output} > {log} 2>&1"

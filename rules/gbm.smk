@@ -3,18 +3,13 @@
 
 rule gbm_table:
     input:
-        sample="results/catalog/sample.csv",
-        images=expand("results/images/shard-{shard}.h5", shard=SHARDS),
-        features=expand("results/features/{model}/shard-{shard}.h5", model=MODELS, shard=SHARDS),
+        unpack(gbm_table_inputs),
     output:
         table="results/gbm/features.h5",
         dropped="results/gbm/dropped_features.csv",
     params:
         cfg=stage_config("cosmology"),
-        images=input_folder("images"),
-        features=input_folder("features", levels=2),
-        models=" ".join(MODELS),
-        shards=len(SHARDS),
+        options=gbm_table_options,
     log:
         "results/logs/gbm_table.log",
     benchmark:
@@ -23,9 +18,7 @@ rule gbm_table:
         "../envs/gbm.yaml"
     shell:
         "python -m mlpipe gbm-table --config-json {params.cfg:q} --sample {input.sample} "
-        "--images-dir {params.images} --features-dir {params.features} --models {params.models} "
-        "--shards {params.shards} --out {output.table} "
-        "--dropped {output.dropped} > {log} 2>&1"
+        "{params.options} --out {output.table} --dropped {output.dropped} > {log} 2>&1"
 
 
 rule train_predictor:

@@ -7,7 +7,7 @@ rule export_bundle:
     output:
         "results/bundle/{predictor}.zip",
     params:
-        cfg=stage_config("cosmology", "catalog", "preprocess", "cnn", "gbm", "predict"),
+        cfg=stage_config("cosmology", "catalog", "preprocess", "cnn", "gbm", "predict", "inputs.photometry", "inputs.predict"),
         predictor_dir=input_folder("model"),
     log:
         "results/logs/export_bundle/{predictor}.log",
@@ -27,6 +27,7 @@ rule predict:
         predictions="results/predict/predictions.csv",
         rejected="results/predict/rejected.csv",
     params:
+        images=predict_images_option,
         stars=predict_stars_option,
     threads: 1
     resources:
@@ -39,5 +40,5 @@ rule predict:
         "../envs/predict.yaml"
     shell:
         "python -m mlpipe predict --bundle {input.bundle} --catalogue {input.catalogue} "
-        "--images {input.images} {params.stars} --out {output.predictions} "
+        "{params.images} {params.stars} --out {output.predictions} "
         "--rejected {output.rejected} --threads {threads} > {log} 2>&1"

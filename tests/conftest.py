@@ -75,3 +75,12 @@ def tiny_run(tmp_path_factory) -> Path:
                     "--configfile", str(TINY), cwd=work)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     return work
+
+
+def equal_fractions():
+    """A valid row of the 37 GZ2 conditional vote fractions: each question's answers share one."""
+    import numpy as np
+
+    from mlpipe import gz2
+
+    return np.concatenate([np.full(len(q.answers), 1.0 / len(q.answers)) for q in gz2.QUESTIONS])

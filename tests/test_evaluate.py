@@ -117,3 +117,18 @@ def test_significance_table_pairs_galaxies_by_objid_and_decides():
     assert "**bad** is worse than **good**" in report
     assert "**good** vs **same**: undecided at 95 % on 500 test galaxies" in report
     assert "the paper: 1.10 vs 1.30" in report
+
+
+def test_report_lists_each_predictors_hyperparameters_and_cv_losses(tmp_path):
+    import json
+
+    from mlpipe.evaluate.report import tuning_section
+
+    (tmp_path / "g_ref.json").write_text(json.dumps({
+        "kind": "gbm", "predictor": "g_ref", "features": ["z", "pixel_kpc", "phot_lum_g"], "tuning": "CV over gbm.tuning.grid",
+        "params": {"num_leaves": 7, "min_data_in_leaf": 40},
+        "cv_scores": {"learning_rate=0.05,num_leaves=15": 0.31, "learning_rate=0.05,num_leaves=7": 0.30}}))
+    (tmp_path / "pl.json").write_text(json.dumps({"kind": "powerlaw", "predictor": "gi_powerlaw"}))
+    text = "\n".join(tuning_section([str(tmp_path / "g_ref.json"), str(tmp_path / "pl.json")]))
+    assert "| g_ref | 3 | CV over gbm.tuning.grid | min_data_in_leaf=40, num_leaves=7 | num_leaves=7: 0.300; num_leaves=15: 0.310 |" in text
+    assert "gi_powerlaw" not in text

@@ -136,3 +136,99 @@ def test_saved_predictor_reloaded_from_text_gives_the_same_predictions(kind, los
     if kind == "gbm":
         assert np.array_equal(again["ml_p84"].to_numpy(), out["ml_p84"].to_numpy())
         assert (out["ml_p16"] <= out["ml_pred"]).all() and (out["ml_pred"] <= out["ml_p84"]).all()
+
+
+def test_feature_fraction_floor_gives_every_tree_two_features():
+    from mlpipe.gbm import lightgbm_fit
+
+    assert lightgbm_fit.feature_fraction_floor(0.4, 3) == pytest.approx(2 / 3)
+    assert lightgbm_fit.feature_fraction_floor(0.4, 2200) == 0.4
+    points = lightgbm_fit.grid_points({"feature_fraction": [0.3, 0.5, 1.0], "num_leaves": [7]}, n_features=3)
+    assert [p["feature_fraction"] for p in points] == [pytest.approx(2 / 3), 1.0]   # 0.3 and 0.5 both become 2/3
+    rng = np.random.default_rng(0)
+    x = pd.DataFrame(rng.random((400, 3)), columns=["a", "b", "c"])
+    y = 1 + x["a"] * x["b"] + 0.3 * x["c"]
+    params = {"num_leaves": 7, "min_data_in_leaf": 10, "feature_fraction": 0.4, "learning_rate": 0.1,
+              "num_boost_round": 60, "early_stopping_rounds": 10}
+    model, _ = lightgbm_fit.fit(x[:300], y[:300].to_numpy(), np.full(300, 0.1), x[300:], y[300:].to_numpy(),
+                                np.full(100, 0.1), "l1", params, {}, 3, 0)
+
+    def features_of(node):
+        if "split_feature" not in node:
+            return set()
+        return {node["split_feature"]} | features_of(node["left_child"]) | features_of(node["right_child"])
+
+    trees = model.booster.dump_model()["tree_info"]
+    assert max(len(features_of(t["tree_structure"])) for t in trees) >= 2   # interactions possible
+
+
+def test_id_folds_depend_on_the_ids_not_their_order():
+    from mlpipe.gbm.lightgbm_fit import id_folds
+
+    ids = 1237645000000000000 + np.arange(103) * 31
+    folds = id_folds(ids, 5, seed=3)
+    assert sorted(np.concatenate([test for _, test in folds]).tolist()) == list(range(103))
+    assert {len(test) for _, test in folds} <= {20, 21}
+    fold_of = {int(ids[i]): k for k, (_, test) in enumerate(folds) for i in test}
+    order = np.random.default_rng(1).permutation(len(ids))
+    shuffled = {int(ids[order][i]): k for k, (_, test) in enumerate(id_folds(ids[order], 5, seed=3)) for i in test}
+    assert fold_of == shuffled
+
+
+def test_few_feature_predictors_choose_their_hyperparameters_by_cv():
+    from mlpipe.gbm.predictors import Predictor
+    from mlpipe.gbm.run import fit_predictor
+
+    rng = np.random.default_rng(2)
+    n = 400
+    features = pd.DataFrame({"z": rng.uniform(0.02, 0.2, n), "pixel_kpc": rng.random(n),
+                             "phot_lum_g": rng.random(n)}).astype(np.float32)
+    meta = pd.DataFrame({"objid": 1237645000000000000 + np.arange(n), "split": np.where(np.arange(n) % 5 == 0, "validation", "train"),
+                         "ml": 1 + features["phot_lum_g"].to_numpy() * features["z"].to_numpy() * 5, "ml_err": 0.1,
+                         "lum_g": 1e10})
+    grid = {"num_leaves": [4, 8], "min_data_in_leaf": [5, 40], "feature_fraction": [0.4], "learning_rate": [0.1]}
+    cfg = {"seed": 1, "grid": {}, "cv_folds": 3, "uncertainty": [],
+           "tuning": {"max_features": 5, "early_stopping_rounds": 10, "grid": grid},
+           "params": {"num_leaves": 40, "min_data_in_leaf": 20, "feature_fraction": 0.4, "learning_rate": 0.05,
+                      "num_boost_round": 200, "early_stopping_rounds": 20}}
+    predictor = Predictor("g_small", include=("z", "pixel_kpc", "phot_lum_g"))
+    _, info, _ = fit_predictor(predictor, meta, features, cfg)
+    assert len(info["cv_scores"]) == 4 and info["tuning"].startswith("CV over gbm.tuning.grid")
+    best = min(info["cv_scores"], key=info["cv_scores"].get)
+    assert best == ",".join(f"{k}={v}" for k, v in sorted(info["chosen"].items()))
+    assert info["params"]["feature_fraction"] == pytest.approx(2 / 3)          # floored: 2 of 3 features per tree
+    _, again, _ = fit_predictor(predictor, meta, features, cfg)
+    assert again["cv_scores"] == info["cv_scores"]                              # deterministic
+    _, paper, _ = fit_predictor(predictor, meta, features, cfg | {"tuning": {**cfg["tuning"], "max_features": 2}})
+    assert paper["cv_scores"] == {} and paper["params"]["num_leaves"] == 40     # above max_features: params kept
+
+
+def test_gi_gbm_boosts_from_the_power_law_and_reloads_identically():
+    import json
+
+    from mlpipe.gbm.predictors import main_predictors
+    from mlpipe.gbm.run import fit_predictor
+    from mlpipe.gbm.saved import SavedPredictor
+
+    rng = np.random.default_rng(4)
+    n = 500
+    colour = rng.uniform(0.2, 1.4, n)
+    lum_g = 10 ** rng.uniform(9, 11, n)
+    features = pd.DataFrame({"z": rng.uniform(0.01, 0.1, n), "pixel_kpc": rng.random(n), "phot_lum_g": lum_g,
+                             "phot_lum_i": lum_g * 10 ** (0.4 * colour), "phot_ratio_g_i": 10 ** (-0.4 * colour)})
+    features = features.astype(np.float32)
+    ml = 10 ** (-0.5 + 0.9 * colour + rng.normal(0, 0.03, n))
+    meta = pd.DataFrame({"objid": np.arange(1, n + 1), "split": np.where(np.arange(n) % 5 == 0, "validation", "train"),
+                         "ml": ml, "ml_err": 0.05 * ml, "lum_g": lum_g})
+    cfg = {"seed": 1, "grid": {}, "cv_folds": 3, "uncertainty": [],
+           "tuning": {"max_features": 10, "early_stopping_rounds": 10, "grid": {"num_leaves": [4]}},
+           "params": {"num_leaves": 4, "min_data_in_leaf": 10, "feature_fraction": 0.8, "learning_rate": 0.1,
+                      "num_boost_round": 100, "early_stopping_rounds": 10}}
+    gi_gbm = next(p for p in main_predictors(10) if p.name == "gi_gbm")
+    pred, info, saved = fit_predictor(gi_gbm, meta, features, cfg)
+    assert info["base"]["kind"] == "powerlaw"
+    assert info["base"]["b"] == pytest.approx(0.9, abs=0.05) and info["base"]["a"] == pytest.approx(-0.5, abs=0.05)
+    reloaded = SavedPredictor.from_texts(saved.model_text, json.dumps(info, default=float), json.dumps(saved.interval))
+    np.testing.assert_allclose(reloaded.predict(features)["ml_pred"], pred["ml_pred"], rtol=1e-12)
+    val = meta["split"].to_numpy() == "validation"
+    assert np.median(np.abs(np.log10(pred["ml_pred"][val] / ml[val]))) < 0.05   # the colour law is kept

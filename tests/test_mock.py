@@ -23,7 +23,7 @@ def observed(small_survey):
     df = gswlc.merge(phot, on="objid").merge(truth[["objid", "type", "inclination_deg"]], on="objid")
     cosmo = physics.cosmology(70.0, 0.3)
     df["log_ml"] = df["logmstar"] - np.log10(g_luminosity(df, df["z"].to_numpy(), cosmo))
-    df["g_i"] = (df["modelMag_g"] - df["extinction_g"]) - (df["modelMag_i"] - df["extinction_i"])
+    df["g_i"] = df["mag_g"] - df["mag_i"]
     return df
 
 

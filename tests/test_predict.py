@@ -109,3 +109,80 @@ def test_predict_with_no_usable_image_says_why(tmp_path, default_config):
                          tmp_path / "out.csv", tmp_path / "rejected.csv")
     rejected = pd.read_csv(tmp_path / "rejected.csv")
     assert rejected["objid"].tolist() == [1237645017035724801] and not (tmp_path / "out.csv").exists()
+
+
+@pytest.mark.parametrize("value", ["99", "inf", "nan", "-9999"])
+def test_unusable_magnitudes_are_rejected_with_the_reason(tmp_path, value):
+    path = tmp_path / "new.csv"
+    path.write_text("objid,ra,dec,z,modelMag_g,modelMagErr_g,extinction_g,modelMag_i,modelMagErr_i,extinction_i\n"
+                    "1,150.0,2.0,0.05,17.0,0.02,0.1,16.0,0.02,0.05\n"
+                    f"2,150.1,2.0,0.05,17.0,0.02,0.1,{value},0.02,0.05\n")
+    galaxies, rejected = read_new_galaxies(path, bands="gi", needs_d25=False)
+    assert galaxies["objid"].tolist() == [1] and galaxies["mag_i"].tolist() == pytest.approx([15.95])
+    assert rejected["objid"].tolist() == [2] and rejected["reason"].iloc[0].startswith("modelMag_i")
+
+
+@pytest.mark.parametrize("content, message", [(None, "no such catalogue"), ("", "empty file"),
+                                              ("objid,ra,dec,z\n", "a header but no data rows")])
+def test_missing_or_empty_predict_catalogue_is_a_clear_error(tmp_path, content, message):
+    path = tmp_path / "new.csv"
+    if content is not None:
+        path.write_text(content)
+    with pytest.raises(InputError, match=message):
+        read_new_galaxies(path)
+
+
+def _table_only_bundle(tmp_path):
+    """A gi_gbm-like predictor trained on catalogue features alone, exported without any CNN."""
+    rng = np.random.default_rng(1)
+    n = 300
+    z = rng.uniform(0.02, 0.1, n)
+    lum_g, colour = 10 ** rng.uniform(9, 11, n), rng.uniform(0.3, 1.3, n)
+    features = pd.DataFrame({"z": z, "pixel_kpc": z, "phot_lum_g": lum_g, "phot_lum_i": lum_g * 10 ** (0.4 * colour),
+                             "phot_ratio_g_i": 10 ** (-0.4 * colour)}).astype(np.float32)
+    meta = pd.DataFrame({"objid": np.arange(n), "split": np.where(np.arange(n) % 5 == 0, "validation", "train"),
+                         "ml": 10 ** (-0.4 + 0.9 * colour), "ml_err": 0.1, "lum_g": lum_g})
+    cfg = {"seed": 1, "grid": {}, "cv_folds": 3, "uncertainty": [],
+           "params": {"num_leaves": 4, "min_data_in_leaf": 5, "learning_rate": 0.2, "num_boost_round": 50,
+                      "early_stopping_rounds": 10}}
+    _, info, saved = fit_predictor(Predictor("gi_test", include=("phot_lum_g", "phot_lum_i", "phot_ratio_g_i", "z")),
+                                   meta, features, cfg)
+    folder = tmp_path / "gbm"
+    folder.mkdir()
+    (folder / "model.txt").write_text(saved.model_text)
+    (folder / "fit.json").write_text(json.dumps(info, default=float))
+    (folder / "interval.json").write_text(json.dumps(saved.interval))
+    return folder
+
+
+def test_table_only_bundle_predicts_without_images_or_d25(tmp_path, default_config):
+    from mlpipe.predict.run import predict_galaxies
+
+    folder = _table_only_bundle(tmp_path)
+    assert export_bundle(folder, {}, "cnn1", default_config, tmp_path / "b.zip") == []   # no CNN packed
+    bundle = load_bundle(tmp_path / "b.zip")
+    assert bundle.cnn_weights == {} and bundle.manifest["morphology_model"] is None
+    (tmp_path / "new.csv").write_text(
+        "objid,ra,dec,z,modelMag_g,modelMagErr_g,extinction_g,modelMag_i,modelMagErr_i,extinction_i\n"
+        "1237645017035724801,150.0,2.0,0.05,16.0,0.02,0.1,15.0,0.02,0.05\n"
+        "1237645017035724802,150.1,2.0,0.05,99,0.02,0.1,15.0,0.02,0.05\n")
+    out = predict_galaxies(bundle, tmp_path / "new.csv", None, None, tmp_path / "out.csv", tmp_path / "rej.csv")
+    assert out["objid"].tolist() == [1237645017035724801] and (out["ml_pred"] > 0).all()
+    assert np.isfinite(out["log_mstar_pred"]).all()
+    rejected = pd.read_csv(tmp_path / "rej.csv")
+    assert rejected["objid"].tolist() == [1237645017035724802] and "modelMag_g = 99" in rejected["reason"].iloc[0]
+
+
+def test_a_predictor_that_reads_images_stops_without_them(tmp_path, default_config):
+    from mlpipe.predict.run import predict_galaxies
+
+    _saved_predictor(tmp_path / "gbm")
+    with pytest.raises(InputError, match="predictor g_test reads the g-band images.*--models"):
+        export_bundle(tmp_path / "gbm", {}, "cnn1", default_config, tmp_path / "b.zip")
+    cfg = default_config | {"cnn": {**default_config["cnn"], "models": {"cnn1": default_config["cnn"]["models"]["cnn1"]}}}
+    (tmp_path / "cnn1.pt").write_bytes(b"weights")
+    export_bundle(tmp_path / "gbm", {"cnn1": tmp_path / "cnn1.pt"}, "cnn1", cfg, tmp_path / "b.zip")
+    (tmp_path / "new.csv").write_text("objid,ra,dec,z\n1,150.0,2.0,0.05\n")
+    with pytest.raises(InputError, match=r"predictor g_test reads the g-band images .*give --images"):
+        predict_galaxies(load_bundle(tmp_path / "b.zip"), tmp_path / "new.csv", None, None,
+                         tmp_path / "out.csv", tmp_path / "rej.csv")

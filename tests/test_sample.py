@@ -4,6 +4,7 @@ rejection recorded."""
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import equal_fractions
 
 from mlpipe import gz2, physics
 from mlpipe.catalog.crossmatch import match_nearest
@@ -16,7 +17,7 @@ from mlpipe.io.hyperleda import write_hyperleda
 from mlpipe.io.photometry import write_photometry
 from mlpipe.io.validation import InputError
 
-CATALOG = {"seed": 1, "d25_min_arcmin": 0.4, "chi2_max": 5.0, "hyperleda_match_arcsec": 5.0,
+CATALOG = {"seed": 1, "d25_min_arcmin": 0.4, "chi2_max": 5.0, "z_min": 0.0, "hyperleda_match_arcsec": 5.0,
            "gz2_match_arcsec": 3.6, "relative_error_floor": 0.05, "test_fraction": 0.1,
            "validation_fraction": 0.1, "n_shards": 3, "lum_g_column": None}
 COSMO = {"H0": 70.0, "Om0": 0.3}
@@ -41,11 +42,14 @@ def test_error_floor_and_propagation():
 
 
 def test_split_sizes_and_determinism():
-    labels = split_labels(1000, 0.1, 0.1, seed=3)
+    ids = 1237645000000000000 + np.arange(1000) * 7919
+    labels = split_labels(ids, 0.1, 0.1, seed=3)
     counts = pd.Series(labels).value_counts()
     assert counts["test"] == 100 and counts["validation"] == 90 and counts["train"] == 810
-    assert np.array_equal(labels, split_labels(1000, 0.1, 0.1, seed=3))
-    assert not np.array_equal(labels, split_labels(1000, 0.1, 0.1, seed=4))
+    assert np.array_equal(labels, split_labels(ids, 0.1, 0.1, seed=3))
+    assert not np.array_equal(labels, split_labels(ids, 0.1, 0.1, seed=4))
+    order = np.random.default_rng(0).permutation(len(ids))   # the rows in another order: same split per galaxy
+    assert np.array_equal(split_labels(ids[order], 0.1, 0.1, seed=3), labels[order])
 
 
 def test_shards_depend_only_on_the_id():
@@ -83,7 +87,7 @@ def _write_catalogues(tmp_path, n=12):
     write_hyperleda(leda, tmp_path / "leda.csv")
 
     has_gz2 = np.arange(n) % 2 == 0
-    fractions = np.full((has_gz2.sum(), 37), 0.5)
+    fractions = np.tile(equal_fractions(), (has_gz2.sum(), 1))
     write_gz2(ids[has_gz2], ra[has_gz2] + 0.5 / 3600, dec[has_gz2], fractions,
               np.full(has_gz2.sum(), 40), tmp_path / "gz2.csv")
     return {"gswlc": str(tmp_path / "gswlc.dat"), "photometry": str(tmp_path / "phot.csv"),
@@ -100,7 +104,7 @@ def test_build_sample_records_every_rejection(tmp_path):
     assert "missing redshift" in reasons[ids[4]]
     assert "redshift <= 0: z = -0.002" in reasons[ids[8]]
     assert "mass error <= 0: -0.1 dex" in reasons[ids[9]]
-    assert "no SDSS g-band photometry" in reasons[ids[5]]
+    assert "no photometry row for this objid" in reasons[ids[5]]
     assert "D25 = 0.3 arcmin" in reasons[ids[6]]
     assert "no HyperLeda counterpart" in reasons[ids[7]]
     assert set(sample["objid"]) | set(rejected["objid"]) == set(ids)
@@ -167,12 +171,12 @@ def test_build_sample_on_real_gswlc_and_hyperleda(real_dir, tmp_path, caplog):
     gswlc = read_gswlc(real_dir / "gswlc" / "nsa_gswlc.virgo.fits").drop(columns="line")
     write_gswlc(gswlc, tmp_path / "GSWLC-X2.dat")
     rng = np.random.default_rng(0)
-    phot = pd.DataFrame({"objid": gswlc["objid"]})
+    phot = pd.DataFrame({"objid": gswlc.loc[gswlc["objid"] > 0, "objid"]})
     for b in "ugriz":  # no real photometry ships with these rows: plausible stand-in magnitudes
         phot[f"modelMag_{b}"] = rng.uniform(13, 17, len(phot))
         phot[f"modelMagErr_{b}"], phot[f"extinction_{b}"] = 0.02, 0.05
     write_photometry(phot, tmp_path / "phot.csv")
-    write_gz2(np.array([1]), np.array([0.0]), np.array([0.0]), np.full((1, 37), 0.5), np.array([30]),
+    write_gz2(np.array([1]), np.array([0.0]), np.array([0.0]), equal_fractions()[None, :], np.array([30]),
               tmp_path / "gz2.csv")
     paths = {"gswlc": str(tmp_path / "GSWLC-X2.dat"), "photometry": str(tmp_path / "phot.csv"),
              "hyperleda": str(real_dir / "hyperleda" / "hyperleda-finn-24Feb20.csv"),
@@ -182,3 +186,68 @@ def test_build_sample_on_real_gswlc_and_hyperleda(real_dir, tmp_path, caplog):
     assert len(sample) > 50
     assert len(sample) + len(rejected) == len(gswlc)
     assert "hyperleda_match" in caplog.text and "cut_d25" in caplog.text
+
+
+@pytest.mark.parametrize("column, value, stage, reason", [
+    ("objid", -5, "gswlc_id", "objid <= 0"),
+    ("logmstar", np.inf, "gswlc_range", "logmstar = inf is not finite"),
+    ("logmstar", -5.0, "gswlc_range", "logmstar = -5 is outside [5, 13]"),
+    ("logmstarerr", np.inf, "gswlc_range", "logmstarerr = inf is not finite"),
+    ("z", np.inf, "gswlc_range", "z = inf is not finite"),
+    ("z", 30.0, "gswlc_range", "z = 30 is outside [0, 1.5]"),
+])
+def test_impossible_gswlc_values_are_rejections_with_reasons(tmp_path, column, value, stage, reason):
+    paths, ids = _write_catalogues(tmp_path)
+    lines = open(paths["gswlc"]).read().splitlines()
+    fields = lines[0].split()
+    fields[COLUMNS.index(column)] = str(int(value)) if column == "objid" else str(value)
+    lines[0] = " ".join(fields)
+    open(paths["gswlc"], "w").write("\n".join(lines) + "\n")
+    sample, rejected = build_sample(paths, CATALOG, COSMO)
+    objid = int(value) if column == "objid" else ids[0]
+    row = rejected[rejected["objid"] == objid]
+    assert row["stage"].tolist() == [stage] and row["reason"].iloc[0].startswith(reason)
+    assert len(sample) + len(rejected) == len(ids)           # every GSWLC row is in one of them
+
+
+@pytest.mark.parametrize("column, value, reason", [
+    ("modelMag_g", "99", "modelMag_g = 99 (missing-value marker)"),
+    ("modelMag_i", "inf", "modelMag_i = inf is not finite"),
+    ("modelMag_i", "-inf", "modelMag_i = -inf is not finite"),
+    ("extinction_r", "nan", "extinction_r is missing"),
+    ("logLg_sed", "inf", "logLg_sed = inf is not finite"),
+    ("logLg_sed", "1e5", "logLg_sed = 100000 is outside"),
+])
+def test_unusable_photometry_is_a_rejection_with_reason(tmp_path, column, value, reason):
+    paths, ids = _write_catalogues(tmp_path)
+    phot = pd.read_csv(paths["photometry"], dtype=str)
+    phot["logLg_sed"], phot["logLg_sed_err"] = "10.2", "0.03"
+    phot.loc[0, column] = value
+    phot.to_csv(paths["photometry"], index=False)
+    sample, rejected = build_sample(paths, CATALOG | {"lum_g_column": "logLg_sed"}, COSMO)
+    assert dict(zip(rejected["objid"], rejected["reason"]))[ids[0]].startswith(reason)
+    assert ids[0] not in set(sample["objid"])
+
+
+def test_reordered_gswlc_rows_change_no_split(tmp_path):
+    paths, ids = _write_catalogues(tmp_path, n=40)
+    first, _ = build_sample(paths, CATALOG, COSMO)
+    lines = open(paths["gswlc"]).read().splitlines()
+    open(paths["gswlc"], "w").write("\n".join(lines[::-1]) + "\n")
+    second, _ = build_sample(paths, CATALOG, COSMO)
+    pd.testing.assert_frame_equal(first[["objid", "split", "shard"]], second[["objid", "split", "shard"]])
+    assert set(first["split"]) == {"train", "validation", "test"}
+
+
+def test_build_sample_cli_names_the_file_and_exits_2_without_traceback(tmp_path, caplog):
+    from mlpipe.cli import main
+
+    paths, _ = _write_catalogues(tmp_path)
+    open(paths["gswlc"], "wb").write(b"\x89PNG binary \xff\xfe\n")
+    cfg = tmp_path / "cfg.json"
+    import json
+
+    cfg.write_text(json.dumps({"catalog": CATALOG, "cosmology": COSMO}))
+    code = main(["build-sample", "--config-json", cfg.read_text(), *[f"--{k}={v}" for k, v in paths.items()],
+                 "--outdir", str(tmp_path / "out")])
+    assert code == 2 and "gswlc.dat: line 1: not UTF-8 text" in caplog.text and "Traceback" not in caplog.text

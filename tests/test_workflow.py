@@ -4,7 +4,6 @@ import shutil
 
 import numpy as np
 import pandas as pd
-
 from conftest import REPO, TINY, snakemake
 
 
@@ -25,13 +24,21 @@ def test_dry_run_shows_per_shard_jobs(tmp_path):
 
 
 def test_paper_preset_builds_its_dag(tmp_path):
-    """The paper preset (750,000 mock rows -> ~75,000 galaxies in 150 shards) dry-runs."""
+    """The paper preset (750,000 mock rows -> ~75,000 galaxies in 150 shards) dry-runs, and
+    extracts each CNN's features over all 150 shards in one process (its start-up paid once)."""
     shutil.copy(REPO / "workflow_config.yaml", tmp_path)
-    run = snakemake("-n", "-s", str(REPO / "Snakefile"), "--directory", str(tmp_path),
+    run = snakemake("-n", "-p", "-s", str(REPO / "Snakefile"), "--directory", str(tmp_path),
                     "--configfile", str(REPO / "config" / "paper.yaml"), cwd=tmp_path)
     out = run.stdout + run.stderr
     assert run.returncode == 0, out[-3000:]
     assert "wildcards: shard=149" in out and "wildcards: shard=150" not in out
+    commands = [line for line in out.splitlines() if line.startswith("Shell command: python -m mlpipe")]
+    extraction = [c for c in commands if " extract-features " in c]
+    for model in ("cnn1", "cnn2", "cnn3", "cnn4"):
+        mine = [c for c in extraction if f"results/models/{model}/model.pt" in c]
+        assert len(mine) == 1, mine                      # one extraction process per model ...
+        assert "--shards 150" in mine[0] and f"--outdir results/features/{model}" in mine[0]   # ... over every shard
+    assert len(extraction) == 4
 
 
 def test_shell_commands_fit_the_kernel_limit_at_a_thousand_shards(tmp_path):
@@ -119,8 +126,10 @@ def test_predict_reproduces_the_test_set_predictions(tiny_run, tmp_path):
     images.mkdir()
     for objid, shard in zip(test["objid"], test["shard"]):
         (images / f"{objid}.fits").symlink_to(results / "mock" / "images" / f"shard-{shard}" / f"{objid}.fits")
-    columns = ["objid", "ra", "dec", "z", "d25_arcmin"] + [f"{k}_{b}" for k in ("modelMag", "extinction") for b in "gi"]
-    test[columns].to_csv(tmp_path / "new_galaxies.csv", index=False)
+    new = test[["objid", "ra", "dec", "z", "d25_arcmin"]].copy()
+    for b in "gi":  # the sample's magnitudes are extinction-corrected already
+        new[f"modelMag_{b}"], new[f"modelMagErr_{b}"], new[f"extinction_{b}"] = test[f"mag_{b}"], test[f"mag_err_{b}"], 0.0
+    new.to_csv(tmp_path / "new_galaxies.csv", index=False)
     predict_cfg = {"predict": {"predictor": "g_morph", "morphology_model": "cnn1", "stars": str(results / "mock" / "stars.csv"),
                                "catalogue": str(tmp_path / "new_galaxies.csv"), "images": str(images)}}
     (tmp_path / "predict.yaml").write_text(yaml.safe_dump(predict_cfg))
@@ -137,7 +146,7 @@ def test_predict_reproduces_the_test_set_predictions(tiny_run, tmp_path):
     assert set(rejected["objid"]) == set(test["objid"]) - set(ours.index)  # each galaxy predicted or explained
     for col in ("ml_pred", "ml_p16", "ml_p84", "log_mstar_pred"):
         np.testing.assert_allclose(ours[col], workflow.loc[ours.index, col], rtol=1e-6, atol=1e-6, err_msg=col)
-    assert (ours["lum_g_source"] == "modelMag_g - extinction_g").all()
+    assert (ours["lum_g_source"] == "catalogue g-band photometry").all()
     smooth = ours[[c for c in ours.columns if c.startswith("gz2_q01_")]].sum(axis=1)
     assert np.allclose(smooth, 1.0, atol=1e-4)   # unconditional probabilities of the first question
 

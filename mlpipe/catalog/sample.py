@@ -23,6 +23,7 @@ from mlpipe.io.gswlc import read_gswlc
 from mlpipe.io.gz2_catalog import read_gz2
 from mlpipe.io.hyperleda import read_hyperleda
 from mlpipe.io.photometry import BANDS, read_photometry
+from mlpipe.io.validation import InputError, first_reason, range_reasons
 
 log = logging.getLogger(__name__)
 #: columns rejected.csv keeps for the galaxies of the chi2 cut (empty for the other rejections)
@@ -58,32 +59,15 @@ def _fmt(prefix: str, values: pd.Series, suffix: str = "") -> np.ndarray:
     return np.array([f"{prefix}{v:.3g}{suffix}" for v in values], dtype=object)
 
 
-def build_sample(paths: Mapping[str, str], cfg: Mapping[str, Any],
-                 cosmo_cfg: Mapping[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Return (sample, rejected) tables."""
-    cosmo = physics.cosmology(cosmo_cfg["H0"], cosmo_cfg["Om0"])
-    rejects = _Rejects()
-    gal = read_gswlc(paths["gswlc"]).drop(columns="line")
-    log.info("%-28s %7d", "GSWLC rows", len(gal))
-    gal = rejects.add(gal, gal["flag_sed"] != 0, "gswlc_flags",
-                      _fmt("SED fit flagged: flag_sed = ", gal["flag_sed"]))
-    missing = gal[["z", "logmstar", "logmstarerr", "redchisq"]].isna().any(axis=1)
-    gal = rejects.add(gal, missing, "gswlc_missing", "missing redshift, mass, mass error or chi2 (-99)")
-    gal = rejects.add(gal, gal["z"] <= 0, "gswlc_redshift", _fmt("redshift <= 0: z = ", gal["z"]))
-    gal = rejects.add(gal, gal["logmstarerr"] <= 0, "gswlc_mass_error",
-                      _fmt("mass error <= 0: ", gal["logmstarerr"], " dex"))
+def _range_mask(gal: pd.DataFrame, checks: list[tuple[str, str]]) -> np.ndarray:
+    """The first range problem of each row over (column, quantity) pairs; "" when none."""
+    return first_reason(*(range_reasons(gal[col].to_numpy(), quantity, col) for col, quantity in checks))
 
-    lum_column = cfg["lum_g_column"]
-    lum_columns = [lum_column, f"{lum_column}_err"] if lum_column else []
-    phot = read_photometry(paths["photometry"], lum_columns)
-    gal = gal.merge(phot, on="objid", how="left")
-    no_phot = gal[["modelMag_g", "modelMagErr_g", "extinction_g"]].isna().any(axis=1)
-    gal = rejects.add(gal, no_phot, "photometry", "no SDSS g-band photometry for this objid")
-    if lum_column:
-        bad = ~(gal[lum_columns].notna().all(axis=1) & (gal[f"{lum_column}_err"] >= 0))
-        gal = rejects.add(gal, bad, "luminosity", f"no valid {lum_column} / {lum_column}_err (log L_g and its error)")
 
-    leda = read_hyperleda(paths["hyperleda"])
+def _match_hyperleda(gal: pd.DataFrame, path: str, cfg: Mapping[str, Any], leda_inputs: Mapping[str, Any],
+                     rejects: _Rejects) -> pd.DataFrame:
+    """Each galaxy's HyperLeda counterpart and D25; the D25 cut."""
+    leda = read_hyperleda(path, leda_inputs.get("columns"), leda_inputs.get("units"))
     m = match_nearest(gal["ra"], gal["dec"], leda["leda_ra"], leda["leda_dec"],
                       cfg["hyperleda_match_arcsec"])
     reason = np.where(m["status"] == "taken",
@@ -93,42 +77,95 @@ def build_sample(paths: Mapping[str, str], cfg: Mapping[str, Any],
     gal = rejects.add(gal, m["status"].to_numpy() != "matched", "hyperleda_match", reason)
     gal = pd.concat([gal.drop(columns="index"),
                      leda.iloc[gal["index"].to_numpy()].reset_index(drop=True)], axis=1)
-    gal = rejects.add(gal, gal["d25_arcmin"].isna(), "hyperleda_d25", "HyperLeda lists no logd25")
+    reason = gal.pop("d25_problem").to_numpy()
+    gal = rejects.add(gal, reason != "", "hyperleda_d25", reason)
+    return rejects.add(gal, ~(gal["d25_arcmin"] > cfg["d25_min_arcmin"]), "cut_d25",
+                       _fmt("D25 = ", gal["d25_arcmin"], f" arcmin <= {cfg['d25_min_arcmin']}"))
 
-    gal = rejects.add(gal, ~(gal["d25_arcmin"] > cfg["d25_min_arcmin"]), "cut_d25",
-                      _fmt("D25 = ", gal["d25_arcmin"], f" arcmin <= {cfg['d25_min_arcmin']}"))
+
+def build_sample(paths: Mapping[str, str], cfg: Mapping[str, Any], cosmo_cfg: Mapping[str, Any],
+                 inputs: Mapping[str, Any] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Return (sample, rejected) tables. ``inputs`` is the config's ``inputs`` section (each
+    catalogue's column map, units and the photometry kind); every GSWLC row ends in one of the two.
+    Without ``paths['hyperleda']`` (a table-only run: no images) there is no D25 and no D25 cut;
+    without ``paths['gz2']`` no galaxy has GZ2 answers."""
+    inputs = inputs or {}
+    cosmo = physics.cosmology(cosmo_cfg["H0"], cosmo_cfg["Om0"])
+    rejects = _Rejects()
+    gal = read_gswlc(paths["gswlc"], inputs.get("gswlc", {}).get("columns")).drop(columns="line")
+    n_rows = len(gal)
+    log.info("%-28s %7d", "GSWLC rows", n_rows)
+    gal = rejects.add(gal, gal["objid"] <= 0, "gswlc_id",
+                      _fmt("objid <= 0 (not a GSWLC galaxy, e.g. padding of a cross-match): ", gal["objid"]))
+    gal = rejects.add(gal, gal["flag_sed"] != 0, "gswlc_flags",
+                      _fmt("SED fit flagged: flag_sed = ", gal["flag_sed"]))
+    missing = gal[["z", "logmstar", "logmstarerr", "redchisq"]].isna().any(axis=1)
+    gal = rejects.add(gal, missing, "gswlc_missing", "missing redshift, mass, mass error or chi2 (-99)")
+    gal = rejects.add(gal, gal["z"] <= 0, "gswlc_redshift", _fmt("redshift <= 0: z = ", gal["z"]))
+    gal = rejects.add(gal, gal["logmstarerr"] <= 0, "gswlc_mass_error",
+                      _fmt("mass error <= 0: ", gal["logmstarerr"], " dex"))
+    reason = _range_mask(gal, [("z", "z"), ("logmstar", "logmstar"), ("logmstarerr", "logmstarerr"),
+                               ("redchisq", "redchisq")])
+    gal = rejects.add(gal, reason != "", "gswlc_range", reason)
+
+    lum_column = cfg["lum_g_column"]
+    lum_columns = [lum_column, f"{lum_column}_err"] if lum_column else []
+    phot = read_photometry(paths["photometry"], inputs.get("photometry"), lum_columns)
+    gal = gal.merge(phot, on="objid", how="left", indicator=True)
+    gal = rejects.add(gal, (gal.pop("_merge") != "both").to_numpy(), "photometry", "no photometry row for this objid")
+    reason = gal.pop("phot_problem").to_numpy()
+    gal = rejects.add(gal, reason != "", "photometry", reason)
+    if lum_column:
+        reason = first_reason(np.where(gal[lum_columns].isna().any(axis=1), f"no {lum_column} / {lum_column}_err", ""),
+                              range_reasons(gal[lum_column].to_numpy(), "logLg", lum_column),
+                              range_reasons(gal[f"{lum_column}_err"].to_numpy(), "logLg_err", f"{lum_column}_err"))
+        gal = rejects.add(gal, reason != "", "luminosity", reason)
+
+    if paths.get("hyperleda"):
+        gal = _match_hyperleda(gal, paths["hyperleda"], cfg, inputs.get("hyperleda", {}), rejects)
+    else:  # a table-only sample (no images): no D25 needed
+        log.info("%-28s %7s", "no HyperLeda catalogue", "no D25")
+    gal = rejects.add(gal, ~(gal["z"] > cfg["z_min"]), "cut_redshift",
+                      _fmt("z = ", gal["z"], f" <= {cfg['z_min']} (too near for a redshift distance)"))
+
     if lum_column:  # the user's own (e.g. Bayesian) luminosity: log10(L_g / L_sun) and its error in dex
         gal["lum_g"] = 10.0 ** gal[lum_column]
         lum_error_mag = 2.5 * gal[f"{lum_column}_err"]
     else:
         gal["lum_g"] = g_luminosity(gal, gal["z"].to_numpy(), cosmo)
-        lum_error_mag = gal["modelMagErr_g"]
+        lum_error_mag = gal["mag_err_g"]
     gal["ml"], gal["ml_err"] = mass_to_light(gal["logmstar"], gal["logmstarerr"], gal["lum_g"],
                                              lum_error_mag, cfg["relative_error_floor"])
     # after M/L, so that the galaxies the chi2 cut drops keep theirs (the paper's Fig. 2 shows them)
     gal = rejects.add(gal, ~(gal["redchisq"] < cfg["chi2_max"]), "cut_chi2",
                       _fmt("reduced chi2 = ", gal["redchisq"], f" >= {cfg['chi2_max']}"),
                       keep=CHI2_KEPT)
-    for band in BANDS:
-        if band != "g":
-            gal[f"lum_{band}"] = g_luminosity(gal, gal["z"].to_numpy(), cosmo, band)
+    for band in [b for b in BANDS if f"mag_{b}" in gal.columns and b != "g"]:
+        gal[f"lum_{band}"] = g_luminosity(gal, gal["z"].to_numpy(), cosmo, band)
     gal["pixel_kpc"] = physics.kpc_per_arcsec(gal["z"].to_numpy(), cosmo) * physics.SDSS_PIXEL_ARCSEC
 
-    gz2 = read_gz2(paths["gz2"])
-    gm = match_nearest(gal["ra"], gal["dec"], gz2["gz2_ra"], gz2["gz2_dec"], cfg["gz2_match_arcsec"])
-    matched = gm["status"].to_numpy() == "matched"
-    gz2_cols = [c for c in gz2.columns if c.startswith("gz2_q")]
-    gz2_rows = gz2.iloc[np.where(matched, gm["index"], 0)][["gz2_id", *gz2_cols]].reset_index(drop=True)
-    gz2_rows[~matched] = np.nan
-    gal = pd.concat([gal, gz2_rows], axis=1)
+    if paths.get("gz2"):
+        gz2 = read_gz2(paths["gz2"], inputs.get("gz2", {}).get("columns"))
+        gm = match_nearest(gal["ra"], gal["dec"], gz2["gz2_ra"], gz2["gz2_dec"], cfg["gz2_match_arcsec"])
+        matched = gm["status"].to_numpy() == "matched"
+        gz2_cols = [c for c in gz2.columns if c.startswith("gz2_q")]
+        gz2_rows = gz2.iloc[np.where(matched, gm["index"], 0)][["gz2_id", *gz2_cols]].reset_index(drop=True)
+        gz2_rows[~matched] = np.nan
+        gal = pd.concat([gal, gz2_rows], axis=1)
+    else:
+        matched = np.zeros(len(gal), dtype=bool)
     gal["gz2_match"] = matched
     log.info("%-28s %7d of %d", "with a GZ2 match", int(matched.sum()), len(gal))
 
-    gal["split"] = split_labels(len(gal), cfg["test_fraction"], cfg["validation_fraction"], cfg["seed"])
+    gal["split"] = split_labels(gal["objid"].to_numpy(), cfg["test_fraction"], cfg["validation_fraction"], cfg["seed"])
     gal["shard"] = shard_of(gal["objid"].to_numpy(), cfg["n_shards"])
     for split, count in gal["split"].value_counts().items():
         log.info("%-28s %7d", f"split {split}", count)
-    return gal.sort_values("objid").reset_index(drop=True), rejects.table()
+    rejected = rejects.table()
+    if len(gal) + len(rejected) != n_rows:
+        raise InputError(f"{paths['gswlc']}: {n_rows} GSWLC rows but {len(gal)} in the sample and "
+                         f"{len(rejected)} rejected; every row must be in one of them")
+    return gal.sort_values("objid").reset_index(drop=True), rejected
 
 
 def write_sample(sample: pd.DataFrame, rejected: pd.DataFrame, n_shards: int, outdir: str | Path) -> None:

@@ -9,8 +9,9 @@ from mlpipe import physics
 
 
 def g_luminosity(phot: pd.DataFrame, z: np.ndarray, cosmo, band: str = "g") -> np.ndarray:
-    """L in solar units from SDSS modelMag corrected for Galactic extinction (no K-correction)."""
-    mag = phot[f"modelMag_{band}"].to_numpy() - phot[f"extinction_{band}"].to_numpy()
+    """L in solar units from the extinction-corrected AB magnitude ``mag_<band>`` that the
+    photometry reader gives (no K-correction)."""
+    mag = phot[f"mag_{band}"].to_numpy()
     sun = {"u": 6.39, "g": physics.SUN_ABS_MAG_G, "r": 4.65, "i": 4.53, "z": 4.50}[band]
     return physics.luminosity_from_mag(mag, z, cosmo, sun)
 

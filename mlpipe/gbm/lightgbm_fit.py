@@ -1,5 +1,5 @@
 """LightGBM regression of M/L with the paper's losses, early stopping on the validation set and
-an optional cross-validated grid search.
+a cross-validated grid search of the hyperparameters.
 
 L1: objective ``l1`` with sample weights 1/dY, i.e. mean |Y_pred - Y| / dY (the weighted median
 of a leaf is its optimum). L2: objective ``l2`` with weights 1/dY^2. RMSLE: ``l2`` on log(1 + Y).
@@ -27,54 +27,110 @@ class GBMFit:
         return np.expm1(raw) if self.loss == "rmsle" else raw
 
 
-def _dataset(x: pd.DataFrame, y: np.ndarray, dy: np.ndarray, loss: str, reference=None) -> lgb.Dataset:
+def _dataset(x: pd.DataFrame, y: np.ndarray, dy: np.ndarray, loss: str, reference=None,
+             init: np.ndarray | None = None) -> lgb.Dataset:
+    """``init``: a base prediction (M/L) the boosting starts from instead of a constant."""
     if loss == "rmsle":
-        return lgb.Dataset(x, label=np.log1p(y), reference=reference, free_raw_data=False)
+        score = None if init is None else np.log1p(init)
+        return lgb.Dataset(x, label=np.log1p(y), reference=reference, init_score=score, free_raw_data=False)
     weight = 1.0 / dy if loss == "l1" else 1.0 / dy**2
-    return lgb.Dataset(x, label=y, weight=weight, reference=reference, free_raw_data=False)
+    return lgb.Dataset(x, label=y, weight=weight, reference=reference, init_score=init, free_raw_data=False)
 
 
-def _base_params(params: Mapping[str, Any], loss: str, seed: int, threads: int) -> dict[str, Any]:
+#: Fewest features a tree may see: feature_fraction is raised to 2 / n_features where it would give
+#: one-feature trees (0.4 of a 3-feature predictor is one feature: an additive model, no interactions).
+MIN_FEATURES_PER_TREE = 2
+
+
+def feature_fraction_floor(fraction: float, n_features: int) -> float:
+    """``fraction`` raised so that every tree sees at least ``MIN_FEATURES_PER_TREE`` features."""
+    return float(min(1.0, max(fraction, MIN_FEATURES_PER_TREE / max(n_features, 1))))
+
+
+def _base_params(params: Mapping[str, Any], loss: str, seed: int, threads: int, n_features: int | None = None) -> dict[str, Any]:
     objective = "l1" if loss == "l1" else "l2"
-    return {"objective": objective, "metric": objective, "verbosity": -1, "seed": seed,
-            "deterministic": True, "force_row_wise": True, "num_threads": threads,
-            **{k: v for k, v in params.items() if k not in ("num_boost_round", "early_stopping_rounds")}}
+    out = {"objective": objective, "metric": objective, "verbosity": -1, "seed": seed,
+           "deterministic": True, "force_row_wise": True, "num_threads": threads,
+           **{k: v for k, v in params.items() if k not in ("num_boost_round", "early_stopping_rounds")}}
+    if n_features is not None and "feature_fraction" in out:
+        out["feature_fraction"] = feature_fraction_floor(out["feature_fraction"], n_features)
+    return out
 
 
-def grid_points(grid: Mapping[str, list]) -> list[dict[str, Any]]:
+def grid_points(grid: Mapping[str, list], n_features: int | None = None) -> list[dict[str, Any]]:
+    """Every combination of the grid's values (feature_fraction floored for ``n_features``;
+    points that the floor makes equal are tried once)."""
     keys = list(grid)
-    return [dict(zip(keys, values)) for values in itertools.product(*(grid[k] for k in keys))] or [{}]
+    points, seen = [], set()
+    for values in itertools.product(*(grid[k] for k in keys)):
+        point = dict(zip(keys, values))
+        if n_features is not None and "feature_fraction" in point:
+            point["feature_fraction"] = feature_fraction_floor(point["feature_fraction"], n_features)
+        if json_key(point) not in seen:
+            seen.add(json_key(point))
+            points.append(point)
+    return points or [{}]
 
 
 def fit(x_train: pd.DataFrame, y: np.ndarray, dy: np.ndarray, x_val: pd.DataFrame, y_val: np.ndarray,
         dy_val: np.ndarray, loss: str, params: Mapping[str, Any], grid: Mapping[str, list],
-        cv_folds: int, seed: int, threads: int = 1) -> tuple[GBMFit, dict[str, Any]]:
-    """Pick the grid point by ``cv_folds``-fold CV on the training set (skipped for one point),
-    then fit with early stopping on the validation set."""
-    points = grid_points(grid)
-    chosen, cv_scores = points[0], {}
+        cv_folds: int, seed: int, threads: int = 1,
+        folds: list[tuple[np.ndarray, np.ndarray]] | None = None,
+        cv_early_stopping_rounds: int | None = None,
+        init: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[GBMFit, dict[str, Any]]:
+    """Pick the grid point by K-fold CV on the training set (skipped for one point), then fit with
+    early stopping on the validation set.
+
+    ``folds``: the (train rows, test rows) of each fold, e.g. from :func:`id_folds` so that a
+    galaxy's fold depends on its id alone; without them LightGBM draws ``cv_folds`` seeded folds.
+    Each grid point's CV loss (the mean over folds at its best iteration) is in the returned
+    information with the chosen point. ``cv_early_stopping_rounds`` (default: the final fit's)
+    bounds the cost of the search. ``init``: base predictions (training, validation rows) that the
+    boosting starts from (the trees then model what the base misses).
+    """
+    n_features = x_train.shape[1]
+    points = grid_points(grid, n_features)
+    chosen, cv_scores, cv_rounds = points[0], {}, {}
     if len(points) > 1:
-        train_set = _dataset(x_train, y, dy, loss)
+        train_set = _dataset(x_train, y, dy, loss, init=None if init is None else init[0])
         for point in points:
-            result = lgb.cv(_base_params({**params, **point}, loss, seed, threads), train_set,
+            result = lgb.cv(_base_params({**params, **point}, loss, seed, threads, n_features), train_set,
                             num_boost_round=params["num_boost_round"], nfold=cv_folds, stratified=False,
-                            seed=seed, callbacks=[lgb.early_stopping(params["early_stopping_rounds"], verbose=False)])
+                            folds=folds, seed=seed,
+                            callbacks=[lgb.early_stopping(cv_early_stopping_rounds or params["early_stopping_rounds"],
+                                                          verbose=False)])
             key = next(k for k in result if k.endswith("-mean"))
             cv_scores[json_key(point)] = float(np.min(result[key]))
+            cv_rounds[json_key(point)] = int(np.argmin(result[key])) + 1
         chosen = min(points, key=lambda p: cv_scores[json_key(p)])
-    final_params = _base_params({**params, **chosen}, loss, seed, threads)
-    train_set = _dataset(x_train, y, dy, loss)
-    val_set = _dataset(x_val, y_val, dy_val, loss, reference=train_set)
+    final_params = _base_params({**params, **chosen}, loss, seed, threads, n_features)
+    train_set = _dataset(x_train, y, dy, loss, init=None if init is None else init[0])
+    val_set = _dataset(x_val, y_val, dy_val, loss, reference=train_set, init=None if init is None else init[1])
     booster = lgb.train(final_params, train_set, num_boost_round=params["num_boost_round"], valid_sets=[val_set],
                         callbacks=[lgb.early_stopping(params["early_stopping_rounds"], verbose=False)])
-    info = {"chosen": chosen, "cv_scores": cv_scores, "best_iteration": booster.best_iteration}
+    info = {"chosen": chosen, "cv_scores": cv_scores, "cv_best_iterations": cv_rounds,
+            "best_iteration": booster.best_iteration,
+            "params": {k: final_params[k] for k in ("num_leaves", "min_data_in_leaf", "feature_fraction",
+                                                    "learning_rate") if k in final_params}}
     return GBMFit(booster, loss, final_params), info
+
+
+def id_folds(objids: np.ndarray, k: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """K folds of the rows, each galaxy's fold fixed by a hash of its id and the seed (so the CV,
+    like the split, does not depend on the order of the rows)."""
+    from mlpipe.catalog.split import id_hash
+
+    order = np.lexsort((np.asarray(objids), id_hash(objids, seed)))
+    fold = np.empty(len(objids), dtype=int)
+    fold[order] = np.arange(len(objids)) % k
+    return [(np.flatnonzero(fold != i), np.flatnonzero(fold == i)) for i in range(k)]
 
 
 def fit_quantile(x_train: pd.DataFrame, y: np.ndarray, x_val: pd.DataFrame, y_val: np.ndarray, alpha: float,
                  params: Mapping[str, Any], seed: int, threads: int = 1) -> lgb.Booster:
     """A model of the ``alpha`` quantile of M/L, for per-galaxy uncertainties."""
-    p = _base_params(params, "l2", seed, threads) | {"objective": "quantile", "metric": "quantile", "alpha": alpha}
+    p = _base_params(params, "l2", seed, threads, x_train.shape[1]) | {"objective": "quantile", "metric": "quantile",
+                                                                       "alpha": alpha}
     train_set = lgb.Dataset(x_train, label=y, free_raw_data=False)
     val_set = lgb.Dataset(x_val, label=y_val, reference=train_set, free_raw_data=False)
     return lgb.train(p, train_set, num_boost_round=params["num_boost_round"], valid_sets=[val_set],

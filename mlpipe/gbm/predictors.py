@@ -28,6 +28,7 @@ class Predictor:
     exclude: tuple[str, ...] = ()
     loss: str = "l1"                  # l1 | l2 | rmsle
     top_features: int | None = None   # retrain on the N most-used features
+    base: str | None = None           # "powerlaw": boost from the g-i power law fitted on the training set
     train_fraction: float = 1.0
     description: str = ""
     paper_l1: float | None = None     # the paper's test L1 for the same predictor, where it has one
@@ -48,8 +49,8 @@ def main_predictors(top: int) -> list[Predictor]:
                   description="g image only: CNN morphology + image luminosity + distance"),
         Predictor("gi_powerlaw", kind="powerlaw", paper_l1=1.90,
                   description="log M/L = a + b (g - i), fitted by minimising L1"),
-        Predictor("gi_gbm", include=_bands("gi") + DISTANCE, paper_l1=1.26,
-                  description="GBM on redshift, L_g, L_i and L_g/L_i"),
+        Predictor("gi_gbm", include=_bands("gi") + DISTANCE, paper_l1=1.26, base="powerlaw",
+                  description="GBM on redshift, L_g, L_i and L_g/L_i, boosted from the g-i power law"),
         Predictor("gi_morph", include=_bands("gi") + DISTANCE + LUMINOSITY + MORPHOLOGY,
                   top_features=top, paper_l1=1.12,
                   description=f"g + i + morphology, retrained on its {top} most-used features"),
@@ -98,6 +99,35 @@ def all_predictors(gbm_cfg: Mapping[str, Any]) -> dict[str, Predictor]:
     top = gbm_cfg["top_features"]
     predictors = main_predictors(top) + study_predictors(list(gbm_cfg["studies"]), top)
     return {p.name: p for p in predictors}
+
+
+def bands_used(predictor: Predictor) -> str:
+    """The photometric bands a predictor reads (its ``phot_`` features; the power law: g and i)."""
+    if predictor.kind == "powerlaw":
+        return "gi"
+    used = set()
+    for prefix in predictor.include:
+        if prefix.startswith("phot_"):
+            used |= set(prefix.split("_")[2:])
+    return "".join(b for b in "ugriz" if b in used)
+
+
+def reads_images(predictor: Predictor) -> bool:
+    """Whether a predictor needs the g-band images (image statistics or CNN features)."""
+    return predictor.kind != "powerlaw" and any(not (p.startswith("phot_") or p in DISTANCE) for p in predictor.include)
+
+
+def table_only(config: Mapping[str, Any]) -> bool:
+    """A run without images (data.real.images: null): only the predictors that read none."""
+    return config["data"]["source"] == "real" and not config["data"]["real"].get("images")
+
+
+def workflow_predictors(config: Mapping[str, Any]) -> dict[str, Predictor]:
+    """The predictors a run trains: all of them, or in a table-only run those that read no image."""
+    predictors = all_predictors(config["gbm"])
+    if table_only(config):
+        return {name: p for name, p in predictors.items() if not reads_images(p)}
+    return predictors
 
 
 def select_columns(predictor: Predictor, columns: list[str]) -> list[str]:

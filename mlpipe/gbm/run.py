@@ -40,6 +40,18 @@ def calibration_scale(pred: np.ndarray, lo: np.ndarray, hi: np.ndarray, y: np.nd
     return float(scales[np.argmax(np.asarray(covered) >= target)]) if max(covered) >= target else float(scales[-1])
 
 
+def tuning_grid(cfg: Mapping[str, Any], n_features: int) -> tuple[dict[str, list], str]:
+    """The hyperparameter grid for a predictor with ``n_features`` features and what it is: the
+    few-feature grid of ``gbm.tuning`` (chosen by CV), else ``gbm.grid`` over the paper's values
+    (the paper tuned them by CV for its ~2,200-feature model)."""
+    tuning = cfg.get("tuning") or {}
+    if n_features <= tuning.get("max_features", 0):
+        return dict(tuning["grid"]), f"CV over gbm.tuning.grid ({n_features} features <= {tuning['max_features']})"
+    if len(lightgbm_fit.grid_points(cfg["grid"])) > 1:
+        return dict(cfg["grid"]), "CV over gbm.grid"
+    return {}, f"gbm.params (the paper's values; {n_features} features > gbm.tuning.max_features)"
+
+
 def fit_predictor(predictor: Predictor, meta: pd.DataFrame, features: pd.DataFrame, cfg: Mapping[str, Any],
                   threads: int = 1) -> tuple[pd.DataFrame, dict[str, Any], SavedPredictor]:
     """Return (predictions, fit information, the saved model); the predictions are the saved
@@ -59,8 +71,21 @@ def fit_predictor(predictor: Predictor, meta: pd.DataFrame, features: pd.DataFra
         if not columns:
             raise ValueError(f"predictor {predictor.name}: no feature matches {predictor.include}")
         x = features[columns]
+        grid, family = tuning_grid(cfg, len(columns))
+        init = None
+        if predictor.base == "powerlaw":  # the trees model what the g-i power law misses
+            colour = powerlaw.colour_from_ratio(features["phot_ratio_g_i"].to_numpy())
+            base_params = powerlaw.fit_powerlaw(colour[train], y[train], dy[train], predictor.loss)
+            base = powerlaw.predict_powerlaw(base_params, colour)
+            init = (base[train], base[val])
+        folds = lightgbm_fit.id_folds(meta["objid"].to_numpy()[train], cfg["cv_folds"], cfg["seed"])
         model, info = lightgbm_fit.fit(x.iloc[train], y[train], dy[train], x.iloc[val], y[val], dy[val],
-                                       predictor.loss, cfg["params"], cfg["grid"], cfg["cv_folds"], cfg["seed"], threads)
+                                       predictor.loss, cfg["params"], grid, cfg["cv_folds"], cfg["seed"], threads,
+                                       folds, (cfg.get("tuning") or {}).get("early_stopping_rounds"), init)
+        info["tuning"] = family
+        if init is not None:
+            info["base"] = {"kind": "powerlaw", "a": base_params[0], "b": base_params[1],
+                            "colour": "-2.5 log10(L_g/L_i)"}
         if predictor.top_features:
             columns = lightgbm_fit.most_used_features(model.booster, predictor.top_features)
             x = features[columns]
@@ -75,7 +100,8 @@ def fit_predictor(predictor: Predictor, meta: pd.DataFrame, features: pd.DataFra
                                                     cfg["params"], cfg["seed"], threads)
                 interval[key] = booster.model_to_string()
     info |= {"predictor": predictor.name, "kind": predictor.kind, "loss": predictor.loss}
-    saved = SavedPredictor(predictor.name, predictor.kind, predictor.loss, info["features"], model_text, interval)
+    saved = SavedPredictor(predictor.name, predictor.kind, predictor.loss, info["features"], model_text, interval,
+                           info.get("base"))
     pred, lo, hi = saved.raw(features)  # one pass of every booster: calibration and output share it
     out = meta[["objid", "split", "ml", "ml_err"]].copy()
     out["ml_pred"] = pred

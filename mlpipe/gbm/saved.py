@@ -28,12 +28,14 @@ class SavedPredictor:
     features: list[str]            # the columns the model reads, in its order
     model_text: str                # LightGBM model (best iteration) or the power law's JSON
     interval: dict[str, Any] = field(default_factory=dict)  # {"p16", "p84": model text, "scale": k} or {}
+    base: dict[str, Any] | None = None  # {"kind": "powerlaw", "a", "b"}: the boosting started from this law
 
     @classmethod
     def from_texts(cls, model_text: str, fit_json: str, interval_json: str) -> "SavedPredictor":
         info = json.loads(fit_json)
         features = ["phot_ratio_g_i"] if info["kind"] == "powerlaw" else info["features"]
-        return cls(info["predictor"], info["kind"], info["loss"], features, model_text, json.loads(interval_json))
+        return cls(info["predictor"], info["kind"], info["loss"], features, model_text, json.loads(interval_json),
+                   info.get("base"))
 
     def raw(self, features: pd.DataFrame) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
         """The clipped M/L prediction and the quantile models' raw 16th/84th percentiles (None without)."""
@@ -43,6 +45,10 @@ class SavedPredictor:
             pred = powerlaw.predict_powerlaw((params["a"], params["b"]), powerlaw.colour_from_ratio(x.iloc[:, 0]))
         else:
             raw = lgb.Booster(model_str=self.model_text).predict(x)
+            if self.base:  # the trees add to the base law they were boosted from
+                base = powerlaw.predict_powerlaw((self.base["a"], self.base["b"]),
+                                                 powerlaw.colour_from_ratio(features["phot_ratio_g_i"]))
+                raw = raw + (np.log1p(base) if self.loss == "rmsle" else base)
             pred = np.expm1(raw) if self.loss == "rmsle" else raw
         pred = np.clip(pred, MIN_ML, None)
         if not self.interval:

@@ -14,7 +14,13 @@ import pandas as pd
 
 from mlpipe import physics
 from mlpipe.io.photometry import BANDS
-from mlpipe.io.store import create_store, read_features, read_matrix, read_table, write_matrix
+from mlpipe.io.store import (
+    create_store,
+    read_features,
+    read_matrix,
+    read_table,
+    write_matrix,
+)
 
 log = logging.getLogger(__name__)
 
@@ -59,13 +65,15 @@ def feature_frame(table: pd.DataFrame, cnn_tables: Sequence[pd.DataFrame], cosmo
         features[f"phot_lum_{band}"] = lum[band]
     for pair in ("ug", "gr", "ri", "iz", "gi"):
         features[f"phot_ratio_{pair[0]}_{pair[1]}"] = lum[pair[0]] / lum[pair[1]]
-    for name in LUMINOSITY:
-        features[f"img_{name}"] = table[name]
-    distance = physics.luminosity_distance_cm(table["z"].to_numpy(), physics.cosmology(cosmo_cfg["H0"], cosmo_cfg["Om0"]))
-    for name in LUMINOSITY:  # what the image shows without knowing the distance
-        features[f"img_flux_{name[4:]}"] = table[name] / (4 * np.pi * distance**2)
-    for name in IMAGE_STATS:
-        features[f"img_{name}"] = table[name]
+    if set(LUMINOSITY) <= set(table.columns):  # a table-only run or prediction has no image features
+        for name in LUMINOSITY:
+            features[f"img_{name}"] = table[name]
+        distance = physics.luminosity_distance_cm(table["z"].to_numpy(),
+                                                  physics.cosmology(cosmo_cfg["H0"], cosmo_cfg["Om0"]))
+        for name in LUMINOSITY:  # what the image shows without knowing the distance
+            features[f"img_flux_{name[4:]}"] = table[name] / (4 * np.pi * distance**2)
+        for name in IMAGE_STATS:
+            features[f"img_{name}"] = table[name]
     for col in [c for c in table.columns if c.startswith("gz2_q")]:
         features[f"true_{col}"] = table[col]
     for cnn in cnn_tables:
@@ -75,10 +83,13 @@ def feature_frame(table: pd.DataFrame, cnn_tables: Sequence[pd.DataFrame], cosmo
 
 def assemble(sample_csv: str | Path, image_stores: Sequence[str | Path], feature_stores: Sequence[str | Path],
              cosmo_cfg: Mapping[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Return (meta, features) for every galaxy with an image: meta holds ids, split and
-    targets, features the model inputs."""
+    """Return (meta, features) for every galaxy with an image (every galaxy of the sample when
+    there are no image stores: a table-only run): meta holds ids, split and targets, features the
+    model inputs."""
     sample = pd.read_csv(sample_csv)
-    table = sample.merge(image_features(image_stores), on="objid", how="inner").set_index("objid", drop=False)
+    if image_stores:
+        sample = sample.merge(image_features(image_stores), on="objid", how="inner")
+    table = sample.set_index("objid", drop=False)
     features = feature_frame(table, cnn_features(feature_stores), cosmo_cfg)
     return table[META].reset_index(drop=True), features.reset_index(drop=True)
 

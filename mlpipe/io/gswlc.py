@@ -1,82 +1,73 @@
 """GSWLC-2 (Salim et al. 2016, 2018): SED-fitted stellar masses.
 
 The public release is a whitespace text file (``GSWLC-X2.dat``) with the columns below in this
-order and -99 for missing values; the same columns also come as FITS (upper-case names).
+order and -99 for missing values; the same columns also come as FITS (upper-case names) or in any
+table format mlpipe reads (io/table.py), with the user's own names mapped in the config.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Mapping
 
 import numpy as np
 import pandas as pd
 
 from mlpipe.io.atomic import atomic_path
-from mlpipe.io.validation import InputError, check_sky_positions, to_numeric
+from mlpipe.io.table import read_table
+from mlpipe.io.validation import InputError, integer_valued
 
 COLUMNS = ["objid", "glxid", "plate", "mjd", "fiber_id", "ra", "dec", "z", "redchisq",
            "logmstar", "logmstarerr", "logsfrsed", "logsfrsederr", "afuv", "afuverr",
            "ab", "aberr", "av", "averr", "flag_sed", "uv_survey", "logsfraw", "flag_wise",
            "logsfruw", "flag_unwise", "flag_mgs"]
-_FITS_NAMES = {"DECL": "dec", "FIBER_ID": "fiber_id"}
+REQUIRED = ["objid", "ra", "dec", "z", "redchisq", "logmstar", "logmstarerr", "flag_sed"]
+#: Other names the release's FITS form uses for our columns.
+ALIASES = {"dec": ("decl",)}
 MISSING = -99.0
 _INT_COLUMNS = {"objid", "glxid", "plate", "mjd", "fiber_id", "flag_sed", "uv_survey",
                 "flag_wise", "flag_unwise", "flag_mgs"}
 _FORMATS = {c: ("{:d}" if c in _INT_COLUMNS else "{:.6f}") for c in COLUMNS}
 
 
-def _read_text(path: Path) -> pd.DataFrame:
-    rows = []
-    with open(path) as fh:
-        for line_no, line in enumerate(fh, start=1):
-            if not line.strip() or line.lstrip().startswith("#"):
-                continue
-            fields = line.split()
-            if len(fields) != len(COLUMNS):
-                raise InputError(f"{path}: line {line_no}: expected {len(COLUMNS)} columns, "
-                                 f"found {len(fields)}")
-            rows.append([line_no] + fields)
-    df = pd.DataFrame(rows, columns=["line"] + COLUMNS)
-    if df.empty:
-        raise InputError(f"{path}: no data rows")
-    for col in COLUMNS:
-        numbers = pd.to_numeric(df[col], errors="coerce")
-        if numbers.isna().any():
-            row = int(np.flatnonzero(numbers.isna().to_numpy())[0])
-            raise InputError(f"{path}: line {df['line'].iloc[row]}, column '{col}': "
-                             f"not a number: {df[col].iloc[row]!r}")
-        df[col] = numbers.astype("int64") if col in _INT_COLUMNS else numbers.astype(float)
-    return df
+def read_gswlc(path: str | Path, column_map: Mapping[str, str] | None = None) -> pd.DataFrame:
+    """Read a GSWLC-2 catalogue (the whitespace text release, or any table format with its columns,
+    named through ``column_map`` = {our name: the file's name}).
 
-
-def _read_fits(path: Path) -> pd.DataFrame:
-    from astropy.table import Table
-
-    table = Table.read(path)
-    names = {c: _FITS_NAMES.get(c, c.lower()) for c in table.colnames}
-    df = table.to_pandas().rename(columns=names)
-    missing = [c for c in COLUMNS if c not in df.columns]
-    if missing:
-        raise InputError(f"{path}: missing column(s) {', '.join(missing)}")
-    df = to_numeric(df[COLUMNS], COLUMNS, str(path), first_line=1)
-    df.insert(0, "line", np.arange(1, len(df) + 1))
-    return df
-
-
-def read_gswlc(path: str | Path) -> pd.DataFrame:
-    """Read a GSWLC-2 catalogue (text or FITS); -99 becomes NaN. Rows with OBJID <= 0 (padding
-    in some cross-matched FITS tables) are dropped as not GSWLC rows. ``line`` keeps the file row."""
-    path = Path(path)
-    df = _read_fits(path) if path.suffix.lower() in (".fits", ".fit") else _read_text(path)
-    df = df[df["objid"] > 0].reset_index(drop=True)
-    float_cols = [c for c in COLUMNS if c not in _INT_COLUMNS]
-    df[float_cols] = df[float_cols].mask(df[float_cols] <= MISSING + 1e-6)
-    check_sky_positions(df.fillna({"ra": 0.0, "dec": 0.0}), "ra", "dec", str(path), 1)
-    if df["objid"].duplicated().any():
-        row = int(np.flatnonzero(df["objid"].duplicated().to_numpy())[0])
-        raise InputError(f"{path}: line {df['line'].iloc[row]}, column 'objid': "
-                         f"duplicate id {df['objid'].iloc[row]}")
-    return df
+    Returns our column names (``REQUIRED`` and whichever of the other release columns the file has)
+    plus ``line`` (where each row is in the file). ``objid`` is read as a 64-bit integer, never
+    through float; -99 becomes NaN; the flag columns must be whole numbers; RA/Dec must be on the
+    sky. Rows with objid <= 0 (padding in cross-matched tables) are kept: the sample builder
+    records them as rejected."""
+    raw = read_table(path, names=COLUMNS)
+    found = raw.require(REQUIRED, column_map, ALIASES, "inputs.gswlc.columns")
+    for name in COLUMNS:
+        if name not in found:
+            col = raw.find(name, column_map, ALIASES.get(name, ()))
+            if col is not None:
+                found[name] = col
+    df = pd.DataFrame({"line": raw.locations})
+    for name, col in found.items():
+        if name == "objid":
+            df[name] = raw.ids(col)
+        elif name in _INT_COLUMNS:  # -99 (missing) stays -99: a missing flag_sed is not a good fit
+            df[name] = integer_valued(raw.numbers(col), raw.where, col)
+        else:
+            df[name] = raw.numbers(col, missing=(MISSING,))
+    real = (df["objid"] > 0).to_numpy()
+    for name, lo, hi in (("ra", 0.0, 360.0), ("dec", -90.0, 90.0)):
+        values = df[name].to_numpy()
+        bad = real & ~((values >= lo) & (values <= hi))
+        if bad.any():
+            row = int(np.flatnonzero(bad)[0])
+            what = "missing (-99 or blank)" if np.isnan(values[row]) else f"{values[row]} is outside [{lo:g}, {hi:g}]"
+            raise InputError(f"{raw.where(row, found[name])}: position {what}; every GSWLC row needs RA and Dec "
+                             "in degrees")
+    dup = df["objid"].duplicated() & real
+    if dup.any():
+        row = int(np.flatnonzero(dup.to_numpy())[0])
+        raise InputError(f"{raw.where(row, found['objid'])}: duplicate id {df['objid'].iloc[row]}")
+    return df[["line"] + [c for c in COLUMNS if c in df.columns]]
 
 
 def write_gswlc(df: pd.DataFrame, path: str | Path) -> None:

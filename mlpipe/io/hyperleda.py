@@ -2,106 +2,61 @@
 
 Two forms are read: the CSV export, and the text form of HyperLeda's SQL interface (``#``
 comment lines, then a header and rows whose fields are separated by ``|`` and padded with
-spaces to fixed widths; a blank field is a missing value).
+spaces to fixed widths; a blank field is a missing value); any other table format mlpipe reads
+(io/table.py) works too, with the user's column names mapped in the config.
 """
 
 from __future__ import annotations
 
 import io
 from pathlib import Path
+from typing import Mapping
 
 import numpy as np
 import pandas as pd
 
 from mlpipe.io.atomic import atomic_path, write_csv
-from mlpipe.io.validation import InputError, read_csv_checked, require_columns
+from mlpipe.io.table import read_table
+from mlpipe.io.validation import InputError, angle_degrees, range_reasons
 
 REQUIRED = ["objname", "al2000", "de2000", "logd25"]
 
 
-def _data_lines(path: Path) -> list[tuple[int, str]]:
-    """(line number, text) of the non-blank, non-comment lines."""
-    with open(path, encoding="utf-8", errors="replace") as fh:
-        return [(n, line.rstrip("\n")) for n, line in enumerate(fh, start=1)
-                if line.strip() and not line.lstrip().startswith("#")]
+def read_hyperleda(path: str | Path, column_map: Mapping[str, str] | None = None,
+                   units: Mapping[str, str] | None = None) -> pd.DataFrame:
+    """Read a HyperLeda export (CSV, ``|`` text, or any table format; ``column_map`` = {our name:
+    the file's name} for objname, al2000, de2000, logd25); returns name, ra/dec in degrees and D25 in
+    arcmin. ``al2000`` is in hours unless the file or ``units`` (e.g. {al2000: deg}) says otherwise.
 
-
-def _is_pipe_text(lines: list[tuple[int, str]]) -> bool:
-    return bool(lines) and "|" in lines[0][1]
-
-
-def _read_pipe_text(path: Path, lines: list[tuple[int, str]]) -> tuple[pd.DataFrame, list[int]]:
-    """The fixed-width ``|`` form; returns the table and the file line of each row."""
-    def fields(text: str) -> list[str]:
-        parts = [p.strip() for p in text.split("|")]
-        return parts[:-1] if parts and parts[-1] == "" else parts
-
-    header = fields(lines[0][1])
-    rows, line_numbers = [], []
-    for n, text in lines[1:]:
-        if set(text.strip()) <= set("-+|= "):  # a ruler line under the header
-            continue
-        values = fields(text)
-        if len(values) != len(header):
-            raise InputError(f"{path}: line {n}: expected {len(header)} '|'-separated fields, "
-                             f"found {len(values)}")
-        rows.append([v if v else None for v in values])
-        line_numbers.append(n)
-    return pd.DataFrame(rows, columns=header), line_numbers
-
-
-def read_hyperleda(path: str | Path) -> pd.DataFrame:
-    """Read a HyperLeda export (CSV or ``|`` text); returns name, ra/dec in degrees and D25 in arcmin.
-
-    Rows without ``logd25`` are kept with NaN so that the sample builder can record why they fail.
+    A missing, non-finite or impossible ``logd25`` is kept as NaN with the reason in ``d25_problem``,
+    so that the sample builder records why a matched galaxy fails; a bad position is an error.
     """
-    path = Path(path)
-    lines = _data_lines(path)
-    if _is_pipe_text(lines):
-        df, line_numbers = _read_pipe_text(path, lines)
-        require_columns(df, REQUIRED, str(path))
-    else:
-        df = read_csv_checked(str(path), REQUIRED, skipinitialspace=True, comment="#")
-        line_numbers = [n for n, _ in lines[1:]]
-        if len(line_numbers) != len(df):  # quoted line breaks: fall back to row order
-            line_numbers = list(range(2, 2 + len(df)))
-    if df.empty:
-        raise InputError(f"{path}: no data rows")
-    df.index = pd.Index(line_numbers)
-    out = _convert(df, path)
-    out.index = pd.RangeIndex(len(out))
-    return out
-
-
-def _first_bad(mask: pd.Series) -> int:
-    """The file line of the first row under ``mask``."""
-    return int(mask.index[np.flatnonzero(mask.to_numpy())[0]])
-
-
-def _convert(df: pd.DataFrame, path: Path) -> pd.DataFrame:
-    """Units, checks and the output columns; ``df``'s index holds each row's file line."""
-    for col in ["al2000", "de2000", "logd25"]:
-        numbers = pd.to_numeric(df[col], errors="coerce")
-        bad = numbers.isna() & df[col].notna() & (df[col].astype(str).str.strip() != "")
+    raw = read_table(path)
+    found = raw.require(REQUIRED, column_map, what="inputs.hyperleda.columns")
+    units = dict(units or {})
+    ra_unit = raw.unit(found["al2000"]) or units.get("al2000") or "hourangle"
+    ra = angle_degrees(raw.numbers(found["al2000"]), ra_unit, "hourangle", f"{path}, column '{found['al2000']}'")
+    dec = angle_degrees(raw.numbers(found["de2000"]), raw.unit(found["de2000"]) or units.get("de2000"), "deg",
+                        f"{path}, column '{found['de2000']}'")
+    for values, name, lo, hi in ((ra, "al2000", 0.0, 360.0), (dec, "de2000", -90.0, 90.0)):
+        bad = ~((values >= lo) & (values <= hi))
         if bad.any():
-            line = _first_bad(bad)
-            raise InputError(f"{path}: line {line}, column '{col}': not a number: {df[col].loc[line]!r}")
-        df[col] = numbers
-    out = pd.DataFrame({"leda_name": df["objname"].astype(str).str.strip(), "leda_ra": df["al2000"] * 15.0,
-                        "leda_dec": df["de2000"], "logd25": df["logd25"]}, index=df.index)
-    missing = out[["leda_ra", "leda_dec"]].isna().any(axis=1)
-    if missing.any():
-        raise InputError(f"{path}: line {_first_bad(missing)}: missing al2000/de2000")
-    for col, source, lo, hi, scale in (("leda_ra", "al2000", 0.0, 360.0, 15.0), ("leda_dec", "de2000", -90.0, 90.0, 1.0)):
-        bad = ~out[col].between(lo, hi)
-        if bad.any():
-            line = _first_bad(bad)
-            raise InputError(f"{path}: line {line}, column '{source}': {out[col].loc[line] / scale} is outside "
-                             f"[{lo / scale:g}, {hi / scale:g}]")
-    dup = out["leda_name"].duplicated()
+            row = int(np.flatnonzero(bad)[0])
+            scale = 15.0 if name == "al2000" and ra_unit in ("h", "hour", "hours", "hourangle") else 1.0
+            what = ("missing" if np.isnan(values[row])
+                    else f"{round(values[row] / scale, 9)} is outside [{lo / scale:g}, {hi / scale:g}]")
+            raise InputError(f"{raw.where(row, found[name])}: {what}")
+    names = raw.strings(found["objname"])
+    logd25 = raw.numbers(found["logd25"])
+    problem = range_reasons(logd25, "logd25", "HyperLeda logd25")
+    problem[np.isnan(logd25)] = "HyperLeda lists no logd25"
+    logd25 = np.where(problem == "", logd25, np.nan)
+    out = pd.DataFrame({"leda_name": names, "leda_ra": ra, "leda_dec": dec, "logd25": logd25,
+                        "d25_problem": problem})
+    dup = out["leda_name"].duplicated() & (out["leda_name"] != "")
     if dup.any():
-        line = _first_bad(dup)
-        raise InputError(f"{path}: line {line}, column 'objname': duplicate id {out['leda_name'].loc[line]}")
+        row = int(np.flatnonzero(dup.to_numpy())[0])
+        raise InputError(f"{raw.where(row, found['objname'])}: duplicate id {out['leda_name'].iloc[row]}")
     out["d25_arcmin"] = 0.1 * 10.0 ** out["logd25"]
     return out
 

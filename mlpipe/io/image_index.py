@@ -5,16 +5,21 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
 
-from mlpipe.io.validation import check_unique, read_csv_checked, to_numeric
+from mlpipe.io.table import read_table
+from mlpipe.io.validation import InputError
 
 COLUMNS = ["objid", "file"]
 
 
 def read_image_index(path: str | Path) -> dict[int, str]:
     """objid -> file name (relative to the image folder); the cut-out is then made by the WCS."""
-    df = read_csv_checked(str(path), COLUMNS)
-    df = to_numeric(df, ["objid"], str(path), first_line=2)
-    df["objid"] = df["objid"].astype("int64")
-    check_unique(df, "objid", str(path), first_line=2)
-    return dict(zip(df["objid"].tolist(), df["file"].astype(str).str.strip()))
+    raw = read_table(path)
+    found = raw.require(COLUMNS)
+    ids = raw.ids(found["objid"])
+    dup = pd.Series(ids).duplicated()
+    if dup.any():
+        row = int(dup.to_numpy().nonzero()[0][0])
+        raise InputError(f"{raw.where(row, found['objid'])}: duplicate id {ids[row]}")
+    return dict(zip(ids.tolist(), raw.strings(found["file"]).tolist()))

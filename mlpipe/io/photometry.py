@@ -1,31 +1,148 @@
-"""SDSS photometry tables (CasJobs PhotoObj export): modelMag, errors and Galactic extinction."""
+"""Photometry tables as users hold them: SDSS magnitudes (``modelMag``, ``cModelMag``, ... with
+errors and Galactic extinction) or fluxes (nanomaggies or maggies with inverse variances, e.g. NSA's
+``NMGY`` / ``NMGY_IVAR`` array columns), extinction-corrected or not, in any table format.
+
+Every reader output is the same: ``objid``, per band ``mag_<b>`` (extinction-corrected AB
+magnitude) and ``mag_err_<b>``, and ``phot_problem``: "" for a galaxy whose required bands are
+all usable, else the first reason (a missing-value marker such as 99 or -9999, inf, NaN, a flux
+<= 0, a value outside its physical range).
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Mapping, Sequence
 
+import numpy as np
 import pandas as pd
 
 from mlpipe.io.atomic import write_csv
-from mlpipe.io.validation import check_unique, read_csv_checked, to_numeric
+from mlpipe.io.table import RawTable, read_table
+from mlpipe.io.validation import (
+    MAGNITUDE_MISSING,
+    InputError,
+    first_reason,
+    range_reasons,
+)
 
 BANDS = "ugriz"
 COLUMNS = ["objid"] + [f"{kind}_{b}" for kind in ("modelMag", "modelMagErr", "extinction")
                        for b in BANDS]
+#: The defaults of ``inputs.photometry`` (workflow_config.yaml): SDSS modelMag ugriz with extinction.
+DEFAULTS: dict[str, Any] = {"kind": "magnitudes", "magnitude": "modelMag", "flux_unit": "nanomaggies",
+                            "extinction_corrected": False, "bands": BANDS, "band_order": BANDS,
+                            "columns": {}}
+_FLUX_ZERO_POINT = {"nanomaggies": 22.5, "maggies": 0.0}
+_MAG_PER_LN = 2.5 / np.log(10.0)
 
 
-def read_photometry(path: str | Path, extra_columns: Sequence[str] = ()) -> pd.DataFrame:
-    """Read the photometry table (and any ``extra_columns``, e.g. a user's own luminosity);
-    values of -9999 (SDSS's missing marker) become NaN."""
-    columns = COLUMNS + [c for c in extra_columns if c not in COLUMNS]
-    df = read_csv_checked(str(path), columns)
-    df = to_numeric(df, columns, str(path), first_line=2)
-    df["objid"] = df["objid"].astype("int64")
-    check_unique(df, "objid", str(path), first_line=2)
-    values = [c for c in columns if c != "objid"]
-    df[values] = df[values].mask(df[values] <= -999)
-    return df[columns]
+def source_columns(settings: Mapping[str, Any], band: str) -> dict[str, str]:
+    """Our names of a band's input columns (what ``columns`` maps): value, its error, extinction."""
+    kind = settings["kind"]
+    if kind == "magnitudes":
+        mag = settings["magnitude"]
+        out = {"value": f"{mag}_{band}", "error": f"{mag}Err_{band}"}
+    else:
+        out = {"value": f"flux_{band}", "error": f"flux_ivar_{band}"}
+    if not settings["extinction_corrected"]:
+        out["extinction"] = f"extinction_{band}"
+    return out
+
+
+def _band_values(raw: RawTable, name: str, band: str, settings: Mapping[str, Any]) -> tuple[np.ndarray, str]:
+    """A band's values and their column label: a per-band column, or one element of an array
+    column mapped without the band suffix (``flux: NMGY`` with ``band_order: FNugriz``)."""
+    column_map = settings["columns"]
+    col = raw.find(name, column_map)
+    if col is not None:
+        return raw.numbers(col), col
+    array_name = name.rsplit("_", 1)[0]
+    col = raw.find(array_name, column_map)
+    if col is not None and not raw.is_text and raw.columns[col].ndim == 2:
+        order = settings["band_order"]
+        if band not in order:
+            raise InputError(f"{raw.path}: band {band} is not in inputs.photometry.band_order {order!r}")
+        values = raw.array_numbers(col)
+        if values.shape[1] != len(order):
+            raise InputError(f"{raw.path}: column '{col}' has {values.shape[1]} elements per row, "
+                             f"inputs.photometry.band_order {order!r} names {len(order)}")
+        return values[:, order.index(band)], f"{col}[{order.index(band)}]"
+    mapped = f" (mapped to '{column_map[name]}')" if name in column_map else ""
+    raise InputError(f"{raw.path}: missing column {name}{mapped} for band {band}; map it with "
+                     f"inputs.photometry.columns (the file has: {', '.join(list(raw.columns)[:40])})")
+
+
+def _flux_unit(raw: RawTable, column: str, configured: str) -> str:
+    """The file's own unit where it names one, else the configured one."""
+    unit = (raw.unit(column.split("[")[0]) or "").lower()
+    if "nano" in unit or "nmgy" in unit:
+        return "nanomaggies"
+    if "maggy" in unit or "maggies" in unit or unit == "mgy":
+        return "maggies"
+    return configured
+
+
+def band_magnitudes(raw: RawTable, band: str, settings: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(extinction-corrected magnitude, its error, problem) of one band for every row."""
+    names = source_columns(settings, band)
+    value, value_col = _band_values(raw, names["value"], band, settings)
+    error, error_col = _band_values(raw, names["error"], band, settings)
+    if settings["kind"] == "magnitudes":
+        marker = np.isin(value, MAGNITUDE_MISSING)
+        problem = np.where(marker, np.array([f"{value_col} = {v:g} (missing-value marker)" for v in value], dtype=object), "")
+        problem = first_reason(problem, np.where(np.isnan(value), f"{value_col} is missing", ""),
+                               range_reasons(np.where(marker, np.nan, value), "mag", value_col))
+        err_bad = np.isin(error, MAGNITUDE_MISSING) | np.isnan(error)
+        problem = first_reason(problem, np.where(err_bad, f"{error_col} is missing", ""),
+                               range_reasons(np.where(err_bad, np.nan, error), "mag_err", error_col))
+        mag, mag_err = value, error
+    else:
+        unit = _flux_unit(raw, value_col, settings["flux_unit"])
+        good_flux = np.isfinite(value) & (value > 0)
+        problem = np.where(good_flux, "", np.array([f"{value_col} = {v:g} is not a positive flux" for v in value],
+                                                   dtype=object))
+        good_ivar = np.isfinite(error) & (error > 0)
+        problem = first_reason(problem, np.where(good_ivar, "", np.array(
+            [f"{error_col} = {v:g} is not a positive inverse variance" for v in error], dtype=object)))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            mag = _FLUX_ZERO_POINT[unit] - 2.5 * np.log10(np.where(good_flux, value, np.nan))
+            mag_err = _MAG_PER_LN / (np.where(good_flux, value, np.nan) * np.sqrt(np.where(good_ivar, error, np.nan)))
+        problem = first_reason(problem, range_reasons(mag, "mag", f"the magnitude of {value_col} ({unit})"))
+    if "extinction" in names:
+        ext, ext_col = _band_values(raw, names["extinction"], band, settings)
+        problem = first_reason(problem, np.where(np.isnan(ext), f"{ext_col} is missing", ""),
+                               range_reasons(ext, "extinction", ext_col))
+        mag = mag - ext
+    return mag, mag_err, problem
+
+
+def read_photometry(path: str | Path, settings: Mapping[str, Any] | None = None,
+                    extra_columns: Sequence[str] = (), required_bands: str | None = None) -> pd.DataFrame:
+    """Read a photometry table. ``settings`` is ``inputs.photometry`` of the config (``DEFAULTS``
+    where absent); the bands read are ``settings['bands']`` and each must be usable for a galaxy
+    to pass (``required_bands`` narrows that, e.g. to the bands a bundle's predictor uses).
+    ``extra_columns`` (e.g. a user's own log L_g and its error) are read as numbers too.
+
+    Returns objid, ``mag_<b>``, ``mag_err_<b>`` per band, the extra columns and ``phot_problem``.
+    """
+    settings = {**DEFAULTS, **(settings or {})}
+    bands = settings["bands"] if required_bands is None else required_bands
+    raw = read_table(path)
+    found = raw.require(["objid"], settings["columns"], what="inputs.photometry.columns")
+    df = pd.DataFrame({"objid": raw.ids(found["objid"])})
+    dup = df["objid"].duplicated()
+    if dup.any():
+        row = int(np.flatnonzero(dup.to_numpy())[0])
+        raise InputError(f"{raw.where(row, found['objid'])}: duplicate id {df['objid'].iloc[row]}")
+    problems = []
+    for band in bands:
+        df[f"mag_{band}"], df[f"mag_err_{band}"], problem = band_magnitudes(raw, band, settings)
+        problems.append(problem)
+    extra = raw.require(list(extra_columns), settings["columns"], what="inputs.photometry.columns")
+    for name, col in extra.items():
+        df[name] = raw.numbers(col, missing=(-9999.0, -99.0))
+    df["phot_problem"] = first_reason(*problems) if problems else ""
+    return df
 
 
 def write_photometry(df: pd.DataFrame, path: str | Path) -> None:

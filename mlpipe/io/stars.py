@@ -3,21 +3,34 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Mapping
 
 import numpy as np
 import pandas as pd
 
 from mlpipe.io.atomic import write_csv
-from mlpipe.io.validation import check_sky_positions, read_csv_checked, to_numeric
+from mlpipe.io.table import read_table_or_empty
+from mlpipe.io.validation import MAGNITUDE_MISSING, InputError
 
 COLUMNS = ["ra", "dec", "psfMag_g"]
 
 
-def read_stars(path: str | Path) -> pd.DataFrame:
-    df = read_csv_checked(str(path), COLUMNS)
-    df = to_numeric(df, COLUMNS, str(path), first_line=2)
-    check_sky_positions(df, "ra", "dec", str(path), first_line=2)
-    return df[COLUMNS].reset_index(drop=True)
+def read_stars(path: str | Path, column_map: Mapping[str, str] | None = None) -> pd.DataFrame:
+    """ra, dec (degrees) and psfMag_g of every listed point source, from any table format
+    (``column_map`` = {our name: the file's name}). A header-only file is an empty list; a star
+    off the sky is an error naming its line; a missing magnitude (99, -9999, blank) is NaN."""
+    raw = read_table_or_empty(path, COLUMNS)
+    if raw is None:
+        return pd.DataFrame({c: pd.Series(dtype=float) for c in COLUMNS})
+    found = raw.require(COLUMNS, column_map, what="inputs.stars.columns")
+    df = pd.DataFrame({c: raw.numbers(found[c]) for c in COLUMNS})
+    for name, lo, hi in (("ra", 0.0, 360.0), ("dec", -90.0, 90.0)):
+        bad = ~df[name].between(lo, hi).to_numpy()
+        if bad.any():
+            row = int(np.flatnonzero(bad)[0])
+            raise InputError(f"{raw.where(row, found[name])}: {df[name].iloc[row]} is outside [{lo:g}, {hi:g}]")
+    df["psfMag_g"] = df["psfMag_g"].mask(df["psfMag_g"].isin(MAGNITUDE_MISSING) | ~np.isfinite(df["psfMag_g"]))
+    return df
 
 
 def write_stars(df: pd.DataFrame, path: str | Path) -> None:

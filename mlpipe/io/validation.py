@@ -60,3 +60,69 @@ def read_csv_checked(path: str, columns: Iterable[str], **kwargs) -> pd.DataFram
         raise InputError(f"{path}: {err}") from err
     require_columns(df, columns, path)
     return df
+
+
+#: Physically possible values of the catalogue quantities (inclusive ends); the one home of these
+#: ranges. A galaxy with a value outside (or not finite) is rejected with the value in its reason.
+RANGES: dict[str, tuple[float, float]] = {
+    "z": (0.0, 1.5),              # redshift; GSWLC-2 is z < 0.3, SDSS galaxies z < ~0.8
+    "logmstar": (5.0, 13.0),      # log10 M*/M_sun
+    "logmstarerr": (0.0, 2.0),    # dex
+    "redchisq": (0.0, 1.0e6),
+    "logLg": (5.0, 13.5),         # log10 L_g / L_sun (a user's own luminosity column)
+    "logLg_err": (0.0, 2.0),      # dex
+    "mag": (5.0, 35.0),           # apparent AB magnitude
+    "mag_err": (0.0, 5.0),
+    "extinction": (0.0, 10.0),    # Galactic extinction, mag
+    "logd25": (-1.0, 4.0),        # log10 of D25 in 0.1 arcmin: 0.01 to 1000 arcmin
+    "d25_arcmin": (0.01, 1000.0),
+}
+#: SDSS / GSWLC markers of a missing value.
+MAGNITUDE_MISSING = (99.0, -99.0, -9999.0, 9999.0)
+
+
+def range_reasons(values: np.ndarray, quantity: str, label: str | None = None) -> np.ndarray:
+    """Per value: "" when finite and inside ``RANGES[quantity]``, else the reason (object array).
+    NaN (missing) gives "" too: the caller decides what a missing value means."""
+    lo, hi = RANGES[quantity]
+    label = label or quantity
+    values = np.asarray(values, dtype=float)
+    out = np.full(len(values), "", dtype=object)
+    for i in np.flatnonzero(~np.isnan(values) & ~((values >= lo) & (values <= hi))):
+        v = values[i]
+        out[i] = (f"{label} = {v} is not finite" if not np.isfinite(v)
+                  else f"{label} = {v:.6g} is outside [{lo:g}, {hi:g}]")
+    return out
+
+
+def first_reason(*reasons: np.ndarray) -> np.ndarray:
+    """Element-wise the first non-empty reason of several reason arrays."""
+    out = np.full(len(reasons[0]), "", dtype=object)
+    for r in reasons:
+        take = (out == "") & (np.asarray(r, dtype=object) != "")
+        out[take] = np.asarray(r, dtype=object)[take]
+    return out
+
+
+def integer_valued(values: np.ndarray, where, column: str) -> np.ndarray:
+    """A flag column: every value finite and a whole number, else InputError naming the row
+    (``where(row, column)`` gives the location text)."""
+    values = np.asarray(values, dtype=float)
+    bad = ~np.isfinite(values) | (values != np.round(values))
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        raise InputError(f"{where(row, column)}: {values[row]} is not an integer flag")
+    return values.astype(np.int64)
+
+
+def angle_degrees(values: np.ndarray, unit: str | None, default: str, what: str) -> np.ndarray:
+    """Convert an angle column to degrees from the file's unit, else the configured/default one."""
+    from astropy import units as u
+
+    name = unit or default
+    try:
+        factor = u.Unit({"h": "hourangle", "hour": "hourangle", "hours": "hourangle",
+                         "degrees": "deg"}.get(name, name)).to(u.deg)
+    except (ValueError, u.UnitConversionError) as err:
+        raise InputError(f"{what}: unit {name!r} is not an angle ({err})") from None
+    return np.asarray(values, dtype=float) * factor

@@ -21,7 +21,7 @@ from mlpipe.io.atomic import atomic_path
 from mlpipe.io.validation import InputError
 
 FORMAT = 1
-CONFIG_SECTIONS = ("cosmology", "catalog", "preprocess", "cnn", "gbm")
+CONFIG_SECTIONS = ("cosmology", "catalog", "preprocess", "cnn", "gbm", "inputs")
 
 
 class FeatureMismatch(InputError):
@@ -43,21 +43,27 @@ def models_used(features: Iterable[str], models: Iterable[str]) -> list[str]:
     return [m for m in models if any(f.startswith(f"{m}_") for f in features)]
 
 
-def export_bundle(predictor_dir: str | Path, model_files: Mapping[str, str | Path], morphology_model: str,
+def export_bundle(predictor_dir: str | Path, model_files: Mapping[str, str | Path], morphology_model: str | None,
                   cfg: Mapping[str, Any], out_path: str | Path) -> list[str]:
     """Write the bundle of the predictor saved in ``predictor_dir`` (model.txt, fit.json,
-    interval.json); ``model_files`` maps every CNN name to its model.pt. Returns the CNNs packed."""
+    interval.json); ``model_files`` maps every CNN name to its model.pt. Returns the CNNs packed:
+    none for a predictor that reads no image (its bundle predicts from a table alone)."""
     predictor_dir = Path(predictor_dir)
     texts = {name: (predictor_dir / name).read_text() for name in ("model.txt", "fit.json", "interval.json")}
     saved = SavedPredictor.from_texts(texts["model.txt"], texts["fit.json"], texts["interval.json"])
-    if morphology_model not in model_files:
+    if not any(f.startswith("img_") or f.startswith("cnn") for f in saved.features):
+        morphology_model, model_files = None, {}  # a table-only predictor: no CNN, no images
+    elif not model_files:
+        raise InputError(f"predictor {saved.name} reads the g-band images and CNN features: give every CNN's "
+                         "model.pt (--models)")
+    elif morphology_model not in model_files:
         raise InputError(f"predict.morphology_model: no CNN named {morphology_model!r} (have {sorted(model_files)})")
-    if cfg["cnn"]["models"][morphology_model]["target"] != "gz2":
+    if morphology_model and cfg["cnn"]["models"][morphology_model]["target"] != "gz2":
         raise InputError(f"predict.morphology_model: {morphology_model} was not trained on GZ2 answers")
-    packed = sorted(set(models_used(saved.features, model_files)) | {morphology_model})
+    packed = sorted(set(models_used(saved.features, model_files)) | ({morphology_model} if morphology_model else set()))
     manifest = {
         "format": FORMAT, "predictor": saved.name, "features": saved.features, "cnn_models": packed,
-        "morphology_model": morphology_model, "config": {k: cfg[k] for k in CONFIG_SECTIONS},
+        "morphology_model": morphology_model, "config": {k: cfg[k] for k in CONFIG_SECTIONS if k in cfg},
         "versions": _versions(), "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
     with atomic_path(out_path, ".zip") as tmp:

@@ -1,41 +1,82 @@
-"""The catalogue of new galaxies to predict: position, redshift, D25 and optional photometry.
+"""The catalogue of new galaxies to predict: position, redshift, D25 (when images are used) and the
+photometry of the bands the predictor reads, in any table format mlpipe reads.
 
-Required columns: ``objid``, ``ra``, ``dec`` (degrees), ``z`` and ``d25_arcmin`` (or HyperLeda's
-``logd25``). Optional: ``modelMag_<band>`` with ``extinction_<band>`` (SDSS) for the colour
-predictors and the stellar mass, and the luminosity column the bundle was trained with
-(``catalog.lum_g_column``, log10 L_g / L_sun).
+Required columns: ``objid``, ``ra``, ``dec`` (degrees), ``z``; ``d25_arcmin`` (or HyperLeda's
+``logd25``) when the predictor reads images; the photometry columns of ``inputs.photometry`` (SDSS
+``modelMag_<band>`` with ``modelMagErr_<band>`` and ``extinction_<band>`` by default, or fluxes) for
+the bands a colour predictor uses; the luminosity column the bundle was trained with
+(``catalog.lum_g_column``, log10 L_g / L_sun) where it was. ``column_map`` = {our name: yours}.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
-from mlpipe.io.validation import InputError, check_sky_positions, check_unique, read_csv_checked, to_numeric
+from mlpipe.io.photometry import DEFAULTS as PHOTOMETRY_DEFAULTS
+from mlpipe.io.photometry import band_magnitudes, source_columns
+from mlpipe.io.table import read_table
+from mlpipe.io.validation import InputError, first_reason, range_reasons
 
 REQUIRED = ["objid", "ra", "dec", "z"]
 
 
-def read_new_galaxies(path: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Return (galaxies, rejected): rows with an unusable redshift or D25 are rejected with the reason."""
-    df = read_csv_checked(str(path), REQUIRED)
-    if "d25_arcmin" not in df and "logd25" not in df:
-        raise InputError(f"{path}: missing column d25_arcmin (or logd25)")
-    numeric = [c for c in df.columns if c != "objid"]
-    df = to_numeric(df, ["objid", *numeric], str(path), first_line=2)
-    if df["objid"].isna().any():
-        row = int(np.flatnonzero(df["objid"].isna().to_numpy())[0])
-        raise InputError(f"{path}: line {row + 2}, column 'objid': missing id")
-    df["objid"] = df["objid"].astype("int64")
-    check_unique(df, "objid", str(path), first_line=2)
-    check_sky_positions(df, "ra", "dec", str(path), first_line=2)
-    if "d25_arcmin" not in df:
-        df["d25_arcmin"] = 0.1 * 10.0 ** df["logd25"]
-    reasons = pd.Series("", index=df.index)
-    reasons[~(df["d25_arcmin"] > 0)] = "no D25 (needed for the field of view)"
-    reasons[~(df["z"] > 0)] = "redshift missing or <= 0"
-    bad = reasons != ""
-    rejected = pd.DataFrame({"objid": df.loc[bad, "objid"], "reason": reasons[bad]})
+def read_new_galaxies(path: str | Path, *, bands: str = "", needs_d25: bool = True,
+                      photometry: Mapping[str, Any] | None = None, column_map: Mapping[str, str] | None = None,
+                      extra_columns: Sequence[str] = (), optional_columns: Sequence[str] = (),
+                      optional_bands: str = ""
+                      ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Return (galaxies, rejected). Rows with an unusable redshift, D25 (when ``needs_d25``),
+    magnitude of one of ``bands`` (99, -9999, inf, NaN, outside the physical range) or extra
+    column are rejected with the reason; galaxies keep ``mag_<b>``/``mag_err_<b>`` per band."""
+    settings = {**PHOTOMETRY_DEFAULTS, **(photometry or {})}
+    column_map = {**settings["columns"], **(column_map or {})}
+    settings["columns"] = column_map
+    if not Path(path).exists():
+        raise InputError(f"{path}: no such catalogue of galaxies to predict")
+    raw = read_table(path)
+    found = raw.require(REQUIRED, column_map, what="predict.columns")
+    df = pd.DataFrame({"objid": raw.ids(found["objid"])})
+    dup = df["objid"].duplicated()
+    if dup.any():
+        row = int(np.flatnonzero(dup.to_numpy())[0])
+        raise InputError(f"{raw.where(row, found['objid'])}: duplicate id {df['objid'].iloc[row]}")
+    for name in ("ra", "dec", "z"):
+        df[name] = raw.numbers(found[name])
+    for name, lo, hi in (("ra", 0.0, 360.0), ("dec", -90.0, 90.0)):
+        bad = ~df[name].between(lo, hi).to_numpy()
+        if bad.any():
+            row = int(np.flatnonzero(bad)[0])
+            raise InputError(f"{raw.where(row, found[name])}: {df[name].iloc[row]} is outside [{lo:g}, {hi:g}]")
+    z = df["z"].to_numpy()
+    reasons = [np.where(~(z > 0), "redshift missing or <= 0", ""), range_reasons(z, "z", "redshift")]
+    if needs_d25:
+        d25_col, log_col = raw.find("d25_arcmin", column_map), raw.find("logd25", column_map)
+        if d25_col is None and log_col is None:
+            raise InputError(f"{path}: missing column d25_arcmin (or logd25), needed for the images' field of view")
+        d25 = raw.numbers(d25_col) if d25_col else 0.1 * 10.0 ** raw.numbers(log_col)
+        df["d25_arcmin"] = d25
+        reasons += [np.where(~(d25 > 0), "no D25 (needed for the field of view)", ""),
+                    range_reasons(d25, "d25_arcmin", "D25 (arcmin)")]
+    for band in bands:
+        df[f"mag_{band}"], df[f"mag_err_{band}"], problem = band_magnitudes(raw, band, settings)
+        reasons.append(problem)
+    extra = raw.require(list(extra_columns), column_map, what="predict.columns")
+    for name, col in extra.items():
+        df[name] = raw.numbers(col)
+        reasons.append(np.where(np.isfinite(df[name]), "", f"{col} is missing or not finite"))
+    for band in optional_bands:  # read where the catalogue has them (L_g for M*); unusable values are NaN
+        if band not in bands and raw.find(source_columns(settings, band)["value"], column_map) is not None:
+            mag, mag_err, problem = band_magnitudes(raw, band, settings)
+            df[f"mag_{band}"], df[f"mag_err_{band}"] = np.where(problem == "", mag, np.nan), mag_err
+    for name in optional_columns:  # read where the catalogue has them (a user's own log L_g)
+        col = raw.find(name, column_map)
+        if col is not None:
+            df[name] = raw.numbers(col)
+    reason = first_reason(*reasons)
+    bad = reason != ""
+    rejected = pd.DataFrame({"objid": df.loc[bad, "objid"], "reason": reason[bad]})
     return df[~bad].reset_index(drop=True), rejected.reset_index(drop=True)

@@ -29,41 +29,95 @@ log = logging.getLogger(__name__)
 
 
 def luminosities(galaxies: pd.DataFrame, cosmo) -> pd.DataFrame:
-    """``lum_<band>`` (L_sun) from modelMag and extinction wherever the catalogue has both."""
+    """``lum_<band>`` (L_sun) from the extinction-corrected magnitudes the catalogue reader gave."""
     out = pd.DataFrame(index=galaxies.index)
     for band in BANDS:
-        if {f"modelMag_{band}", f"extinction_{band}"} <= set(galaxies.columns):
+        if f"mag_{band}" in galaxies.columns:
             out[f"lum_{band}"] = g_luminosity(galaxies, galaxies["z"].to_numpy(), cosmo, band)
     return out
 
 
-def _required_photometry(features: list[str]) -> list[str]:
-    bands = sorted({b for f in features if f.startswith("phot_") for b in f.split("_")[2:] if b in BANDS})
-    return [f"{kind}_{b}" for b in bands for kind in ("modelMag", "extinction")]
+def required_bands(features: list[str]) -> str:
+    """The bands whose photometry the predictor's features need."""
+    used = {b for f in features if f.startswith("phot_") for b in f.split("_")[2:] if b in BANDS}
+    return "".join(b for b in BANDS if b in used)
 
 
 def stellar_mass_luminosity(table: pd.DataFrame, lum_g_column: str | None) -> tuple[np.ndarray, str]:
     """L_g for M* = Y L_g: as in training where the catalogue allows, else from the image flux."""
     if lum_g_column and lum_g_column in table:
         return 10.0 ** table[lum_g_column].to_numpy(), f"catalogue column {lum_g_column}"
-    if "lum_g" in table:
-        return table["lum_g"].to_numpy(), "modelMag_g - extinction_g"
+    if "lum_g" in table and table["lum_g"].notna().all():
+        return table["lum_g"].to_numpy(), "catalogue g-band photometry"
     return table["lum_sum"].to_numpy() / physics.solar_luminosity_nu(), "g-band image flux (star-subtracted)"
 
 
-def predict_galaxies(bundle: Bundle, catalogue: str | Path, images_dir: str | Path, stars: str | Path | None,
+def image_inputs(features: list[str]) -> list[str]:
+    """The features that only the g-band images give (image statistics, CNN outputs)."""
+    return [f for f in features if f.startswith("img_") or f.startswith("cnn")]
+
+
+def predict_galaxies(bundle: Bundle, catalogue: str | Path, images_dir: str | Path | None, stars: str | Path | None,
                      out_path: str | Path, rejected_path: str | Path, batch_size: int = 64,
-                     device: str = "auto") -> pd.DataFrame:
+                     device: str = "auto", column_map: dict[str, str] | None = None) -> pd.DataFrame:
     """Write one row per predicted galaxy to ``out_path`` and every galaxy that could not be
-    predicted, with its reason, to ``rejected_path``; return the predictions."""
+    predicted, with its reason, to ``rejected_path``; return the predictions. A predictor that reads
+    no image (``g_ref``, ``gi_powerlaw``, ``gi_gbm``, the band-only ones) needs no ``images_dir``
+    and no D25; one that does stops, naming what it needs, when ``images_dir`` is None.
+    ``column_map``: the catalogue's column names ({our name: yours}) over the bundle's
+    ``inputs.predict.columns``."""
     cfg = bundle.config
+    name = bundle.predictor.name
+    from_images = image_inputs(bundle.predictor.features)
+    if from_images and images_dir is None:
+        raise InputError(f"predictor {name} reads the g-band images ({len(from_images)} image/CNN features, e.g. "
+                         f"{', '.join(from_images[:3])}): give --images (a folder of {{objid}}.fits cut-outs) and "
+                         "d25_arcmin (or logd25) in the catalogue, or use a predictor that reads no image "
+                         "(g_ref, gi_powerlaw, gi_gbm)")
     cosmo = physics.cosmology(cfg["cosmology"]["H0"], cfg["cosmology"]["Om0"])
-    galaxies, rejected = read_new_galaxies(catalogue)
-    needed = [c for c in _required_photometry(bundle.predictor.features) if c not in galaxies]
-    if needed:
-        raise InputError(f"{catalogue}: predictor {bundle.predictor.name} needs column(s) {', '.join(needed)}")
+    inputs = cfg.get("inputs", {})
+    columns = {**inputs.get("predict", {}).get("columns", {}), **(column_map or {})}
+    lum_column = cfg["catalog"]["lum_g_column"]
+    galaxies, rejected = read_new_galaxies(catalogue, bands=required_bands(bundle.predictor.features),
+                                           needs_d25=bool(from_images), photometry=inputs.get("photometry"),
+                                           column_map=columns, optional_columns=[lum_column] if lum_column else [],
+                                           optional_bands="g")
+    if galaxies.empty:
+        write_csv(rejected, rejected_path)
+        raise InputError(f"{catalogue}: no galaxy can be predicted (every row is rejected; reasons in {rejected_path})")
     galaxies["pixel_kpc"] = physics.kpc_per_arcsec(galaxies["z"].to_numpy(), cosmo) * physics.SDSS_PIXEL_ARCSEC
     galaxies = pd.concat([galaxies, luminosities(galaxies, cosmo)], axis=1)
+    cnn_tables: list[pd.DataFrame] = []
+    table = galaxies.set_index("objid", drop=False)
+    if from_images:
+        images, cnn_tables, rejected = _image_features(bundle, galaxies, rejected, images_dir, stars, catalogue,
+                                                       rejected_path, batch_size, device)
+        table = table.join(images, how="inner")
+    features = feature_frame(table, cnn_tables, cfg["cosmology"]).astype(np.float32)
+    bundle.check_features(features.columns)
+    predicted = bundle.predictor.predict(features)
+    out = pd.DataFrame({"objid": table["objid"].to_numpy(), "z": table["z"].to_numpy()})
+    for col in predicted.columns:
+        out[col] = predicted[col].to_numpy()
+    lum_g, source = stellar_mass_luminosity(table, lum_column)
+    out["lum_g"], out["lum_g_source"] = lum_g, source
+    for col in [c for c in predicted.columns if c.startswith("ml_")]:
+        out[col.replace("ml_", "log_mstar_")] = np.log10(out[col] * lum_g)
+    morph = bundle.manifest.get("morphology_model")
+    if morph and from_images:
+        for answer in gz2.answer_names():  # unconditional probabilities, from the normalisation layer
+            out[f"gz2_{answer}"] = features[f"{morph}_gz2_{answer}"].to_numpy()
+    write_csv(out, out_path)
+    write_csv(rejected, rejected_path)
+    log.info("predicted %d galaxies with %s (L_g from %s); %d rejected", len(out), name, source, len(rejected))
+    return out
+
+
+def _image_features(bundle: Bundle, galaxies: pd.DataFrame, rejected: pd.DataFrame, images_dir, stars, catalogue,
+                    rejected_path, batch_size: int, device: str):
+    """Preprocess the galaxies' images and run the bundle's CNNs: (image features by objid, CNN
+    feature tables, rejected galaxies so far)."""
+    cfg = bundle.config
     models = {name: cfg["cnn"]["models"][name] for name in bundle.manifest["cnn_models"]}
     sizes = sorted({m["image_size"] for m in models.values()})
     with tempfile.TemporaryDirectory(prefix="mlpipe-predict-") as tmp:
@@ -85,25 +139,8 @@ def predict_galaxies(bundle: Bundle, catalogue: str | Path, images_dir: str | Pa
                              f"every galaxy is listed in {rejected_path}")
         cnn_tables = []
         for name in models:
-            extract_shard(weights_file(bundle, name, work), store, work / f"{name}.h5", batch_size, device)
+            extract_shard(weights_file(bundle, name, work), store, work / f"{name}.h5", batch_size, device,
+                          cfg["cnn"].get("compile", "none"))
             cnn_tables.append(read_features(work / f"{name}.h5"))
         images = image_features([store]).set_index("objid")
-    table = galaxies.set_index("objid", drop=False).join(images, how="inner")
-    features = feature_frame(table, cnn_tables, cfg["cosmology"]).astype(np.float32)
-    bundle.check_features(features.columns)
-    predicted = bundle.predictor.predict(features)
-    out = pd.DataFrame({"objid": table["objid"].to_numpy(), "z": table["z"].to_numpy()})
-    for col in predicted.columns:
-        out[col] = predicted[col].to_numpy()
-    lum_g, source = stellar_mass_luminosity(table, cfg["catalog"]["lum_g_column"])
-    out["lum_g"], out["lum_g_source"] = lum_g, source
-    for col in [c for c in predicted.columns if c.startswith("ml_")]:
-        out[col.replace("ml_", "log_mstar_")] = np.log10(out[col] * lum_g)
-    morph = bundle.manifest["morphology_model"]
-    for answer in gz2.answer_names():  # unconditional probabilities, from the normalisation layer
-        out[f"gz2_{answer}"] = features[f"{morph}_gz2_{answer}"].to_numpy()
-    write_csv(out, out_path)
-    write_csv(rejected, rejected_path)
-    log.info("predicted %d galaxies with %s (L_g from %s); %d rejected", len(out), bundle.predictor.name,
-             source, len(rejected))
-    return out
+    return images, cnn_tables, rejected

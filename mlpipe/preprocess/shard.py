@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import logging
 import time
-from pathlib import Path
 from functools import lru_cache
+from pathlib import Path
 from typing import Any, Callable, Mapping
 
 import numpy as np
@@ -45,15 +45,17 @@ def process_shard(shard_csv: str | Path, images_dir: str | Path, stars_csv: str 
                   sizes: list[int], cfg: Mapping[str, Any], cosmo_cfg: Mapping[str, Any],
                   out_path: str | Path, n_figure: int = 0,
                   image_index: Mapping[int, str] | None = None, image_unit: str = "nanomaggies",
-                  image_zero_point_mag: float | None = None) -> tuple[pd.DataFrame, dict[int, ProcessedGalaxy]]:
+                  image_zero_point_mag: float | None = None,
+                  star_columns: Mapping[str, str] | None = None) -> tuple[pd.DataFrame, dict[int, ProcessedGalaxy]]:
     """Write the shard's image store; returns the rejects and a few galaxies for the figure.
 
     ``cfg``: the ``preprocess`` config section; ``image_unit`` / ``image_zero_point_mag``: the unit
-    of images without BUNIT (``data.real.image_unit``, ``data.real.image_zero_point_mag``)."""
+    of images without BUNIT (``data.real.image_unit``, ``data.real.image_zero_point_mag``);
+    ``star_columns``: the star catalogue's column map ({our name: its name})."""
     settings = PreprocessSettings.from_config(cfg, image_unit=image_unit,
                                               image_zero_point_mag=image_zero_point_mag)
     shard = pd.read_csv(shard_csv)
-    stars = read_stars(stars_csv)
+    stars = read_stars(stars_csv, star_columns)
     cosmo = physics.cosmology(cosmo_cfg["H0"], cosmo_cfg["Om0"])
     distances = physics.luminosity_distance_cm(shard["z"].to_numpy(), cosmo) if len(shard) else []
     ids, images, features, star_rows, rejects = [], {s: [] for s in sizes}, [], [], []

@@ -1,0 +1,304 @@
+"""One way to read every catalogue: the format found from the file's content, columns found through
+the user's column map, values converted with the location (file, line or row, column) of any problem.
+
+Formats: FITS binary tables, VOTable and ECSV are read by ``astropy.table.Table`` (their units come
+with them); CSV, whitespace text (the GSWLC-2 release) and the ``|``-separated text of HyperLeda's
+SQL interface are read line by line here, strictly: a row with a missing or extra field is an error
+naming its line (astropy's and pandas' CSV readers pad a short row with missing values, which would
+turn a truncated file into galaxies "without photometry"). Every text value stays text until a
+reader asks for it as an id (64-bit integer, never through float), a number or a string.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import numpy as np
+
+from mlpipe.io.validation import InputError
+
+FITS_MAGIC = b"SIMPLE  ="
+GZIP_MAGIC = b"\x1f\x8b"
+TEXT_FORMATS = ("csv", "whitespace", "pipe")
+_INTEGER = re.compile(r"^[+-]?\d+$")
+
+
+def detect_format(path: str | Path) -> str:
+    """fits, votable, ecsv, csv, whitespace or pipe, from the first bytes / first data line."""
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"{path}: no such file")
+    if path.is_dir():
+        raise InputError(f"{path}: is a folder, not a catalogue file")
+    with open(path, "rb") as fh:
+        head = fh.read(4096)
+    if not head.strip():
+        raise InputError(f"{path}: empty file")
+    if head.startswith(FITS_MAGIC):
+        return "fits"
+    if head.startswith(GZIP_MAGIC):
+        raise InputError(f"{path}: gzip-compressed; decompress it first (gunzip)")
+    text = head.decode("utf-8", errors="replace").lstrip("\ufeff")
+    stripped = text.lstrip()
+    if stripped.startswith("<?xml") or stripped.startswith("<VOTABLE"):
+        return "votable"
+    if stripped.startswith("# %ECSV"):
+        return "ecsv"
+    if b"\x00" in head:
+        raise InputError(f"{path}: binary content that is neither FITS nor text")
+    for line in text.splitlines():
+        if line.strip() and not line.lstrip().startswith("#"):
+            if "|" in line:
+                return "pipe"
+            if "," in line:
+                return "csv"
+            return "whitespace"
+    raise InputError(f"{path}: no data rows (only comments)")
+
+
+@dataclass
+class RawTable:
+    """A table as read: its own column names, values (text, or typed for binary formats), the file
+    location of each row (``line 12`` / ``row 3``) and the units the file gives."""
+
+    path: str
+    format: str
+    columns: dict[str, np.ndarray]
+    locations: list[str]
+    units: dict[str, str] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.locations)
+
+    @property
+    def is_text(self) -> bool:
+        return self.format in TEXT_FORMATS
+
+    def where(self, row: int, column: str) -> str:
+        return f"{self.path}: {self.locations[row]}, column '{column}'"
+
+    def find(self, name: str, column_map: Mapping[str, str] | None = None, aliases: Sequence[str] = ()) -> str | None:
+        """The file's column for our ``name``: the mapped name, else the name itself or an alias,
+        matched exactly or ignoring case (FITS names are often upper case)."""
+        if column_map and name in column_map:
+            mapped = column_map[name]
+            return mapped if mapped in self.columns else None
+        lower = {c.lower(): c for c in self.columns}
+        for candidate in (name, *aliases):
+            if candidate in self.columns:
+                return candidate
+            if candidate.lower() in lower:
+                return lower[candidate.lower()]
+        return None
+
+    def require(self, names: Sequence[str], column_map: Mapping[str, str] | None = None,
+                aliases: Mapping[str, Sequence[str]] | None = None, what: str = "") -> dict[str, str]:
+        """Our name -> the file's column for each of ``names``; missing ones are one error that
+        names them (and the map entry that was looked for)."""
+        found, missing = {}, []
+        for name in names:
+            col = self.find(name, column_map, (aliases or {}).get(name, ()))
+            if col is None:
+                mapped = (column_map or {}).get(name)
+                missing.append(f"{name} (mapped to '{mapped}')" if mapped else name)
+            else:
+                found[name] = col
+        if missing:
+            hint = f"; map your names with {what}" if what else ""
+            raise InputError(f"{self.path}: missing column(s) {', '.join(missing)}{hint} "
+                             f"(the file has: {', '.join(list(self.columns)[:40])})")
+        return found
+
+    def ids(self, column: str) -> np.ndarray:
+        """A 64-bit integer id column, exactly: text must be digits (``123.0`` is an error), a binary
+        column must be integer typed (float64 cannot hold 19-digit SDSS ids)."""
+        values = self.columns[column]
+        if not self.is_text and values.dtype.kind in "iu":
+            if np.ma.isMaskedArray(values) and np.ma.getmaskarray(values).any():
+                row = int(np.flatnonzero(np.ma.getmaskarray(values))[0])
+                raise InputError(f"{self.where(row, column)}: missing id")
+            return np.asarray(values).astype(np.int64)
+        if not self.is_text and values.dtype.kind == "f":
+            raise InputError(f"{self.path}: column '{column}' is stored as {values.dtype} floating point; ids must "
+                             "be integers or text (a float cannot hold a 19-digit SDSS id exactly)")
+        text = self.strings(column)
+        out = np.zeros(len(text), dtype=np.int64)
+        for row, value in enumerate(text):
+            if not _INTEGER.match(value):
+                kind = "missing id" if not value else f"not an integer id: {value!r}"
+                raise InputError(f"{self.where(row, column)}: {kind}")
+            number = int(value)
+            if not -2**63 <= number < 2**63:
+                raise InputError(f"{self.where(row, column)}: id {value} does not fit in 64 bits")
+            out[row] = number
+        return out
+
+    def numbers(self, column: str, missing: Sequence[float] = ()) -> np.ndarray:
+        """A float64 column; a blank field, a masked value or one of the ``missing`` markers is NaN,
+        text that is not a number an error naming line and column. inf stays inf (the caller's range
+        check rejects it with a reason)."""
+        values = self.columns[column]
+        if self.is_text or values.dtype.kind in "OUS":
+            import pandas as pd
+
+            text = self.strings(column)
+            out = pd.to_numeric(pd.Series(text, dtype=object), errors="coerce").to_numpy(dtype=float, copy=True)
+            for row in np.flatnonzero(np.isnan(out) & (text != "")):  # only the suspicious ones, one by one
+                try:
+                    out[row] = float(text[row])
+                except ValueError:
+                    raise InputError(f"{self.where(row, column)}: not a number: {text[row]!r}") from None
+        else:
+            if values.dtype.kind not in "iufb":
+                raise InputError(f"{self.path}: column '{column}' holds {values.dtype}, not numbers")
+            if values.ndim != 1:
+                raise InputError(f"{self.path}: column '{column}' is an array column "
+                                 f"(shape {values.shape[1:]} per row); give its element (band order)")
+            out = np.ma.filled(np.ma.asarray(values).astype(float), np.nan)
+        for marker in missing:
+            out[out == marker] = np.nan
+        return out
+
+    def array_numbers(self, column: str) -> np.ndarray:
+        """A binary-table array column (e.g. NSA's ``NMGY[7]``) as a (rows, elements) float array."""
+        values = self.columns[column]
+        if self.is_text or values.ndim != 2:
+            raise InputError(f"{self.path}: column '{column}' is not an array column")
+        return np.ma.filled(np.ma.asarray(values).astype(float), np.nan)
+
+    def strings(self, column: str) -> np.ndarray:
+        values = self.columns[column]
+        if self.is_text:
+            return values
+        if values.dtype.kind == "S":
+            values = np.char.decode(values, "utf-8", errors="replace")
+        mask = np.ma.getmaskarray(values) if np.ma.isMaskedArray(values) else np.zeros(len(values), bool)
+        return np.array(["" if m else str(v).strip() for v, m in zip(np.asarray(values), mask)], dtype=object)
+
+    def unit(self, column: str) -> str | None:
+        return self.units.get(column)
+
+
+def read_table(path: str | Path, names: Sequence[str] | None = None) -> RawTable:
+    """Read any supported catalogue file. ``names``: column names for a header-less whitespace
+    file (the GSWLC-2 release); a header-less file without them is an error."""
+    path = Path(path)
+    fmt = detect_format(path)
+    if fmt in TEXT_FORMATS:
+        return _read_text(path, fmt, names)
+    return _read_astropy(path, fmt)
+
+
+def _decode(path: Path) -> str:
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8").lstrip("\ufeff")
+    except UnicodeDecodeError as err:
+        line = data[:err.start].count(b"\n") + 1
+        raise InputError(f"{path}: line {line}: not UTF-8 text (byte {data[err.start]:#04x} at offset "
+                         f"{err.start}); is it a binary or differently encoded file?") from None
+
+
+def _read_text(path: Path, fmt: str, names: Sequence[str] | None) -> RawTable:
+    lines = [(n, line) for n, line in enumerate(_decode(path).splitlines(), start=1)
+             if line.strip() and not line.lstrip().startswith("#")]
+    if fmt == "csv":
+        rows = [(n, [f.strip() for f in next(csv.reader(io.StringIO(line)))]) for n, line in lines]
+    elif fmt == "pipe":
+        def split(text: str) -> list[str]:
+            parts = [p.strip() for p in text.split("|")]
+            return parts[:-1] if parts and parts[-1] == "" else parts
+        rows = [(n, split(line)) for n, line in lines if not set(line.strip()) <= set("-+|= ")]
+    else:
+        rows = [(n, line.split()) for n, line in lines]
+    if not rows:
+        raise InputError(f"{path}: no data rows")
+    first = rows[0][1]
+    has_header = not all(_looks_numeric(v) for v in first)
+    if fmt == "whitespace" and names is not None and not has_header:
+        header = list(names)
+    elif has_header:
+        header, rows = first, rows[1:]
+    else:
+        raise InputError(f"{path}: line {rows[0][0]}: no header line with the column names")
+    if len(set(header)) != len(header):
+        dup = next(h for h in header if header.count(h) > 1)
+        raise InputError(f"{path}: the header names column '{dup}' twice")
+    if not rows:
+        raise InputError(f"{path}: a header but no data rows")
+    sep = {"csv": "comma-separated", "pipe": "'|'-separated", "whitespace": "whitespace-separated"}[fmt]
+    for n, values in rows:
+        if len(values) != len(header):
+            raise InputError(f"{path}: line {n}: expected {len(header)} {sep} fields, found {len(values)}"
+                             + (" (a truncated row?)" if len(values) < len(header) else ""))
+    data = np.array([values for _, values in rows], dtype=object).reshape(len(rows), len(header))
+    columns = {name: data[:, i] for i, name in enumerate(header)}
+    return RawTable(str(path), fmt, columns, [f"line {n}" for n, _ in rows])
+
+
+def _looks_numeric(value: str) -> bool:
+    try:
+        float(value)
+        return True
+    except ValueError:
+        return value == ""
+
+
+def _read_astropy(path: Path, fmt: str) -> RawTable:
+    import warnings
+
+    from astropy.table import Table
+
+    header_lines = 0
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            if fmt == "fits":
+                table = Table.read(path, format="fits", memmap=False)
+            elif fmt == "votable":
+                table = Table.read(path, format="votable")
+            else:
+                table = Table.read(path, format="ascii.ecsv")
+                header_lines = sum(1 for line in _decode(path).splitlines() if line.startswith("#")) + 1
+            columns = {name: _native(table[name]) for name in table.colnames}
+    except InputError:
+        raise
+    except Exception as err:  # astropy raises many types for a damaged file; all mean the same to a user
+        raise InputError(f"{path}: not a readable {fmt.upper()} table ({type(err).__name__}: {err})") from None
+    if len(table) == 0:
+        raise InputError(f"{path}: a table with no rows")
+    units = {name: str(table[name].unit) for name in table.colnames if table[name].unit is not None}
+    if fmt == "ecsv":
+        locations = [f"line {header_lines + i + 1}" for i in range(len(table))]
+    else:
+        locations = [f"row {i + 1}" for i in range(len(table))]
+    return RawTable(str(path), fmt, columns, locations, units)
+
+
+def _native(column) -> np.ndarray:
+    """A column as a (masked) numpy array in native byte order."""
+    data = column.data if hasattr(column, "mask") else np.asarray(column)
+    if isinstance(data, np.ma.MaskedArray):
+        if data.dtype.byteorder not in "=|":
+            data = data.astype(data.dtype.newbyteorder("="))
+        return data
+    data = np.asarray(data)
+    if data.dtype.byteorder not in "=|":
+        data = data.astype(data.dtype.newbyteorder("="))
+    return data
+
+
+def read_table_or_empty(path: str | Path, columns: Sequence[str]) -> RawTable | None:
+    """Like :func:`read_table`, for a list that may rightly be empty (a star catalogue of a field
+    without stars): a text file holding only a header naming ``columns`` gives None."""
+    path = Path(path)
+    if detect_format(path) in TEXT_FORMATS:
+        lines = [line for line in _decode(path).splitlines() if line.strip() and not line.lstrip().startswith("#")]
+        if len(lines) == 1 and set(columns) <= {f.strip() for f in lines[0].replace("|", ",").split(",")}:
+            return None
+    return read_table(path)

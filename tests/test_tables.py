@@ -1,0 +1,274 @@
+"""Catalogues in any table format, found from their content, with the user's column names; every
+bad value caught where it enters: an error naming file, line (or row) and column, or a galaxy
+rejected with its reason."""
+
+import gzip
+
+import numpy as np
+import pandas as pd
+import pytest
+from astropy.table import Table
+from conftest import equal_fractions
+
+from mlpipe.io.gswlc import COLUMNS, read_gswlc, write_gswlc
+from mlpipe.io.gz2_catalog import read_gz2, write_gz2
+from mlpipe.io.hyperleda import read_hyperleda
+from mlpipe.io.photometry import read_photometry
+from mlpipe.io.stars import read_stars
+from mlpipe.io.table import detect_format, read_table
+from mlpipe.io.validation import InputError
+
+IDS = np.array([1237645026242113489, 1237645026242113490, 1237645026242113491])
+
+
+def _gswlc_frame(n=3):
+    df = pd.DataFrame({c: np.zeros(n) for c in COLUMNS})
+    df["objid"], df["ra"], df["dec"] = IDS[:n], 150.0 + np.arange(n) * 0.01, 2.0
+    df["z"], df["redchisq"], df["logmstar"], df["logmstarerr"] = 0.05, 1.0, 10.5, 0.08
+    return df
+
+
+@pytest.mark.parametrize("fmt", ["csv", "fits", "ecsv", "votable", "whitespace"])
+def test_every_format_reads_to_the_same_table_found_from_content(tmp_path, fmt):
+    df = _gswlc_frame()
+    path = tmp_path / "gswlc.data"          # the extension says nothing: the content does
+    if fmt == "whitespace":
+        write_gswlc(df, path)
+    elif fmt == "csv":
+        df.to_csv(path, index=False)
+    else:
+        Table.from_pandas(df).write(path, format={"fits": "fits", "ecsv": "ascii.ecsv", "votable": "votable"}[fmt])
+    assert detect_format(path) == fmt
+    out = read_gswlc(path)
+    assert out["objid"].dtype == np.int64 and out["objid"].tolist() == IDS.tolist()   # 19 digits, exact
+    assert out["z"].tolist() == pytest.approx([0.05] * 3)
+
+
+def test_fits_given_where_a_csv_was_expected_reads_correctly(tmp_path):
+    Table({"objid": IDS, "ra": [1.0, 2.0, 3.0], "dec": [0.0, 0.0, 0.0], "psfMag_g": [18.0, 19.0, 20.0]}).write(
+        tmp_path / "stars.csv", format="fits")
+    assert read_stars(tmp_path / "stars.csv")["psfMag_g"].tolist() == [18.0, 19.0, 20.0]
+
+
+def test_column_map_and_case_insensitive_fits_names(tmp_path):
+    df = _gswlc_frame()
+    table = Table.from_pandas(df.rename(columns={"objid": "OBJID_GSWLC", "z": "Z_1", "dec": "DECL"}))
+    table.rename_columns([c for c in table.colnames if c not in ("OBJID_GSWLC", "Z_1", "DECL")],
+                         [c.upper() for c in table.colnames if c not in ("OBJID_GSWLC", "Z_1", "DECL")])
+    table.write(tmp_path / "g.fits")
+    with pytest.raises(InputError, match=r"missing column\(s\) objid, z; map your names with inputs.gswlc.columns"):
+        read_gswlc(tmp_path / "g.fits")
+    out = read_gswlc(tmp_path / "g.fits", {"objid": "OBJID_GSWLC", "z": "Z_1"})
+    assert out["objid"].tolist() == IDS.tolist() and out["dec"].tolist() == [2.0] * 3
+
+
+def test_float_looking_or_float64_ids_are_errors_naming_line_and_column(tmp_path):
+    df = _gswlc_frame()
+    write_gswlc(df, tmp_path / "g.dat")
+    lines = (tmp_path / "g.dat").read_text().splitlines()
+    lines[1] = lines[1].replace(str(IDS[1]), f"{IDS[1]}.0", 1)
+    (tmp_path / "g.dat").write_text("\n".join(lines) + "\n")
+    with pytest.raises(InputError, match=r"g.dat: line 2, column 'objid': not an integer id: '1237645026242113490.0'"):
+        read_gswlc(tmp_path / "g.dat")
+    Table.from_pandas(df.astype({"objid": float})).write(tmp_path / "g.fits")
+    with pytest.raises(InputError, match="g.fits: column 'objid' is stored as float64"):
+        read_gswlc(tmp_path / "g.fits")
+
+
+@pytest.mark.parametrize("column, value, message", [
+    ("flag_sed", "0.5", "line 2, column 'flag_sed': 0.5 is not an integer flag"),
+    ("flag_sed", "inf", "line 2, column 'flag_sed': inf is not an integer flag"),
+    ("ra", "-99", "line 2, column 'ra': position missing"),
+    ("dec", "95", "line 2, column 'dec': position 95.0 is outside"),
+    ("z", "abc", "line 2, column 'z': not a number: 'abc'"),
+])
+def test_gswlc_malformed_values_stop_naming_line_and_column(tmp_path, column, value, message):
+    df = _gswlc_frame()
+    write_gswlc(df, tmp_path / "g.dat")
+    lines = [line.split() for line in (tmp_path / "g.dat").read_text().splitlines()]
+    lines[1][COLUMNS.index(column)] = value
+    (tmp_path / "g.dat").write_text("\n".join(" ".join(f) for f in lines) + "\n")
+    with pytest.raises(InputError, match=message):
+        read_gswlc(tmp_path / "g.dat")
+
+
+@pytest.mark.parametrize("content, message", [
+    (b"", "empty file"),
+    (b"\n\n", "empty file"),
+    (b"# only a comment\n", "no data rows"),
+    (gzip.compress(b"1 2 3\n"), "gzip-compressed"),
+    (b"1237645026242113489 caf\xe9 1\n", "line 1: not UTF-8 text"),
+    (b"SIMPLE  =                    T / truncated FITS", "not a readable FITS table"),
+])
+def test_unreadable_files_are_clear_errors_naming_the_file(tmp_path, content, message):
+    path = tmp_path / "GSWLC-X2.dat"
+    path.write_bytes(content)
+    with pytest.raises(InputError, match=message) as err:
+        read_gswlc(path)
+    assert "GSWLC-X2.dat" in str(err.value)
+
+
+def test_truncated_and_non_fits_fits_files_are_errors(tmp_path):
+    Table.from_pandas(_gswlc_frame()).write(tmp_path / "g.fits")
+    data = (tmp_path / "g.fits").read_bytes()
+    (tmp_path / "cut.fits").write_bytes(data[: len(data) - 3000])
+    with pytest.raises(InputError, match="cut.fits: not a readable FITS table"):
+        read_gswlc(tmp_path / "cut.fits")
+    (tmp_path / "text.fits").write_text("objid,ra\n1,2\n")          # not FITS: read as what it is
+    with pytest.raises(InputError, match=r"text.fits: missing column\(s\) dec, z"):
+        read_gswlc(tmp_path / "text.fits")
+
+
+@pytest.mark.parametrize("reader, header, row", [
+    (read_hyperleda, "objname,al2000,de2000,logd25", "PGC2,10.1,5.0"),              # missing last field
+    (read_photometry, "objid," + ",".join(f"{k}_{b}" for k in ("modelMag", "modelMagErr", "extinction")
+                                          for b in "ugriz"), "7," + ",".join(["17.0"] * 14)),
+    (read_stars, "ra,dec,psfMag_g", "10.0,2.0"),
+])
+def test_truncated_rows_are_column_count_errors(tmp_path, reader, header, row):
+    good = {"objname": "PGC1,10.0,5.0,1.0", "objid": "6," + ",".join(["17.0"] * 15),
+            "ra": "10.0,1.0,18.0"}[header.split(",")[0]]
+    path = tmp_path / "t.csv"
+    path.write_text(f"{header}\n{good}\n{row}")                      # the file's last bytes cut off
+    with pytest.raises(InputError, match=r"t.csv: line 3: expected \d+ comma-separated fields, found \d+ "
+                                         r"\(a truncated row\?\)"):
+        reader(path)
+
+
+@pytest.mark.parametrize("reader, text", [
+    (read_hyperleda, "objname,al2000,de2000,logd25\n"),
+    (read_photometry, "objid,modelMag_g\n"),
+    (read_gz2, "dr7objid,ra,dec\n"),
+    (read_stars, ""),
+])
+def test_empty_or_header_only_catalogues_are_clear_errors(tmp_path, reader, text):
+    path = tmp_path / "cat.csv"
+    path.write_text(text)
+    with pytest.raises(InputError, match="cat.csv: (empty file|a header but no data rows)"):
+        reader(path)
+
+
+def test_header_only_star_list_is_an_empty_list(tmp_path):
+    (tmp_path / "stars.csv").write_text("ra,dec,psfMag_g\n")
+    assert read_stars(tmp_path / "stars.csv").empty
+
+
+def _gz2_file(tmp_path, fractions, ids=(1, 2)):
+    write_gz2(np.array(ids), np.array([10.0, 10.1]), np.array([1.0, 1.0]), fractions, np.array([30, 30]),
+              tmp_path / "gz2.csv")
+    return tmp_path / "gz2.csv"
+
+
+@pytest.mark.parametrize("row, message", [
+    (np.zeros(37), r"line 3, column 't01_smooth_or_features_a01_smooth_weighted_fraction': the fractions of "
+                   r"question 1 \(smooth_or_features\) sum to 0"),
+    (np.ones(37), "question 1 .* sum to 3"),
+])
+def test_gz2_rows_whose_answers_do_not_sum_to_one_stop(tmp_path, row, message):
+    path = _gz2_file(tmp_path, np.vstack([equal_fractions(), row]))
+    with pytest.raises(InputError, match=message):
+        read_gz2(path)
+
+
+def test_gz2_duplicate_ids_stop(tmp_path):
+    path = _gz2_file(tmp_path, np.vstack([equal_fractions()] * 2), ids=(5, 5))
+    with pytest.raises(InputError, match="line 3, column 'dr7objid': duplicate id 5"):
+        read_gz2(path)
+
+
+def _phot_csv(path, values):
+    cols = ["objid"] + [f"{k}_{b}" for k in ("modelMag", "modelMagErr", "extinction") for b in "ugriz"]
+    rows = []
+    for i, override in enumerate(values):
+        row = {c: 17.0 if c.startswith("modelMag_") else 0.05 for c in cols[1:]} | override
+        rows.append({"objid": IDS[i], **row})
+    pd.DataFrame(rows, columns=cols).to_csv(path, index=False)
+
+
+@pytest.mark.parametrize("value, reason", [
+    ("99", "modelMag_i = 99 (missing-value marker)"),
+    ("-9999", "modelMag_i = -9999 (missing-value marker)"),
+    ("inf", "modelMag_i = inf is not finite"),
+    ("-inf", "modelMag_i = -inf is not finite"),
+    ("", "modelMag_i is missing"),
+    ("45", "modelMag_i = 45 is outside"),
+])
+def test_unusable_magnitudes_give_the_galaxy_a_reason(tmp_path, value, reason):
+    _phot_csv(tmp_path / "p.csv", [{}, {}])
+    text = (tmp_path / "p.csv").read_text().splitlines()
+    fields = text[2].split(",")
+    fields[1 + 3] = value                    # modelMag_i of the second galaxy
+    text[2] = ",".join(fields)
+    (tmp_path / "p.csv").write_text("\n".join(text) + "\n")
+    phot = read_photometry(tmp_path / "p.csv")
+    assert phot["phot_problem"].tolist()[0] == ""
+    assert phot["phot_problem"].tolist()[1].startswith(reason)
+
+
+def test_only_the_bands_read_are_required(tmp_path):
+    pd.DataFrame({"objid": IDS[:1], "modelMag_g": [17.0], "modelMagErr_g": [0.02], "extinction_g": [0.1],
+                  "modelMag_i": [16.0], "modelMagErr_i": [0.02], "extinction_i": [0.05]}).to_csv(tmp_path / "p.csv", index=False)
+    phot = read_photometry(tmp_path / "p.csv", {"bands": "gi"})
+    assert phot["mag_g"].tolist() == pytest.approx([16.9]) and phot["mag_i"].tolist() == pytest.approx([15.95])
+    with pytest.raises(InputError, match="missing column modelMag_u for band u"):
+        read_photometry(tmp_path / "p.csv")                  # the default reads ugriz
+
+
+def test_cmodel_magnitudes_already_corrected(tmp_path):
+    pd.DataFrame({"objid": IDS[:1], "cModelMag_g": [17.0], "cModelMagErr_g": [0.02]}).to_csv(tmp_path / "p.csv", index=False)
+    phot = read_photometry(tmp_path / "p.csv", {"bands": "g", "magnitude": "cModelMag", "extinction_corrected": True})
+    assert phot["mag_g"].tolist() == [17.0] and phot["mag_err_g"].tolist() == [0.02]
+
+
+def test_fluxes_in_maggies_nanomaggies_and_array_columns_give_the_same_magnitudes(tmp_path):
+    nmgy = np.array([[100.0, 250.0], [40.0, 80.0]])          # g, i for two galaxies
+    ivar = 1.0 / (0.01 * nmgy) ** 2                          # 1 % errors
+    ext = np.array([[0.1, 0.05], [0.2, 0.1]])
+    expected_g = 22.5 - 2.5 * np.log10(nmgy[:, 0]) - ext[:, 0]
+    # maggies, per-band columns with the user's names, extinction to subtract
+    Table({"id": IDS[:2], "maggies_g": nmgy[:, 0] * 1e-9, "ivar_maggies_g": ivar[:, 0] * 1e18, "A_g": ext[:, 0],
+           "maggies_i": nmgy[:, 1] * 1e-9, "ivar_maggies_i": ivar[:, 1] * 1e18, "A_i": ext[:, 1]}).write(tmp_path / "m.fits")
+    settings = {"kind": "fluxes", "flux_unit": "maggies", "bands": "gi",
+                "columns": {"objid": "id", "flux_g": "maggies_g", "flux_ivar_g": "ivar_maggies_g", "extinction_g": "A_g",
+                            "flux_i": "maggies_i", "flux_ivar_i": "ivar_maggies_i", "extinction_i": "A_i"}}
+    a = read_photometry(tmp_path / "m.fits", settings)
+    # NSA-style array columns (FNugriz), nanomaggies by the file's own unit, extinction-corrected
+    order = "FNugriz"
+    arr = np.zeros((2, 7))
+    arr_ivar = np.ones((2, 7))
+    arr[:, order.index("g")], arr[:, order.index("i")] = nmgy[:, 0] * 10 ** (0.4 * ext[:, 0]), nmgy[:, 1] * 10 ** (0.4 * ext[:, 1])
+    arr_ivar[:, order.index("g")], arr_ivar[:, order.index("i")] = ivar[:, 0], ivar[:, 1]
+    from astropy.io import fits
+
+    fits.BinTableHDU.from_columns([fits.Column("NSAID", "K", array=IDS[:2]),
+                                   fits.Column("NMGY", "7D", unit="nanomaggies", array=arr),   # as NSA writes it
+                                   fits.Column("NMGY_IVAR", "7D", array=arr_ivar)]).writeto(tmp_path / "nsa.fits")
+    b = read_photometry(tmp_path / "nsa.fits", {"kind": "fluxes", "flux_unit": "maggies", "bands": "gi",
+                                                "band_order": order, "extinction_corrected": True,
+                                                "columns": {"objid": "NSAID", "flux": "NMGY", "flux_ivar": "NMGY_IVAR"}})
+    assert a["mag_g"].to_numpy() == pytest.approx(expected_g)
+    assert b["mag_g"].to_numpy() == pytest.approx(expected_g, abs=1e-6)   # the unit in the file wins over the hint
+    assert a["mag_err_g"].to_numpy() == pytest.approx(2.5 / np.log(10) * 0.01)
+    assert (a["phot_problem"] == "").all() and (b["phot_problem"] == "").all()
+
+
+def test_non_positive_flux_is_a_reason(tmp_path):
+    pd.DataFrame({"objid": IDS[:2], "flux_g": [10.0, -1.0], "flux_ivar_g": [1.0, 1.0]}).to_csv(tmp_path / "f.csv",
+                                                                                                index=False)
+    phot = read_photometry(tmp_path / "f.csv", {"kind": "fluxes", "bands": "g", "extinction_corrected": True})
+    assert phot["phot_problem"].tolist() == ["", "flux_g = -1 is not a positive flux"]
+
+
+def test_hyperleda_units_from_the_config_and_bad_d25_as_reasons(tmp_path):
+    (tmp_path / "l.csv").write_text("name,ra_deg,dec_deg,logd\nA,150.0,2.0,1.0\nB,150.1,2.0,inf\nC,150.2,2.0,9\n")
+    leda = read_hyperleda(tmp_path / "l.csv", {"objname": "name", "al2000": "ra_deg", "de2000": "dec_deg", "logd25": "logd"},
+                          {"al2000": "deg"})
+    assert leda["leda_ra"].tolist() == pytest.approx([150.0, 150.1, 150.2])
+    assert leda["d25_problem"].tolist() == ["", "HyperLeda logd25 = inf is not finite",
+                                            "HyperLeda logd25 = 9 is outside [-1, 4]"]
+
+
+def test_read_table_keeps_text_exact(tmp_path):
+    (tmp_path / "x.csv").write_text('a,b\n"0012",x y\n')
+    raw = read_table(tmp_path / "x.csv")
+    assert raw.strings("a").tolist() == ["0012"] and raw.strings("b").tolist() == ["x y"]
