@@ -1,12 +1,32 @@
-"""CNN throughput: extraction from an HDF5 image store against the bare forward pass on the same
-images in memory (the data pipeline's overhead), and training images per second.
+"""The CNN stages of a preset against the device's own limit, per model and in one run.
 
-    python bench/cnn_bench.py --images 512 --batch 64 [--device cuda]
+For each CNN of the preset (its architecture, image size and training settings):
+- **device limit**: the bare forward pass on images already on the device (bf16 autocast and
+  channels-last on CUDA), and one training step (forward, backward, NAdam) at the preset's batch size;
+- **extraction as the workflow runs it**: ``mlpipe extract-features`` as a whole process (start-up
+  included) over ``--shards`` synthetic image stores of the preset's shard size; the process's own
+  log gives the rate after its start-up;
+- **training**: ``train_model`` on the same stores at the preset's settings (batch size,
+  augmentation, split fractions), images/s of the last of ``--epochs`` epochs (validation included);
+- the **projected wall time** of the preset's CNN stages on this device: every model's epochs over
+  the preset's training set, and its extraction over all galaxies, one after the other.
+
+It also measures, in a fresh interpreter, the fixed start-up cost every CNN process pays (import
+torch, import timm, building each network).
+
+    python bench/cnn_bench.py --device cuda --preset config/paper.yaml   # < 5 min on one H100
+    python bench/cnn_bench.py --device cpu --preset tests/configs/tiny.yaml --models cnn3 \\
+        --shards 2 --shard-galaxies 24 --galaxies 1130                    # seconds, on a CPU
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import re
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -16,70 +36,228 @@ import pandas as pd
 import torch
 
 from mlpipe import gz2
-from mlpipe.cnn.data import GZ2_COLUMNS
-from mlpipe.cnn.device import pick_device
-from mlpipe.cnn.extract import extract_shard
+from mlpipe.cnn.data import GZ2_COLUMNS, augment
+from mlpipe.cnn.device import compiled, pick_device
 from mlpipe.cnn.models import build_model
-from mlpipe.cnn.train import train_model
+from mlpipe.cnn.train import loss_fn, train_model
+from mlpipe.config import load_merged
 from mlpipe.io.store import create_store, store_index
 
-MODELS = {"cnn1": ("resnet50", 64), "cnn2": ("xception", 64), "cnn3": ("custom", 69)}
+REPO = Path(__file__).resolve().parents[1]
+PAPER_GALAXIES = 75_000   # the paper preset's sample (config/paper.yaml)
+
+STARTUP = r"""
+import json, sys, time
+t0 = time.perf_counter(); import torch; t1 = time.perf_counter()
+import timm; t2 = time.perf_counter()
+from mlpipe.cnn.models import build_model; t3 = time.perf_counter()
+out = {"import torch": t1 - t0, "import timm": t2 - t1, "import mlpipe.cnn": t3 - t2}
+if sys.argv[1] == "cuda":
+    t = time.perf_counter(); torch.zeros(1, device="cuda"); torch.cuda.synchronize()
+    out["CUDA context"] = time.perf_counter() - t
+for name, cfg in json.loads(sys.argv[2]).items():
+    t = time.perf_counter(); build_model(cfg | {"pretrained": None}); out[f"build {name}"] = time.perf_counter() - t
+print(json.dumps(out))
+"""
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--images", type=int, default=512)
-    ap.add_argument("--batch", type=int, default=64)
-    ap.add_argument("--device", default="auto")
-    ap.add_argument("--sizes", nargs="*", default=None, help="override: name=size, e.g. cnn1=197")
-    args = ap.parse_args()
-    device = pick_device(args.device)
-    sizes = dict(MODELS)
-    for item in args.sizes or []:
-        name, size = item.split("=")
-        sizes[name] = (sizes[name][0], int(size))
+def env() -> dict:
+    return dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def timed_rate(step, n_per_call: int, device: torch.device, seconds: float, min_calls: int = 3) -> float:
+    """Items per second of ``step`` after two warm-up calls, over at least ``min_calls`` calls and
+    ``seconds`` of wall time (one wait for the device at the end of each round)."""
+    step(), step()
+    sync(device)
+    calls, t0 = 0, time.perf_counter()
+    while calls < min_calls or time.perf_counter() - t0 < seconds:
+        for _ in range(min_calls):
+            step()
+        calls += min_calls
+        sync(device)
+    return calls * n_per_call / (time.perf_counter() - t0)
+
+
+def device_limit(cfg: dict, train_cfg: dict, device: torch.device, batch: int, seconds: float,
+                 compile_mode: str) -> tuple[float, float]:
+    """(bare forward img/s at ``batch``, training step img/s at the preset's batch size) on
+    synthetic images already on the device."""
+    cuda = device.type == "cuda"
+    fmt = torch.channels_last if cuda else torch.contiguous_format
+    model = build_model(cfg | {"pretrained": None}).to(device).to(memory_format=fmt)
+    forward = compiled(model, compile_mode, device)
+    size = cfg["image_size"]
+    images = torch.rand(batch, 1, size, size, device=device).contiguous(memory_format=fmt)
+
+    model.eval()
+
+    def infer():
+        with torch.inference_mode(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=cuda):
+            forward(images)
+
+    bare = timed_rate(infer, batch, device, seconds)
+    model.train()
+    n = train_cfg["batch_size"]
+    x = torch.rand(n, 1, size, size, device=device)
+    y = torch.rand(n, gz2.N_ANSWERS, device=device) if cfg["target"] == "gz2" else torch.rand(n, device=device)
+    w = torch.ones(n, device=device)
+    optimizer = torch.optim.NAdam(model.parameters(), lr=1e-4)
+    generator = torch.Generator().manual_seed(0)
+
+    def train_step():
+        batch_images = augment(x, generator, train_cfg["zoom_range"]).contiguous(memory_format=fmt)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cuda):
+            pred = forward(batch_images).float()
+        loss = loss_fn(cfg["target"], pred, y, w)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+    step = timed_rate(train_step, n, device, seconds)
+    return bare, step
+
+
+def write_stores(folder: Path, shards: int, per_shard: int, sizes: set[int], fractions: tuple[float, float]) -> pd.DataFrame:
+    """Synthetic image stores shard-K.h5 (the preprocessing layout) and their sample table."""
     rng = np.random.default_rng(0)
-    print(f"device: {device}; {args.images} images, batch {args.batch}, torch threads {torch.get_num_threads()}")
-    print("| model | size | bare forward img/s | extraction img/s | overhead | training img/s |\n|---|---|---|---|---|---|")
-    with tempfile.TemporaryDirectory() as tmp:
-        tmp = Path(tmp)
-        store = tmp / "shard-0.h5"
-        with create_store(store) as fh:
-            fh.create_dataset("objid", data=np.arange(args.images))
-            for size in {s for _, s in sizes.values()}:
-                fh.create_dataset(f"images/{size}", data=rng.random((args.images, size, size), dtype=np.float32),
+    folder.mkdir(parents=True, exist_ok=True)
+    for k in range(shards):
+        with create_store(folder / f"shard-{k}.h5") as fh:
+            fh.create_dataset("objid", data=np.arange(k * per_shard, (k + 1) * per_shard, dtype=np.int64))
+            for size in sizes:
+                fh.create_dataset(f"images/{size}", data=rng.random((per_shard, size, size), dtype=np.float32),
                                   chunks=(1, size, size))
-        sample = pd.DataFrame({"objid": np.arange(args.images), "gz2_match": True, "ml": 2.0, "ml_err": 0.2,
-                               "split": np.where(np.arange(args.images) % 5 == 0, "validation", "train")})
-        sample[GZ2_COLUMNS] = gz2.normalise(rng.random((args.images, 37)))
+    n = shards * per_shard
+    test, validation = fractions
+    split = rng.choice(["train", "validation", "test"], n,
+                       p=[(1 - test) * (1 - validation), (1 - test) * validation, test])
+    sample = pd.DataFrame({"objid": np.arange(n), "split": split, "gz2_match": True,
+                           "ml": rng.lognormal(0, 0.3, n), "ml_err": 0.1})
+    sample[GZ2_COLUMNS] = gz2.normalise(rng.random((n, gz2.N_ANSWERS)))
+    return sample
+
+
+def extraction_process(name: str, cnn_cfg: dict, model_file: Path, images: Path, shards: int, out: Path,
+                       device: torch.device, threads: int | None) -> dict[str, float]:
+    """Run ``mlpipe extract-features`` as the rule does; wall time, and the loop's own time from its log."""
+    args = [sys.executable, "-m", "mlpipe", "extract-features", "--config-json", json.dumps({"cnn": cnn_cfg}),
+            "--model-file", str(model_file), "--images-dir", str(images), "--shards", str(shards),
+            "--outdir", str(out), "--device", str(device)]
+    if threads:
+        args += ["--threads", str(threads)]
+    t0 = time.perf_counter()
+    run = subprocess.run(args, capture_output=True, text=True, env=env(), check=False)
+    wall = time.perf_counter() - t0
+    if run.returncode != 0:
+        raise RuntimeError(f"extract-features {name} failed:\n{run.stderr[-3000:]}")
+    found = re.search(r": (\d+) galaxies x \d+ features from (\d+) stores; start-up ([\d.]+) s .*extraction ([\d.]+) s",
+                      run.stderr)
+    if not found or int(found.group(2)) != shards or len(list(out.glob("shard-*.h5"))) != shards:
+        raise RuntimeError(f"extract-features {name} did not report or write {shards} stores:\n{run.stderr[-3000:]}")
+    galaxies, loop = int(found.group(1)), float(found.group(4))
+    return {"galaxies": galaxies, "wall_s": wall, "loop_s": loop, "startup_s": wall - loop}
+
+
+def main(argv: list[str] | None = None) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--preset", default=str(REPO / "config" / "paper.yaml"),
+                    help="config merged over workflow_config.yaml (models, sizes, training settings)")
+    ap.add_argument("--device", default="auto")
+    ap.add_argument("--models", nargs="*", help="default: every CNN of the preset")
+    ap.add_argument("--galaxies", type=int, default=PAPER_GALAXIES, help="the preset's sample, for the projection")
+    ap.add_argument("--shards", type=int, default=8, help="image stores extracted by one process")
+    ap.add_argument("--shard-galaxies", type=int, help="galaxies per store (default: the preset's galaxies per shard)")
+    ap.add_argument("--epochs", type=int, default=2, help="training epochs measured (the last one counts)")
+    ap.add_argument("--forward-batch", type=int, default=256, help="batch of the bare forward pass")
+    ap.add_argument("--seconds", type=float, default=3.0, help="minimum time per device-limit measurement")
+    ap.add_argument("--compile", default="none", help="cnn.compile mode for every measurement (CUDA only)")
+    ap.add_argument("--threads", type=int, help="CPU threads for torch, here and in the extraction process")
+    ap.add_argument("--json", help="also write the numbers here")
+    args = ap.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    cfg = load_merged(REPO / "workflow_config.yaml", args.preset)
+    cnn_cfg = cfg["cnn"] | {"compile": args.compile}
+    names = args.models or list(cnn_cfg["models"])
+    per_shard = args.shard_galaxies or round(args.galaxies / cfg["catalog"]["n_shards"])
+    device = pick_device(args.device)
+    gpu = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
+    fractions = (cfg["catalog"]["test_fraction"], cfg["catalog"]["validation_fraction"])
+    n_train_preset = args.galaxies * (1 - fractions[0]) * (1 - fractions[1])
+    t_start = time.perf_counter()
+    print(f"device: {device} ({gpu}); preset {args.preset}; {args.shards} stores x {per_shard} galaxies; "
+          f"torch {torch.__version__}; compile {args.compile}", flush=True)
+
+    models = {name: cnn_cfg["models"][name] for name in names}
+    startup = subprocess.run([sys.executable, "-c", STARTUP, device.type, json.dumps(models)],
+                             capture_output=True, text=True, env=env(), check=False)
+    if startup.returncode != 0:
+        raise RuntimeError(startup.stderr[-3000:])
+    startup = json.loads(startup.stdout)
+    print("\nfixed start-up of one CNN process (fresh interpreter): "
+          + ", ".join(f"{k} {v:.2f} s" for k, v in startup.items()), flush=True)
+
+    results: dict[str, dict] = {}
+    with tempfile.TemporaryDirectory(prefix="cnn-bench-") as tmp:
+        tmp = Path(tmp)
+        sample = write_stores(tmp / "images", args.shards, per_shard, {m["image_size"] for m in models.values()},
+                              fractions)
         sample.to_csv(tmp / "sample.csv", index=False)
-        for name, (arch, size) in sizes.items():
-            cfg = {"architecture": arch, "image_size": size, "target": "gz2"}
-            model = build_model(cfg).to(device).eval()
-            images = torch.rand(args.images, 1, size, size)
-            with torch.no_grad(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
-                model(images[: args.batch].to(device))  # warm-up
-                t0 = time.perf_counter()
-                for start in range(0, args.images, args.batch):
-                    model.forward_all(images[start:start + args.batch].to(device))
-                if device.type == "cuda":
-                    torch.cuda.synchronize()
-                bare = args.images / (time.perf_counter() - t0)
-            torch.save({"name": name, "model_cfg": cfg, "state_dict": model.state_dict(), "metrics": {}},
-                       tmp / f"{name}.pt")
-            t0 = time.perf_counter()
-            extract_shard(tmp / f"{name}.pt", store, tmp / f"{name}_features.h5", batch_size=args.batch,
-                          device_name=str(device))
-            extraction = args.images / (time.perf_counter() - t0)
-            cnn_cfg = {"seed": 0, "models": {name: cfg},
-                       "training": {"epochs": 1, "batch_size": args.batch, "learning_rate": 1e-3, "lr_factor": 0.3,
-                                    "lr_patience": 4, "augment": True, "zoom_range": [0.7, 1.3]}}
-            store_index([store]).to_csv(tmp / "stores.csv", index=False)
-            train_model(name, cnn_cfg, tmp / "sample.csv", tmp / "stores.csv", tmp / name, device_name=str(device))
-            epoch = pd.read_csv(tmp / name / "history.csv")["seconds"].iloc[0]
+        store_index(sorted((tmp / "images").glob("shard-*.h5"))).to_csv(tmp / "stores.csv", index=False)
+        for name, model_cfg in models.items():
+            train_cfg = cnn_cfg["training"] | {k: v for k, v in model_cfg.items() if k in cnn_cfg["training"]}
+            bare, step = device_limit(model_cfg, train_cfg, device, args.forward_batch, args.seconds, args.compile)
+            model_file = tmp / f"{name}.pt"
+            torch.save({"name": name, "model_cfg": dict(model_cfg),
+                        "state_dict": build_model(model_cfg | {"pretrained": None}).state_dict(), "metrics": {}},
+                       model_file)
+            extraction = extraction_process(name, cnn_cfg, model_file, tmp / "images", args.shards,
+                                            tmp / "features" / name, device, args.threads)
+            measured = {k: v for k, v in model_cfg.items() if k != "init_from"} | {"epochs": args.epochs}
+            one = {"models": {name: measured},
+                   "training": cnn_cfg["training"] | {"epochs": args.epochs}, "seed": 0, "compile": args.compile}
+            train_model(name, one, tmp / "sample.csv", tmp / "stores.csv", tmp / "train" / name, device_name=str(device))
+            history = pd.read_csv(tmp / "train" / name / "history.csv")
             n_train = int((sample["split"] == "train").sum())
-            print(f"| {name} ({arch}) | {size} | {bare:.0f} | {extraction:.0f} | {bare / extraction - 1:+.0%} | "
-                  f"{n_train / epoch:.0f} |")
+            training = n_train / history["seconds"].iloc[-1]
+            epochs = train_cfg["epochs"]
+            rate_after = extraction["galaxies"] / extraction["loop_s"]
+            projected = {"training_s": epochs * n_train_preset / training,
+                         "extraction_s": extraction["startup_s"] + args.galaxies / rate_after}
+            results[name] = {"architecture": model_cfg["architecture"], "size": model_cfg["image_size"],
+                             "batch": train_cfg["batch_size"], "epochs": epochs,
+                             "bare_forward_img_s": bare, "train_step_img_s": step, "extraction": extraction,
+                             "extraction_img_s_with_startup": extraction["galaxies"] / extraction["wall_s"],
+                             "extraction_img_s_after_startup": rate_after, "training_img_s": training,
+                             "projected": projected}
+            print(f"{name} done ({time.perf_counter() - t_start:.0f} s so far)", flush=True)
+
+    print(f"\n| model | size | bare forward img/s (batch {args.forward_batch}) | training step img/s | "
+          "extraction img/s, whole process | after start-up | start-up s | training img/s | "
+          f"projected: {args.galaxies:,} galaxies |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    total = 0.0
+    for name, r in results.items():
+        p = r["projected"]
+        total += p["training_s"] + p["extraction_s"]
+        print(f"| {name} ({r['architecture']}) | {r['size']} | {r['bare_forward_img_s']:,.0f} | "
+              f"{r['train_step_img_s']:,.0f} (batch {r['batch']}) | {r['extraction_img_s_with_startup']:,.0f} | "
+              f"{r['extraction_img_s_after_startup']:,.0f} | {r['extraction']['startup_s']:.1f} | "
+              f"{r['training_img_s']:,.0f} | {r['epochs']} epochs {p['training_s'] / 60:.1f} min + "
+              f"extraction {p['extraction_s'] / 60:.1f} min |")
+    print(f"\nprojected CNN stages of the preset on this device ({', '.join(results)}, one after the other): "
+          f"{total / 60:.1f} min; bench wall time {time.perf_counter() - t_start:.0f} s")
+    report = {"device": gpu, "preset": args.preset, "compile": args.compile, "startup_s": startup,
+              "models": results, "projected_total_s": total, "bench_wall_s": time.perf_counter() - t_start}
+    if args.json:
+        Path(args.json).write_text(json.dumps(report, indent=2))
+    return report
 
 
 if __name__ == "__main__":

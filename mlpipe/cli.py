@@ -159,7 +159,6 @@ def _train_cnn_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--init-from", help="model.pt of the network to start from (CNN 4)")
     p.add_argument("--outdir", required=True)
     p.add_argument("--figure", required=True, help="learning-curve PNG")
-    p.add_argument("--workers", type=int, default=0, help="data-loading processes")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     p.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's own choice)")
 
@@ -175,8 +174,7 @@ def train_cnn(args: argparse.Namespace, cfg: dict[str, Any]) -> None:
     from mlpipe.cnn.train import train_model
 
     set_cpu_threads(args.threads)
-    train_model(args.model, cfg["cnn"], args.sample, args.store_index, args.outdir, args.init_from,
-                args.workers, args.device)
+    train_model(args.model, cfg["cnn"], args.sample, args.store_index, args.outdir, args.init_from, args.device)
     target = cfg["cnn"]["models"][args.model]["target"]
     learning_curve(pd.read_csv(f"{args.outdir}/history.csv"), args.model,
                    "MSE of the 37 GZ2 probabilities" if target == "gz2" else "weighted L1 of M/L",
@@ -185,8 +183,11 @@ def train_cnn(args: argparse.Namespace, cfg: dict[str, Any]) -> None:
 
 def _extract_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model-file", required=True, help="model.pt written by train-cnn")
-    p.add_argument("--images", required=True, help="one shard's image store")
-    p.add_argument("--out", required=True)
+    p.add_argument("--images-dir", help="folder of the image stores shard-K.h5 (with --shards, --outdir)")
+    p.add_argument("--shards", type=int, help="number of shards: shard-0.h5 ... shard-{N-1}.h5")
+    p.add_argument("--outdir", help="folder for the feature stores shard-K.h5")
+    p.add_argument("--images", help="one image store (with --out), instead of --images-dir")
+    p.add_argument("--out", help="its feature store")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--device", default="auto")
     p.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's own choice)")
@@ -194,12 +195,21 @@ def _extract_args(p: argparse.ArgumentParser) -> None:
 
 @command("extract-features", _extract_args)
 def extract_features(args: argparse.Namespace, cfg: dict[str, Any]) -> None:
-    """Write one shard's CNN features for one trained model."""
+    """Write one trained model's CNN features for every shard (or one image store), in one process."""
     from mlpipe.cnn.device import set_cpu_threads
-    from mlpipe.cnn.extract import extract_shard
+    from mlpipe.cnn.extract import extract_stores
+    from mlpipe.io.store import shard_stores
 
+    if args.images_dir and args.shards is not None and args.outdir and not (args.images or args.out):
+        stores, outputs = shard_stores(args.images_dir, args.shards), shard_stores(args.outdir, args.shards)
+    elif args.images and args.out and not (args.images_dir or args.shards is not None or args.outdir):
+        stores, outputs = [args.images], [args.out]
+    else:
+        raise config_mod.ConfigError("extract-features: give --images-dir, --shards and --outdir (every shard), "
+                                     "or --images and --out (one store)")
     set_cpu_threads(args.threads)
-    extract_shard(args.model_file, args.images, args.out, batch_size=args.batch_size, device_name=args.device)
+    extract_stores(args.model_file, stores, outputs, batch_size=args.batch_size, device_name=args.device,
+                   compile_mode=cfg["cnn"].get("compile", "none"))
 
 
 def _gbm_table_args(p: argparse.ArgumentParser) -> None:

@@ -1,4 +1,5 @@
-# Morphology CNNs: one training job per model, one extraction job per model and shard.
+# Morphology CNNs: one training job and one extraction job per model (the extraction writes every
+# shard's feature store in one process, so its start-up is paid once per model, not per shard).
 # GPU rules declare resources gpu=1 (the Slurm plugin turns it into --gpus=1).
 
 
@@ -30,26 +31,31 @@ rule train_cnn:
         "python -m mlpipe train-cnn --config-json {params.cfg:q} --model {wildcards.model} "
         "--sample {input.sample} --store-index {input.store_index} {params.init} "
         "--outdir $(dirname {output.model}) --figure {output.figure} "
-        "--threads {threads} --workers $(( {threads} - 1 )) > {log} 2>&1"
+        "--threads {threads} > {log} 2>&1"
 
 
 rule extract_features:
     input:
         model="results/models/{model}/model.pt",
-        images="results/images/shard-{shard}.h5",
+        store_index="results/images/stores.csv",
     output:
-        "results/features/{model}/shard-{shard}.h5",
+        # The folder of the per-shard stores shard-K.h5: one output, not n (Snakemake matches every
+        # requested file against each output pattern of a rule, O(n^2) for n patterns).
+        directory("results/features/{model}"),
     params:
         cfg=cnn_model_config,
+        images=input_folder("store_index"),
+        shards=len(SHARDS),
     threads: 1
     resources:
         gpu=1,
     log:
-        "results/logs/extract_features/{model}/shard-{shard}.log",
+        "results/logs/extract_features/{model}.log",
     benchmark:
-        "results/benchmarks/extract_features/{model}/shard-{shard}.tsv"
+        "results/benchmarks/extract_features/{model}.tsv"
     conda:
         "../envs/torch.yaml"
     shell:
         "python -m mlpipe extract-features --config-json {params.cfg:q} --model-file {input.model} "
-        "--images {input.images} --out {output} --threads {threads} > {log} 2>&1"
+        "--images-dir {params.images} --shards {params.shards} --outdir {output} "
+        "--threads {threads} > {log} 2>&1"

@@ -82,7 +82,7 @@ def preprocess_config():
 
 def input_folder(name, levels=1):
     """A params function giving the folder of the named (or numbered) input files, or the one
-    ``levels`` up (results/features of results/features/{model}/shard-{shard}.h5)."""
+    ``levels`` up (results/mock of results/mock/images/shard-{shard})."""
 
     def folder(wildcards, input):
         files = input[name]
@@ -125,7 +125,7 @@ def gbm_table_inputs(wildcards):
     inputs = {"sample": "results/catalog/sample.csv"}
     if not TABLE_ONLY:
         inputs["images"] = expand("results/images/shard-{shard}.h5", shard=SHARDS)
-        inputs["features"] = expand("results/features/{model}/shard-{shard}.h5", model=MODELS, shard=SHARDS)
+        inputs["features"] = expand("results/features/{model}", model=MODELS)   # extraction's folders
     return inputs
 
 
@@ -133,7 +133,7 @@ def gbm_table_options(wildcards, input):
     if TABLE_ONLY:
         return ""
     images = os.path.dirname(input.images[0])
-    features = os.path.dirname(os.path.dirname(input.features[0]))
+    features = os.path.dirname(input.features[0])
     return (f"--images-dir {images} --features-dir {features} --models {' '.join(MODELS)} "
             f"--shards {len(SHARDS)}")
 
@@ -210,9 +210,10 @@ def cnn_model_config(wildcards):
 
 
 def cnn_training_inputs(wildcards):
-    """Sample, the image-store index (not the n stores themselves: Snakemake checks each of a
-    job's inputs against every consumer of its outputs, which for n extraction jobs per model
-    costs O(n^2)) and, for a fine-tuned model, its parent's weights."""
+    """Sample, the image-store index (not the n stores themselves: for every file a job hands
+    to a consumer, Snakemake scans the job's input list, so n inputs and n files handed on cost
+    O(n^2)) and, for a fine-tuned model, its parent's weights. Extraction, which writes the n
+    feature stores, reads the image stores through the same index for the same reason."""
     inputs = {
         "sample": "results/catalog/sample.csv",
         "store_index": "results/images/stores.csv",
@@ -280,7 +281,7 @@ def final_outputs():
     if not TABLE_ONLY:
         outputs += expand("results/images/shard-{shard}.h5", shard=SHARDS)
         outputs += expand("results/models/{model}/model.pt", model=MODELS)
-        outputs += expand("results/features/{model}/shard-{shard}.h5", model=MODELS, shard=SHARDS)
+        outputs += expand("results/features/{model}", model=MODELS)   # each holds shard-K.h5
     outputs += expand("results/predictions/{predictor}.csv", predictor=PREDICTORS)
     if TABLE_ONLY:
         outputs += expand("results/metrics/{name}.csv", name=METRIC_TABLES)

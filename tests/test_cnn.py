@@ -1,6 +1,8 @@
 """CNNs: the GZ2 normalisation layer, architectures, training, resume and extraction."""
 
 
+import json
+
 import h5py
 import numpy as np
 import pandas as pd
@@ -8,8 +10,8 @@ import pytest
 import torch
 
 from mlpipe import gz2
-from mlpipe.cnn.data import GZ2_COLUMNS, augment
-from mlpipe.cnn.extract import extract_shard
+from mlpipe.cnn.data import GZ2_COLUMNS, MemorySplit, augment, training_table
+from mlpipe.cnn.extract import extract_shard, extract_stores
 from mlpipe.cnn.models import DielemanBackbone, build_model, load_pretrained
 from mlpipe.cnn.normalization import GZ2Normalisation
 from mlpipe.cnn.train import train_model
@@ -173,6 +175,45 @@ def test_finetuned_model_starts_from_parent_and_extraction(tiny_data, tmp_path):
     few = read_features(tmp_path / "f4_few.h5")
     assert np.array_equal(few.to_numpy(), f4.loc[few.index].to_numpy())
 
+    # the workflow's extraction: one process over every store (streamed, each padded on its own)
+    # writes what one process per store writes, bit for bit
+    outs = [tmp_path / f"all-{k}.h5" for k in range(3)]
+    assert extract_stores(tmp_path / "cnn4" / "model.pt", [stores[0], stores[1], tmp_path / "few.h5"], outs) == 48 + 48 + 8
+    extract_shard(tmp_path / "cnn4" / "model.pt", stores[0], tmp_path / "f4_0.h5")
+    for out, alone in zip(outs, [tmp_path / "f4_0.h5", tmp_path / "f4.h5", tmp_path / "f4_few.h5"]):
+        pd.testing.assert_frame_equal(read_features(out), read_features(alone), check_exact=True)
+    # a store without the model's image size is a clear error, and nothing is written for it
+    with create_store(tmp_path / "other.h5") as fh:
+        fh.create_dataset("objid", data=ids[:2])
+        fh.create_dataset("images/32", data=images[:2, :32, :32])
+    with pytest.raises(ValueError, match=r"other.h5: no images of 48 px in this store \(it has 32\)"):
+        extract_stores(tmp_path / "cnn4" / "model.pt", [stores[0], tmp_path / "other.h5"],
+                       [tmp_path / "x0.h5", tmp_path / "x1.h5"])
+    assert not (tmp_path / "x1.h5").exists()
+
+
+def test_training_split_is_read_once_and_batches_follow_a_seeded_permutation(tiny_data):
+    tmp, stores = tiny_data
+    table = training_table(pd.read_csv(tmp / "sample.csv"), pd.read_csv(tmp / "stores.csv"), "gz2", "validation")
+    split = MemorySplit(table, SIZE, "gz2", torch.device("cpu"))
+    assert split.placement == "host" and split.images.shape == (len(table), 1, SIZE, SIZE)
+    for store in stores:
+        mine = np.flatnonzero(table["store"] == store)
+        with h5py.File(store) as fh:
+            assert np.array_equal(split.images[torch.from_numpy(mine), 0].numpy(),
+                                  fh[f"images/{SIZE}"][()][table["row"].to_numpy()[mine]])
+    np.testing.assert_array_equal(split.targets.numpy(), table[GZ2_COLUMNS].to_numpy(np.float32))
+
+    def drawn(generator):
+        return [torch.cat(parts) for parts in zip(*split.batches(5, generator))]
+
+    images, targets, _ = drawn(torch.Generator().manual_seed(7))
+    order = torch.randperm(len(table), generator=torch.Generator().manual_seed(7))
+    assert torch.equal(images, split.images[order]) and torch.equal(targets, split.targets[order])
+    assert all(torch.equal(a, b) for a, b in zip(drawn(torch.Generator().manual_seed(7)), (images, targets)))
+    assert not torch.equal(drawn(torch.Generator().manual_seed(8))[0], images)
+    assert torch.equal(drawn(None)[0], split.images)            # no generator: in order (validation)
+
 
 def test_resume_continues_history_and_equals_uninterrupted(tiny_data, tmp_path, monkeypatch, caplog):
     """An interrupted run resumes from its checkpoint to the uninterrupted model; a run with fewer
@@ -235,3 +276,48 @@ def test_training_step_on_gpu(tiny_data, tmp_path):
     metrics = train_model("cnn3", _cfg(epochs=1), tmp / "sample.csv", tmp / "stores.csv", tmp_path / "gpu",
                           device_name="cuda")
     assert np.isfinite(metrics["rmse"])
+
+
+def test_cnn_bench_measures_the_device_limit_extraction_process_and_training_on_the_cpu(tmp_path):
+    """bench/cnn_bench.py at small sizes: one extraction process over several stores (start-up
+    included), training at the preset's settings, and the projection of the preset's CNN stages."""
+    import importlib.util
+
+    from conftest import REPO, TINY
+
+    spec = importlib.util.spec_from_file_location("cnn_bench", REPO / "bench" / "cnn_bench.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    report = bench.main(["--device", "cpu", "--preset", str(TINY), "--models", "cnn3", "--shards", "3",
+                         "--shard-galaxies", "10", "--galaxies", "1000", "--epochs", "1", "--forward-batch", "8",
+                         "--seconds", "0", "--threads", "1", "--json", str(tmp_path / "bench.json")])
+    r = report["models"]["cnn3"]
+    assert r["size"] == 48 and r["batch"] == 32 and r["epochs"] == 1     # the tiny preset's cnn3
+    assert r["extraction"]["galaxies"] == 30                             # 3 stores, one process
+    assert 0 < r["extraction"]["loop_s"] < r["extraction"]["wall_s"]
+    assert {"import torch", "import timm", "build cnn3"} <= set(report["startup_s"])
+    assert min(r["bare_forward_img_s"], r["train_step_img_s"], r["training_img_s"]) > 0
+    p = r["projected"]
+    assert p["training_s"] == pytest.approx(1 * 1000 * 0.9 * 0.9 / r["training_img_s"])
+    assert report["projected_total_s"] == pytest.approx(p["training_s"] + p["extraction_s"])
+    assert json.loads((tmp_path / "bench.json").read_text())["models"]["cnn3"]["size"] == 48
+
+
+@pytest.mark.gpu
+def test_extraction_and_in_memory_training_on_gpu(tiny_data, tmp_path):
+    """On CUDA: the split lives on the device, and the streamed extraction gives the CPU's
+    features to bf16 precision."""
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA device on this machine")
+    tmp, stores = tiny_data
+    table = training_table(pd.read_csv(tmp / "sample.csv"), pd.read_csv(tmp / "stores.csv"), "gz2", "train")
+    split = MemorySplit(table, SIZE, "gz2", torch.device("cuda"))
+    assert split.placement == "device" and split.images.is_cuda
+    images, _, _ = next(split.batches(8, torch.Generator().manual_seed(0)))
+    assert images.is_cuda and images.shape == (8, 1, SIZE, SIZE)
+    train_model("cnn3", _cfg(epochs=1), tmp / "sample.csv", tmp / "stores.csv", tmp_path / "m", device_name="cuda")
+    outs = {d: [tmp_path / f"{d}-{k}.h5" for k in range(2)] for d in ("cpu", "cuda")}
+    for device, paths in outs.items():
+        extract_stores(tmp_path / "m" / "model.pt", stores, paths, device_name=device)
+    for a, b in zip(outs["cpu"], outs["cuda"]):
+        np.testing.assert_allclose(read_features(b).to_numpy(), read_features(a).to_numpy(), atol=0.05, rtol=0.05)

@@ -223,3 +223,27 @@ def test_injection_bench_on_two_real_cutouts(tmp_path):
     assert disc["catalogue_removed"].min() >= 0.85, disc
     assert per_image["catalogue_damage_max"].max() <= 0.01
     assert rows["patch_noise_ratio"].dropna().median() == pytest.approx(1.0, abs=0.25)
+
+
+def test_mock_saturated_star_and_knots_go_through_the_same_removal(tmp_path, config, small_survey):
+    """The mock renders a bright listed star saturated, with its halo; the preprocessing finds its
+    flat core, replaces it and subtracts the halo, and the galaxy sets the scale."""
+    from mlpipe.io.fits_image import read_image
+    from mlpipe.mock.render import render_galaxy
+
+    truth = pd.read_csv(small_survey / "truth.csv")
+    gal = truth[(truth["type"] == "disk") & (truth["d25_arcmin"] > 0.8)].iloc[0].copy()
+    offset_deg = 0.3 * gal["d25_arcmin"] / 60.0
+    star = pd.DataFrame({"ra": [gal["ra"] + offset_deg / np.cos(np.radians(gal["dec"]))],
+                         "dec": [gal["dec"] + offset_deg], "psfMag_g": [13.5]})
+    path = tmp_path / "g.fits"
+    render_galaxy(gal, star, config["mock"], str(path))
+    image = read_image(path)
+    saturation = config["mock"]["image"]["saturation_nanomaggies"]
+    assert np.sum(image.data == np.float32(saturation)) >= 6           # a flat, clipped core
+    settings = PreprocessSettings.from_config(config["preprocess"])
+    res = preprocess_galaxy(image, ra_deg=gal["ra"], dec_deg=gal["dec"], d25_arcmin=gal["d25_arcmin"], stars=star,
+                            distance_cm=3e26, sizes=[32], settings=settings, rng=np.random.default_rng(0))
+    assert [(r.status, r.saturated) for r in res.stars] == [(STATUS_REPLACED, True)]
+    assert res.stars[0].halo_radius_px > res.stars[0].radius_px
+    assert res.features["scale_max"] < 0.5 * saturation                  # the galaxy sets the scale

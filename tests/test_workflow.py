@@ -26,13 +26,21 @@ def test_dry_run_shows_per_shard_jobs(tmp_path):
 
 
 def test_paper_preset_builds_its_dag(tmp_path):
-    """The paper preset (750,000 mock rows -> ~75,000 galaxies in 150 shards) dry-runs."""
+    """The paper preset (750,000 mock rows -> ~75,000 galaxies in 150 shards) dry-runs, and
+    extracts each CNN's features over all 150 shards in one process (its start-up paid once)."""
     shutil.copy(REPO / "workflow_config.yaml", tmp_path)
-    run = snakemake("-n", "-s", str(REPO / "Snakefile"), "--directory", str(tmp_path),
+    run = snakemake("-n", "-p", "-s", str(REPO / "Snakefile"), "--directory", str(tmp_path),
                     "--configfile", str(REPO / "config" / "paper.yaml"), cwd=tmp_path)
     out = run.stdout + run.stderr
     assert run.returncode == 0, out[-3000:]
     assert "wildcards: shard=149" in out and "wildcards: shard=150" not in out
+    commands = [line for line in out.splitlines() if line.startswith("Shell command: python -m mlpipe")]
+    extraction = [c for c in commands if " extract-features " in c]
+    for model in ("cnn1", "cnn2", "cnn3", "cnn4"):
+        mine = [c for c in extraction if f"results/models/{model}/model.pt" in c]
+        assert len(mine) == 1, mine                      # one extraction process per model ...
+        assert "--shards 150" in mine[0] and f"--outdir results/features/{model}" in mine[0]   # ... over every shard
+    assert len(extraction) == 4
 
 
 def test_shell_commands_fit_the_kernel_limit_at_a_thousand_shards(tmp_path):

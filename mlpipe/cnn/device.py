@@ -27,3 +27,16 @@ def pick_device(requested: str = "auto") -> torch.device:
     else:
         log.info("using the CPU with %d threads", torch.get_num_threads())
     return device
+
+
+def compiled(function, mode: str, device: torch.device):
+    """``function`` through torch.compile in ``mode`` (``cnn.compile`` in the config schema;
+    reduce-overhead: CUDA graphs) on CUDA; unchanged for ``none`` and on the CPU, whose results stay
+    bit-for-bit reproducible."""
+    if mode == "none":
+        return function
+    if device.type != "cuda":
+        log.info("cnn.compile: %s applies on CUDA only; running uncompiled on %s", mode, device)
+        return function
+    log.info("torch.compile mode %s", mode)
+    return torch.compile(function, mode=mode)

@@ -1,8 +1,17 @@
-"""Run a trained CNN over one shard's image store and write its features with readable names."""
+"""Run a trained CNN over image stores and write each store's features with readable names.
+
+One process extracts one model over every shard: the start-up (importing torch and timm, building
+the network, loading its weights, the first batch's kernel selection) is paid once per model, not
+once per shard. Stores stream from disk on a background thread; each is copied to the device in
+one asynchronous block, and its features come back one store behind, so the device never waits
+on the host within a store.
+"""
 
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -10,9 +19,10 @@ import pandas as pd
 import torch
 
 from mlpipe import gz2
-from mlpipe.cnn.device import pick_device
-from mlpipe.cnn.models import build_model
-from mlpipe.io.integrity import load_torch, open_store
+from mlpipe.cnn.data import StoreStream
+from mlpipe.cnn.device import compiled, pick_device
+from mlpipe.cnn.models import MorphologyNet, build_model
+from mlpipe.io.integrity import load_torch, open_store, verify_store
 from mlpipe.io.store import create_store, write_matrix
 
 log = logging.getLogger(__name__)
@@ -31,48 +41,104 @@ def feature_names(name: str, model_cfg: dict, n_pooled: int) -> dict[str, list[s
     return names
 
 
-def extract_shard(model_path: str | Path, image_store: str | Path, out_path: str | Path,
-                  batch_size: int = 64, device_name: str = "auto") -> int:
-    """Write ``objid`` and a ``features`` matrix (float32) with its ``columns`` attribute."""
+def load_trained(model_path: str | Path, device: torch.device) -> tuple[str, dict, MorphologyNet]:
+    """(name, model config, network in eval mode on ``device``) of a model.pt written by train-cnn."""
     saved = load_torch(model_path, "CNN model file")
     name, model_cfg = saved["name"], saved["model_cfg"]
     model = build_model(model_cfg | {"pretrained": None})
     model.load_state_dict(saved["state_dict"])
-    device = pick_device(device_name)
     model.to(device).eval()
     if device.type == "cuda":
         model = model.to(memory_format=torch.channels_last)
-    with open_store(image_store, ["objid", f"images/{model_cfg['image_size']}"]) as fh:
-        ids = fh["objid"][()]
-        # One contiguous read of the shard (a few hundred MB at most), not one read per galaxy:
-        # extraction is then bound by the forward pass.
-        images = torch.from_numpy(fh["images"][str(model_cfg["image_size"])][()]).unsqueeze(1)
-    if device.type == "cuda":
-        images = images.pin_memory()
-    parts: dict[str, list[np.ndarray]] = {}
-    with torch.no_grad(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
-        for start in range(0, len(images), batch_size):
-            batch = images[start:start + batch_size]
-            n = len(batch)
-            # Every batch gets the same shape: the matrix products' blocking follows the batch size,
-            # so unpadded, a galaxy's features would depend (in the last float32 digit) on how many
-            # galaxies share its shard, and `mlpipe predict` could not reproduce the workflow.
-            batch = torch.cat([batch, batch.new_zeros((batch_size - n, *batch.shape[1:]))])
-            batch = batch.to(device, non_blocking=True)
-            if device.type == "cuda":
-                batch = batch.contiguous(memory_format=torch.channels_last)
-            out = model.forward_all(batch)
-            for key, value in out.items():
-                parts.setdefault(key, []).append(value[:n].float().reshape(n, -1).cpu().numpy())
-    n_pooled = model.head[0].in_features
-    names = feature_names(name, model_cfg, n_pooled)
+    return name, model_cfg, model
+
+
+def _forward_padded(forward, images: torch.Tensor, batch_size: int, device: torch.device) -> dict[str, torch.Tensor]:
+    """Every output of ``forward`` for one store's images (N, 1, S, S), as float32 (N, F) tensors
+    on the device.
+
+    Every batch gets the same shape (the last one is padded with blank images): the matrix
+    products' blocking follows the batch size, so unpadded, a galaxy's features would depend (in
+    the last float32 digit) on how many galaxies share its store, and `mlpipe predict` could not
+    reproduce the workflow."""
+    n = len(images)
+    n_batches = -(-n // batch_size)
+    padded = torch.zeros((n_batches * batch_size, *images.shape[1:]), dtype=images.dtype, device=device)
+    padded[:n].copy_(images, non_blocking=True)
+    parts: dict[str, list[torch.Tensor]] = {}
+    for b in range(n_batches):
+        batch = padded[b * batch_size:(b + 1) * batch_size]
+        if device.type == "cuda":
+            batch = batch.contiguous(memory_format=torch.channels_last)
+        for key, value in forward(batch).items():
+            parts.setdefault(key, []).append(value.float().reshape(batch_size, -1))
+    return {key: torch.cat(values)[:n] for key, values in parts.items()}
+
+
+def _to_host(outputs: dict[str, torch.Tensor], device: torch.device):
+    """Start copying a store's outputs to host memory; return them and an event to wait on."""
+    if device.type != "cuda":
+        return outputs, None
+    host = {}
+    for key, value in outputs.items():
+        host[key] = torch.empty(value.shape, dtype=value.dtype, pin_memory=True)
+        host[key].copy_(value, non_blocking=True)
+    event = torch.cuda.Event()
+    event.record()
+    return host, event
+
+
+def _write(out_path, name: str, ids: np.ndarray, outputs: dict[str, torch.Tensor], event,
+           names: dict[str, list[str]]) -> None:
+    """Write ``objid`` and a ``features`` matrix (float32) with its ``columns`` attribute."""
+    if event is not None:
+        event.synchronize()
     blocks, columns = [], []
     for key, cols in names.items():
-        blocks.append(np.concatenate(parts[key]) if parts else np.empty((0, len(cols)), np.float32))
+        blocks.append(outputs[key].numpy() if key in outputs else np.empty((len(ids), len(cols)), np.float32))
         columns += cols
     matrix = np.concatenate(blocks, axis=1).astype(np.float32)
     with create_store(out_path, {"model": name}) as fh:
         fh.create_dataset("objid", data=ids)
         write_matrix(fh, pd.DataFrame(matrix, columns=columns))
-    log.info("%s: %d galaxies x %d features from %s", name, len(ids), len(columns), image_store)
-    return len(ids)
+
+
+def extract_stores(model_path: str | Path, image_stores: Sequence[str | Path], out_paths: Sequence[str | Path],
+                   batch_size: int = 64, device_name: str = "auto", compile_mode: str = "none") -> int:
+    """Write the features of every galaxy of ``image_stores[k]`` to ``out_paths[k]`` with one
+    network; return the number of galaxies. ``compile_mode``: none, or a torch.compile mode
+    (default, reduce-overhead = CUDA graphs, max-autotune), used on CUDA only."""
+    if len(image_stores) != len(out_paths):
+        raise ValueError(f"{len(image_stores)} image stores but {len(out_paths)} output paths")
+    t_start = time.perf_counter()
+    device = pick_device(device_name)
+    name, model_cfg, model = load_trained(model_path, device)
+    names = feature_names(name, model_cfg, model.head[0].in_features)
+    forward = compiled(model.forward_all, compile_mode, device)
+    t_ready = time.perf_counter()
+    total, pending = 0, None
+    with torch.inference_mode(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+        for store in image_stores:  # every image read, checked against its store's digest first
+            with open_store(store, ["objid"]) as fh:
+                if f"images/{model_cfg['image_size']}" in fh:   # else the stream names the sizes it has
+                    verify_store(fh, store, [f"images/{model_cfg['image_size']}"])
+        stream = StoreStream(image_stores, model_cfg["image_size"], pin=device.type == "cuda")
+        for (store, ids, images), out_path in zip(stream, out_paths):
+            outputs = _to_host(_forward_padded(forward, images, batch_size, device), device)
+            if pending is not None:   # the previous store: its copy is done by now, write it
+                _write(*pending, names)
+            pending = (out_path, name, ids, *outputs)
+            total += len(ids)
+        if pending is not None:
+            _write(*pending, names)
+    t_end = time.perf_counter()
+    log.info("%s: %d galaxies x %d features from %d stores; start-up %.2f s (device, model), "
+             "extraction %.2f s (%.0f galaxies/s)", name, total, sum(map(len, names.values())), len(out_paths),
+             t_ready - t_start, t_end - t_ready, total / max(t_end - t_ready, 1e-9))
+    return total
+
+
+def extract_shard(model_path: str | Path, image_store: str | Path, out_path: str | Path,
+                  batch_size: int = 64, device_name: str = "auto", compile_mode: str = "none") -> int:
+    """One store's features (what `mlpipe predict` runs on the new galaxies)."""
+    return extract_stores(model_path, [image_store], [out_path], batch_size, device_name, compile_mode)

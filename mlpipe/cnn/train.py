@@ -1,8 +1,10 @@
 """Train one CNN: NAdam, learning rate x0.3 after 4 epochs without validation improvement, best
 validation checkpoint kept, a checkpoint every epoch so that a killed job resumes where it stopped.
 
-Every epoch's shuffling and augmentation draw from a generator seeded by (seed, epoch), and the
-global RNG state is checkpointed, so a resumed run on the CPU equals an uninterrupted one.
+Each split is read once into memory (on the device when it fits, see ``MemorySplit``); every
+epoch's permutation of the training set and its augmentation draw from generators seeded by (seed,
+epoch), and the global RNG state is checkpointed, so a resumed run on the CPU equals an
+uninterrupted one. The loop never waits for the device within an epoch (losses are summed on it).
 """
 
 from __future__ import annotations
@@ -17,11 +19,10 @@ from typing import Any, Mapping
 import numpy as np
 import pandas as pd
 import torch
-from torch.utils.data import DataLoader
 
-from mlpipe.cnn.data import GZ2_COLUMNS, StoreDataset, augment, training_table
-from mlpipe.cnn.device import pick_device
-from mlpipe.cnn.models import MorphologyNet, build_model, init_from
+from mlpipe.cnn.data import GZ2_COLUMNS, MemorySplit, augment, training_table
+from mlpipe.cnn.device import compiled, pick_device
+from mlpipe.cnn.models import build_model, init_from
 from mlpipe.io.atomic import atomic_path, write_csv
 from mlpipe.io.integrity import HASH_ATTR, IntegrityError, load_torch, open_store, save_torch
 
@@ -43,27 +44,19 @@ def _save(obj: dict[str, Any], path: Path) -> None:
     save_torch(obj, path)
 
 
-def _loader(dataset, batch_size: int, shuffle: bool, seed: int, workers: int, pin: bool) -> DataLoader:
-    generator = torch.Generator().manual_seed(seed)
-    return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, generator=generator,
-                      num_workers=workers, pin_memory=pin, persistent_workers=False)
-
-
-def evaluate(model: MorphologyNet, loader: DataLoader, target: str, device: torch.device,
+def evaluate(model, split: MemorySplit, batch_size: int, target: str, device: torch.device,
              amp: bool) -> tuple[float, np.ndarray]:
-    """Mean loss over a loader and the stacked predictions."""
+    """Mean loss over a split (in order) and the stacked predictions; one wait for the device."""
     model.eval()
-    total, count, preds = 0.0, 0, []
+    total, preds = torch.zeros((), dtype=torch.float64, device=device), []
     with torch.no_grad(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-        for images, y, w in loader:
-            images = images.to(device, non_blocking=True)
+        for images, y, w in split.batches(batch_size):
             if device.type == "cuda":
                 images = images.contiguous(memory_format=torch.channels_last)
             pred = model(images).float()
-            total += loss_fn(target, pred, y.to(device), w.to(device)).item() * len(images)
-            count += len(images)
-            preds.append(pred.cpu().numpy())
-    return total / max(count, 1), (np.concatenate(preds) if preds else np.empty(0))
+            total += loss_fn(target, pred, y, w).detach().double() * len(images)
+            preds.append(pred)
+    return total.item() / max(len(split), 1), (torch.cat(preds).cpu().numpy() if preds else np.empty(0))
 
 
 def config_hash(*parts: Any) -> str:
@@ -84,10 +77,11 @@ def checkpoint_fingerprint(name: str, model_cfg: Mapping[str, Any], train_cfg: M
 
 
 def train_model(name: str, cnn_cfg: Mapping[str, Any], sample_csv: str | Path, store_index_csv: str | Path,
-                out_dir: str | Path, init_state: str | Path | None = None, workers: int = 0,
+                out_dir: str | Path, init_state: str | Path | None = None,
                 device_name: str = "auto") -> dict[str, float]:
     """Train model ``name`` of ``cnn_cfg['models']`` on the galaxies of the image-store index
-    (objid, store, row; written by ``index-image-stores``); writes model.pt, history.csv, metrics.json."""
+    (objid, store, row; written by ``index-image-stores``); writes model.pt, history.csv, metrics.json.
+    ``cnn_cfg['compile']`` (none, or a torch.compile mode) applies on CUDA only."""
     out_dir = Path(out_dir)
     ckpt_path = out_dir / "checkpoint" / "last.pt"
     model_cfg = cnn_cfg["models"][name]
@@ -106,7 +100,8 @@ def train_model(name: str, cnn_cfg: Mapping[str, Any], sample_csv: str | Path, s
     if len(train_table) == 0 or len(val_table) == 0:
         raise ValueError(f"{name}: no training or validation galaxies with images for target {target}")
     log.info("%s: %d training and %d validation galaxies at %d px", name, len(train_table), len(val_table), size)
-    train_ds, val_ds = StoreDataset(train_table, size, target), StoreDataset(val_table, size, target)
+    train_split = MemorySplit(train_table, size, target, device)
+    val_split = MemorySplit(val_table, size, target, device)
 
     model = build_model(model_cfg)
     parent = load_torch(init_state, "parent CNN model file") if init_state is not None else None
@@ -116,6 +111,7 @@ def train_model(name: str, cnn_cfg: Mapping[str, Any], sample_csv: str | Path, s
     model.to(device)
     if device.type == "cuda":
         model = model.to(memory_format=torch.channels_last)
+    forward = compiled(model, cnn_cfg.get("compile", "none"), device)
     optimizer = torch.optim.NAdam(model.parameters(), lr=train_cfg["learning_rate"])
     scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="min", factor=train_cfg["lr_factor"],
                                                            patience=train_cfg["lr_patience"])
@@ -140,34 +136,33 @@ def train_model(name: str, cnn_cfg: Mapping[str, Any], sample_csv: str | Path, s
         else:
             log.info("%s: ignoring a checkpoint made with other settings", name)
 
-    pin = device.type == "cuda"
-    val_loader = _loader(val_ds, train_cfg["batch_size"], False, seed, workers, pin)
+    batch_size = train_cfg["batch_size"]
     for epoch in range(start_epoch, train_cfg["epochs"]):
         t0 = time.time()
         model.train()
         aug_gen = torch.Generator().manual_seed(seed * 1000 + epoch)
-        total, count = 0.0, 0
-        for images, y, w in _loader(train_ds, train_cfg["batch_size"], True, seed * 1000 + epoch, workers, pin):
-            images = images.to(device, non_blocking=True)
+        order_gen = torch.Generator().manual_seed(seed * 1000 + epoch)
+        total = torch.zeros((), dtype=torch.float64, device=device)
+        for images, y, w in train_split.batches(batch_size, order_gen):
             if train_cfg["augment"]:
                 images = augment(images, aug_gen, train_cfg["zoom_range"])
             if device.type == "cuda":
                 images = images.contiguous(memory_format=torch.channels_last)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-                pred = model(images).float()
-            loss = loss_fn(target, pred, y.to(device), w.to(device))
+                pred = forward(images).float()
+            loss = loss_fn(target, pred, y, w)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
-            total += loss.item() * len(images)
-            count += len(images)
-        val_loss, _ = evaluate(model, val_loader, target, device, amp)
+            total += loss.detach().double() * len(images)
+        train_loss = total.item() / len(train_split)
+        val_loss, _ = evaluate(forward, val_split, batch_size, target, device, amp)
         scheduler.step(val_loss)
         lr = optimizer.param_groups[0]["lr"]
-        history.append({"epoch": epoch + 1, "train_loss": total / count, "val_loss": val_loss,
+        history.append({"epoch": epoch + 1, "train_loss": train_loss, "val_loss": val_loss,
                         "lr": lr, "seconds": time.time() - t0})
         log.info("%s epoch %d/%d: train %.5f, validation %.5f, lr %.2e, %.1f s", name, epoch + 1,
-                 train_cfg["epochs"], total / count, val_loss, lr, time.time() - t0)
+                 train_cfg["epochs"], train_loss, val_loss, lr, time.time() - t0)
         if val_loss < best_loss:
             best_loss = val_loss
             best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
@@ -177,7 +172,7 @@ def train_model(name: str, cnn_cfg: Mapping[str, Any], sample_csv: str | Path, s
                "best_state": best_state}, ckpt_path)
 
     model.load_state_dict(best_state)
-    _, val_pred = evaluate(model, val_loader, target, device, amp)
+    _, val_pred = evaluate(forward, val_split, batch_size, target, device, amp)
     metrics = validation_metrics(target, val_pred, train_table, val_table) | {"best_val_loss": best_loss}
     _save({"name": name, "model_cfg": dict(model_cfg), "state_dict": best_state, "metrics": metrics}, out_dir / "model.pt")
     write_csv(pd.DataFrame(history), out_dir / "history.csv")

@@ -177,7 +177,8 @@ def _image_features(bundle: Bundle, galaxies: pd.DataFrame, rejected: pd.DataFra
                              f"every galaxy is listed in {rejected_path}")
         cnn_tables = []
         for name in models:
-            extract_shard(weights_file(bundle, name, work), store, work / f"{name}.h5", batch_size, device)
+            extract_shard(weights_file(bundle, name, work), store, work / f"{name}.h5", batch_size, device,
+                          cfg["cnn"].get("compile", "none"))
             cnn_tables.append(read_features(work / f"{name}.h5"))
         images = image_features([store]).set_index("objid")
         with open_store(store, ["objid", "features"]) as fh:
