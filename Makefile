@@ -8,7 +8,7 @@ SCIENCE_DIR ?= science-run
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run science test lint dry-run clean
+.PHONY: run science test style lint dry-run clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,10 +24,15 @@ science: $(STAMP)
 	cd $(SCIENCE_DIR) && PATH="$(abspath $(BIN)):$$PATH" snakemake --cores $(CORES) \
 		--profile $(abspath profiles/local) -s $(abspath Snakefile) --configfile $(abspath config/science.yaml) $(ARGS)
 
-test: $(STAMP)
+# the tests start with the style checks (rule sets in pyproject.toml); snakemake --lint is a test
+test: style
 	PATH="$(abspath $(BIN)):$$PATH" python -m pytest -q
 
-lint: $(STAMP)
+style: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/snakefmt --check Snakefile rules/
+
+lint: style
 	PATH="$(abspath $(BIN)):$$PATH" snakemake --lint
 
 dry-run: $(STAMP)

@@ -24,8 +24,8 @@ import numpy as np
 import pandas as pd
 
 from mlpipe import gz2
-from mlpipe.config import load_merged
 from mlpipe.cnn.extract import feature_names
+from mlpipe.config import load_merged
 from mlpipe.evaluate.registry import evaluation_figures, figure_path
 from mlpipe.gbm.predictors import all_predictors
 from mlpipe.gbm.table import IMAGE_STATS, LUMINOSITY

@@ -42,21 +42,24 @@ import time
 from pathlib import Path
 
 import galsim
-import matplotlib
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+from matplotlib.patches import Circle, Ellipse
+from scipy import ndimage
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from scipy import ndimage  # noqa: E402
-
-from mlpipe.config import load  # noqa: E402
-from mlpipe.io.figure import save_figure  # noqa: E402
-from mlpipe.io.fits_image import Image, read_image  # noqa: E402
-from mlpipe.preprocess.errors import Rejected  # noqa: E402
-from mlpipe.preprocess.galaxy import PreprocessSettings, preprocess_galaxy  # noqa: E402
-from mlpipe.preprocess.psf import PsfModel, radius_at_level  # noqa: E402
-from mlpipe.preprocess.stars import STATUS_REPLACED, annulus_width_px, protected_pixels, replace_disc  # noqa: E402
+from mlpipe.config import load
+from mlpipe.io.figure import save_figure
+from mlpipe.io.fits_image import Image, read_image
+from mlpipe.preprocess.errors import Rejected
+from mlpipe.preprocess.galaxy import PreprocessSettings, preprocess_galaxy
+from mlpipe.preprocess.psf import PsfModel, radius_at_level
+from mlpipe.preprocess.stars import (
+    STATUS_REPLACED,
+    annulus_width_px,
+    protected_pixels,
+    replace_disc,
+)
 
 PIXEL_ARCSEC = 0.396
 SNR_BINS = [5, 10, 20, 50, 200, 1000]        # PSF-optimal S/N against the sky noise
@@ -245,7 +248,8 @@ def figure(shown: dict, path: str) -> None:
     names = list(shown)
     ncol = 6
     nrow = int(np.ceil(2 * len(names) / ncol))
-    fig, axes = plt.subplots(nrow, ncol, figsize=(2.0 * ncol, 2.1 * nrow), squeeze=False)
+    fig = Figure(figsize=(2.0 * ncol, 2.1 * nrow))
+    axes = fig.subplots(nrow, ncol, squeeze=False)
     for ax in axes.ravel():
         ax.axis("off")
     for k, name in enumerate(names):
@@ -257,12 +261,12 @@ def figure(shown: dict, path: str) -> None:
             ax.set_title(f"{name[-6:]} {'before' if key == 'raw' else 'after'}", fontsize=7)
             if key == "raw":
                 x0, y0, a, b, th = ell
-                ax.add_patch(matplotlib.patches.Ellipse((x0, y0), 2 * a, 2 * b, angle=np.degrees(th),
+                ax.add_patch(Ellipse((x0, y0), 2 * a, 2 * b, angle=np.degrees(th),
                                                         fill=False, color="tab:blue", lw=0.6))
                 for r in gal.stars:
                     color = {"replaced": "tab:red", "galaxy structure": "tab:green"}.get(r.status)
                     if color:
-                        ax.add_patch(plt.Circle((r.x, r.y), max(r.radius_px, 3), fill=False, color=color, lw=0.6))
+                        ax.add_patch(Circle((r.x, r.y), max(r.radius_px, 3), fill=False, color=color, lw=0.6))
     fig.suptitle("real SDSS r-band cut-outs without a star catalogue: before (blue: derived ellipse; red: "
                  "replaced; green: kept as galaxy structure) and after", fontsize=8)
     save_figure(fig, path)

@@ -407,7 +407,8 @@ def export_bundle(args: argparse.Namespace, cfg: dict[str, Any]) -> None:
 
     import pandas as pd
 
-    from mlpipe.predict.bundle import export_bundle as export, training_images
+    from mlpipe.predict.bundle import export_bundle as export
+    from mlpipe.predict.bundle import training_images
 
     files = {Path(f).parent.name: f for f in args.models}
     stores = sorted(pd.read_csv(args.store_index)["store"].unique()) if args.store_index else []

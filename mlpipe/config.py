@@ -134,7 +134,8 @@ def check_references(config: dict[str, Any]) -> None:
     for i, name in enumerate(config["evaluate"]["importance"]["predictors"]):
         _must_be(f"evaluate.importance.predictors.{i}", name,
                  [p for p, spec in configured.items() if spec.kind == "gbm" and spec.base is None],
-                 "a LightGBM predictor not boosted from a base law" + (" that reads no image (data.real.images is null)" if table_only(config) else ""))
+                 "a LightGBM predictor not boosted from a base law"
+                 + (" that reads no image (data.real.images is null)" if table_only(config) else ""))
     # a comparison may name a predictor of a study that is switched off (it is then skipped),
     # but never a name no study defines
     studies = schema()["properties"]["gbm"]["properties"]["studies"]["items"]["enum"]

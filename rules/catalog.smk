@@ -8,15 +8,15 @@ checkpoint build_sample:
         sample="results/catalog/sample.csv",
         rejected="results/catalog/rejected.csv",
         shards=expand("results/catalog/shards/shard-{shard}.csv", shard=SHARDS),
-    params:
-        optional=optional_catalogues,
-        cfg=stage_config("catalog", "cosmology", "inputs.gswlc", "inputs.hyperleda", "inputs.gz2", "inputs.photometry"),
     log:
         "results/logs/build_sample.log",
     benchmark:
         "results/benchmarks/build_sample.tsv"
     conda:
         "../envs/astro.yaml"
+    params:
+        optional=optional_catalogues,
+        cfg=stage_config("catalog", "cosmology", "inputs.gswlc", "inputs.hyperleda", "inputs.gz2", "inputs.photometry"),
     shell:
         "python -m mlpipe build-sample --config-json {params.cfg:q} --gswlc {input.gswlc} "
         "{params.optional} --photometry {input.photometry} "

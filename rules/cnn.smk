@@ -15,18 +15,18 @@ rule train_cnn:
             caption="../report/learning_curve.rst",
             category="CNN training",
         ),
-    params:
-        cfg=cnn_model_config,
-        init=init_from_option,
-    threads: 2
-    resources:
-        gpu=1,
     log:
         "results/logs/train_cnn/{model}.log",
     benchmark:
         "results/benchmarks/train_cnn/{model}.tsv"
     conda:
         "../envs/torch.yaml"
+    threads: 2
+    resources:
+        gpu=1,
+    params:
+        cfg=cnn_model_config,
+        init=init_from_option,
     shell:
         "python -m mlpipe train-cnn --config-json {params.cfg:q} --model {wildcards.model} "
         "--sample {input.sample} --store-index {input.store_index} {params.init} "
@@ -42,19 +42,19 @@ rule extract_features:
         # The folder of the per-shard stores shard-K.h5: one output, not n (Snakemake matches every
         # requested file against each output pattern of a rule, O(n^2) for n patterns).
         directory("results/features/{model}"),
-    params:
-        cfg=cnn_model_config,
-        images=input_folder("store_index"),
-        shards=len(SHARDS),
-    threads: 1
-    resources:
-        gpu=1,
     log:
         "results/logs/extract_features/{model}.log",
     benchmark:
         "results/benchmarks/extract_features/{model}.tsv"
     conda:
         "../envs/torch.yaml"
+    threads: 1
+    resources:
+        gpu=1,
+    params:
+        cfg=cnn_model_config,
+        images=input_folder("store_index"),
+        shards=len(SHARDS),
     shell:
         "python -m mlpipe extract-features --config-json {params.cfg:q} --model-file {input.model} "
         "--images-dir {params.images} --shards {params.shards} --outdir {output} "

@@ -36,8 +36,10 @@ IMPORTANCE = config["evaluate"]["importance"]["predictors"]
 # a table-only run has no figures and no report: its results are the sample, predictions, metrics and bundles
 FIGURE_SPECS = [] if TABLE_ONLY else evaluation_figures(IMPORTANCE)
 FIGURES = [figure_path(spec) for spec in FIGURE_SPECS]
-CAPTIONS = [f"{ROOT}/report/{name}.rst"
-            for name in sorted({spec.caption_name for spec in FIGURE_SPECS} | {"learning_curve", "preprocess"})]
+CAPTIONS = [
+    f"{ROOT}/report/{name}.rst"
+    for name in sorted({spec.caption_name for spec in FIGURE_SPECS} | {"learning_curve", "preprocess"})
+]
 
 
 wildcard_constraints:
@@ -48,7 +50,8 @@ wildcard_constraints:
 
 def stage_config(*sections):
     """A params function: the config sections a step uses, as JSON (a change to them reruns the
-    step; "inputs.stars" passes only that part of a section). A function, so that braces in values (data.fetch.url_template) are not wildcards."""
+    step; "inputs.stars" passes only that part of a section). A function, so that braces in
+    values (data.fetch.url_template) are not wildcards."""
     chosen = {}
     for section in sections:  # "inputs.stars": only that part of a section
         top, _, sub = section.partition(".")
@@ -71,8 +74,15 @@ def preprocess_config():
     do not change a preprocessed image."""
     real = config["data"]["real"]
     units = {k: real[k] for k in ("image_unit", "image_zero_point_mag") if k in real}
-    text = json.dumps({"preprocess": config["preprocess"], "cosmology": config["cosmology"],
-                       "data": {"real": units}, "inputs": {"stars": config["inputs"]["stars"]}}, sort_keys=True)
+    text = json.dumps(
+        {
+            "preprocess": config["preprocess"],
+            "cosmology": config["cosmology"],
+            "data": {"real": units},
+            "inputs": {"stars": config["inputs"]["stars"]},
+        },
+        sort_keys=True,
+    )
 
     def params(wildcards):
         return text
@@ -125,7 +135,7 @@ def gbm_table_inputs(wildcards):
     inputs = {"sample": "results/catalog/sample.csv"}
     if not TABLE_ONLY:
         inputs["images"] = expand("results/images/shard-{shard}.h5", shard=SHARDS)
-        inputs["features"] = expand("results/features/{model}", model=MODELS)   # extraction's folders
+        inputs["features"] = expand("results/features/{model}", model=MODELS)  # extraction's folders
     return inputs
 
 
@@ -134,8 +144,7 @@ def gbm_table_options(wildcards, input):
         return ""
     images = os.path.dirname(input.images[0])
     features = os.path.dirname(input.features[0])
-    return (f"--images-dir {images} --features-dir {features} --models {' '.join(MODELS)} "
-            f"--shards {len(SHARDS)}")
+    return f"--images-dir {images} --features-dir {features} --models {' '.join(MODELS)} " f"--shards {len(SHARDS)}"
 
 
 def shard_image_folder(wildcards):
@@ -281,7 +290,7 @@ def final_outputs():
     if not TABLE_ONLY:
         outputs += expand("results/images/shard-{shard}.h5", shard=SHARDS)
         outputs += expand("results/models/{model}/model.pt", model=MODELS)
-        outputs += expand("results/features/{model}", model=MODELS)   # each holds shard-K.h5
+        outputs += expand("results/features/{model}", model=MODELS)  # each holds shard-K.h5
     outputs += expand("results/predictions/{predictor}.csv", predictor=PREDICTORS)
     if TABLE_ONLY:
         outputs += expand("results/metrics/{name}.csv", name=METRIC_TABLES)

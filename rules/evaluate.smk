@@ -7,16 +7,16 @@ rule evaluate:
         predictions=expand("results/predictions/{predictor}.csv", predictor=PREDICTORS),
     output:
         expand("results/metrics/{name}.csv", name=METRIC_TABLES),
-    params:
-        cfg=stage_config("gbm", "evaluate", "data.source", "data.real"),
-        predictions=input_folder("predictions"),
-        outdir=output_folder,
     log:
         "results/logs/evaluate.log",
     benchmark:
         "results/benchmarks/evaluate.tsv"
     conda:
         "../envs/gbm.yaml"
+    params:
+        cfg=stage_config("gbm", "evaluate", "data.source", "data.real"),
+        predictions=input_folder("predictions"),
+        outdir=output_folder,
     shell:
         "python -m mlpipe evaluate --config-json {params.cfg:q} --table {input.table} "
         "--predictions {params.predictions} --outdir {params.outdir} > {log} 2>&1"
@@ -27,17 +27,16 @@ rule mock_oracle:
         truth=rules.mock_catalogues.output.truth,
     output:
         "results/metrics/oracle.csv",
-    params:
-        cfg=stage_config("mock", "catalog", "evaluate"),
     log:
         "results/logs/mock_oracle.log",
     benchmark:
         "results/benchmarks/mock_oracle.tsv"
     conda:
         "../envs/gbm.yaml"
+    params:
+        cfg=stage_config("mock", "catalog", "evaluate"),
     shell:
-        "python -m mlpipe mock-oracle --config-json {params.cfg:q} --truth {input.truth} "
-        "--out {output} > {log} 2>&1"
+        "python -m mlpipe mock-oracle --config-json {params.cfg:q} --truth {input.truth} " "--out {output} > {log} 2>&1"
 
 
 rule permutation_importance:
@@ -46,14 +45,14 @@ rule permutation_importance:
         model="results/gbm/{predictor}/model.txt",
     output:
         "results/metrics/importance_{predictor}.csv",
-    params:
-        cfg=stage_config("evaluate"),
     log:
         "results/logs/permutation_importance/{predictor}.log",
     benchmark:
         "results/benchmarks/permutation_importance/{predictor}.tsv"
     conda:
         "../envs/gbm.yaml"
+    params:
+        cfg=stage_config("evaluate"),
     shell:
         "python -m mlpipe importance --config-json {params.cfg:q} --predictor {wildcards.predictor} "
         "--table {input.table} --model {input.model} --out {output} > {log} 2>&1"
@@ -73,17 +72,17 @@ rule figures:
             report(path, category="Evaluation", caption=f"../report/{spec.caption_name}.rst")
             for path, spec in zip(FIGURES, FIGURE_SPECS)
         ],
-    params:
-        cfg=stage_config("evaluate", "preprocess"),
-        predictions=input_folder("predictions"),
-        metrics=input_folder("metrics"),
-        outdir=output_folder,
     log:
         "results/logs/figures.log",
     benchmark:
         "results/benchmarks/figures.tsv"
     conda:
         "../envs/gbm.yaml"
+    params:
+        cfg=stage_config("evaluate", "preprocess"),
+        predictions=input_folder("predictions"),
+        metrics=input_folder("metrics"),
+        outdir=output_folder,
     shell:
         "python -m mlpipe figures --config-json {params.cfg:q} --table {input.table} "
         "--predictions {params.predictions} --metrics {params.metrics} --sample {input.sample} "
@@ -103,16 +102,16 @@ rule report:
         oracle=oracle_tables,
     output:
         "results/report.md",
-    params:
-        cfg=stage_config("data", "catalog"),
-        metrics=input_folder("metrics"),
-        oracle=oracle_option,
     log:
         "results/logs/report.log",
     benchmark:
         "results/benchmarks/report.tsv"
     conda:
         "../envs/gbm.yaml"
+    params:
+        cfg=stage_config("data", "catalog"),
+        metrics=input_folder("metrics"),
+        oracle=oracle_option,
     shell:
         "python -m mlpipe report --config-json {params.cfg:q} --metrics {params.metrics} "
         "--figures {input.figures} --captions {input.captions} --cnn-metrics {input.cnn_metrics} {params.oracle} --fits {input.fits} "

@@ -7,15 +7,15 @@ checkpoint fetch_images:
         shard="results/catalog/shards/shard-{shard}.csv",
     output:
         "results/fetch/shard-{shard}.csv",
-    params:
-        cfg=stage_config("data"),
-        images=config["data"]["real"]["images"],
     log:
         "results/logs/fetch/shard-{shard}.log",
     benchmark:
         "results/benchmarks/fetch/shard-{shard}.tsv"
     conda:
         "../envs/astro.yaml"
+    params:
+        cfg=stage_config("data"),
+        images=config["data"]["real"]["images"],
     shell:
         "python -m mlpipe fetch-images --config-json {params.cfg:q} --shard-catalogue {input.shard} "
         "--images {params.images} --report {output} > {log} 2>&1"

@@ -7,15 +7,15 @@ rule gbm_table:
     output:
         table="results/gbm/features.h5",
         dropped="results/gbm/dropped_features.csv",
-    params:
-        cfg=stage_config("cosmology"),
-        options=gbm_table_options,
     log:
         "results/logs/gbm_table.log",
     benchmark:
         "results/benchmarks/gbm_table.tsv"
     conda:
         "../envs/gbm.yaml"
+    params:
+        cfg=stage_config("cosmology"),
+        options=gbm_table_options,
     shell:
         "python -m mlpipe gbm-table --config-json {params.cfg:q} --sample {input.sample} "
         "{params.options} --out {output.table} --dropped {output.dropped} > {log} 2>&1"
@@ -29,15 +29,15 @@ rule train_predictor:
         info="results/gbm/{predictor}/fit.json",
         interval="results/gbm/{predictor}/interval.json",
         predictions="results/predictions/{predictor}.csv",
-    params:
-        cfg=stage_config("gbm"),
-    threads: 2
     log:
         "results/logs/train_predictor/{predictor}.log",
     benchmark:
         "results/benchmarks/train_predictor/{predictor}.tsv"
     conda:
         "../envs/gbm.yaml"
+    threads: 2
+    params:
+        cfg=stage_config("gbm"),
     shell:
         "python -m mlpipe train-predictor --config-json {params.cfg:q} --predictor {wildcards.predictor} "
         "--table {input.table} --model {output.model} --info {output.info} --interval {output.interval} "

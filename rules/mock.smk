@@ -9,17 +9,16 @@ rule mock_catalogues:
         photometry="results/mock/sdss_photometry.csv",
         stars="results/mock/stars.csv",
         truth="results/mock/truth.csv",
-    params:
-        cfg=stage_config("mock", "cosmology"),
     log:
         "results/logs/mock_catalogues.log",
     benchmark:
         "results/benchmarks/mock_catalogues.tsv"
     conda:
         "../envs/astro.yaml"
+    params:
+        cfg=stage_config("mock", "cosmology"),
     shell:
-        "python -m mlpipe mock-catalogues --config-json {params.cfg:q} "
-        "--outdir $(dirname {output.truth}) > {log} 2>&1"
+        "python -m mlpipe mock-catalogues --config-json {params.cfg:q} " "--outdir $(dirname {output.truth}) > {log} 2>&1"
 
 
 rule mock_images:
@@ -29,14 +28,14 @@ rule mock_images:
         stars="results/mock/stars.csv",
     output:
         directory("results/mock/images/shard-{shard}"),
-    params:
-        cfg=stage_config("mock", "cosmology"),
     log:
         "results/logs/mock_images/shard-{shard}.log",
     benchmark:
         "results/benchmarks/mock_images/shard-{shard}.tsv"
     conda:
         "../envs/astro.yaml"
+    params:
+        cfg=stage_config("mock", "cosmology"),
     shell:
         "python -m mlpipe mock-images --config-json {params.cfg:q} --shard-catalogue {input.shard} "
         "--truth {input.truth} --stars {input.stars} --outdir {output} > {log} 2>&1"

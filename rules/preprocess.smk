@@ -14,17 +14,17 @@ rule preprocess_shard:
             caption="../report/preprocess.rst",
             category="Preprocessing",
         ),
-    params:
-        cfg=preprocess_config(),
-        folder=shard_image_folder,
-        sizes=image_sizes(),
-        index=image_index_option,
     log:
         "results/logs/preprocess/shard-{shard}.log",
     benchmark:
         "results/benchmarks/preprocess/shard-{shard}.tsv"
     conda:
         "../envs/astro.yaml"
+    params:
+        cfg=preprocess_config(),
+        folder=shard_image_folder,
+        sizes=image_sizes(),
+        index=image_index_option,
     shell:
         "python -m mlpipe preprocess --config-json {params.cfg:q} --shard-catalogue {input.shard} "
         "--images {params.folder} {params.index} --stars {input.stars} --sizes {params.sizes} "
@@ -36,15 +36,14 @@ rule index_image_stores:
         expand("results/images/shard-{shard}.h5", shard=SHARDS),
     output:
         "results/images/stores.csv",
-    params:
-        folder=input_folder(0),
-        shards=len(SHARDS),
     log:
         "results/logs/index_image_stores.log",
     benchmark:
         "results/benchmarks/index_image_stores.tsv"
     conda:
         "../envs/astro.yaml"
+    params:
+        folder=input_folder(0),
+        shards=len(SHARDS),
     shell:
-        "python -m mlpipe index-image-stores --images-dir {params.folder} --shards {params.shards} "
-        "--out {output} > {log} 2>&1"
+        "python -m mlpipe index-image-stores --images-dir {params.folder} --shards {params.shards} " "--out {output} > {log} 2>&1"

@@ -4,11 +4,10 @@ import subprocess
 
 import pytest
 import yaml
+from conftest import REPO, venv_env
 
 from mlpipe import config as config_mod
 from mlpipe.cli import main
-
-from conftest import REPO, venv_env
 
 
 def test_default_config_is_valid(config):

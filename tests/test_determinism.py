@@ -4,7 +4,6 @@ import copy
 import filecmp
 
 import pandas as pd
-
 from test_faults import _same_store, _stage_args, mlpipe
 
 

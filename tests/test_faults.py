@@ -14,8 +14,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-
 from conftest import REPO, TINY, snakemake, venv_env
+
 from mlpipe.config import load_merged
 
 FAULTS = REPO / "tests" / "faults"

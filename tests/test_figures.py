@@ -5,7 +5,6 @@ import os
 import re
 from pathlib import Path
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
@@ -47,14 +46,11 @@ def figure_inputs(tiny_run):
 @pytest.mark.parametrize("name", list(PANELS))
 def test_every_figure_has_its_panels_with_labelled_axes(figure_inputs, name):
     fig = figures.draw(figure_spec(name), figure_inputs)
-    try:
-        assert len(fig.axes) == PANELS[name]
-        for ax in fig.axes:
-            labels = [ax.get_ylabel()] if hasattr(ax, "_colorbar") else [ax.get_xlabel(), ax.get_ylabel()]
-            for label in labels:
-                assert UNIT.search(label), f"{name}: axis label {label!r} has no unit"
-    finally:
-        plt.close(fig)
+    assert len(fig.axes) == PANELS[name]
+    for ax in fig.axes:
+        labels = [ax.get_ylabel()] if hasattr(ax, "_colorbar") else [ax.get_xlabel(), ax.get_ylabel()]
+        for label in labels:
+            assert UNIT.search(label), f"{name}: axis label {label!r} has no unit"
 
 
 def test_registry_lists_every_figure_the_workflow_writes(tiny_run):
@@ -76,7 +72,6 @@ def test_fig1_shows_three_galaxies_of_rising_snr_with_their_automatic_a(figure_i
     stored = data.features.set_index(data.meta["objid"].to_numpy())["img_scale_a"]
     insets = [t.get_text() for ax in fig.axes for t in ax.texts if t.get_text().startswith("a = ")]
     assert insets == [f"a = {stored[i]:.3g}" for i in chosen]
-    plt.close(fig)
 
 
 def test_fig2_shows_the_galaxies_of_the_chi2_cut_apart(figure_inputs):
@@ -87,7 +82,6 @@ def test_fig2_shows_the_galaxies_of_the_chi2_cut_apart(figure_inputs):
     legend = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
     assert f"removed by the chi2 cut ({len(chi2)})" in legend
     assert sum(int(re.search(r"\((\d+)\)", t).group(1)) for t in legend[:3]) == len(figure_inputs.sample)
-    plt.close(fig)
 
 
 def test_figure6_classes_follow_the_papers_order():

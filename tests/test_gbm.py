@@ -2,6 +2,7 @@
 saved predictors."""
 
 import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -183,7 +184,8 @@ def test_few_feature_predictors_choose_their_hyperparameters_by_cv():
     n = 400
     features = pd.DataFrame({"z": rng.uniform(0.02, 0.2, n), "pixel_kpc": rng.random(n),
                              "phot_lum_g": rng.random(n)}).astype(np.float32)
-    meta = pd.DataFrame({"objid": 1237645000000000000 + np.arange(n), "split": np.where(np.arange(n) % 5 == 0, "validation", "train"),
+    meta = pd.DataFrame({"objid": 1237645000000000000 + np.arange(n),
+                         "split": np.where(np.arange(n) % 5 == 0, "validation", "train"),
                          "ml": 1 + features["phot_lum_g"].to_numpy() * features["z"].to_numpy() * 5, "ml_err": 0.1,
                          "lum_g": 1e10})
     grid = {"num_leaves": [4, 8], "min_data_in_leaf": [5, 40], "feature_fraction": [0.4], "learning_rate": [0.1]}

@@ -7,7 +7,6 @@ import subprocess
 import pandas as pd
 import pytest
 import yaml
-
 from conftest import REPO, venv_env
 
 CONFIG = REPO / "config" / "real_example.yaml"
@@ -58,13 +57,12 @@ def test_real_example_runs_to_the_report(real_run):
 
 def test_a_changed_image_reruns_only_its_shard_and_a_new_file_none(real_run):
     """The user's image folder: each shard depends on its own galaxies' files, not on the folder."""
-    import os
 
     from astropy.io import fits
 
     work = real_run.parent
     images = work / "tests" / "fixtures" / "real_example" / "images"
-    (images / "1237600000000000001.fits").write_bytes((images / os.listdir(images)[0]).read_bytes())  # not in the sample
+    (images / "1237600000000000001.fits").write_bytes(next(images.iterdir()).read_bytes())  # not in the sample
     idle = _snakemake(work, "-n")
     assert idle.returncode == 0 and "Nothing to be done" in idle.stdout + idle.stderr, idle.stdout[-2000:]
 

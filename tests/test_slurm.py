@@ -21,7 +21,6 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-
 from conftest import REPO, TINY, snakemake, venv_env
 from slurm_cluster import Cluster, SlurmUnavailable, ensure_installed
 

@@ -236,7 +236,8 @@ def test_fluxes_in_maggies_nanomaggies_and_array_columns_give_the_same_magnitude
     order = "FNugriz"
     arr = np.zeros((2, 7))
     arr_ivar = np.ones((2, 7))
-    arr[:, order.index("g")], arr[:, order.index("i")] = nmgy[:, 0] * 10 ** (0.4 * ext[:, 0]), nmgy[:, 1] * 10 ** (0.4 * ext[:, 1])
+    arr[:, order.index("g")] = nmgy[:, 0] * 10 ** (0.4 * ext[:, 0])
+    arr[:, order.index("i")] = nmgy[:, 1] * 10 ** (0.4 * ext[:, 1])
     arr_ivar[:, order.index("g")], arr_ivar[:, order.index("i")] = ivar[:, 0], ivar[:, 1]
     from astropy.io import fits
 

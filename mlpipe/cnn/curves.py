@@ -4,17 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
+import pandas as pd
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import pandas as pd  # noqa: E402
-
-from mlpipe.io.figure import save_figure  # noqa: E402
+from mlpipe.io.figure import save_figure
 
 
 def learning_curve(history: pd.DataFrame, title: str, loss_label: str, path: str | Path) -> None:
-    fig, ax = plt.subplots(figsize=(5, 3.5))
+    fig = Figure(figsize=(5, 3.5))
+    ax = fig.subplots()
     ax.plot(history["epoch"], history["train_loss"], "o-", label="training")
     ax.plot(history["epoch"], history["val_loss"], "s-", label="validation")
     ax.set_xlabel("epoch")

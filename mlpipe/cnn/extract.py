@@ -123,7 +123,7 @@ def extract_stores(model_path: str | Path, image_stores: Sequence[str | Path], o
                 if f"images/{model_cfg['image_size']}" in fh:   # else the stream names the sizes it has
                     verify_store(fh, store, [f"images/{model_cfg['image_size']}"])
         stream = StoreStream(image_stores, model_cfg["image_size"], pin=device.type == "cuda")
-        for (store, ids, images), out_path in zip(stream, out_paths):
+        for (_store, ids, images), out_path in zip(stream, out_paths):
             outputs = _to_host(_forward_padded(forward, images, batch_size, device), device)
             if pending is not None:   # the previous store: its copy is done by now, write it
                 _write(*pending, names)

@@ -9,23 +9,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
 
-import matplotlib
+import numpy as np
+import pandas as pd
+from matplotlib.colors import to_rgba
+from matplotlib.figure import Figure
+from matplotlib.ticker import FormatStrFormatter, LogLocator, NullFormatter
+from scipy.stats import gaussian_kde
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from matplotlib.colors import to_rgba  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-from matplotlib.ticker import FormatStrFormatter, LogLocator, NullFormatter  # noqa: E402
-from scipy.stats import gaussian_kde  # noqa: E402
-
-from mlpipe import losses  # noqa: E402
-from mlpipe.evaluate.classes import figure6_class  # noqa: E402
-from mlpipe.evaluate.metrics import DEX_TOLERANCE  # noqa: E402
-from mlpipe.evaluate.registry import FigureSpec  # noqa: E402
-from mlpipe.preprocess.features import centre_values  # noqa: E402
-from mlpipe.preprocess.scaling import log_stretch, rescale_unit  # noqa: E402
+from mlpipe import losses
+from mlpipe.evaluate.classes import figure6_class
+from mlpipe.evaluate.metrics import DEX_TOLERANCE
+from mlpipe.evaluate.registry import FigureSpec
+from mlpipe.preprocess.features import centre_values
+from mlpipe.preprocess.scaling import log_stretch, rescale_unit
 
 ML_LABEL = r"$M_\star/L_g$ [$M_\odot/L_\odot$]"
 LOG_ML_LABEL = r"$\log_{10}\,M_\star/L_g$ [dex, $M_\odot/L_\odot$]"
@@ -94,7 +90,8 @@ def fig1_scaling(*, examples: Mapping[int, np.ndarray], sky_sigma: Mapping[int, 
     value preprocessing found, ``scale_a`` of the image store)."""
     chosen = scaling_examples(examples, sky_sigma)
     ncol = max(len(chosen), 1)
-    fig, axes = plt.subplots(3, ncol, figsize=(2.9 * ncol + 0.8, 8.4), squeeze=False, layout="constrained")
+    fig = Figure(figsize=(2.9 * ncol + 0.8, 8.4), layout="constrained")
+    axes = fig.subplots(3, ncol, squeeze=False)
     rows = ("linear", f"constant a = {constant_a:.3g}", "automatic a")
     shown = None
     for col, objid in enumerate(chosen):
@@ -129,7 +126,8 @@ def fig2_ml_histogram(*, sample: pd.DataFrame, rejected: pd.DataFrame) -> Figure
     values = pd.concat([sample["ml"], chi2])
     values = values[values > 0]
     bins = np.geomspace(values.min() * 0.95, values.max() * 1.05, 41) if len(values) else np.geomspace(0.1, 20, 41)
-    fig, ax = plt.subplots(figsize=(6, 4), layout="constrained")
+    fig = Figure(figsize=(6, 4), layout="constrained")
+    ax = fig.subplots()
     parts = [sample.loc[sample["split"] == s, "ml"] for s in SPLITS]
     ax.hist(parts, bins=bins, stacked=True, label=[f"{s} ({len(p)})" for s, p in zip(SPLITS, parts)])
     ax.hist(chi2, bins=bins, histtype="step", color="k", lw=1.5, hatch="//",
@@ -198,7 +196,8 @@ def fig4_g_band(*, reference: pd.DataFrame, morphology: pd.DataFrame,
                 names: tuple[str, str] = ("g_ref", "g_morph")) -> Figure:
     """The g-band predictors without (L_g + z) and with morphology: predicted vs true on the test
     set, the histograms of their dex errors and of the per-galaxy L1."""
-    fig, axes = plt.subplots(2, 2, figsize=(11, 9), layout="constrained")
+    fig = Figure(figsize=(11, 9), layout="constrained")
+    axes = fig.subplots(2, 2)
     preds = dict(zip(names, (reference, morphology)))
     lim = _limits(list(preds.values()))
     for ax, (name, pred) in zip(axes[0], preds.items()):
@@ -217,7 +216,8 @@ def fig4_g_band(*, reference: pd.DataFrame, morphology: pd.DataFrame,
 def fig7_colour(*, preds: Mapping[str, pd.DataFrame]) -> Figure:
     """The g-i predictors (power law, GBM on z and g, i luminosities, the same plus morphology):
     predicted vs true on the test set and the histogram of their dex errors."""
-    fig, axes = plt.subplots(2, 2, figsize=(11, 9), layout="constrained")
+    fig = Figure(figsize=(11, 9), layout="constrained")
+    axes = fig.subplots(2, 2)
     lim = _limits(list(preds.values()))
     for ax, (name, pred) in zip(axes.ravel(), preds.items()):
         density_scatter(ax, pred, name, lim)
@@ -230,7 +230,8 @@ def fig7_colour(*, preds: Mapping[str, pd.DataFrame]) -> Figure:
 def importance_bar(*, table: pd.DataFrame, name: str, top: int) -> Figure:
     """The ``top`` permutation importances: validation L1 increase when a feature is shuffled."""
     top_rows = table.head(top)[::-1]
-    fig, ax = plt.subplots(figsize=(7, 0.3 * len(top_rows) + 1.4), layout="constrained")
+    fig = Figure(figsize=(7, 0.3 * len(top_rows) + 1.4), layout="constrained")
+    ax = fig.subplots()
     ax.barh(top_rows["feature"], top_rows["l1_increase"], xerr=top_rows["l1_increase_std"])
     ax.set_xlabel("validation L1 increase when permuted [dimensionless]")
     ax.set_ylabel("feature [name in the features table]")
@@ -264,7 +265,8 @@ def fig6_ml_features(*, ml: np.ndarray, p_features_disk: np.ndarray, log_luminos
     """Training-set M/L against CNN ``model``'s P(features or disk), against log total luminosity
     of the image, and against luminosity per morphology class, as hexbins with non-linear opacity."""
     log_ml = np.log10(ml)
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4.6), layout="constrained")
+    fig = Figure(figsize=(15, 4.6), layout="constrained")
+    axes = fig.subplots(1, 3)
     if len(ml) == 0:
         for ax in axes:
             _missing(ax, "no training galaxies")
@@ -296,7 +298,8 @@ def fig6_ml_features(*, ml: np.ndarray, p_features_disk: np.ndarray, log_luminos
 
 def fig8_multiband(*, table: pd.DataFrame) -> Figure:
     """Test L1 as bands are added, with and without morphology."""
-    fig, ax = plt.subplots(figsize=(6.5, 4), layout="constrained")
+    fig = Figure(figsize=(6.5, 4), layout="constrained")
+    ax = fig.subplots()
     x = np.arange(len(table))
     for offset, col, label in ((-0.2, "l1_without_morphology", "photometry only"),
                                (0.2, "l1_with_morphology", "photometry + morphology")):
@@ -357,7 +360,8 @@ def draw(spec: FigureSpec, data: FigureInputs) -> Figure:
     if spec.name == "fig5_importance":
         names = ev["importance"]["predictors"]
         if not names:
-            fig, ax = plt.subplots(figsize=(7, 2), layout="constrained")
+            fig = Figure(figsize=(7, 2), layout="constrained")
+            ax = fig.subplots()
             _missing(ax, "no predictor in evaluate.importance.predictors")
             ax.set_xlabel("validation L1 increase when permuted [dimensionless]")
             ax.set_ylabel("feature [name in the features table]")

@@ -241,8 +241,10 @@ def write_report(metrics_dir: str | Path, figures: list[str], path: str | Path, 
         parts += ["## Per-galaxy uncertainties (16th–84th percentile models)",
                   "Share of test galaxies whose true M/L lies inside the predicted interval (nominal 0.68):",
                   _markdown(cov)]
-    for name, title in (("ablation.csv", "Ablations (paper Table 1)"), ("loss_functions.csv", "Loss functions (paper Table B.1)"),
-                        ("per_class.csv", "L1 per morphology class"), ("multiband.csv", "Bands added one at a time (paper Fig. 8)")):
+    for name, title in (("ablation.csv", "Ablations (paper Table 1)"),
+                        ("loss_functions.csv", "Loss functions (paper Table B.1)"),
+                        ("per_class.csv", "L1 per morphology class"),
+                        ("multiband.csv", "Bands added one at a time (paper Fig. 8)")):
         if (m / name).exists():
             df = pd.read_csv(m / name)
             if len(df):

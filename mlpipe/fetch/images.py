@@ -9,7 +9,6 @@ with the reason (the preprocessing then rejects it as "image file missing").
 from __future__ import annotations
 
 import logging
-import os
 import time
 import urllib.error
 import urllib.request
@@ -54,7 +53,7 @@ def download(url: str, target: Path, timeout_s: float) -> None:
     if not _usable(part):
         part.unlink()
         raise ImageError(f"downloaded file is not a FITS image with a WCS: {url}")
-    os.replace(part, target)
+    part.replace(target)
 
 
 def fetch_shard(shard_csv: str | Path, images_dir: str | Path, cfg: Mapping[str, Any], report_csv: str | Path,

@@ -63,9 +63,12 @@ def study_predictors(studies: list[str], top: int) -> list[Predictor]:
     out: list[Predictor] = []
     if "ablation" in studies:
         out += [
-            replace(g_morph, name="abl_no_cnn123", exclude=CNN_GZ2, paper_l1=2.37, description="without CNN 1-3", tags=("ablation",)),
-            replace(g_morph, name="abl_no_cnn4", exclude=CNN_ML, paper_l1=2.41, description="without CNN 4", tags=("ablation",)),
-            replace(g_morph, name="abl_no_luminosity", exclude=LUMINOSITY, paper_l1=2.32, description="without luminosity", tags=("ablation",)),
+            replace(g_morph, name="abl_no_cnn123", exclude=CNN_GZ2, paper_l1=2.37, description="without CNN 1-3",
+                    tags=("ablation",)),
+            replace(g_morph, name="abl_no_cnn4", exclude=CNN_ML, paper_l1=2.41, description="without CNN 4",
+                    tags=("ablation",)),
+            replace(g_morph, name="abl_no_luminosity", exclude=LUMINOSITY, paper_l1=2.32, description="without luminosity",
+                    tags=("ablation",)),
             replace(g_morph, name="abl_no_distance", include=FLUX + MORPHOLOGY, paper_l1=2.67,
                     description="without distance: luminosity replaced by flux, no redshift", tags=("ablation",)),
             replace(g_morph, name="abl_lum_distance_only", include=LUMINOSITY + DISTANCE, paper_l1=3.38,

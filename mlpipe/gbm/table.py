@@ -13,8 +13,8 @@ import numpy as np
 import pandas as pd
 
 from mlpipe import physics
-from mlpipe.io.photometry import BANDS
 from mlpipe.io.integrity import open_store
+from mlpipe.io.photometry import BANDS
 from mlpipe.io.store import create_store, read_matrix, read_table, write_matrix
 
 log = logging.getLogger(__name__)

@@ -42,7 +42,7 @@ def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
             if err.filename is None and err.errno is not None:
                 raise OSError(err.errno, err.strerror or str(err), str(target)) from err
             raise
-        os.replace(tmp_path, target)
+        tmp_path.replace(target)
     finally:
         if tmp_path.exists():
             tmp_path.unlink()

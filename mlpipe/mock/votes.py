@@ -1,8 +1,8 @@
 """Mock GZ2 votes: conditional fractions per question drawn from each galaxy's true morphology.
 
 Type, bulge fraction, inclination (axis ratio), bar, arms and an irregular's burst (its knots) set
-the answers, the same truth the renderer draws. Visible features fade with redshift and with apparent size (``features.fade_redshift``), so
-distant disks are voted smooth more often, as in the real GZ2 (Hart et al. 2016).
+the answers, the same truth the renderer draws. Visible features fade with redshift and with
+apparent size (``features.fade_redshift``), so distant disks are voted smooth more often, as in the real GZ2 (Hart et al. 2016).
 """
 
 from __future__ import annotations

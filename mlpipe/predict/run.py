@@ -18,8 +18,8 @@ from mlpipe.catalog.targets import g_luminosity
 from mlpipe.cnn.extract import extract_shard
 from mlpipe.gbm.table import feature_frame, image_features
 from mlpipe.io.atomic import write_csv
-from mlpipe.io.photometry import BANDS
 from mlpipe.io.integrity import open_store
+from mlpipe.io.photometry import BANDS
 from mlpipe.io.store import read_features, read_table
 from mlpipe.io.validation import InputError
 from mlpipe.predict.bundle import Bundle, weights_file

@@ -4,19 +4,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+from matplotlib.figure import Figure
+from matplotlib.patches import Circle
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from mlpipe.io.figure import save_figure  # noqa: E402
-from mlpipe.preprocess.galaxy import ProcessedGalaxy  # noqa: E402
+from mlpipe.io.figure import save_figure
+from mlpipe.preprocess.galaxy import ProcessedGalaxy
 
 
 def preprocessing_figure(galaxies: dict[int, ProcessedGalaxy], path: str | Path, title: str) -> None:
     rows = max(len(galaxies), 1)
-    fig, axes = plt.subplots(rows, 3, figsize=(9, 3 * rows), squeeze=False)
+    fig = Figure(figsize=(9, 3 * rows))
+    axes = fig.subplots(rows, 3, squeeze=False)
     for row, (objid, gal) in zip(axes, galaxies.items()):
         sigma = max(gal.features["sky_sigma"], 1e-12)
         for ax, key, label in zip(row, ("raw", "clean", "scaled"),
@@ -30,9 +29,9 @@ def preprocessing_figure(galaxies: dict[int, ProcessedGalaxy], path: str | Path,
             ax.tick_params(labelsize=6)
         for star in gal.stars:   # red: replaced (radius), green: kept as galaxy structure
             if star.status == "replaced":
-                row[0].add_patch(plt.Circle((star.x, star.y), star.radius_px, fill=False, color="tab:red"))
+                row[0].add_patch(Circle((star.x, star.y), star.radius_px, fill=False, color="tab:red"))
             elif star.status == "galaxy structure":
-                row[0].add_patch(plt.Circle((star.x, star.y), 4.0, fill=False, color="tab:green"))
+                row[0].add_patch(Circle((star.x, star.y), 4.0, fill=False, color="tab:green"))
     if not galaxies:
         axes[0, 0].text(0.5, 0.5, "no galaxy processed in this shard", ha="center")
     fig.suptitle(title)

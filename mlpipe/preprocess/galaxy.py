@@ -17,8 +17,15 @@ from mlpipe.preprocess.features import log_image_features, luminosity_features
 from mlpipe.preprocess.psf import header_fwhm_arcsec, measure_fwhm_px
 from mlpipe.preprocess.resize import resize
 from mlpipe.preprocess.scaling import galaxy_range, log_stretch, noise_level, rescale_unit, solve_scaling
-from mlpipe.preprocess.stars import (STATUS_GALAXY, STATUS_REPLACED, StarRecord, StarSettings,
-                                     SATURATED_MIN_PIXELS, find_point_sources, subtract_stars)
+from mlpipe.preprocess.stars import (
+    SATURATED_MIN_PIXELS,
+    STATUS_GALAXY,
+    STATUS_REPLACED,
+    StarRecord,
+    StarSettings,
+    find_point_sources,
+    subtract_stars,
+)
 from mlpipe.preprocess.units import ImageUnit, image_unit
 
 

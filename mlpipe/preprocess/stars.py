@@ -27,8 +27,7 @@ from photutils.detection import DAOStarFinder
 from photutils.utils.exceptions import NoDetectionsWarning
 from scipy import ndimage
 
-from mlpipe.preprocess.psf import (PsfModel, core_profile, halo_profile, psf_profile, radius_at_level,
-                                  star_profile)
+from mlpipe.preprocess.psf import PsfModel, core_profile, halo_profile, psf_profile, radius_at_level, star_profile
 
 STATUS_REPLACED = "replaced"
 STATUS_GALAXY = "galaxy structure"

@@ -12,6 +12,7 @@ import errno
 import os
 import signal
 import sys
+from pathlib import Path
 
 _SPEC = os.environ.get("MLPIPE_FAULT")
 
@@ -21,7 +22,7 @@ def _install(command: str, point: str, n: int, action: str) -> None:
     once = os.environ.get("MLPIPE_FAULT_ONCE")
 
     def fire() -> None:
-        if command not in sys.argv or (once and os.path.exists(once)):
+        if command not in sys.argv or (once and Path(once).exists()):
             return
         calls["n"] += 1
         if calls["n"] < n:
