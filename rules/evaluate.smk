@@ -36,7 +36,7 @@ rule mock_oracle:
     params:
         cfg=stage_config("mock", "catalog", "evaluate"),
     shell:
-        "python -m mlpipe mock-oracle --config-json {params.cfg:q} --truth {input.truth} " "--out {output} > {log} 2>&1"
+        "python -m mlpipe mock-oracle --config-json {params.cfg:q} --truth {input.truth} --out {output} > {log} 2>&1"
 
 
 rule permutation_importance:

@@ -18,7 +18,7 @@ rule mock_catalogues:
     params:
         cfg=stage_config("mock", "cosmology"),
     shell:
-        "python -m mlpipe mock-catalogues --config-json {params.cfg:q} " "--outdir $(dirname {output.truth}) > {log} 2>&1"
+        "python -m mlpipe mock-catalogues --config-json {params.cfg:q} --outdir $(dirname {output.truth}) > {log} 2>&1"
 
 
 rule mock_images:

@@ -46,4 +46,4 @@ rule index_image_stores:
         folder=input_folder(0),
         shards=len(SHARDS),
     shell:
-        "python -m mlpipe index-image-stores --images-dir {params.folder} --shards {params.shards} " "--out {output} > {log} 2>&1"
+        "python -m mlpipe index-image-stores --images-dir {params.folder} --shards {params.shards} --out {output} > {log} 2>&1"
