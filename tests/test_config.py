@@ -190,7 +190,7 @@ def test_every_range_in_the_schema_is_checked_and_the_schema_is_the_only_source(
     (lambda c: c["mock"]["image"].update(min_size_px=500), "mock.image.min_size_px", "max_size_px"),
     (lambda c: c["predict"].update(pixel_scale_mismatch="ignore"), "predict.pixel_scale_mismatch", "is not one of"),
 ])
-def test_issue_values_are_refused_at_start_naming_the_key(config, mutate, key, message):
+def test_bad_values_are_refused_at_start_naming_the_key(config, mutate, key, message):
     mutate(config)
     with pytest.raises(config_mod.ConfigError, match=f"'{key}'.*{message}"):
         config_mod.validate(config)
