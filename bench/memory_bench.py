@@ -28,7 +28,7 @@ from mlpipe.cnn.extract import feature_names
 from mlpipe.config import load_merged
 from mlpipe.evaluate.registry import evaluation_figures, figure_path
 from mlpipe.gbm.predictors import all_predictors
-from mlpipe.gbm.table import IMAGE_STATS, LUMINOSITY
+from mlpipe.gbm.table import IMAGE_LUMINOSITY_FEATURES, IMAGE_STATS
 from mlpipe.io.store import create_store, write_matrix, write_table
 
 REPO = Path(__file__).resolve().parents[1]
@@ -55,8 +55,8 @@ def write_inputs(folder: Path, n: int, shards: int = 4, seed: int = 0) -> None:
         path.parent.mkdir(exist_ok=True)
         with create_store(path) as fh:
             fh.create_dataset("objid", data=ids[part])
-            write_table(fh, "features", pd.DataFrame(rng.random((len(part), len(LUMINOSITY) + len(IMAGE_STATS))),
-                                                     columns=LUMINOSITY + IMAGE_STATS))
+            write_table(fh, "features", pd.DataFrame(rng.random((len(part), len(IMAGE_LUMINOSITY_FEATURES) + len(IMAGE_STATS))),
+                                                     columns=IMAGE_LUMINOSITY_FEATURES + IMAGE_STATS))
         for name, cfg in MODELS.items():
             columns = [c for cols in feature_names(name, cfg, 2048).values() for c in cols]
             path = folder / "features" / name / f"shard-{k}.h5"

@@ -22,7 +22,7 @@ import yaml
 from mlpipe.catalog.sample import build_sample
 from mlpipe.gbm.predictors import MORPHOLOGY, all_predictors, select_columns
 from mlpipe.gbm.run import fit_predictor
-from mlpipe.gbm.table import LUMINOSITY, feature_frame
+from mlpipe.gbm.table import IMAGE_LUMINOSITY_FEATURES, feature_frame
 from mlpipe.mock.survey import write_mock_catalogues
 
 REPO = Path(__file__).resolve().parents[1]
@@ -40,7 +40,7 @@ def main() -> None:
         sample, _ = build_sample(paths, cfg["catalog"], cfg["cosmology"], cfg["inputs"])
     table = sample.set_index("objid", drop=False)
     rng = np.random.default_rng(0)
-    for name in LUMINOSITY:  # stand-in image luminosities (the real ones need the images)
+    for name in IMAGE_LUMINOSITY_FEATURES:  # stand-in image luminosities (the real ones need the images)
         table[name] = table["lum_g"] * rng.lognormal(0.0, 0.3, len(table))
     for name in ("log_sum", "log_mean", "log_std", "log_centre", "log_centre5", "image_size_px", "scale_a"):
         table[name] = rng.random(len(table))

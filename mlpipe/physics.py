@@ -7,8 +7,9 @@ from astropy import units as u
 from astropy.cosmology import FlatLambdaCDM
 from scipy.special import gamma, gammaincinv
 
-#: Absolute magnitude of the Sun in SDSS g (AB), Willmer 2018.
-SUN_ABS_MAG_G = 5.11
+#: Absolute magnitudes of the Sun in the SDSS bands (AB), Willmer 2018, ApJS 236, 47, Table 3.
+SUN_ABS_MAG = {"u": 6.39, "g": 5.11, "r": 4.65, "i": 4.53, "z": 4.50}
+SUN_ABS_MAG_G = SUN_ABS_MAG["g"]
 ARCSEC_PER_RAD = 206264.806
 #: SDSS pixel size: the pixel_kpc feature is this at the galaxy's distance.
 SDSS_PIXEL_ARCSEC = 0.396

@@ -17,7 +17,7 @@ import pandas as pd
 from mlpipe import physics
 from mlpipe.catalog.crossmatch import match_nearest
 from mlpipe.catalog.split import shard_of, split_labels
-from mlpipe.catalog.targets import g_luminosity, mass_to_light
+from mlpipe.catalog.targets import band_luminosity, mass_to_light
 from mlpipe.io.atomic import write_csv
 from mlpipe.io.gswlc import read_gswlc
 from mlpipe.io.gz2_catalog import read_gz2
@@ -132,7 +132,7 @@ def build_sample(paths: Mapping[str, str], cfg: Mapping[str, Any], cosmo_cfg: Ma
         gal["lum_g"] = 10.0 ** gal[lum_column]
         lum_error_mag = 2.5 * gal[f"{lum_column}_err"]
     else:
-        gal["lum_g"] = g_luminosity(gal, gal["z"].to_numpy(), cosmo)
+        gal["lum_g"] = band_luminosity(gal, gal["z"].to_numpy(), cosmo)
         lum_error_mag = gal["mag_err_g"]
     gal["ml"], gal["ml_err"] = mass_to_light(gal["logmstar"], gal["logmstarerr"], gal["lum_g"],
                                              lum_error_mag, cfg["relative_error_floor"])
@@ -141,7 +141,7 @@ def build_sample(paths: Mapping[str, str], cfg: Mapping[str, Any], cosmo_cfg: Ma
                       _fmt("reduced chi2 = ", gal["redchisq"], f" >= {cfg['chi2_max']}"),
                       keep=CHI2_KEPT)
     for band in [b for b in BANDS if f"mag_{b}" in gal.columns and b != "g"]:
-        gal[f"lum_{band}"] = g_luminosity(gal, gal["z"].to_numpy(), cosmo, band)
+        gal[f"lum_{band}"] = band_luminosity(gal, gal["z"].to_numpy(), cosmo, band)
     gal["pixel_kpc"] = physics.kpc_per_arcsec(gal["z"].to_numpy(), cosmo) * physics.SDSS_PIXEL_ARCSEC
 
     if paths.get("gz2"):

@@ -8,12 +8,11 @@ import pandas as pd
 from mlpipe import physics
 
 
-def g_luminosity(phot: pd.DataFrame, z: np.ndarray, cosmo, band: str = "g") -> np.ndarray:
-    """L in solar units from the extinction-corrected AB magnitude ``mag_<band>`` that the
-    photometry reader gives (no K-correction)."""
+def band_luminosity(phot: pd.DataFrame, z: np.ndarray, cosmo, band: str = "g") -> np.ndarray:
+    """L_band in solar units (N,) from the extinction-corrected AB magnitude ``mag_<band>`` that the
+    photometry reader gives and the redshift ``z`` (N,) (no K-correction)."""
     mag = phot[f"mag_{band}"].to_numpy()
-    sun = {"u": 6.39, "g": physics.SUN_ABS_MAG_G, "r": 4.65, "i": 4.53, "z": 4.50}[band]
-    return physics.luminosity_from_mag(mag, z, cosmo, sun)
+    return physics.luminosity_from_mag(mag, z, cosmo, physics.SUN_ABS_MAG[band])
 
 
 def mass_to_light(logmstar: np.ndarray, logmstarerr: np.ndarray, lum: np.ndarray,

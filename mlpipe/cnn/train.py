@@ -29,6 +29,21 @@ from mlpipe.io.integrity import HASH_ATTR, IntegrityError, load_torch, open_stor
 log = logging.getLogger(__name__)
 
 
+#: seeds of successive epochs are seed * EPOCH_SEED_STRIDE + epoch: distinct for up to this many epochs
+EPOCH_SEED_STRIDE = 1000
+
+
+def model_seed(base_seed: int, name: str) -> int:
+    """One CNN's seed: ``cnn.seed`` plus the character codes of the model's name, so that each model
+    draws its own initialisation and batches, the same in every run (no hash randomisation)."""
+    return base_seed + sum(map(ord, name))
+
+
+def epoch_seed(seed: int, epoch: int) -> int:
+    """The seed of one epoch's batch order and augmentation."""
+    return seed * EPOCH_SEED_STRIDE + epoch
+
+
 def weighted_l1(pred: torch.Tensor, target: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
     """The paper's loss: mean |Y_pred - Y| / dY (weight = 1 / dY)."""
     return (torch.abs(pred - target) * weight).mean()
@@ -87,7 +102,7 @@ def train_model(name: str, cnn_cfg: Mapping[str, Any], sample_csv: str | Path, s
     model_cfg = cnn_cfg["models"][name]
     train_cfg = cnn_cfg["training"] | {k: v for k, v in model_cfg.items() if k in cnn_cfg["training"]}
     target, size = model_cfg["target"], model_cfg["image_size"]
-    seed = cnn_cfg["seed"] + sum(map(ord, name))
+    seed = model_seed(cnn_cfg["seed"], name)
     device = pick_device(device_name)
     amp = device.type == "cuda"
     torch.manual_seed(seed)
@@ -140,8 +155,8 @@ def train_model(name: str, cnn_cfg: Mapping[str, Any], sample_csv: str | Path, s
     for epoch in range(start_epoch, train_cfg["epochs"]):
         t0 = time.time()
         model.train()
-        aug_gen = torch.Generator().manual_seed(seed * 1000 + epoch)
-        order_gen = torch.Generator().manual_seed(seed * 1000 + epoch)
+        aug_gen = torch.Generator().manual_seed(epoch_seed(seed, epoch))
+        order_gen = torch.Generator().manual_seed(epoch_seed(seed, epoch))
         total = torch.zeros((), dtype=torch.float64, device=device)
         for images, y, w in train_split.batches(batch_size, order_gen):
             if train_cfg["augment"]:

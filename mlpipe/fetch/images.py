@@ -25,9 +25,13 @@ log = logging.getLogger(__name__)
 CHUNK = 1 << 16
 
 
-def image_url(template: str, gal: pd.Series, objid: int, render_fov_d25: float = 1.4) -> str:
-    """Fill ``{objid}``, ``{ra}``, ``{dec}`` and ``{size_px}`` (a field 1.4 x D25 wide in SDSS pixels)."""
-    size_px = int(round(render_fov_d25 * gal["d25_arcmin"] * 60.0 / physics.SDSS_PIXEL_ARCSEC))
+#: the downloaded field / D25: room around the 1.125 x D25 that preprocessing cuts by the WCS
+DOWNLOAD_FOV_D25 = 1.4
+
+
+def image_url(template: str, gal: pd.Series, objid: int, fov_d25: float = DOWNLOAD_FOV_D25) -> str:
+    """Fill ``{objid}``, ``{ra}``, ``{dec}`` and ``{size_px}`` (a field ``fov_d25`` x D25 wide in SDSS pixels)."""
+    size_px = int(round(fov_d25 * gal["d25_arcmin"] * 60.0 / physics.SDSS_PIXEL_ARCSEC))
     return template.format(objid=objid, ra=f"{gal['ra']:.6f}", dec=f"{gal['dec']:.6f}", size_px=size_px)
 
 

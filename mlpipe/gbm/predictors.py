@@ -13,7 +13,7 @@ from typing import Any, Mapping
 
 CNN_GZ2 = ("cnn1_", "cnn2_", "cnn3_")
 CNN_ML = ("cnn4_",)
-LUMINOSITY = ("img_lum_",)
+IMAGE_LUMINOSITY = ("img_lum_",)
 FLUX = ("img_flux_",)
 IMAGE_STATS = ("img_log_", "img_image_size_px", "img_scale_a")
 DISTANCE = ("z", "pixel_kpc")
@@ -45,13 +45,13 @@ def main_predictors(top: int) -> list[Predictor]:
     return [
         Predictor("g_ref", include=_bands("g") + DISTANCE, paper_l1=4.52,
                   description="L_g (modelMag) + redshift: no morphology"),
-        Predictor("g_morph", include=LUMINOSITY + DISTANCE + MORPHOLOGY, paper_l1=2.29,
+        Predictor("g_morph", include=IMAGE_LUMINOSITY + DISTANCE + MORPHOLOGY, paper_l1=2.29,
                   description="g image only: CNN morphology + image luminosity + distance"),
         Predictor("gi_powerlaw", kind="powerlaw", paper_l1=1.90,
                   description="log M/L = a + b (g - i), fitted by minimising L1"),
         Predictor("gi_gbm", include=_bands("gi") + DISTANCE, paper_l1=1.26, base="powerlaw",
                   description="GBM on redshift, L_g, L_i and L_g/L_i, boosted from the g-i power law"),
-        Predictor("gi_morph", include=_bands("gi") + DISTANCE + LUMINOSITY + MORPHOLOGY,
+        Predictor("gi_morph", include=_bands("gi") + DISTANCE + IMAGE_LUMINOSITY + MORPHOLOGY,
                   top_features=top, paper_l1=1.12,
                   description=f"g + i + morphology, retrained on its {top} most-used features"),
     ]
@@ -67,11 +67,11 @@ def study_predictors(studies: list[str], top: int) -> list[Predictor]:
                     tags=("ablation",)),
             replace(g_morph, name="abl_no_cnn4", exclude=CNN_ML, paper_l1=2.41, description="without CNN 4",
                     tags=("ablation",)),
-            replace(g_morph, name="abl_no_luminosity", exclude=LUMINOSITY, paper_l1=2.32, description="without luminosity",
+            replace(g_morph, name="abl_no_luminosity", exclude=IMAGE_LUMINOSITY, paper_l1=2.32, description="without luminosity",
                     tags=("ablation",)),
             replace(g_morph, name="abl_no_distance", include=FLUX + MORPHOLOGY, paper_l1=2.67,
                     description="without distance: luminosity replaced by flux, no redshift", tags=("ablation",)),
-            replace(g_morph, name="abl_lum_distance_only", include=LUMINOSITY + DISTANCE, paper_l1=3.38,
+            replace(g_morph, name="abl_lum_distance_only", include=IMAGE_LUMINOSITY + DISTANCE, paper_l1=3.38,
                     description="luminosity + distance only (no CNN)", tags=("ablation",)),
         ]
     if "true_gz2" in studies:
@@ -93,7 +93,7 @@ def study_predictors(studies: list[str], top: int) -> list[Predictor]:
             phot = _bands(bands)
             out.append(Predictor(f"band_{bands}", include=phot + DISTANCE, description=f"bands {bands}",
                                  tags=("multiband",)))
-            out.append(Predictor(f"band_{bands}_morph", include=phot + DISTANCE + LUMINOSITY + MORPHOLOGY,
+            out.append(Predictor(f"band_{bands}_morph", include=phot + DISTANCE + IMAGE_LUMINOSITY + MORPHOLOGY,
                                  top_features=top, description=f"bands {bands} + morphology", tags=("multiband",)))
     return out
 

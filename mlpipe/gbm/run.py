@@ -91,7 +91,7 @@ def fit_predictor(predictor: Predictor, meta: pd.DataFrame, features: pd.DataFra
             x = features[columns]
             model, top_info = lightgbm_fit.fit(x.iloc[train], y[train], dy[train], x.iloc[val], y[val], dy[val],
                                                predictor.loss, cfg["params"], {}, cfg["cv_folds"], cfg["seed"], threads)
-            info["top_features"] = top_info["best_iteration"]
+            info["top_features_iterations"] = top_info["best_iteration"]
         info["features"] = columns
         model_text = model.booster.model_to_string()  # the best iteration only
         if predictor.name in cfg["uncertainty"]:

@@ -19,7 +19,7 @@ from mlpipe.io.store import create_store, read_matrix, read_table, write_matrix
 
 log = logging.getLogger(__name__)
 
-LUMINOSITY = ["lum_sum", "lum_mean", "lum_max", "lum_min", "lum_std", "lum_centre", "lum_centre5"]
+IMAGE_LUMINOSITY_FEATURES = ["lum_sum", "lum_mean", "lum_max", "lum_min", "lum_std", "lum_centre", "lum_centre5"]
 IMAGE_STATS = ["log_sum", "log_mean", "log_std", "log_centre", "log_centre5", "image_size_px", "scale_a"]
 META = ["objid", "split", "ml", "ml_err", "lum_g", "gz2_match"]
 
@@ -46,7 +46,7 @@ def cnn_features(stores: Sequence[str | Path]) -> list[pd.DataFrame]:
 
 def image_features(stores: Sequence[str | Path]) -> pd.DataFrame:
     """The luminosity and image statistics of every galaxy in the image stores."""
-    return _image_features(stores)[["objid", *LUMINOSITY, *IMAGE_STATS]]
+    return _image_features(stores)[["objid", *IMAGE_LUMINOSITY_FEATURES, *IMAGE_STATS]]
 
 
 def feature_frame(table: pd.DataFrame, cnn_tables: Sequence[pd.DataFrame], cosmo_cfg: Mapping[str, Any]) -> pd.DataFrame:
@@ -60,12 +60,12 @@ def feature_frame(table: pd.DataFrame, cnn_tables: Sequence[pd.DataFrame], cosmo
         features[f"phot_lum_{band}"] = lum[band]
     for pair in ("ug", "gr", "ri", "iz", "gi"):
         features[f"phot_ratio_{pair[0]}_{pair[1]}"] = lum[pair[0]] / lum[pair[1]]
-    if set(LUMINOSITY) <= set(table.columns):  # a table-only run or prediction has no image features
-        for name in LUMINOSITY:
+    if set(IMAGE_LUMINOSITY_FEATURES) <= set(table.columns):  # a table-only run or prediction has no image features
+        for name in IMAGE_LUMINOSITY_FEATURES:
             features[f"img_{name}"] = table[name]
         distance = physics.luminosity_distance_cm(table["z"].to_numpy(),
                                                   physics.cosmology(cosmo_cfg["H0"], cosmo_cfg["Om0"]))
-        for name in LUMINOSITY:  # what the image shows without knowing the distance
+        for name in IMAGE_LUMINOSITY_FEATURES:  # what the image shows without knowing the distance
             features[f"img_flux_{name[4:]}"] = table[name] / (4 * np.pi * distance**2)
         for name in IMAGE_STATS:
             features[f"img_{name}"] = table[name]

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from mlpipe import gz2, physics
-from mlpipe.catalog.targets import g_luminosity
+from mlpipe.catalog.targets import band_luminosity
 from mlpipe.cnn.extract import extract_shard
 from mlpipe.gbm.table import feature_frame, image_features
 from mlpipe.io.atomic import write_csv
@@ -34,7 +34,7 @@ def luminosities(galaxies: pd.DataFrame, cosmo) -> pd.DataFrame:
     out = pd.DataFrame(index=galaxies.index)
     for band in BANDS:
         if f"mag_{band}" in galaxies.columns:
-            out[f"lum_{band}"] = g_luminosity(galaxies, galaxies["z"].to_numpy(), cosmo, band)
+            out[f"lum_{band}"] = band_luminosity(galaxies, galaxies["z"].to_numpy(), cosmo, band)
     return out
 
 

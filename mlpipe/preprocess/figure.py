@@ -10,6 +10,7 @@ from matplotlib.patches import Circle
 
 from mlpipe.io.figure import save_figure
 from mlpipe.preprocess.galaxy import ProcessedGalaxy
+from mlpipe.preprocess.stars import STATUS_GALAXY, STATUS_REPLACED
 
 
 def preprocessing_figure(galaxies: dict[int, ProcessedGalaxy], path: str | Path, title: str) -> None:
@@ -28,9 +29,9 @@ def preprocessing_figure(galaxies: dict[int, ProcessedGalaxy], path: str | Path,
             ax.set_ylabel("y [px]", fontsize=7)
             ax.tick_params(labelsize=6)
         for star in gal.stars:   # red: replaced (radius), green: kept as galaxy structure
-            if star.status == "replaced":
+            if star.status == STATUS_REPLACED:
                 row[0].add_patch(Circle((star.x, star.y), star.radius_px, fill=False, color="tab:red"))
-            elif star.status == "galaxy structure":
+            elif star.status == STATUS_GALAXY:
                 row[0].add_patch(Circle((star.x, star.y), 4.0, fill=False, color="tab:green"))
     if not galaxies:
         axes[0, 0].text(0.5, 0.5, "no galaxy processed in this shard", ha="center")

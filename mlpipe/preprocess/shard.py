@@ -22,6 +22,7 @@ from mlpipe.io.store import create_store, write_table
 from mlpipe.preprocess.cutout import pixel_scale_arcsec
 from mlpipe.preprocess.errors import Rejected
 from mlpipe.preprocess.galaxy import PreprocessSettings, ProcessedGalaxy, preprocess_galaxy
+from mlpipe.preprocess.stars import STATUS_REPLACED
 
 log = logging.getLogger(__name__)
 STORE_VERSION = 1
@@ -123,7 +124,7 @@ def process_shard(shard_csv: str | Path, images_dir: str | Path, stars_csv: str 
     n = max(len(ids), 1)
     log.info("shard done: %d processed, %d rejected; read %.1f ms, process %.1f ms per galaxy",
              len(ids), len(rejects), 1e3 * timing["read"] / n, 1e3 * timing["process"] / n)
-    replaced = sum(row[4] == "replaced" for row in star_rows)
+    replaced = sum(row[4] == STATUS_REPLACED for row in star_rows)
     log.info("stars: %d replaced, %d candidates kept as galaxy structure (not point-like against the "
              "PSF, or not standing above the galaxy's light)", replaced, kept_as_galaxy)
     return rejects_df, shown
