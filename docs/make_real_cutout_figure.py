@@ -1,6 +1,6 @@
 """Draw docs/figures/real_cutouts.png: a few real SDSS cut-outs before and after preprocessing.
 
-Run from the repository root with the lead's files beside the clone:
+Run from the repository root with the real survey files in ../shared/real beside the clone:
     python docs/make_real_cutout_figure.py ../shared/real/sdss_cutouts
 The cut-outs are r-band in ADU (counts) with the sky not subtracted and no star catalogue, so the
 sky is estimated in the field's corners and the candidates found in the image stand in for the

@@ -1,6 +1,7 @@
 """The workflow config is validated at start; a wrong key or type is named in the message."""
 
 import subprocess
+from pathlib import Path
 
 import pytest
 import yaml
@@ -42,10 +43,15 @@ def test_cli_refuses_invalid_config_file(tmp_path, config, capsys):
                  "--gz2", "x", "--photometry", "x", "--outdir", str(tmp_path)]) == 2
 
 
+def snakemake_dry_run(configfile: Path) -> subprocess.CompletedProcess:
+    """``snakemake -n`` of the repository's workflow with one extra config file."""
+    return subprocess.run(["snakemake", "-n", "--configfile", str(configfile)],
+                          cwd=REPO, capture_output=True, text=True, env=venv_env())
+
+
 def test_snakemake_stops_on_schema_error(tmp_path):
     (tmp_path / "bad.yaml").write_text("catalog:\n  n_shards: many\n")
-    run = subprocess.run(["snakemake", "-n", "--configfile", str(tmp_path / "bad.yaml")],
-                         cwd=REPO, capture_output=True, text=True, env=venv_env())
+    run = snakemake_dry_run(tmp_path / "bad.yaml")
     assert run.returncode != 0
     assert "n_shards" in run.stdout + run.stderr
 
@@ -118,8 +124,7 @@ def test_references_and_ranges_are_checked_naming_the_key(config, mutate, key):
 
 def test_snakemake_stops_on_a_reference_error(tmp_path):
     (tmp_path / "bad.yaml").write_text("predict:\n  predictor: g_magic\n")
-    run = subprocess.run(["snakemake", "-n", "--configfile", str(tmp_path / "bad.yaml")],
-                         cwd=REPO, capture_output=True, text=True, env=venv_env())
+    run = snakemake_dry_run(tmp_path / "bad.yaml")
     assert run.returncode != 0
     assert "predict.predictor" in run.stdout + run.stderr and "g_magic" in run.stdout + run.stderr
 
@@ -244,8 +249,7 @@ def test_yaml_problems_name_file_and_line(tmp_path, text, message):
 
 def test_snakemake_stops_on_a_duplicate_key_naming_file_and_line(tmp_path):
     (tmp_path / "dup.yaml").write_text("catalog:\n  n_shards: 2\ncatalog:\n  seed: 3\n")
-    run = subprocess.run(["snakemake", "-n", "--configfile", str(tmp_path / "dup.yaml")],
-                         cwd=REPO, capture_output=True, text=True, env=venv_env())
+    run = snakemake_dry_run(tmp_path / "dup.yaml")
     assert run.returncode != 0
     assert "dup.yaml, line 3: duplicate key 'catalog'" in run.stdout + run.stderr
 

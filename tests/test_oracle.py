@@ -60,7 +60,7 @@ def test_without_the_mechanisms_morphology_adds_little(truth, default_config):
     sample = observed_sample(plain, d25_min_arcmin=0.4, log_ml_error_range_dex=(0.04, 0.12),
                              relative_error_floor=0.05, seed=3)
     colour = oracle_table(sample, seed=3, n_resamples=500).set_index("with").loc["colour_morph"]
-    assert 1 - colour["ratio"] < 0.03
+    assert colour["ratio"] > 0.97   # less than 3 % gain
 
 
 def test_composite_populations_lie_above_the_colour_relation(default_config):
