@@ -28,10 +28,15 @@ def _saved_predictor(folder):
                       "early_stopping_rounds": 10}}
     _, info, saved = fit_predictor(Predictor("g_test", include=("z", "cnn1_", "img_")), meta, features, cfg)
     folder.mkdir()
+    _write_fit(folder, info, saved)
+    return features
+
+
+def _write_fit(folder, info, saved):
+    """A trained predictor's files as train_predictor writes them: model.txt, fit.json, interval.json."""
     (folder / "model.txt").write_text(saved.model_text)
     (folder / "fit.json").write_text(json.dumps(info, default=float))
     (folder / "interval.json").write_text(json.dumps(saved.interval))
-    return features
 
 
 def _weights(path, name):
@@ -157,9 +162,7 @@ def _table_only_bundle(tmp_path):
                                    meta, features, cfg)
     folder = tmp_path / "gbm"
     folder.mkdir()
-    (folder / "model.txt").write_text(saved.model_text)
-    (folder / "fit.json").write_text(json.dumps(info, default=float))
-    (folder / "interval.json").write_text(json.dumps(saved.interval))
+    _write_fit(folder, info, saved)
     return folder
 
 
