@@ -63,15 +63,23 @@ def write_output(path: Path, name: str) -> None:
 
 def fabricate(work: Path, n_shards: int, template: list[tuple[str, str]]) -> None:
     """Every output of an ``n_shards`` run, dated by its rule's place in the pipeline."""
-    start = time.time() - 3600
+    # after every workflow file (the report's captions are inputs too: a fresh checkout dates them now)
+    sources = [REPO / "Snakefile", REPO / "workflow_config.yaml"]
+    sources += [path for folder in ("rules", "report", "envs", "mlpipe") for path in (REPO / folder).rglob("*")]
+    newest_source = max(path.stat().st_mtime for path in sources)
+    start = max(time.time() - 3600, newest_source + 1)
+    stamps = {}
     for name, rule in template:
         if "shard-1" in name:
             continue
         names = [name.replace("shard-0", f"shard-{k}") for k in range(n_shards)] if "shard-0" in name else [name]
-        stamp = start + 60 * STAGES.index(rule)
         for each in names:
             write_output(work / each, each)
-            os.utime(work / each, (stamp, stamp))
+            stamps[each] = start + 60 * STAGES.index(rule)
+    # dated once everything is written: a file written into a folder output after the folder was
+    # dated would make the folder newer than its consumers, in an order that varies between runs
+    for each, stamp in stamps.items():
+        os.utime(work / each, (stamp, stamp))
 
 
 def timed(work: Path, *args: str) -> tuple[float, str]:

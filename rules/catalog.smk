@@ -7,7 +7,9 @@ checkpoint build_sample:
     output:
         sample="results/catalog/sample.csv",
         rejected="results/catalog/rejected.csv",
-        shards=expand("results/catalog/shards/shard-{shard}.csv", shard=SHARDS),
+        # The folder of the shard catalogues shard-K.csv: one output, not n (Snakemake matches every
+        # requested file against each output pattern of a rule, O(n^2) for n patterns).
+        shards=directory("results/catalog/shards"),
     log:
         "results/logs/build_sample.log",
     benchmark:

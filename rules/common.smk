@@ -154,11 +154,22 @@ def shard_image_folder(wildcards):
     return config["data"]["real"]["images"]
 
 
+def shard_catalogue_folder(wildcards):
+    """build_sample's folder of shard catalogues (an input function: rules/mock.smk is read before
+    rules/catalog.smk defines the rule)."""
+    return rules.build_sample.output.shards
+
+
 @functools.cache
-def sample_shard_catalogues():
-    """The shard catalogues of build_sample, once it has run. Asked once per Snakemake process:
-    each .get() expands all the checkpoint's outputs, so asking per shard costs O(shards^2)."""
-    return list(checkpoints.build_sample.get().output.shards)
+def sample_shard_folder():
+    """The folder of build_sample's shard catalogues, once it has run. Asked once per Snakemake
+    process: the checkpoint's .get() is not free, and asking it per shard adds up at 10,000 shards."""
+    return checkpoints.build_sample.get().output.shards
+
+
+def sample_shard_catalogue(shard):
+    """The catalogue of one shard (a file in build_sample's folder output)."""
+    return f"{sample_shard_folder()}/shard-{shard}.csv"
 
 
 def image_index_file():
@@ -181,7 +192,7 @@ def shard_images(wildcards):
         return [folder]
     if config["data"]["fetch"]["enabled"]:  # list the images only once the shard's download ran
         checkpoints.fetch_images.get(shard=wildcards.shard)
-    shard = sample_shard_catalogues()[int(wildcards.shard)]
+    shard = sample_shard_catalogue(wildcards.shard)
     ids = pd.read_csv(shard, usecols=["objid"])["objid"]
     if image_index_file():
         index = image_index()

@@ -4,7 +4,7 @@
 
 checkpoint fetch_images:
     input:
-        shard="results/catalog/shards/shard-{shard}.csv",
+        shards=shard_catalogue_folder,
     output:
         "results/fetch/shard-{shard}.csv",
     log:
@@ -17,5 +17,5 @@ checkpoint fetch_images:
         cfg=stage_config("data"),
         images=config["data"]["real"]["images"],
     shell:
-        "python -m mlpipe fetch-images --config-json {params.cfg:q} --shard-catalogue {input.shard} "
+        "python -m mlpipe fetch-images --config-json {params.cfg:q} --shard-catalogue {input.shards}/shard-{wildcards.shard}.csv "
         "--images {params.images} --report {output} > {log} 2>&1"

@@ -23,7 +23,7 @@ rule mock_catalogues:
 
 rule mock_images:
     input:
-        shard="results/catalog/shards/shard-{shard}.csv",
+        shards=shard_catalogue_folder,
         truth="results/mock/truth.csv",
         stars="results/mock/stars.csv",
     output:
@@ -37,5 +37,5 @@ rule mock_images:
     params:
         cfg=stage_config("mock", "cosmology"),
     shell:
-        "python -m mlpipe mock-images --config-json {params.cfg:q} --shard-catalogue {input.shard} "
+        "python -m mlpipe mock-images --config-json {params.cfg:q} --shard-catalogue {input.shards}/shard-{wildcards.shard}.csv "
         "--truth {input.truth} --stars {input.stars} --outdir {output} > {log} 2>&1"

@@ -3,7 +3,7 @@
 
 rule preprocess_shard:
     input:
-        shard="results/catalog/shards/shard-{shard}.csv",
+        shards=shard_catalogue_folder,
         images=shard_images,
         index=image_index_inputs,
         stars=star_catalogue,
@@ -26,7 +26,7 @@ rule preprocess_shard:
         sizes=image_sizes(),
         index=image_index_option,
     shell:
-        "python -m mlpipe preprocess --config-json {params.cfg:q} --shard-catalogue {input.shard} "
+        "python -m mlpipe preprocess --config-json {params.cfg:q} --shard-catalogue {input.shards}/shard-{wildcards.shard}.csv "
         "--images {params.folder} {params.index} --stars {input.stars} --sizes {params.sizes} "
         "--out {output.store} --figure {output.figure} > {log} 2>&1"
 

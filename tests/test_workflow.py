@@ -55,6 +55,16 @@ def test_shell_commands_fit_the_kernel_limit_at_a_thousand_shards(tmp_path):
     assert any("gbm-table" in c and "--shards 1000" in c for c in commands)
     assert len([c for c in commands if " preprocess " in c]) == 1000
     assert max(len(c) for c in commands) < 16_384   # gbm-table listing every store took 167 KB here
+    # every rule that writes all shards at once declares one folder, not n files: Snakemake matches
+    # each requested file against every output pattern of a rule, O(shards^2) in the DAG build
+    outputs, rule = {}, None
+    for line in out.splitlines():
+        if line.startswith(("rule ", "checkpoint ")):
+            rule = line.split()[1].rstrip(":")
+        elif rule and line.strip().startswith("output:"):
+            outputs.setdefault(rule, []).append(line.split(":", 1)[1].strip().split(", "))
+    assert outputs["build_sample"] == [["results/catalog/sample.csv", "results/catalog/rejected.csv", "results/catalog/shards"]]
+    assert all(len(job) < 100 for jobs in outputs.values() for job in jobs), {r: max(map(len, j)) for r, j in outputs.items()}
 
 
 def test_tiny_run_writes_sample_and_images(tiny_run):
