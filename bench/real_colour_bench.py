@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from mlpipe import losses
+from mlpipe import losses, physics
 from mlpipe.catalog.sample import build_sample
 from mlpipe.gbm import lightgbm_fit
 from mlpipe.gbm.predictors import all_predictors, select_columns
@@ -54,8 +54,9 @@ def sample_and_features(table: Path, cfg: dict) -> tuple[pd.DataFrame, pd.DataFr
     inputs = copy.deepcopy(cfg["inputs"])
     inputs["photometry"] |= PHOTOMETRY
     paths = {"gswlc": str(table), "photometry": str(table), "hyperleda": None, "gz2": None}
-    sample, _ = build_sample(paths, catalog, cfg["cosmology"], inputs)
-    features = feature_frame(sample.set_index("objid", drop=False), [], cfg["cosmology"]).reset_index(drop=True)
+    sample, _ = build_sample(paths, catalog_cfg=catalog, cosmo_cfg=cfg["cosmology"], inputs=inputs)
+    cosmo = physics.cosmology(cfg["cosmology"]["H0"], cfg["cosmology"]["Om0"])
+    features = feature_frame(sample.set_index("objid", drop=False), cnn_tables=[], cosmo=cosmo).reset_index(drop=True)
     return sample, features.astype(np.float32)
 
 

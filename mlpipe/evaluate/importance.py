@@ -3,18 +3,24 @@ values are shuffled between galaxies."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
 from mlpipe import losses
+from mlpipe.gbm.table import read_table_store
+from mlpipe.io.validation import InputError
 
 
-def permutation_importance(booster: lgb.Booster, x: pd.DataFrame, y: np.ndarray, dy: np.ndarray,
+def permutation_importance(booster: lgb.Booster, *, x: pd.DataFrame, ml: np.ndarray, ml_err: np.ndarray,
                            repeats: int, seed: int) -> pd.DataFrame:
-    """Mean and spread of the L1 increase per feature the model uses. One column at a time is
-    shuffled in place and then restored: the table (6,600 x 2,200 at the paper's scale) is
+    """Mean and spread of the L1 increase per feature the model uses, over the rows of ``x``
+    (n, n_features) with M/L ``ml`` and its error ``ml_err`` (n,) in solar units. One column at a
+    time is shuffled in place and then restored: the table (6,600 x 2,200 at the paper's scale) is
     never copied per permutation."""
+    y, dy = ml, ml_err
     names = booster.feature_name()
     values = x[names].to_numpy(copy=True)
     base = losses.l1(booster.predict(values), y, dy)
@@ -33,3 +39,16 @@ def permutation_importance(booster: lgb.Booster, x: pd.DataFrame, y: np.ndarray,
                      "l1_increase_std": float(np.std(increases)), "splits": int(used[name])})
     table = pd.DataFrame(rows, columns=["feature", "l1_increase", "l1_increase_std", "splits"])
     return table.sort_values("l1_increase", ascending=False, kind="stable").reset_index(drop=True)
+
+
+def validation_importance(*, table_path: str | Path, model_path: str | Path, repeats: int, seed: int) -> pd.DataFrame:
+    """The stage's entry point: the permutation importance of the LightGBM model in ``model_path``
+    (a predictor's model.txt) on the validation galaxies of the features table."""
+    meta, features = read_table_store(table_path)
+    try:
+        booster = lgb.Booster(model_file=str(model_path))
+    except lgb.basic.LightGBMError as err:
+        raise InputError(f"{model_path}: not a readable LightGBM model ({err})") from err
+    val = (meta["split"] == "validation").to_numpy()
+    return permutation_importance(booster, x=features[val], ml=meta["ml"].to_numpy()[val],
+                                  ml_err=meta["ml_err"].to_numpy()[val], repeats=repeats, seed=seed)

@@ -98,6 +98,12 @@ def multiband_table(table: pd.DataFrame) -> pd.DataFrame:
     return wide.reset_index()
 
 
+def ablation_table(table: pd.DataFrame) -> pd.DataFrame:
+    """Table 2 (ablations): g_morph and each predictor tagged ``ablation``."""
+    ablation = table[table["predictor"].isin(["g_morph"]) | (table["tags"] == "ablation")]
+    return ablation[["predictor", "description", "l1", "l1_ci_low", "l1_ci_high", "paper_l1"]]
+
+
 def loss_table(table: pd.DataFrame) -> pd.DataFrame:
     """Table B.1: each base predictor optimised for L1, L2 and RMSLE."""
     rows = []

@@ -31,14 +31,14 @@ def _training_rows(meta: pd.DataFrame, fraction: float, seed: int) -> np.ndarray
 
 
 def calibration_scale(pred: np.ndarray, lo: np.ndarray, hi: np.ndarray, y: np.ndarray,
-                      val: np.ndarray, target: float = 0.68) -> float:
+                      val: np.ndarray, coverage: float = 0.68) -> float:
     """The one factor on the quantile models' interval around the prediction that makes it cover
-    ``target`` of the validation galaxies (split conformal calibration)."""
+    ``coverage`` of the validation galaxies (split conformal calibration)."""
     below, above = np.clip(pred - lo, 0, None), np.clip(hi - pred, 0, None)
     scales = np.linspace(0.05, 10.0, 800)
     covered = [np.mean((y[val] >= pred[val] - k * below[val]) & (y[val] <= pred[val] + k * above[val]))
                for k in scales]
-    return float(scales[np.argmax(np.asarray(covered) >= target)]) if max(covered) >= target else float(scales[-1])
+    return float(scales[np.argmax(np.asarray(covered) >= coverage)]) if max(covered) >= coverage else float(scales[-1])
 
 
 def choose_grid(settings: FitSettings, n_features: int) -> tuple[dict[str, list], str]:
