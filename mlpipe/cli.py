@@ -126,9 +126,10 @@ def preprocess(args: argparse.Namespace, cfg: dict[str, Any]) -> None:
 
     index = read_image_index(args.image_index) if args.image_index else None
     real = cfg.get("data", {}).get("real", {})
-    _, shown = process_shard(args.shard_catalogue, args.images, args.stars, sorted(set(args.sizes)),
-                             cfg["preprocess"], cfg["cosmology"], args.out,
-                             cfg["preprocess"]["figure_galaxies"], index,
+    _, shown = process_shard(args.shard_catalogue, images_dir=args.images, stars_csv=args.stars,
+                             sizes=sorted(set(args.sizes)), preprocess_cfg=cfg["preprocess"],
+                             cosmo_cfg=cfg["cosmology"], out_path=args.out,
+                             n_figure=cfg["preprocess"]["figure_galaxies"], image_index=index,
                              image_unit=real.get("image_unit", "nanomaggies"),
                              image_zero_point_mag=real.get("image_zero_point_mag"),
                              star_columns=cfg.get("inputs", {}).get("stars", {}).get("columns"))

@@ -171,8 +171,9 @@ def _image_features(bundle: Bundle, galaxies: pd.DataFrame, rejected: pd.DataFra
             pd.DataFrame(columns=["ra", "dec", "psfMag_g"]).to_csv(stars, index=False)
         store = work / "images.h5"
         real = cfg.get("data", {}).get("real", {})
-        shard_rejects, _ = process_shard(work / "galaxies.csv", images_dir, stars, sizes, cfg["preprocess"],
-                                         cfg["cosmology"], store, image_unit=real.get("image_unit", "nanomaggies"),
+        shard_rejects, _ = process_shard(work / "galaxies.csv", images_dir=images_dir, stars_csv=stars, sizes=sizes,
+                                         preprocess_cfg=cfg["preprocess"], cosmo_cfg=cfg["cosmology"], out_path=store,
+                                         image_unit=real.get("image_unit", "nanomaggies"),
                                          image_zero_point_mag=real.get("image_zero_point_mag"))
         rejected = pd.concat([rejected, shard_rejects], ignore_index=True)
         if len(shard_rejects) == len(galaxies):  # nothing to predict: say why instead of an empty table
