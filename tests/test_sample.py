@@ -27,7 +27,7 @@ def test_match_nearest_radius_and_near_duplicates():
     ra = np.array([10.0, 10.0 + 1.0 / 3600, 20.0, 30.0])
     dec = np.zeros(4)
     other_ra = np.array([10.0 + 0.2 / 3600, 30.0 + 10.0 / 3600])
-    m = match_nearest(ra, dec, other_ra, np.zeros(2), 5.0)
+    m = match_nearest(ra, dec, other_ra, np.zeros(2), radius_arcsec=5.0)
     assert list(m["status"]) == ["matched", "taken", "none", "none"]
     assert m.loc[0, "index"] == 0 and m.loc[0, "sep_arcsec"] == pytest.approx(0.2, abs=1e-3)
     assert m.loc[3, "index"] == -1  # 10 arcsec away: outside the radius
@@ -43,20 +43,20 @@ def test_error_floor_and_propagation():
 
 def test_split_sizes_and_determinism():
     ids = 1237645000000000000 + np.arange(1000) * 7919
-    labels = split_labels(ids, 0.1, 0.1, seed=3)
+    labels = split_labels(ids, test_fraction=0.1, validation_fraction=0.1, seed=3)
     counts = pd.Series(labels).value_counts()
     assert counts["test"] == 100 and counts["validation"] == 90 and counts["train"] == 810
-    assert np.array_equal(labels, split_labels(ids, 0.1, 0.1, seed=3))
-    assert not np.array_equal(labels, split_labels(ids, 0.1, 0.1, seed=4))
+    assert np.array_equal(labels, split_labels(ids, test_fraction=0.1, validation_fraction=0.1, seed=3))
+    assert not np.array_equal(labels, split_labels(ids, test_fraction=0.1, validation_fraction=0.1, seed=4))
     order = np.random.default_rng(0).permutation(len(ids))   # the rows in another order: same split per galaxy
-    assert np.array_equal(split_labels(ids[order], 0.1, 0.1, seed=3), labels[order])
+    assert np.array_equal(split_labels(ids[order], test_fraction=0.1, validation_fraction=0.1, seed=3), labels[order])
 
 
 def test_shards_depend_only_on_the_id():
     ids = np.arange(1237645000000000000, 1237645000000000500)
-    shards = shard_of(ids, 4)
+    shards = shard_of(ids, n_shards=4)
     assert set(shards) == {0, 1, 2, 3}
-    assert np.array_equal(shard_of(ids[100:200], 4), shards[100:200])
+    assert np.array_equal(shard_of(ids[100:200], n_shards=4), shards[100:200])
 
 
 def _write_catalogues(tmp_path, n=12):

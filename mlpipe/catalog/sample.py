@@ -68,7 +68,7 @@ def _match_hyperleda(gal: pd.DataFrame, path: str, *, leda_inputs: Mapping[str, 
                      d25_min_arcmin: float, rejects: _Rejects) -> pd.DataFrame:
     """Each galaxy's HyperLeda counterpart and D25; the D25 cut."""
     leda = read_hyperleda(path, leda_inputs.get("columns"), leda_inputs.get("units"))
-    m = match_nearest(gal["ra"], gal["dec"], leda["leda_ra"], leda["leda_dec"], match_arcsec)
+    m = match_nearest(gal["ra"], gal["dec"], leda["leda_ra"], leda["leda_dec"], radius_arcsec=match_arcsec)
     reason = np.where(m["status"] == "taken",
                       "HyperLeda counterpart is closer to another galaxy (near-duplicate)",
                       f"no HyperLeda counterpart within {match_arcsec} arcsec")
@@ -139,7 +139,7 @@ def _join_gz2(gal: pd.DataFrame, path: str | None, *, columns: Mapping[str, str]
     within ``match_arcsec``) and ``gz2_match``."""
     if path:
         gz2 = read_gz2(path, columns)
-        gm = match_nearest(gal["ra"], gal["dec"], gz2["gz2_ra"], gz2["gz2_dec"], match_arcsec)
+        gm = match_nearest(gal["ra"], gal["dec"], gz2["gz2_ra"], gz2["gz2_dec"], radius_arcsec=match_arcsec)
         matched = gm["status"].to_numpy() == "matched"
         gz2_cols = [c for c in gz2.columns if c.startswith("gz2_q")]
         gz2_rows = gz2.iloc[np.where(matched, gm["index"], 0)][["gz2_id", *gz2_cols]].reset_index(drop=True)
@@ -192,9 +192,9 @@ def build_sample(paths: Mapping[str, str | None], *, catalog_cfg: Mapping[str, A
     gal = _join_gz2(gal, paths.get("gz2"), columns=inputs.get("gz2", {}).get("columns"),
                     match_arcsec=catalog_cfg["gz2_match_arcsec"])
 
-    gal["split"] = split_labels(gal["objid"].to_numpy(), catalog_cfg["test_fraction"],
-                                catalog_cfg["validation_fraction"], catalog_cfg["seed"])
-    gal["shard"] = shard_of(gal["objid"].to_numpy(), catalog_cfg["n_shards"])
+    gal["split"] = split_labels(gal["objid"].to_numpy(), test_fraction=catalog_cfg["test_fraction"],
+                                validation_fraction=catalog_cfg["validation_fraction"], seed=catalog_cfg["seed"])
+    gal["shard"] = shard_of(gal["objid"].to_numpy(), n_shards=catalog_cfg["n_shards"])
     for split, count in gal["split"].value_counts().items():
         log.info("%-28s %7d", f"split {split}", count)
     rejected = rejects.table()
