@@ -30,7 +30,8 @@ def write_metric_tables(*, table_path: str | Path, predictions_dir: str | Path, 
     write_csv(tables.significance_table(preds, ev["ks_pairs"], ev["bootstrap"], ev["seed"], ev["significance_level"]),
               f"{outdir}/significance.csv")
     if any(c.startswith(f"{ev['class_model']}_gz2_") for c in features.columns):
-        per_class = tables.per_class_table(preds, PER_CLASS_PREDICTORS, features, meta, ev)
+        per_class = tables.per_class_table(preds, PER_CLASS_PREDICTORS, features=features, meta=meta,
+                                           class_model=ev["class_model"], class_thresholds=ev["class_thresholds"])
     else:  # a table-only run: no CNN morphology to class the galaxies by
         per_class = pd.DataFrame(columns=["predictor", "class", "n", "l1"])
     write_csv(per_class, f"{outdir}/per_class.csv")
