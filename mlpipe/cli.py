@@ -89,7 +89,7 @@ def build_sample(args: argparse.Namespace, cfg: dict[str, Any]) -> None:
 
     paths = {k: getattr(args, k) for k in ("gswlc", "hyperleda", "gz2", "photometry")}
     sample, rejected = build(paths, catalog_cfg=cfg["catalog"], cosmo_cfg=cfg["cosmology"], inputs=cfg.get("inputs", {}))
-    write_sample(sample, rejected, cfg["catalog"]["n_shards"], args.outdir)
+    write_sample(sample, rejected, n_shards=cfg["catalog"]["n_shards"], outdir=args.outdir)
     log.info("sample: %d galaxies, %d rejected", len(sample), len(rejected))
 
 

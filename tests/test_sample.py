@@ -146,7 +146,7 @@ def test_build_sample_targets_gz2_flags_and_files(tmp_path):
     assert unmatched[[f"gz2_{n}" for n in gz2.answer_names()]].isna().all().all()
     matched = sample[sample["gz2_match"]]
     assert matched["gz2_q01_smooth_or_features_smooth"].to_numpy() == pytest.approx(1 / 3)
-    write_sample(sample, rejected, 3, tmp_path / "out")
+    write_sample(sample, rejected, n_shards=3, outdir=tmp_path / "out")
     shards = [pd.read_csv(tmp_path / "out" / "shards" / f"shard-{k}.csv") for k in range(3)]
     assert sum(len(s) for s in shards) == len(sample)
     back = pd.read_csv(tmp_path / "out" / "sample.csv")

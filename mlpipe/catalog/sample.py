@@ -204,7 +204,7 @@ def build_sample(paths: Mapping[str, str | None], *, catalog_cfg: Mapping[str, A
     return gal.sort_values("objid").reset_index(drop=True), rejected
 
 
-def write_sample(sample: pd.DataFrame, rejected: pd.DataFrame, n_shards: int, outdir: str | Path) -> None:
+def write_sample(sample: pd.DataFrame, rejected: pd.DataFrame, *, n_shards: int, outdir: str | Path) -> None:
     """sample.csv, rejected.csv and one catalogue per shard (every shard file, even an empty one)."""
     outdir = Path(outdir)
     write_csv(sample, outdir / "sample.csv")
