@@ -16,7 +16,9 @@ nucleus). The preprocessing runs with the injected star as the catalogue and wit
   noise, so the original pixel noise cancels and only the star's leftover counts;
 - damage: change of the galaxy's own flux inside its ellipse, more than that radius plus the
   fitting annulus away from the injected star, over the galaxy's flux there (per image: the
-  largest over all injections);
+  largest over all injections). The star's faint light there may be removed or left, so the
+  damage is the change beyond what it explains: below the galaxy's flux alone (light removed),
+  or above the galaxy's plus the star's (light added);
 - patch noise: pixel-to-pixel noise (MAD of neighbour differences) inside replaced patches over
   the same measure on the sky, from a run with the fill noise on;
 - scaling: the scaling maximum, and the log stretch's ``a``, over those without the star.
@@ -231,7 +233,9 @@ def bench_image(path: Path, cfg: dict, reps: int, rows: list, per_image: list, s
                     ref = forced(ref_clean, res.stars, fwhm_px, keep, near_xy=xy, within=r_ap)
                     left = (clean - ref)[aperture].sum()
                     row[f"{mode}_removed"] = 1.0 - left / row["flux_injected"]
-                    row[f"{mode}_damage"] = ((clean - ref_clean - injected)[away].sum() / galaxy_flux
+                    # what the star cannot explain: less than the galaxy alone, or more than galaxy + star
+                    change, star_there = (clean - ref_clean)[away].sum(), injected[away].sum()
+                    row[f"{mode}_damage"] = ((min(change, 0.0) + max(change - star_there, 0.0)) / galaxy_flux
                                              if away.any() else np.nan)
                     ref_run = base if mode == "catalogue" else base_nc
                     row[f"{mode}_scale_ratio"] = res.features["scale_max"] / ref_run.features["scale_max"]

@@ -19,7 +19,7 @@ so a bright star's halo goes without replacing the galaxy under it.
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Mapping
 
 import numpy as np
@@ -40,6 +40,12 @@ SATURATED_MIN_SIGMA = 100.0
 LISTED_MIN_SNR = 3.0
 #: the broader alternative a point source must beat: FWHM x this
 EXTENDED_FWHM_RATIO = 1.5
+#: the shapes a bright star's halo fit tries (the best fitting is its model): FWHM x these (core
+#: and halo), the model's core beta + these (real PSFs differ from the model and star to star)
+CORE_FWHM_SCALES = (0.85, 1.0, 1.15)
+CORE_BETA_STEPS = (-1.0, 0.0, 1.0)
+#: a star's model is subtracted out to at most this times ``max_mask_radius_fwhm`` FWHM
+HALO_REACH_FACTOR = 4.0
 #: a pixel within a star's replaced radius is replaced only where the star is brighter than this
 #: times the light left after subtracting it (elsewhere the galaxy dominates: model-subtracted)
 STAR_OVER_GALAXY_TO_REPLACE = 1.0
@@ -291,6 +297,8 @@ class PointFit:
     delta_chi2: float     # chi2(broader source) - chi2(PSF): > 0 when the PSF fits better
     halo_flux: float | None = None   # the halo's own flux, fitted where the halo is detectable
     mirror_xy: tuple[float, float] | None = None  # fitted against its counterparts about this centre
+    core_fwhm_px: float | None = None   # the star's own FWHM and core beta, where fitted (else the model's)
+    core_beta: float | None = None
 
 
 def fit_halo(data: np.ndarray, *, x_px: float, y_px: float, fwhm_px: float, sky_sigma: float, psf: PsfModel,
@@ -319,8 +327,15 @@ def fit_halo(data: np.ndarray, *, x_px: float, y_px: float, fwhm_px: float, sky_
         use &= values < saturated_level
     # every 2nd pixel beyond 3 FWHM: the halo is smooth and the fit stays cheap
     use &= (r <= 3.0 * fwhm_px) | (((yy + xx) % 2) == 0)
-    core, halo = core_profile(r, fwhm_px=fwhm_px, model=psf), halo_profile(r, fwhm_px=fwhm_px, model=psf)
     mirrored = galaxy_xy is not None and np.hypot(x_px - galaxy_xy[0], y_px - galaxy_xy[1]) < r_halo
+    # the star's shapes tried: FWHM (the halo's scales with it, as the model defines it) and the
+    # core's beta; each as (FWHM, beta, core's column, halo's column)
+    columns = []
+    for scale in CORE_FWHM_SCALES:
+        halo = halo_profile(r, fwhm_px=scale * fwhm_px, model=psf)
+        for beta in (psf.core_beta + d for d in CORE_BETA_STEPS):
+            shape = replace(psf, core_beta=beta)
+            columns.append((scale * fwhm_px, beta, core_profile(r, fwhm_px=scale * fwhm_px, model=shape), halo))
     if mirrored:
         counterpart = mirror_light(data, x_px=xx, y_px=yy, centre_xy=galaxy_xy)
         rm = np.hypot(int(round(2.0 * galaxy_xy[0])) - xx - x_px, int(round(2.0 * galaxy_xy[1])) - yy - y_px)
@@ -328,28 +343,35 @@ def fit_halo(data: np.ndarray, *, x_px: float, y_px: float, fwhm_px: float, sky_
         if saturated_level is not None:
             use &= ~(counterpart >= saturated_level)
         values = values - np.nan_to_num(counterpart)
-        core = core - core_profile(rm, fwhm_px=fwhm_px, model=psf)
-        halo = halo - halo_profile(rm, fwhm_px=fwhm_px, model=psf)
+        columns = [(f, b, c - core_profile(rm, fwhm_px=f, model=replace(psf, core_beta=b)),
+                    h - halo_profile(rm, fwhm_px=f, model=psf)) for f, b, c, h in columns]
         # a centre off by d leaves 2 d . (the galaxy's gradient at the counterpart): fitted with it
         grad_y, grad_x = np.gradient(data.astype(float))
         shift = [np.nan_to_num(mirror_light(g, x_px=xx, y_px=yy, centre_xy=galaxy_xy)) for g in (grad_x, grad_y)]
     if use.sum() < 20:
         return first
     dx, dy = (xx[use] - x_px) / r_halo, (yy[use] - y_px) / r_halo
-    design = np.column_stack([core[use], halo[use], np.ones_like(dx), dx, dy])
-    if mirrored:    # star fluxes >= 0 (the differences can be fitted by either sign)
-        design = np.column_stack([design] + [g[use] for g in shift])
-        norm = np.linalg.norm(design, axis=0)
-        norm[norm == 0] = 1.0
-        bounds = (np.r_[0.0, 0.0, np.full(5, -np.inf)], np.full(7, np.inf))
-        coeffs = lsq_linear(design / norm, values[use], bounds=bounds, method="bvls").x / norm
-    else:
-        coeffs, *_ = np.linalg.lstsq(design, values[use], rcond=None)
-    core_flux, halo_flux = float(coeffs[0]), float(coeffs[1])
-    if not (core_flux > 0 and halo_flux > 0):
+    target = values[use]
+    best = None
+    for core_fwhm, core_beta, core, halo in columns:
+        design = np.column_stack([core[use], halo[use], np.ones_like(dx), dx, dy])
+        if mirrored:    # star fluxes >= 0 (the differences can be fitted by either sign)
+            design = np.column_stack([design] + [g[use] for g in shift])
+            norm = np.linalg.norm(design, axis=0)
+            norm[norm == 0] = 1.0
+            bounds = (np.r_[0.0, 0.0, np.full(5, -np.inf)], np.full(7, np.inf))
+            coeffs = lsq_linear(design / norm, target, bounds=bounds, method="bvls").x / norm
+        else:
+            coeffs, *_ = np.linalg.lstsq(design, target, rcond=None)
+        rss = float(np.sum((target - design @ coeffs) ** 2))
+        if coeffs[0] > 0 and coeffs[1] > 0 and (best is None or rss < best[0]):
+            best = (rss, coeffs, core_fwhm, core_beta)
+    if best is None:
         return first
+    _, coeffs, core_fwhm, core_beta = best
+    core_flux, halo_flux = float(coeffs[0]), float(coeffs[1])
     return PointFit(core_flux + halo_flux, first.background if mirrored else float(coeffs[2]), first.delta_chi2,
-                    halo_flux, tuple(galaxy_xy) if mirrored else None)
+                    halo_flux, tuple(galaxy_xy) if mirrored else None, core_fwhm, core_beta)
 
 
 def fit_point_source(data: np.ndarray, *, x_px: float, y_px: float, fwhm_px: float, sky_sigma: float,
@@ -523,10 +545,12 @@ def star_radii(*, flux: float, sky_sigma: float, fwhm_px: float, settings: StarS
     """(replaced, halo) radii in px of a star of PSF flux ``flux``: its pixels are replaced where it
     is brighter than ``replace_threshold_sigma`` sky sigma (at least ``mask_radius_fwhm`` FWHM,
     and 2 FWHM beyond a saturated core); its model is subtracted out to where it is fainter than
-    ``halo_threshold_sigma`` sky sigma. Both are capped at ``max_mask_radius_fwhm`` FWHM."""
+    ``halo_threshold_sigma`` sky sigma. The replaced radius is capped at ``max_mask_radius_fwhm``
+    FWHM, the halo's at HALO_REACH_FACTOR times that (a saturated star's halo left beyond the
+    cap would lie over the sky and the galaxy)."""
     max_radius = settings.max_mask_radius_fwhm * fwhm_px
     halo = radius_at_level(flux=flux, level=settings.halo_threshold_sigma * sky_sigma, fwhm_px=fwhm_px,
-                           model=settings.psf, max_radius_px=max_radius, halo_flux=halo_flux)
+                           model=settings.psf, max_radius_px=HALO_REACH_FACTOR * max_radius, halo_flux=halo_flux)
     core = radius_at_level(flux=flux, level=settings.replace_threshold_sigma * sky_sigma, fwhm_px=fwhm_px,
                            model=settings.psf, max_radius_px=max_radius, halo_flux=halo_flux)
     radius = min(max(settings.mask_radius_fwhm * fwhm_px, core, saturated_px + 2.0 * fwhm_px), max_radius)
@@ -579,7 +603,11 @@ def _wings(fit: PointFit, *, fwhm_px: float, psf: PsfModel) -> Callable[[np.ndar
     if not fit.flux > 0:
         return None
     halo = psf.halo_fraction * fit.flux if fit.halo_flux is None else fit.halo_flux
-    return lambda r: star_profile(r, core_flux=fit.flux - halo, halo_flux=halo, fwhm_px=fwhm_px, model=psf)
+    if fit.core_fwhm_px is None:
+        return lambda r: star_profile(r, core_flux=fit.flux - halo, halo_flux=halo, fwhm_px=fwhm_px, model=psf)
+    core_psf = replace(psf, core_beta=fit.core_beta)
+    return lambda r: ((fit.flux - halo) * core_profile(r, fwhm_px=fit.core_fwhm_px, model=core_psf)
+                      + halo * halo_profile(r, fwhm_px=fit.core_fwhm_px, model=psf))
 
 
 def _peak_value(data: np.ndarray, xy) -> float:
