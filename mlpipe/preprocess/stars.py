@@ -1,19 +1,23 @@
 """Foreground-star removal that keeps the galaxy.
 
-Each star of the point-source catalogue inside the field is looked for near its listed position
+Each star of the point-source catalogue is looked for near its listed position
 (a point-like DAOStarFinder peak, or a saturated, flat-topped core); without a catalogue the
 candidates are the point-like peaks and saturated cores found in the image, and a candidate on
 the galaxy is replaced only when the data say it is a star: its profile is fitted better by the
 PSF than by a broader source, and it stands well above the galaxy's local light (an HII region or
 a bulge follows the galaxy's light). Nothing within ``nucleus_protect_fwhm`` of the galaxy's
-centre or brightest peak is replaced.
+centre or brightest peak is replaced (a saturated star's clipped pixels excepted).
 
-A star's flux is fitted with the PSF model (saturated pixels left out). Where the star is bright
-(above ``replace_threshold_sigma`` sky sigma, at least ``mask_radius_fwhm`` FWHM) its pixels are
-replaced by a plane fitted to the surrounding annulus plus noise drawn with the sky's
-own pixel noise (not the annulus scatter, which includes the galaxy's gradient); beyond, out to
-where its halo falls below ``halo_threshold_sigma`` sky sigma, the fitted PSF model is subtracted,
-so a bright star's halo goes without replacing the galaxy under it.
+A star's flux is fitted with the PSF model (saturated pixels left out); a bright star is refitted
+out into its halo with its own core and halo fluxes and its own shape, and, when that reaches the
+galaxy's centre, against its point-symmetric counterparts about it, so the bulge is not taken for
+its halo. Where the star is bright (above ``replace_threshold_sigma`` sky sigma, at least
+``mask_radius_fwhm`` FWHM) and outshines what is left, its pixels are replaced by a plane fitted
+to the surrounding annulus plus noise drawn with the sky's own pixel noise (not the annulus
+scatter, which includes the galaxy's gradient), or, on the bulge, by their counterparts (or the
+galaxy's radial profile) corrected by such a plane; beyond, out to where its halo falls below
+``halo_threshold_sigma`` sky sigma, the fitted model is subtracted, so a bright star's halo goes
+without replacing the galaxy under it.
 """
 
 from __future__ import annotations
