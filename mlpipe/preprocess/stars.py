@@ -50,8 +50,8 @@ CORE_FWHM_SCALES = (0.85, 1.0, 1.15)
 CORE_BETA_STEPS = (-1.0, 0.0, 1.0)
 #: a star's model is subtracted out to at most this times ``max_mask_radius_fwhm`` FWHM
 HALO_REACH_FACTOR = 4.0
-#: a pixel within a star's replaced radius is replaced only where the star is brighter than this
-#: times the light left after subtracting it (elsewhere the galaxy dominates: model-subtracted)
+#: a pixel within the replaced radius of a star on the bulge is replaced only where the star is
+#: brighter than this times the galaxy's light (its counterpart); elsewhere it is model-subtracted
 STAR_OVER_GALAXY_TO_REPLACE = 1.0
 #: how far a star's fitted model may be off its light (a fraction of it): where that is more than
 #: what is left, the pixel is the star's residual, left out of the image scaling
@@ -152,8 +152,8 @@ def replace_disc(data: np.ndarray, *, x_px: float, y_px: float, radius_px: float
     plane fitted to the annulus minus its counterparts, so the fill follows the bulge's
     curvature rather than a plane (pixels without a usable counterpart get the plane fill).
     Pixels where ``keep`` is True (the galaxy's nucleus) are never replaced, only freed of the
-    model; so are those where the star is fainter than STAR_OVER_GALAXY_TO_REPLACE times what is
-    left after subtracting it (the galaxy dominates there: replacing would erase its structure,
+    model; so are, on the bulge, those where the star is fainter than STAR_OVER_GALAXY_TO_REPLACE
+    times the galaxy's light there (its counterpart: replacing would erase the galaxy's structure,
     and they help the fill follow it). ``only``: replace at most these pixels (full-image mask;
     default: as the data say). Returns the replaced pixels (rows, columns, mask within them)."""
     n_y, n_x = data.shape
@@ -166,15 +166,14 @@ def replace_disc(data: np.ndarray, *, x_px: float, y_px: float, radius_px: float
     block = data[ys:ye, xs:xe]
     kept = keep[ys:ye, xs:xe] if keep is not None else np.zeros(r.shape, bool)
     inner = (r <= radius_px) & ~kept
-    if only is not None:
-        inner &= only[ys:ye, xs:xe]
-    elif wings is not None:
-        star = wings(r)
-        inner &= star > STAR_OVER_GALAXY_TO_REPLACE * (block - star)
     light = None
     if mirror_xy is not None:   # before anything is subtracted or replaced
         light = mirror_light(data, x_px=xx, y_px=yy, centre_xy=mirror_xy, wings=wings, star_xy=(x_px, y_px),
                              exclude_radius_px=radius_px, valid=valid)
+    if only is not None:
+        inner &= only[ys:ye, xs:xe]
+    elif wings is not None and light is not None:   # on the bulge: where the galaxy outshines the star
+        inner &= ~(wings(r) < STAR_OVER_GALAXY_TO_REPLACE * light)
     if wings is not None:
         scale = 1.0 if light is not None else _wing_scale(block, r=r, dx=xx - x_px, dy=yy - y_px,
                                                           radius_px=radius_px, width_px=width_px, wings=wings,
