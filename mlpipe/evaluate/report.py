@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from mlpipe.evaluate.registry import figure_spec
+from mlpipe.evaluate.registry import figure_spec, missing_parts
 from mlpipe.io.atomic import atomic_path
 
 
@@ -193,12 +193,27 @@ class FigurePlacer:
         return [part for section in {spec.section for spec, _ in self.specs} for part in self.section(section)]
 
 
+def not_in_run_section(*, images: bool) -> list[str]:
+    """What this run's report leaves out and why: the figures and sections of the registry
+    (mlpipe/evaluate/registry.py) that need more than the run has."""
+    by_reason: dict[str, list[str]] = {}
+    for title, why in missing_parts(images=images):
+        by_reason.setdefault(why, []).append(title)
+    parts = ["## Not in this run"] if by_reason else []
+    for why, titles in by_reason.items():
+        parts += [f"These figures and sections need {why}; this run does not make them:",
+                  "\n".join(f"- {title}" for title in titles)]
+    return parts
+
+
 def write_report(metrics_dir: str | Path, figures: list[str], path: str | Path, source: str,
                  cnn_metrics: list[str] = (), lum_g_column: str | None = None,
                  oracle: str | Path | None = None, fit_files: list[str] = (), captions: list[str] = (),
-                 learning_curves: list[str] = (), preprocess_figure: str | None = None) -> None:
+                 learning_curves: list[str] = (), preprocess_figure: str | None = None,
+                 images: bool = True) -> None:
     """report.md: the metric tables beside the paper's numbers, each figure inline beside the
-    table it illustrates with its caption (``captions``: the report/*.rst files)."""
+    table it illustrates with its caption (``captions``: the report/*.rst files). ``images``:
+    False for a table-only run, whose report says which figures and sections need images."""
     m = Path(metrics_dir)
     placer = FigurePlacer(list(figures), list(captions), path)
     shard = Path(preprocess_figure).stem.removeprefix("shard-") if preprocess_figure else ""
@@ -210,7 +225,7 @@ def write_report(metrics_dir: str | Path, figures: list[str], path: str | Path, 
         "# mlpipe report",
         f"Data: **{source}** survey. All numbers are on the test set; L1 = mean |Y_pred − Y| / dY "
         "(Dobbels et al. 2019, Eq. 2), Y = M*/L_g. " + luminosity_statement(lum_g_column),
-        "## Sample and image scaling (paper Sect. 2, Figs. 1 and 2)",
+        "## Sample and image scaling (paper Sect. 2, Figs. 1 and 2)" if images else "## Sample (paper Sect. 2, Fig. 2)",
         *placer.section("sample"),
         *preprocess,
     ]
@@ -252,7 +267,9 @@ def write_report(metrics_dir: str | Path, figures: list[str], path: str | Path, 
     rest = placer.rest()
     if rest:
         parts += ["## Other figures", *rest]
-    parts += ["", "The mock survey is smaller and simpler than SDSS (see workflow_config.yaml), so absolute "
-              "L1 values differ from the paper's; the orderings are what the comparison tests."]
+    parts += not_in_run_section(images=images)
+    if source == "mock":
+        parts += ["", "The mock survey is smaller and simpler than SDSS (see workflow_config.yaml), so absolute "
+                  "L1 values differ from the paper's; the orderings are what the comparison tests."]
     with atomic_path(path, ".md") as tmp:
         tmp.write_text("\n\n".join(parts) + "\n")
