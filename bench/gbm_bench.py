@@ -43,13 +43,16 @@ def main() -> None:
               "bagging_freq": 1, "learning_rate": args.learning_rate, "max_bin": args.max_bin,
               "num_boost_round": 5000, "early_stopping_rounds": 100}
     t0 = time.perf_counter()
-    fit, info = lightgbm_fit.fit(x[tr], y[tr], dy[tr], x[va], y[va], dy[va], "l1", params, {}, 5, 0, args.threads)
+    fit, info = lightgbm_fit.fit(x_train=x[tr], ml_train=y[tr], ml_err_train=dy[tr], x_val=x[va], ml_val=y[va],
+                                 ml_err_val=dy[va], loss="l1", params=params, grid={}, cv_folds=5, seed=0,
+                                 threads=args.threads)
     t_all = time.perf_counter() - t0
     l1_all = losses.l1(fit.predict(x[va]), y[va], dy[va])
-    top = lightgbm_fit.most_used_features(fit.booster, 50)
+    top = lightgbm_fit.most_used_features(fit.booster, n=50)
     t0 = time.perf_counter()
-    fit50, info50 = lightgbm_fit.fit(x[tr][top], y[tr], dy[tr], x[va][top], y[va], dy[va], "l1", params, {}, 5, 0,
-                                     args.threads)
+    fit50, info50 = lightgbm_fit.fit(x_train=x[tr][top], ml_train=y[tr], ml_err_train=dy[tr], x_val=x[va][top],
+                                     ml_val=y[va], ml_err_val=dy[va], loss="l1", params=params, grid={}, cv_folds=5,
+                                     seed=0, threads=args.threads)
     t_top = time.perf_counter() - t0
     t0 = time.perf_counter()
     fit50.predict(x[tr][top])

@@ -30,6 +30,7 @@ from mlpipe.catalog.sample import build_sample
 from mlpipe.gbm import lightgbm_fit
 from mlpipe.gbm.predictors import all_predictors, select_columns
 from mlpipe.gbm.run import fit_predictor
+from mlpipe.gbm.settings import FitSettings
 from mlpipe.gbm.table import feature_frame
 
 REPO = Path(__file__).resolve().parents[1]
@@ -59,7 +60,7 @@ def sample_and_features(table: Path, cfg: dict) -> tuple[pd.DataFrame, pd.DataFr
 
 
 def folds_of(objids: np.ndarray, k: int, repeat: int) -> list[tuple[np.ndarray, np.ndarray]]:
-    return lightgbm_fit.id_folds(objids, k, seed=1000 + repeat)
+    return lightgbm_fit.id_folds(objids, n_folds=k, seed=1000 + repeat)
 
 
 def weighted_median(y: np.ndarray, w: np.ndarray) -> float:
@@ -84,6 +85,7 @@ def run(table: Path, repeats: int, k: int, only_folds: int | None, threads: int)
     sample, features = sample_and_features(table, cfg)
     y, dy, ids = sample["ml"].to_numpy(), sample["ml_err"].to_numpy(), sample["objid"].to_numpy()
     predictors = all_predictors(cfg["gbm"])
+    settings = FitSettings.from_config(cfg["gbm"])
     rows, seconds, chosen = [], {name: 0.0 for name in PREDICTORS}, {}
     done = 0
     for repeat in range(repeats):
@@ -92,7 +94,7 @@ def run(table: Path, repeats: int, k: int, only_folds: int | None, threads: int)
                 break
             done += 1
             # 15 % of the training fold stops the boosting (the workflow's validation split), by id hash
-            inner = lightgbm_fit.id_folds(ids[train_val], 20, seed=2000 + repeat)
+            inner = lightgbm_fit.id_folds(ids[train_val], n_folds=20, seed=2000 + repeat)
             stop = train_val[np.concatenate([test_rows for _, test_rows in inner[:3]])]
             train = np.setdiff1d(train_val, stop)
             split = np.full(len(ids), "test", dtype=object)
@@ -103,7 +105,8 @@ def run(table: Path, repeats: int, k: int, only_folds: int | None, threads: int)
                                          y[test], dy[test])}
             for name in PREDICTORS:
                 t0 = time.perf_counter()
-                pred, info, _ = fit_predictor(predictors[name], meta, features, cfg["gbm"], threads)
+                pred, info, _ = fit_predictor(predictors[name], meta=meta, features=features, settings=settings,
+                                              threads=threads)
                 seconds[name] += time.perf_counter() - t0
                 row[name] = losses.l1(pred["ml_pred"].to_numpy()[test], y[test], dy[test])
                 chosen.setdefault(name, []).append(info.get("chosen", {}))

@@ -22,6 +22,7 @@ import yaml
 from mlpipe.catalog.sample import build_sample
 from mlpipe.gbm.predictors import MORPHOLOGY, all_predictors, select_columns
 from mlpipe.gbm.run import fit_predictor
+from mlpipe.gbm.settings import FitSettings
 from mlpipe.gbm.table import IMAGE_LUMINOSITY_FEATURES, feature_frame
 from mlpipe.mock.survey import write_mock_catalogues
 
@@ -60,7 +61,8 @@ def main() -> None:
         row = []
         for i, gbm_cfg in enumerate((off, cfg["gbm"])):
             t0 = time.process_time()
-            _, info, _ = fit_predictor(predictor, meta, features, gbm_cfg, args.threads)
+            _, info, _ = fit_predictor(predictor, meta=meta, features=features, settings=FitSettings.from_config(gbm_cfg),
+                                       threads=args.threads)
             totals[i] += time.process_time() - t0
             row.append((time.process_time() - t0, info))
         chosen = ", ".join(f"{k}={v}" for k, v in row[1][1]["chosen"].items() if k != "learning_rate")

@@ -259,7 +259,8 @@ def train_predictor(args: argparse.Namespace, cfg: dict[str, Any]) -> None:
     _one_of("--predictor", args.predictor, all_predictors(cfg["gbm"]), "a predictor of this gbm config")
     from mlpipe.gbm.run import train_predictor as run
 
-    run(args.predictor, cfg["gbm"], args.table, args.model, args.info, args.interval, args.predictions, args.threads)
+    run(args.predictor, gbm_cfg=cfg["gbm"], table_path=args.table, model_path=args.model, info_path=args.info,
+        interval_path=args.interval, predictions_path=args.predictions, threads=args.threads)
 
 
 def _evaluate_args(p: argparse.ArgumentParser) -> None:

@@ -13,6 +13,7 @@ from mlpipe.gbm.powerlaw import colour_from_ratio, fit_powerlaw, predict_powerla
 from mlpipe.gbm.predictors import Predictor, all_predictors, select_columns
 from mlpipe.gbm.run import calibration_scale, fit_predictor
 from mlpipe.gbm.saved import SavedPredictor, interval_bounds
+from mlpipe.gbm.settings import FitSettings
 from mlpipe.gbm.table import drop_dead_features
 
 PARAMS = {"num_leaves": 2, "min_data_in_leaf": 1, "learning_rate": 1.0, "num_boost_round": 1,
@@ -32,19 +33,25 @@ def _weighted_median(y, w):
     return float(np.interp(0.5 * w.sum(), np.cumsum(w[order]), y[order]))
 
 
+def _fit_on(x, y, dy, params, grid=None, cv_folds=2):
+    """An L1 fit validated on its own training rows."""
+    return lightgbm_fit.fit(x_train=x, ml_train=y, ml_err_train=dy, x_val=x, ml_val=y, ml_err_val=dy, loss="l1",
+                            params=params, grid=grid or {}, cv_folds=cv_folds, seed=0)
+
+
 def test_weighted_l1_objective_gives_weighted_median():
     """One tree with one leaf: LightGBM's L1 with weights 1/dY predicts the weighted median,
     not the mean and not the unweighted median."""
     x = pd.DataFrame({"f": np.zeros(5)})
     y = np.array([1.0, 2.0, 3.0, 10.0, 20.0])
     dy = np.array([1.0, 1.0, 0.05, 1.0, 1.0])  # the third galaxy carries 20 of 24 units of weight
-    fit, _ = lightgbm_fit.fit(x, y, dy, x, y, dy, "l1", PARAMS, {}, 2, seed=0)
+    fit, _ = _fit_on(x, y, dy, PARAMS)
     assert fit.predict(x) == pytest.approx(np.full(5, _weighted_median(y, 1 / dy)), abs=1e-6)
     rng = np.random.default_rng(3)
     for _ in range(5):
         y, dy = rng.lognormal(0, 1, 41), rng.uniform(0.05, 1.0, 41)
         x = pd.DataFrame({"f": np.zeros(41)})
-        fit, _ = lightgbm_fit.fit(x, y, dy, x, y, dy, "l1", PARAMS, {}, 2, seed=0)
+        fit, _ = _fit_on(x, y, dy, PARAMS)
         assert fit.predict(x)[0] == pytest.approx(_weighted_median(y, 1 / dy), rel=1e-6)
         assert fit.predict(x)[0] != pytest.approx(np.median(y), rel=1e-3)
 
@@ -53,9 +60,9 @@ def test_powerlaw_fit_recovers_parameters():
     rng = np.random.default_rng(0)
     colour = rng.uniform(0.3, 1.3, 2000)
     y = 10 ** (-0.4 + 0.9 * colour) * 10 ** rng.normal(0, 0.02, 2000)
-    a, b = fit_powerlaw(colour, y, 0.05 * y, "l1")
+    a, b = fit_powerlaw(colour_mag=colour, ml=y, ml_err=0.05 * y, loss="l1")
     assert a == pytest.approx(-0.4, abs=0.01) and b == pytest.approx(0.9, abs=0.01)
-    assert predict_powerlaw((a, b), np.array([1.0]))[0] == pytest.approx(10 ** 0.5, rel=0.02)
+    assert predict_powerlaw((a, b), colour_mag=np.array([1.0]))[0] == pytest.approx(10 ** 0.5, rel=0.02)
     assert colour_from_ratio(np.array([1.0]))[0] == 0.0
 
 
@@ -65,8 +72,9 @@ def test_grid_search_by_cross_validation_picks_a_point():
     y = 1 + 3 * x["a"].to_numpy() ** 2
     params = {"learning_rate": 0.1, "num_boost_round": 200, "early_stopping_rounds": 20, "min_data_in_leaf": 5,
               "verbosity": -1}
-    fit, info = lightgbm_fit.fit(x[:200], y[:200], np.ones(200), x[200:], y[200:], np.ones(100), "l1", params,
-                                 {"num_leaves": [2, 16]}, 3, seed=0)
+    fit, info = lightgbm_fit.fit(x_train=x[:200], ml_train=y[:200], ml_err_train=np.ones(200), x_val=x[200:],
+                                 ml_val=y[200:], ml_err_val=np.ones(100), loss="l1", params=params,
+                                 grid={"num_leaves": [2, 16]}, cv_folds=3, seed=0)
     assert set(info["cv_scores"]) == {"num_leaves=2", "num_leaves=16"}
     assert info["chosen"]["num_leaves"] == 16
     assert losses.l1(fit.predict(x[200:]), y[200:], np.ones(100)) < 0.1
@@ -126,10 +134,11 @@ def _synthetic_table(n=400, seed=3):
 def test_saved_predictor_reloaded_from_text_gives_the_same_predictions(kind, loss):
     meta, features = _synthetic_table()
     predictor = Predictor("gi_test", kind=kind, loss=loss, include=("phot_", "z"))
-    cfg = {"seed": 1, "grid": {}, "cv_folds": 3, "uncertainty": ["gi_test"],
+    cfg = {"seed": 1, "grid": {}, "cv_folds": 3,
            "params": {"num_leaves": 8, "min_data_in_leaf": 5, "learning_rate": 0.1, "num_boost_round": 200,
                       "early_stopping_rounds": 20, "max_bin": 63}}
-    out, info, saved = fit_predictor(predictor, meta, features, cfg)
+    out, info, saved = fit_predictor(predictor, meta=meta, features=features, settings=FitSettings.from_config(cfg),
+                                     quantile_interval=True)
     reloaded = SavedPredictor.from_texts(saved.model_text, json.dumps(info, default=float), json.dumps(saved.interval))
     again = reloaded.predict(features.sample(frac=1.0, random_state=0)).sort_index()
     assert np.array_equal(again["ml_pred"].to_numpy(), out["ml_pred"].to_numpy())
@@ -151,8 +160,9 @@ def test_feature_fraction_floor_gives_every_tree_two_features():
     y = 1 + x["a"] * x["b"] + 0.3 * x["c"]
     params = {"num_leaves": 7, "min_data_in_leaf": 10, "feature_fraction": 0.4, "learning_rate": 0.1,
               "num_boost_round": 60, "early_stopping_rounds": 10}
-    model, _ = lightgbm_fit.fit(x[:300], y[:300].to_numpy(), np.full(300, 0.1), x[300:], y[300:].to_numpy(),
-                                np.full(100, 0.1), "l1", params, {}, 3, 0)
+    model, _ = lightgbm_fit.fit(x_train=x[:300], ml_train=y[:300].to_numpy(), ml_err_train=np.full(300, 0.1),
+                                x_val=x[300:], ml_val=y[300:].to_numpy(), ml_err_val=np.full(100, 0.1), loss="l1",
+                                params=params, grid={}, cv_folds=3, seed=0)
 
     def features_of(node):
         if "split_feature" not in node:
@@ -167,12 +177,12 @@ def test_id_folds_depend_on_the_ids_not_their_order():
     from mlpipe.gbm.lightgbm_fit import id_folds
 
     ids = 1237645000000000000 + np.arange(103) * 31
-    folds = id_folds(ids, 5, seed=3)
+    folds = id_folds(ids, n_folds=5, seed=3)
     assert sorted(np.concatenate([test for _, test in folds]).tolist()) == list(range(103))
     assert {len(test) for _, test in folds} <= {20, 21}
     fold_of = {int(ids[i]): k for k, (_, test) in enumerate(folds) for i in test}
     order = np.random.default_rng(1).permutation(len(ids))
-    shuffled = {int(ids[order][i]): k for k, (_, test) in enumerate(id_folds(ids[order], 5, seed=3)) for i in test}
+    shuffled = {int(ids[order][i]): k for k, (_, test) in enumerate(id_folds(ids[order], n_folds=5, seed=3)) for i in test}
     assert fold_of == shuffled
 
 
@@ -189,19 +199,20 @@ def test_few_feature_predictors_choose_their_hyperparameters_by_cv():
                          "ml": 1 + features["phot_lum_g"].to_numpy() * features["z"].to_numpy() * 5, "ml_err": 0.1,
                          "lum_g": 1e10})
     grid = {"num_leaves": [4, 8], "min_data_in_leaf": [5, 40], "feature_fraction": [0.4], "learning_rate": [0.1]}
-    cfg = {"seed": 1, "grid": {}, "cv_folds": 3, "uncertainty": [],
+    cfg = {"seed": 1, "grid": {}, "cv_folds": 3,
            "tuning": {"max_features": 5, "early_stopping_rounds": 10, "grid": grid},
            "params": {"num_leaves": 40, "min_data_in_leaf": 20, "feature_fraction": 0.4, "learning_rate": 0.05,
                       "num_boost_round": 200, "early_stopping_rounds": 20}}
     predictor = Predictor("g_small", include=("z", "pixel_kpc", "phot_lum_g"))
-    _, info, _ = fit_predictor(predictor, meta, features, cfg)
+    _, info, _ = fit_predictor(predictor, meta=meta, features=features, settings=FitSettings.from_config(cfg))
     assert len(info["cv_scores"]) == 4 and info["tuning"].startswith("CV over gbm.tuning.grid")
     best = min(info["cv_scores"], key=info["cv_scores"].get)
     assert best == ",".join(f"{k}={v}" for k, v in sorted(info["chosen"].items()))
     assert info["params"]["feature_fraction"] == pytest.approx(2 / 3)          # floored: 2 of 3 features per tree
-    _, again, _ = fit_predictor(predictor, meta, features, cfg)
+    _, again, _ = fit_predictor(predictor, meta=meta, features=features, settings=FitSettings.from_config(cfg))
     assert again["cv_scores"] == info["cv_scores"]                              # deterministic
-    _, paper, _ = fit_predictor(predictor, meta, features, cfg | {"tuning": {**cfg["tuning"], "max_features": 2}})
+    paper_cfg = cfg | {"tuning": {**cfg["tuning"], "max_features": 2}}
+    _, paper, _ = fit_predictor(predictor, meta=meta, features=features, settings=FitSettings.from_config(paper_cfg))
     assert paper["cv_scores"] == {} and paper["params"]["num_leaves"] == 40     # above max_features: params kept
 
 
@@ -222,12 +233,12 @@ def test_gi_gbm_boosts_from_the_power_law_and_reloads_identically():
     ml = 10 ** (-0.5 + 0.9 * colour + rng.normal(0, 0.03, n))
     meta = pd.DataFrame({"objid": np.arange(1, n + 1), "split": np.where(np.arange(n) % 5 == 0, "validation", "train"),
                          "ml": ml, "ml_err": 0.05 * ml, "lum_g": lum_g})
-    cfg = {"seed": 1, "grid": {}, "cv_folds": 3, "uncertainty": [],
+    cfg = {"seed": 1, "grid": {}, "cv_folds": 3,
            "tuning": {"max_features": 10, "early_stopping_rounds": 10, "grid": {"num_leaves": [4]}},
            "params": {"num_leaves": 4, "min_data_in_leaf": 10, "feature_fraction": 0.8, "learning_rate": 0.1,
                       "num_boost_round": 100, "early_stopping_rounds": 10}}
     gi_gbm = next(p for p in main_predictors(10) if p.name == "gi_gbm")
-    pred, info, saved = fit_predictor(gi_gbm, meta, features, cfg)
+    pred, info, saved = fit_predictor(gi_gbm, meta=meta, features=features, settings=FitSettings.from_config(cfg))
     assert info["base"]["kind"] == "powerlaw"
     assert info["base"]["b"] == pytest.approx(0.9, abs=0.05) and info["base"]["a"] == pytest.approx(-0.5, abs=0.05)
     reloaded = SavedPredictor.from_texts(saved.model_text, json.dumps(info, default=float), json.dumps(saved.interval))

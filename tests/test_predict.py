@@ -10,6 +10,7 @@ import pytest
 
 from mlpipe.gbm.predictors import Predictor
 from mlpipe.gbm.run import fit_predictor
+from mlpipe.gbm.settings import FitSettings
 from mlpipe.io.integrity import save_torch
 from mlpipe.io.validation import InputError
 from mlpipe.predict.bundle import FeatureMismatch, export_bundle, load_bundle
@@ -23,10 +24,11 @@ def _saved_predictor(folder):
                              "cnn1_pool_0001": rng.random(n), "img_lum_sum": rng.random(n)}).astype(np.float32)
     meta = pd.DataFrame({"objid": np.arange(n), "split": np.where(np.arange(n) % 5 == 0, "validation", "train"),
                          "ml": 1 + features["cnn1_gz2_q01_a"].to_numpy(), "ml_err": 0.1, "lum_g": 1e10})
-    cfg = {"seed": 1, "grid": {}, "cv_folds": 3, "uncertainty": [],
+    cfg = {"seed": 1, "grid": {}, "cv_folds": 3,
            "params": {"num_leaves": 4, "min_data_in_leaf": 5, "learning_rate": 0.2, "num_boost_round": 50,
                       "early_stopping_rounds": 10}}
-    _, info, saved = fit_predictor(Predictor("g_test", include=("z", "cnn1_", "img_")), meta, features, cfg)
+    _, info, saved = fit_predictor(Predictor("g_test", include=("z", "cnn1_", "img_")), meta=meta, features=features,
+                                   settings=FitSettings.from_config(cfg))
     folder.mkdir()
     _write_fit(folder, info, saved)
     return features
@@ -155,11 +157,11 @@ def _table_only_bundle(tmp_path):
                              "phot_ratio_g_i": 10 ** (-0.4 * colour)}).astype(np.float32)
     meta = pd.DataFrame({"objid": np.arange(n), "split": np.where(np.arange(n) % 5 == 0, "validation", "train"),
                          "ml": 10 ** (-0.4 + 0.9 * colour), "ml_err": 0.1, "lum_g": lum_g})
-    cfg = {"seed": 1, "grid": {}, "cv_folds": 3, "uncertainty": [],
+    cfg = {"seed": 1, "grid": {}, "cv_folds": 3,
            "params": {"num_leaves": 4, "min_data_in_leaf": 5, "learning_rate": 0.2, "num_boost_round": 50,
                       "early_stopping_rounds": 10}}
     _, info, saved = fit_predictor(Predictor("gi_test", include=("phot_lum_g", "phot_lum_i", "phot_ratio_g_i", "z")),
-                                   meta, features, cfg)
+                                   meta=meta, features=features, settings=FitSettings.from_config(cfg))
     folder = tmp_path / "gbm"
     folder.mkdir()
     _write_fit(folder, info, saved)

@@ -94,7 +94,8 @@ def out_of_fold_predictions(sample: pd.DataFrame, name: str, *, n_folds: int = N
         train, test = np.flatnonzero(folds != k), folds == k
         if name == POWERLAW:
             colour = sample["g_minus_i"].to_numpy()
-            pred[test] = predict_powerlaw(fit_powerlaw(colour[train], y[train], dy[train]), colour[test])
+            law = fit_powerlaw(colour_mag=colour[train], ml=y[train], ml_err=dy[train])
+            pred[test] = predict_powerlaw(law, colour_mag=colour[test])
             continue
         x = sample[list(FEATURE_SETS[name])]
         stop = np.random.default_rng([seed, k]).random(train.size) < 0.1

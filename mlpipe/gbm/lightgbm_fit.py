@@ -72,27 +72,31 @@ def grid_points(grid: Mapping[str, list], n_features: int | None = None) -> list
     return points or [{}]
 
 
-def fit(x_train: pd.DataFrame, y: np.ndarray, dy: np.ndarray, x_val: pd.DataFrame, y_val: np.ndarray,
-        dy_val: np.ndarray, loss: str, params: Mapping[str, Any], grid: Mapping[str, list],
-        cv_folds: int, seed: int, threads: int = 1,
-        folds: list[tuple[np.ndarray, np.ndarray]] | None = None,
+def fit(*, x_train: pd.DataFrame, ml_train: np.ndarray, ml_err_train: np.ndarray, x_val: pd.DataFrame,
+        ml_val: np.ndarray, ml_err_val: np.ndarray, loss: str, params: Mapping[str, Any], grid: Mapping[str, list],
+        cv_folds: int, seed: int, threads: int = 1, folds: list[tuple[np.ndarray, np.ndarray]] | None = None,
         cv_early_stopping_rounds: int | None = None,
-        init: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[GBMFit, dict[str, Any]]:
+        base_ml: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[GBMFit, dict[str, Any]]:
     """Pick the grid point by K-fold CV on the training set (skipped for one point), then fit with
     early stopping on the validation set.
 
+    ``x_train`` (n_train, n_features), ``ml_train`` and ``ml_err_train`` (n_train,): the features,
+    M/L and its error (solar units) of the training rows; ``x_val``, ``ml_val``, ``ml_err_val`` the
+    same of the validation rows. ``loss``: l1 | l2 | rmsle. ``params``: LightGBM parameters with
+    ``num_boost_round`` and ``early_stopping_rounds``; ``grid``: values tried by CV per parameter.
     ``folds``: the (train rows, test rows) of each fold, e.g. from :func:`id_folds` so that a
     galaxy's fold depends on its id alone; without them LightGBM draws ``cv_folds`` seeded folds.
     Each grid point's CV loss (the mean over folds at its best iteration) is in the returned
     information with the chosen point. ``cv_early_stopping_rounds`` (default: the final fit's)
-    bounds the cost of the search. ``init``: base predictions (training, validation rows) that the
-    boosting starts from (the trees then model what the base misses).
+    bounds the cost of the search. ``base_ml``: base M/L predictions (training, validation rows)
+    that the boosting starts from (the trees then model what the base misses).
     """
     n_features = x_train.shape[1]
     points = grid_points(grid, n_features)
+    init_train, init_val = (None, None) if base_ml is None else base_ml
     chosen, cv_scores, cv_rounds = points[0], {}, {}
     if len(points) > 1:
-        train_set = _dataset(x_train, y, dy, loss, init=None if init is None else init[0])
+        train_set = _dataset(x_train, ml_train, ml_err_train, loss, init=init_train)
         for point in points:
             result = lgb.cv(_base_params({**params, **point}, loss, seed, threads, n_features), train_set,
                             num_boost_round=params["num_boost_round"], nfold=cv_folds, stratified=False,
@@ -104,8 +108,8 @@ def fit(x_train: pd.DataFrame, y: np.ndarray, dy: np.ndarray, x_val: pd.DataFram
             cv_rounds[json_key(point)] = int(np.argmin(result[key])) + 1
         chosen = min(points, key=lambda p: cv_scores[json_key(p)])
     final_params = _base_params({**params, **chosen}, loss, seed, threads, n_features)
-    train_set = _dataset(x_train, y, dy, loss, init=None if init is None else init[0])
-    val_set = _dataset(x_val, y_val, dy_val, loss, reference=train_set, init=None if init is None else init[1])
+    train_set = _dataset(x_train, ml_train, ml_err_train, loss, init=init_train)
+    val_set = _dataset(x_val, ml_val, ml_err_val, loss, reference=train_set, init=init_val)
     booster = lgb.train(final_params, train_set, num_boost_round=params["num_boost_round"], valid_sets=[val_set],
                         callbacks=[lgb.early_stopping(params["early_stopping_rounds"], verbose=False)])
     info = {"chosen": chosen, "cv_scores": cv_scores, "cv_best_iterations": cv_rounds,
@@ -115,29 +119,30 @@ def fit(x_train: pd.DataFrame, y: np.ndarray, dy: np.ndarray, x_val: pd.DataFram
     return GBMFit(booster, loss, final_params), info
 
 
-def id_folds(objids: np.ndarray, k: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
-    """K folds of the rows, each galaxy's fold fixed by a hash of its id and the seed (so the CV,
-    like the split, does not depend on the order of the rows)."""
+def id_folds(objids: np.ndarray, *, n_folds: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """``n_folds`` folds of the rows of ``objids`` (n,), each galaxy's fold fixed by a hash of its id
+    and the seed (so the CV, like the split, does not depend on the order of the rows)."""
     from mlpipe.catalog.split import id_hash
 
     order = np.lexsort((np.asarray(objids), id_hash(objids, seed)))
     fold = np.empty(len(objids), dtype=int)
-    fold[order] = np.arange(len(objids)) % k
-    return [(np.flatnonzero(fold != i), np.flatnonzero(fold == i)) for i in range(k)]
+    fold[order] = np.arange(len(objids)) % n_folds
+    return [(np.flatnonzero(fold != i), np.flatnonzero(fold == i)) for i in range(n_folds)]
 
 
-def fit_quantile(x_train: pd.DataFrame, y: np.ndarray, x_val: pd.DataFrame, y_val: np.ndarray, alpha: float,
-                 params: Mapping[str, Any], seed: int, threads: int = 1) -> lgb.Booster:
-    """A model of the ``alpha`` quantile of M/L, for per-galaxy uncertainties."""
+def fit_quantile(*, x_train: pd.DataFrame, ml_train: np.ndarray, x_val: pd.DataFrame, ml_val: np.ndarray,
+                 alpha: float, params: Mapping[str, Any], seed: int, threads: int = 1) -> lgb.Booster:
+    """A model of the ``alpha`` quantile of M/L (solar units), for per-galaxy uncertainties; the
+    rows and parameters as in :func:`fit`."""
     p = _base_params(params, "l2", seed, threads, x_train.shape[1]) | {"objective": "quantile", "metric": "quantile",
                                                                        "alpha": alpha}
-    train_set = lgb.Dataset(x_train, label=y, free_raw_data=False)
-    val_set = lgb.Dataset(x_val, label=y_val, reference=train_set, free_raw_data=False)
+    train_set = lgb.Dataset(x_train, label=ml_train, free_raw_data=False)
+    val_set = lgb.Dataset(x_val, label=ml_val, reference=train_set, free_raw_data=False)
     return lgb.train(p, train_set, num_boost_round=params["num_boost_round"], valid_sets=[val_set],
                      callbacks=[lgb.early_stopping(params["early_stopping_rounds"], verbose=False)])
 
 
-def most_used_features(booster: lgb.Booster, n: int) -> list[str]:
+def most_used_features(booster: lgb.Booster, *, n: int) -> list[str]:
     """The ``n`` features used in the most splits."""
     counts = pd.Series(booster.feature_importance("split"), index=booster.feature_name())
     return list(counts[counts > 0].sort_values(ascending=False, kind="stable").index[:n])

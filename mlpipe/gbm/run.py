@@ -15,6 +15,7 @@ from mlpipe import losses
 from mlpipe.gbm import lightgbm_fit, powerlaw
 from mlpipe.gbm.predictors import Predictor, all_predictors, select_columns
 from mlpipe.gbm.saved import SavedPredictor, interval_bounds
+from mlpipe.gbm.settings import FitSettings
 from mlpipe.gbm.table import read_table_store
 from mlpipe.io.atomic import atomic_path, write_csv
 
@@ -40,65 +41,95 @@ def calibration_scale(pred: np.ndarray, lo: np.ndarray, hi: np.ndarray, y: np.nd
     return float(scales[np.argmax(np.asarray(covered) >= target)]) if max(covered) >= target else float(scales[-1])
 
 
-def tuning_grid(cfg: Mapping[str, Any], n_features: int) -> tuple[dict[str, list], str]:
+def choose_grid(settings: FitSettings, n_features: int) -> tuple[dict[str, list], str]:
     """The hyperparameter grid for a predictor with ``n_features`` features and what it is: the
     few-feature grid of ``gbm.tuning`` (chosen by CV), else ``gbm.grid`` over the paper's values
     (the paper tuned them by CV for its ~2,200-feature model)."""
-    tuning = cfg.get("tuning") or {}
-    if n_features <= tuning.get("max_features", 0):
-        return dict(tuning["grid"]), f"CV over gbm.tuning.grid ({n_features} features <= {tuning['max_features']})"
-    if len(lightgbm_fit.grid_points(cfg["grid"])) > 1:
-        return dict(cfg["grid"]), "CV over gbm.grid"
+    if n_features <= settings.tuning_max_features:
+        return (dict(settings.tuning_grid),
+                f"CV over gbm.tuning.grid ({n_features} features <= {settings.tuning_max_features})")
+    if len(lightgbm_fit.grid_points(settings.grid)) > 1:
+        return dict(settings.grid), "CV over gbm.grid"
     return {}, f"gbm.params (the paper's values; {n_features} features > gbm.tuning.max_features)"
 
 
-def fit_predictor(predictor: Predictor, meta: pd.DataFrame, features: pd.DataFrame, cfg: Mapping[str, Any],
-                  threads: int = 1) -> tuple[pd.DataFrame, dict[str, Any], SavedPredictor]:
-    """Return (predictions, fit information, the saved model); the predictions are the saved
-    model's, exactly as a reload of it gives them."""
-    train = _training_rows(meta, predictor.train_fraction, cfg["seed"])
+def _fit_powerlaw(predictor: Predictor, features: pd.DataFrame, ml: np.ndarray, ml_err: np.ndarray,
+                  train: np.ndarray) -> tuple[dict[str, Any], str]:
+    """The g-i power law's fit information and model text."""
+    colour = powerlaw.colour_from_ratio(features["phot_ratio_g_i"].to_numpy())
+    a, b = powerlaw.fit_powerlaw(colour_mag=colour[train], ml=ml[train], ml_err=ml_err[train], loss=predictor.loss)
+    info = {"a": a, "b": b, "colour": "-2.5 log10(L_g/L_i)", "features": ["phot_ratio_g_i"]}
+    return info, json.dumps({"kind": "powerlaw", "a": a, "b": b})
+
+
+def _fit_gbm(predictor: Predictor, features: pd.DataFrame, meta: pd.DataFrame, train: np.ndarray, val: np.ndarray,
+             settings: FitSettings, quantile_interval: bool, threads: int) -> tuple[dict[str, Any], str, dict[str, Any]]:
+    """A LightGBM predictor's fit information, model text and uncalibrated interval models."""
+    ml, ml_err = meta["ml"].to_numpy(), meta["ml_err"].to_numpy()
+    columns = select_columns(predictor, list(features.columns))
+    if not columns:
+        raise ValueError(f"predictor {predictor.name}: no feature matches {predictor.include}")
+    x = features[columns]
+    grid, family = choose_grid(settings, len(columns))
+    base_ml, law = None, None
+    if predictor.base == "powerlaw":  # the trees model what the g-i power law misses
+        colour = powerlaw.colour_from_ratio(features["phot_ratio_g_i"].to_numpy())
+        law = powerlaw.fit_powerlaw(colour_mag=colour[train], ml=ml[train], ml_err=ml_err[train], loss=predictor.loss)
+        base = powerlaw.predict_powerlaw(law, colour_mag=colour)
+        base_ml = (base[train], base[val])
+
+    def rows(x: pd.DataFrame) -> dict[str, Any]:
+        return {"x_train": x.iloc[train], "ml_train": ml[train], "ml_err_train": ml_err[train],
+                "x_val": x.iloc[val], "ml_val": ml[val], "ml_err_val": ml_err[val]}
+
+    common = {"loss": predictor.loss, "params": settings.params, "cv_folds": settings.cv_folds, "seed": settings.seed,
+              "threads": threads}
+    folds = lightgbm_fit.id_folds(meta["objid"].to_numpy()[train], n_folds=settings.cv_folds, seed=settings.seed)
+    model, info = lightgbm_fit.fit(**rows(x), **common, grid=grid, folds=folds,
+                                   cv_early_stopping_rounds=settings.tuning_early_stopping_rounds, base_ml=base_ml)
+    info["tuning"] = family
+    if law is not None:
+        info["base"] = {"kind": "powerlaw", "a": law[0], "b": law[1], "colour": "-2.5 log10(L_g/L_i)"}
+    if predictor.top_features:
+        columns = lightgbm_fit.most_used_features(model.booster, n=predictor.top_features)
+        x = features[columns]
+        model, top_info = lightgbm_fit.fit(**rows(x), **common, grid={})
+        info["top_features_iterations"] = top_info["best_iteration"]
+    info["features"] = columns
+    interval: dict[str, Any] = {}
+    if quantile_interval:
+        for alpha, key in ((0.16, "p16"), (0.84, "p84")):
+            booster = lightgbm_fit.fit_quantile(x_train=x.iloc[train], ml_train=ml[train], x_val=x.iloc[val],
+                                                ml_val=ml[val], alpha=alpha, params=settings.params,
+                                                seed=settings.seed, threads=threads)
+            interval[key] = booster.model_to_string()
+    return info, model.booster.model_to_string(), interval  # the model: its best iteration only
+
+
+def fit_predictor(predictor: Predictor, *, meta: pd.DataFrame, features: pd.DataFrame, settings: FitSettings,
+                  quantile_interval: bool = False, threads: int = 1) -> tuple[pd.DataFrame, dict[str, Any], SavedPredictor]:
+    """Fit one predictor on the training rows (early stopping and the interval's calibration on the
+    validation rows).
+
+    ``meta`` (n_galaxies rows): ``objid``, ``split`` (train | validation | test), ``ml`` and
+    ``ml_err`` (M/L and its error, solar units), ``lum_g`` (L_sun); ``features`` (n_galaxies,
+    n_features): the features table's columns, same rows. ``quantile_interval``: also fit the
+    16th/84th percentile models, calibrated to cover 68% of the validation galaxies.
+
+    Return (predictions, fit information, the saved model). The predictions (n_galaxies rows:
+    ``objid``, ``split``, ``ml``, ``ml_err``, ``ml_pred``, ``log_mstar_pred`` in log10 M_sun and
+    with an interval ``ml_p16``, ``ml_p84``) are the saved model's, exactly as a reload gives them.
+    """
+    train = _training_rows(meta, predictor.train_fraction, settings.seed)
     val = np.flatnonzero(meta["split"].to_numpy() == "validation")
-    y, dy = meta["ml"].to_numpy(), meta["ml_err"].to_numpy()
+    ml, ml_err = meta["ml"].to_numpy(), meta["ml_err"].to_numpy()
     t0 = time.time()
     interval: dict[str, Any] = {}
     if predictor.kind == "powerlaw":
-        colour = powerlaw.colour_from_ratio(features["phot_ratio_g_i"].to_numpy())
-        params = powerlaw.fit_powerlaw(colour[train], y[train], dy[train], predictor.loss)
-        info = {"a": params[0], "b": params[1], "colour": "-2.5 log10(L_g/L_i)", "features": ["phot_ratio_g_i"]}
-        model_text = json.dumps({"kind": "powerlaw", "a": params[0], "b": params[1]})
+        info, model_text = _fit_powerlaw(predictor, features, ml, ml_err, train)
     else:
-        columns = select_columns(predictor, list(features.columns))
-        if not columns:
-            raise ValueError(f"predictor {predictor.name}: no feature matches {predictor.include}")
-        x = features[columns]
-        grid, family = tuning_grid(cfg, len(columns))
-        init = None
-        if predictor.base == "powerlaw":  # the trees model what the g-i power law misses
-            colour = powerlaw.colour_from_ratio(features["phot_ratio_g_i"].to_numpy())
-            base_params = powerlaw.fit_powerlaw(colour[train], y[train], dy[train], predictor.loss)
-            base = powerlaw.predict_powerlaw(base_params, colour)
-            init = (base[train], base[val])
-        folds = lightgbm_fit.id_folds(meta["objid"].to_numpy()[train], cfg["cv_folds"], cfg["seed"])
-        model, info = lightgbm_fit.fit(x.iloc[train], y[train], dy[train], x.iloc[val], y[val], dy[val],
-                                       predictor.loss, cfg["params"], grid, cfg["cv_folds"], cfg["seed"], threads,
-                                       folds, (cfg.get("tuning") or {}).get("early_stopping_rounds"), init)
-        info["tuning"] = family
-        if init is not None:
-            info["base"] = {"kind": "powerlaw", "a": base_params[0], "b": base_params[1],
-                            "colour": "-2.5 log10(L_g/L_i)"}
-        if predictor.top_features:
-            columns = lightgbm_fit.most_used_features(model.booster, predictor.top_features)
-            x = features[columns]
-            model, top_info = lightgbm_fit.fit(x.iloc[train], y[train], dy[train], x.iloc[val], y[val], dy[val],
-                                               predictor.loss, cfg["params"], {}, cfg["cv_folds"], cfg["seed"], threads)
-            info["top_features_iterations"] = top_info["best_iteration"]
-        info["features"] = columns
-        model_text = model.booster.model_to_string()  # the best iteration only
-        if predictor.name in cfg["uncertainty"]:
-            for alpha, key in ((0.16, "p16"), (0.84, "p84")):
-                booster = lightgbm_fit.fit_quantile(x.iloc[train], y[train], x.iloc[val], y[val], alpha,
-                                                    cfg["params"], cfg["seed"], threads)
-                interval[key] = booster.model_to_string()
+        info, model_text, interval = _fit_gbm(predictor, features, meta, train, val, settings, quantile_interval,
+                                              threads)
     info |= {"predictor": predictor.name, "kind": predictor.kind, "loss": predictor.loss}
     saved = SavedPredictor(predictor.name, predictor.kind, predictor.loss, info["features"], model_text, interval,
                            info.get("base"))
@@ -106,23 +137,26 @@ def fit_predictor(predictor: Predictor, meta: pd.DataFrame, features: pd.DataFra
     out = meta[["objid", "split", "ml", "ml_err"]].copy()
     out["ml_pred"] = pred
     if interval:
-        interval["scale"] = info["interval_scale"] = calibration_scale(pred, *interval_bounds(pred, lo, hi, 1.0), y, val)
+        interval["scale"] = info["interval_scale"] = calibration_scale(pred, *interval_bounds(pred, lo, hi, 1.0), ml, val)
         out["ml_p16"], out["ml_p84"] = interval_bounds(pred, lo, hi, interval["scale"])
     out["log_mstar_pred"] = np.log10(out["ml_pred"] * meta["lum_g"].to_numpy())
-    val_l1 = losses.l1(out["ml_pred"].to_numpy()[val], y[val], dy[val])
+    val_l1 = losses.l1(out["ml_pred"].to_numpy()[val], ml[val], ml_err[val])
     info |= {"n_train": int(len(train)), "validation_l1": val_l1, "seconds": time.time() - t0}
     log.info("%s: validation L1 %.3f (%d training galaxies, %.1f s)", predictor.name, val_l1, len(train), info["seconds"])
     return out, info, saved
 
 
-def train_predictor(name: str, gbm_cfg: Mapping[str, Any], table_path: str | Path, model_path: str | Path,
+def train_predictor(name: str, *, gbm_cfg: Mapping[str, Any], table_path: str | Path, model_path: str | Path,
                     info_path: str | Path, interval_path: str | Path, predictions_path: str | Path,
                     threads: int = 1) -> None:
-    """Fit one predictor; write its model, fit information, interval models ({} when none) and
+    """The stage's entry point: fit the predictor ``name`` of the ``gbm`` config section on the
+    features table; write its model, fit information, interval models ({} when none) and
     per-galaxy predictions."""
     predictor = all_predictors(gbm_cfg)[name]
     meta, features = read_table_store(table_path)
-    predictions, info, saved = fit_predictor(predictor, meta, features, gbm_cfg, threads)
+    predictions, info, saved = fit_predictor(predictor, meta=meta, features=features,
+                                             settings=FitSettings.from_config(gbm_cfg),
+                                             quantile_interval=name in gbm_cfg["uncertainty"], threads=threads)
     for path, text in ((model_path, saved.model_text), (info_path, json.dumps(info, indent=2, default=float)),
                        (interval_path, json.dumps(saved.interval))):
         with atomic_path(path, Path(path).suffix) as tmp:

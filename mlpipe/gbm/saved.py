@@ -42,12 +42,13 @@ class SavedPredictor:
         x = features[self.features]
         if self.kind == "powerlaw":
             params = json.loads(self.model_text)
-            pred = powerlaw.predict_powerlaw((params["a"], params["b"]), powerlaw.colour_from_ratio(x.iloc[:, 0]))
+            pred = powerlaw.predict_powerlaw((params["a"], params["b"]),
+                                             colour_mag=powerlaw.colour_from_ratio(x.iloc[:, 0]))
         else:
             raw = lgb.Booster(model_str=self.model_text).predict(x)
             if self.base:  # the trees add to the base law they were boosted from
                 base = powerlaw.predict_powerlaw((self.base["a"], self.base["b"]),
-                                                 powerlaw.colour_from_ratio(features["phot_ratio_g_i"]))
+                                                 colour_mag=powerlaw.colour_from_ratio(features["phot_ratio_g_i"]))
                 raw = raw + (np.log1p(base) if self.loss == "rmsle" else base)
             pred = np.expm1(raw) if self.loss == "rmsle" else raw
         pred = np.clip(pred, MIN_ML, None)
