@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from pathlib import Path
 from typing import Any, Callable
 
 from mlpipe import config as config_mod
@@ -333,6 +334,10 @@ def importance(args: argparse.Namespace, cfg: dict[str, Any]) -> None:
     from mlpipe.gbm.table import read_table_store
     from mlpipe.io.atomic import write_csv
 
+    if Path(args.model).stat().st_size == 0:  # no trees (the CV kept the constant): no feature matters
+        log.info("%s: a model without trees; no feature is used", args.model)
+        write_csv(permutation_importance(None, None, None, None, 0, 0), args.out)
+        return
     meta, features = read_table_store(args.table)
     try:
         booster = lgb.Booster(model_file=args.model)
@@ -393,7 +398,6 @@ def _report_args(p: argparse.ArgumentParser) -> None:
 def report(args: argparse.Namespace, cfg: dict[str, Any]) -> None:
     """Write results/report.md."""
     from mlpipe.evaluate.report import write_report
-
     from mlpipe.gbm.predictors import table_only
 
     write_report(args.metrics, args.figures, args.out, cfg["data"]["source"], args.cnn_metrics,

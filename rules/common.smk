@@ -37,9 +37,7 @@ IMPORTANCE = config["evaluate"]["importance"]["predictors"]
 FIGURE_SPECS = evaluation_figures(IMPORTANCE, images=not TABLE_ONLY)
 FIGURES = [figure_path(spec) for spec in FIGURE_SPECS]
 STAGE_FIGURE_CAPTIONS = set() if TABLE_ONLY else {"learning_curve", "preprocess"}
-CAPTIONS = [
-    f"{ROOT}/report/{name}.rst" for name in sorted({spec.caption_name for spec in FIGURE_SPECS} | STAGE_FIGURE_CAPTIONS)
-]
+CAPTIONS = [f"{ROOT}/report/{name}.rst" for name in sorted({spec.caption_name for spec in FIGURE_SPECS} | STAGE_FIGURE_CAPTIONS)]
 
 
 wildcard_constraints:

@@ -397,7 +397,8 @@ def read_inputs(*, table: str | Path, predictions: str | Path, metrics: str | Pa
         example_features.append(rows)
     names = evaluate_cfg["importance"]["predictors"]
     return FigureInputs(
-        predictions=load_predictions(predictions, [p for p in FIGURE_PREDICTORS if p in predictors]), meta=meta, features=features,
+        predictions=load_predictions(predictions, [p for p in FIGURE_PREDICTORS if p in predictors]), meta=meta,
+        features=features,
         sample=pd.read_csv(sample), rejected=pd.read_csv(rejected), examples=examples,
         example_features=pd.concat([f for f in example_features if len(f)] or example_features),
         multiband=pd.read_csv(Path(metrics) / "multiband.csv"),

@@ -110,16 +110,24 @@ def tuning_section(fit_files: list[str]) -> list[str]:
         points = {key: dict(part.split("=", 1) for part in key.split(",")) for key in scores}
         varying = sorted({k for p in points.values() for k, v in p.items()
                           if len({q.get(k) for q in points.values()}) > 1})
-        grid = "; ".join(", ".join(f"{k}={points[key][k]}" for k in varying) + f": {loss:.3f}"
-                         for key, loss in sorted(scores.items(), key=lambda kv: kv[1]))
+        start = "the g-i power law" if (info.get("base") or {}).get("kind") == "powerlaw" else "the weighted median"
+        entries = [(", ".join(f"{k}={points[key][k]}" for k in varying), loss) for key, loss in scores.items()]
+        if info.get("cv_start_loss") is not None:
+            entries.append((f"no trees ({start} alone)", info["cv_start_loss"]))
+        grid = "; ".join(f"{label}: {loss:.3f}" for label, loss in sorted(entries, key=lambda e: e[1]))
+        if info.get("no_trees"):
+            chosen = f"no trees: {start} alone" + (f" (M/L {info['constant_ml']:.3f})"
+                                                   if info.get("constant_ml") is not None else "")
         rows.append({"predictor": info["predictor"], "features": len(info.get("features", [])),
                      "how": info.get("tuning", "gbm.params"), "hyperparameters": chosen,
-                     "CV loss per grid point (best first)": grid or "–"})
+                     "trees": info.get("best_iteration", "–"), "CV loss per grid point (best first)": grid or "–"})
     if not rows:
         return []
     return ["## LightGBM hyperparameters per predictor",
-            "Predictors with few features are tuned by K-fold CV on the training set (gbm.tuning); the "
-            "CNN-feature predictors keep the paper's values, which the paper chose by CV for its ~2,200 features.",
+            "Predictors with few features are tuned by K-fold CV on the training set (gbm.tuning), which also "
+            "scores the boosting's starting point alone (the weighted median, the L1-optimal constant, or the "
+            "base power law): where no grid point beats it the predictor has no trees. The CNN-feature "
+            "predictors keep the paper's values, which the paper chose by CV for its ~2,200 features.",
             _markdown(pd.DataFrame(rows), 3)]
 
 
