@@ -9,12 +9,16 @@ import pandas as pd
 
 from mlpipe import losses
 
+COLUMNS = ["feature", "l1_increase", "l1_increase_std", "splits"]
 
-def permutation_importance(booster: lgb.Booster, x: pd.DataFrame, y: np.ndarray, dy: np.ndarray,
-                           repeats: int, seed: int) -> pd.DataFrame:
+
+def permutation_importance(booster: lgb.Booster | None, x: pd.DataFrame | None, y: np.ndarray | None,
+                           dy: np.ndarray | None, repeats: int, seed: int) -> pd.DataFrame:
     """Mean and spread of the L1 increase per feature the model uses. One column at a time is
     shuffled in place and then restored: the table (6,600 x 2,200 at the paper's scale) is
-    never copied per permutation."""
+    never copied per permutation. ``booster`` None (a model without trees): no rows."""
+    if booster is None:
+        return pd.DataFrame(columns=COLUMNS)
     names = booster.feature_name()
     values = x[names].to_numpy(copy=True)
     base = losses.l1(booster.predict(values), y, dy)
@@ -31,5 +35,5 @@ def permutation_importance(booster: lgb.Booster, x: pd.DataFrame, y: np.ndarray,
         values[:, column] = original
         rows.append({"feature": name, "l1_increase": float(np.mean(increases)),
                      "l1_increase_std": float(np.std(increases)), "splits": int(used[name])})
-    table = pd.DataFrame(rows, columns=["feature", "l1_increase", "l1_increase_std", "splits"])
+    table = pd.DataFrame(rows, columns=COLUMNS)
     return table.sort_values("l1_increase", ascending=False, kind="stable").reset_index(drop=True)
