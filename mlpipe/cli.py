@@ -317,22 +317,29 @@ def _figures_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--metrics", required=True, help="folder of the metric tables")
     p.add_argument("--sample", required=True, help="results/catalog/sample.csv")
     p.add_argument("--rejected", required=True, help="results/catalog/rejected.csv")
-    p.add_argument("--store-index", required=True, help="CSV written by index-image-stores (example cut-outs)")
+    p.add_argument("--store-index", help="CSV written by index-image-stores (example cut-outs); none in a "
+                   "table-only run")
     p.add_argument("--outdir", required=True)
 
 
 @command("figures", _figures_args)
 def figures(args: argparse.Namespace, cfg: dict[str, Any]) -> None:
-    """Every evaluation figure: the paper's Figs. 1, 2, 4-8 and the importances of each predictor."""
+    """Every evaluation figure the run can draw (mlpipe/evaluate/registry.py): the paper's Figs. 1,
+    2, 4-8, every main predictor's predictions and residuals, the importances of each predictor; a
+    table-only run draws those that need no images."""
     from mlpipe.evaluate.figures import draw_all, read_inputs
     from mlpipe.evaluate.registry import evaluation_figures, figure_path
+    from mlpipe.gbm.predictors import table_only, workflow_predictors
     from mlpipe.io.figure import save_figure
 
     ev = cfg["evaluate"]
+    images = not table_only(cfg)
+    if images and not args.store_index:
+        raise InputError("figures: --store-index is required for a run with images (data.real.images set)")
     data = read_inputs(table=args.table, predictions=args.predictions, metrics=args.metrics, sample=args.sample,
-                       rejected=args.rejected, store_index=args.store_index, evaluate_cfg=ev,
-                       preprocess_cfg=cfg["preprocess"])
-    for spec, fig in draw_all(evaluation_figures(ev["importance"]["predictors"]), data):
+                       rejected=args.rejected, store_index=args.store_index if images else None, evaluate_cfg=ev,
+                       preprocess_cfg=cfg["preprocess"], predictors=list(workflow_predictors(cfg)))
+    for spec, fig in draw_all(evaluation_figures(ev["importance"]["predictors"], images=images), data):
         save_figure(fig, figure_path(spec, args.outdir))
         log.info("%s written", figure_path(spec, args.outdir))
 
@@ -353,10 +360,12 @@ def _report_args(p: argparse.ArgumentParser) -> None:
 def report(args: argparse.Namespace, cfg: dict[str, Any]) -> None:
     """Write results/report.md."""
     from mlpipe.evaluate.report import write_report
+    from mlpipe.gbm.predictors import table_only
 
     write_report(args.metrics, args.figures, args.out, cfg["data"]["source"], args.cnn_metrics,
                  cfg["catalog"]["lum_g_column"], oracle=args.oracle, captions=args.captions,
-                 learning_curves=args.learning_curves, preprocess_figure=args.preprocess_figure, fit_files=args.fits)
+                 learning_curves=args.learning_curves, preprocess_figure=args.preprocess_figure, fit_files=args.fits,
+                 images=not table_only(cfg))
 
 
 def _export_bundle_args(p: argparse.ArgumentParser) -> None:

@@ -90,7 +90,9 @@ def _fit_gbm(predictor: Predictor, features: pd.DataFrame, meta: pd.DataFrame, t
     info["tuning"] = family
     if law is not None:
         info["base"] = {"kind": "powerlaw", "a": law[0], "b": law[1], "colour": "-2.5 log10(L_g/L_i)"}
-    if predictor.top_features:
+    elif info["no_trees"]:  # the CV found no trees better than the constant: the predictor is that constant
+        info["base"] = {"kind": "constant", "ml": info["constant_ml"]}
+    if predictor.top_features and not info["no_trees"]:
         columns = lightgbm_fit.most_used_features(model.booster, n=predictor.top_features)
         x = features[columns]
         model, top_info = lightgbm_fit.fit(**rows(x), **common, grid={})
@@ -103,7 +105,7 @@ def _fit_gbm(predictor: Predictor, features: pd.DataFrame, meta: pd.DataFrame, t
                                                 ml_val=ml[val], alpha=alpha, params=settings.params,
                                                 seed=settings.seed, threads=threads)
             interval[key] = booster.model_to_string()
-    return info, model.booster.model_to_string(), interval  # the model: its best iteration only
+    return info, model.model_text(), interval  # the model: its best iteration only (empty: no trees)
 
 
 def fit_predictor(predictor: Predictor, *, meta: pd.DataFrame, features: pd.DataFrame, settings: FitSettings,

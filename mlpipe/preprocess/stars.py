@@ -53,9 +53,9 @@ HALO_REACH_FACTOR = 4.0
 #: a pixel within the replaced radius of a star on the bulge is replaced only where the star is
 #: brighter than this times the galaxy's light (its counterpart); elsewhere it is model-subtracted
 STAR_OVER_GALAXY_TO_REPLACE = 1.0
-#: how far a star's fitted model may be off its light (a fraction of it): where that is more than
-#: what is left, the pixel is the star's residual, left out of the image scaling
-STAR_MODEL_ERROR = 0.1
+#: how far a star's fitted model may be off its light (a fraction of it; real PSFs differ from any
+#: model): where that is more than what is left, the pixel is the star's, left out of the scaling
+STAR_MODEL_ERROR = 0.25
 
 
 @dataclass(frozen=True)
@@ -349,7 +349,10 @@ def fit_halo(data: np.ndarray, *, x_px: float, y_px: float, fwhm_px: float, sky_
         columns = [(f, b, c - core_profile(rm, fwhm_px=f, model=replace(psf, core_beta=b)),
                     h - halo_profile(rm, fwhm_px=f, model=psf)) for f, b, c, h in columns]
         # a centre off by d leaves 2 d . (the galaxy's gradient at the counterpart): fitted with it
-        grad_y, grad_x = np.gradient(data.astype(float))
+        # (the gradient of the image freed of the first fit's star: not the star's own)
+        fy, fx = np.ogrid[:n_y, :n_x]
+        first_star = first.flux * psf_profile(np.hypot(fx - x_px, fy - y_px), fwhm_px=fwhm_px, model=psf)
+        grad_y, grad_x = np.gradient(data - first_star)
         shift = [np.nan_to_num(mirror_light(g, x_px=xx, y_px=yy, centre_xy=galaxy_xy)) for g in (grad_x, grad_y)]
     if use.sum() < 20:
         return first
@@ -580,7 +583,7 @@ def residual_radius(data: np.ndarray, *, x_px: float, y_px: float, radius_px: fl
     if mirror_xy is not None:
         values = values - mirror_light(data, x_px=xx, y_px=yy, centre_xy=mirror_xy, wings=wings,
                                        star_xy=(x_px, y_px), exclude_radius_px=radius_px)
-    far_ring = (r > max_radius_px) & (r <= reach)
+    far_ring = (r > max_radius_px) & (r <= reach) & np.isfinite(values)
     if far_ring.sum() < 16:
         return radius_px
     far = np.nanmedian(values[far_ring])
