@@ -38,8 +38,8 @@ import torch
 from mlpipe import gz2
 from mlpipe.cnn.data import GZ2_COLUMNS, augment
 from mlpipe.cnn.device import compiled, pick_device
-from mlpipe.cnn.models import build_model
-from mlpipe.cnn.train import loss_fn, train_model
+from mlpipe.cnn.models import model_from_config
+from mlpipe.cnn.train import loss_fn, train_model, training_settings
 from mlpipe.config import load_merged
 from mlpipe.io.store import create_store, store_index
 
@@ -50,13 +50,13 @@ STARTUP = r"""
 import json, sys, time
 t0 = time.perf_counter(); import torch; t1 = time.perf_counter()
 import timm; t2 = time.perf_counter()
-from mlpipe.cnn.models import build_model; t3 = time.perf_counter()
+from mlpipe.cnn.models import model_from_config; t3 = time.perf_counter()
 out = {"import torch": t1 - t0, "import timm": t2 - t1, "import mlpipe.cnn": t3 - t2}
 if sys.argv[1] == "cuda":
     t = time.perf_counter(); torch.zeros(1, device="cuda"); torch.cuda.synchronize()
     out["CUDA context"] = time.perf_counter() - t
 for name, cfg in json.loads(sys.argv[2]).items():
-    t = time.perf_counter(); build_model(cfg | {"pretrained": None}); out[f"build {name}"] = time.perf_counter() - t
+    t = time.perf_counter(); model_from_config(cfg, pretrained=False); out[f"build {name}"] = time.perf_counter() - t
 print(json.dumps(out))
 """
 
@@ -90,7 +90,7 @@ def device_limit(cfg: dict, train_cfg: dict, device: torch.device, batch: int, s
     synthetic images already on the device."""
     cuda = device.type == "cuda"
     fmt = torch.channels_last if cuda else torch.contiguous_format
-    model = build_model(cfg | {"pretrained": None}).to(device).to(memory_format=fmt)
+    model = model_from_config(cfg, pretrained=False).to(device).to(memory_format=fmt)
     forward = compiled(model, compile_mode, device)
     size = cfg["image_size"]
     images = torch.rand(batch, 1, size, size, device=device).contiguous(memory_format=fmt)
@@ -211,18 +211,19 @@ def main(argv: list[str] | None = None) -> dict:
         sample.to_csv(tmp / "sample.csv", index=False)
         store_index(sorted((tmp / "images").glob("shard-*.h5"))).to_csv(tmp / "stores.csv", index=False)
         for name, model_cfg in models.items():
-            train_cfg = cnn_cfg["training"] | {k: v for k, v in model_cfg.items() if k in cnn_cfg["training"]}
+            train_cfg = training_settings(cnn_cfg, name)
             bare, step = device_limit(model_cfg, train_cfg, device, args.forward_batch, args.seconds, args.compile)
             model_file = tmp / f"{name}.pt"
             torch.save({"name": name, "model_cfg": dict(model_cfg),
-                        "state_dict": build_model(model_cfg | {"pretrained": None}).state_dict(), "metrics": {}},
+                        "state_dict": model_from_config(model_cfg, pretrained=False).state_dict(), "metrics": {}},
                        model_file)
             extraction = extraction_process(name, cnn_cfg, model_file, tmp / "images", args.shards,
                                             tmp / "features" / name, device, args.threads)
             measured = {k: v for k, v in model_cfg.items() if k != "init_from"} | {"epochs": args.epochs}
             one = {"models": {name: measured},
                    "training": cnn_cfg["training"] | {"epochs": args.epochs}, "seed": 0, "compile": args.compile}
-            train_model(name, one, tmp / "sample.csv", tmp / "stores.csv", tmp / "train" / name, device_name=str(device))
+            train_model(name, cnn_cfg=one, sample_csv=tmp / "sample.csv", store_index_csv=tmp / "stores.csv",
+                        out_dir=tmp / "train" / name, device_name=str(device))
             history = pd.read_csv(tmp / "train" / name / "history.csv")
             n_train = int((sample["split"] == "train").sum())
             training = n_train / history["seconds"].iloc[-1]

@@ -58,7 +58,8 @@ def write_inputs(folder: Path, n: int, shards: int = 4, seed: int = 0) -> None:
             write_table(fh, "features", pd.DataFrame(rng.random((len(part), len(IMAGE_LUMINOSITY_FEATURES) + len(IMAGE_STATS))),
                                                      columns=IMAGE_LUMINOSITY_FEATURES + IMAGE_STATS))
         for name, cfg in MODELS.items():
-            columns = [c for cols in feature_names(name, cfg, 2048).values() for c in cols]
+            names = feature_names(name, task=cfg["target"], export_pooled=bool(cfg.get("export_pooled")), n_pooled=2048)
+            columns = [c for cols in names.values() for c in cols]
             path = folder / "features" / name / f"shard-{k}.h5"
             path.parent.mkdir(parents=True, exist_ok=True)
             with create_store(path, {"model": name}) as fh:

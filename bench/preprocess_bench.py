@@ -45,7 +45,8 @@ def main() -> None:
         write_mock_catalogues(cfg["mock"], cfg["cosmology"], tmp)
         names = {"gswlc": "GSWLC-X2.dat", "hyperleda": "hyperleda.csv", "gz2": "gz2_hart16.csv",
                  "photometry": "sdss_photometry.csv"}
-        sample, _ = build_sample({k: str(tmp / v) for k, v in names.items()}, cfg["catalog"], cfg["cosmology"])
+        sample, _ = build_sample({k: str(tmp / v) for k, v in names.items()}, catalog_cfg=cfg["catalog"],
+                                 cosmo_cfg=cfg["cosmology"])
         shard = sample.head(args.galaxies)
         shard.to_csv(tmp / "shard.csv", index=False)
         render_shard(tmp / "shard.csv", tmp / "truth.csv", tmp / "stars.csv", cfg["mock"], tmp / "img")

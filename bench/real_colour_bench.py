@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from mlpipe import losses
+from mlpipe import losses, physics
 from mlpipe.catalog.sample import build_sample
 from mlpipe.gbm import lightgbm_fit
 from mlpipe.gbm.predictors import all_predictors, select_columns
@@ -54,8 +54,9 @@ def sample_and_features(table: Path, cfg: dict) -> tuple[pd.DataFrame, pd.DataFr
     inputs = copy.deepcopy(cfg["inputs"])
     inputs["photometry"] |= PHOTOMETRY
     paths = {"gswlc": str(table), "photometry": str(table), "hyperleda": None, "gz2": None}
-    sample, _ = build_sample(paths, catalog, cfg["cosmology"], inputs)
-    features = feature_frame(sample.set_index("objid", drop=False), [], cfg["cosmology"]).reset_index(drop=True)
+    sample, _ = build_sample(paths, catalog_cfg=catalog, cosmo_cfg=cfg["cosmology"], inputs=inputs)
+    cosmo = physics.cosmology(cfg["cosmology"]["H0"], cfg["cosmology"]["Om0"])
+    features = feature_frame(sample.set_index("objid", drop=False), cnn_tables=[], cosmo=cosmo).reset_index(drop=True)
     return sample, features.astype(np.float32)
 
 
@@ -86,7 +87,7 @@ def run(table: Path, repeats: int, k: int, only_folds: int | None, threads: int)
     y, dy, ids = sample["ml"].to_numpy(), sample["ml_err"].to_numpy(), sample["objid"].to_numpy()
     predictors = all_predictors(cfg["gbm"])
     settings = FitSettings.from_config(cfg["gbm"])
-    rows, seconds, chosen = [], {name: 0.0 for name in PREDICTORS}, {}
+    rows, seconds, chosen, terms = [], {name: 0.0 for name in PREDICTORS}, {}, []
     done = 0
     for repeat in range(repeats):
         for fold, (train_val, test) in enumerate(folds_of(ids, k, repeat)):
@@ -100,23 +101,41 @@ def run(table: Path, repeats: int, k: int, only_folds: int | None, threads: int)
             split = np.full(len(ids), "test", dtype=object)
             split[train], split[stop] = "train", "validation"
             meta = sample[["objid", "ml", "ml_err", "lum_g"]].assign(split=split)
-            row = {"repeat": repeat, "fold": fold, "n_test": len(test),
-                   "constant": losses.l1(np.full(len(test), weighted_median(y[train_val], 1.0 / dy[train_val])),
-                                         y[test], dy[test])}
+            constant = np.full(len(test), weighted_median(y[train_val], 1.0 / dy[train_val]))
+            row = {"repeat": repeat, "fold": fold, "n_test": len(test), "constant": losses.l1(constant, y[test], dy[test])}
+            fold_terms = pd.DataFrame({"repeat": repeat, "fold": fold, "objid": ids[test],
+                                       "constant": losses.l1_terms(constant, y[test], dy[test])})
             for name in PREDICTORS:
                 t0 = time.perf_counter()
                 pred, info, _ = fit_predictor(predictors[name], meta=meta, features=features, settings=settings,
                                               threads=threads)
                 seconds[name] += time.perf_counter() - t0
                 row[name] = losses.l1(pred["ml_pred"].to_numpy()[test], y[test], dy[test])
-                chosen.setdefault(name, []).append(info.get("chosen", {}))
+                fold_terms[name] = losses.l1_terms(pred["ml_pred"].to_numpy()[test], y[test], dy[test])
+                chosen.setdefault(name, []).append({"no_trees": True} if info.get("no_trees")
+                                                   else info.get("chosen", {}))
                 if predictors[name].kind == "gbm":
                     x = features[select_columns(predictors[name], list(features.columns))]
                     booster = plain_lightgbm(x, y, dy, train, stop, threads, cfg["gbm"]["seed"])
                     row[f"plain_{name}"] = losses.l1(booster.predict(x.iloc[test], num_iteration=booster.best_iteration),
                                                      y[test], dy[test])
             rows.append(row)
-    return pd.DataFrame(rows), {"n_galaxies": len(sample), "seconds": seconds, "chosen": chosen}
+            terms.append(fold_terms)
+    return pd.DataFrame(rows), {"n_galaxies": len(sample), "seconds": seconds, "chosen": chosen,
+                                "terms": pd.concat(terms, ignore_index=True), "sample": sample}
+
+
+def without_largest(terms: pd.DataFrame, sample: pd.DataFrame, name: str) -> str:
+    """The comparison with the constant without the one galaxy whose per-galaxy L1 differs most
+    from the constant's (summed over its test folds): how much a single galaxy decides it."""
+    diff = (terms[name] - terms["constant"]).groupby(terms["objid"]).sum()
+    worst = diff.idxmax()
+    rest = terms[terms["objid"] != worst].groupby(["repeat", "fold"])[["constant", name]].mean().mean()
+    galaxy = sample.set_index("objid").loc[worst]
+    return (f"{name} without galaxy {worst} (M/L {galaxy['ml']:.3f} +- {galaxy['ml_err']:.3f}, z {galaxy['z']:.4f}; "
+            f"the largest excess over the constant, {diff[worst] / diff.clip(lower=0).sum():.0%} of all excesses): "
+            f"{rest[name]:.2f} vs constant {rest['constant']:.2f}; galaxies where it beats the constant: "
+            f"{(terms[name] < terms['constant']).groupby(terms['objid']).mean().gt(0.5).mean():.0%}")
 
 
 def main() -> None:
@@ -134,7 +153,7 @@ def main() -> None:
           f"{time.perf_counter() - t0:.0f} s")
     print("| predictor | weighted L1 (ours) | standard error | plain LightGBM | fit seconds (all folds) |")
     print("|---|---|---|---|---|")
-    se = per_fold.std(ddof=1) / np.sqrt(n) if n > 1 else per_fold * np.nan
+    se = per_fold.std(ddof=1) / np.sqrt(n) if n > 1 else per_fold.iloc[0] * np.nan
     print(f"| constant (weighted median) | {per_fold['constant'].mean():.2f} | {se['constant']:.2f} | | |")
     for name in PREDICTORS:
         plain = f"{per_fold[f'plain_{name}'].mean():.2f}" if f"plain_{name}" in per_fold else "(a power law)"
@@ -142,6 +161,8 @@ def main() -> None:
     for name in ("g_ref", "gi_gbm"):
         counts = pd.Series([lightgbm_fit.json_key(c) for c in extra["chosen"][name]]).value_counts()
         print(f"{name}: CV choices {counts.to_dict()}")
+    for name in ("g_ref", "gi_gbm"):
+        print(without_largest(extra["terms"], extra["sample"], name))
 
 
 if __name__ == "__main__":

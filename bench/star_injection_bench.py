@@ -16,10 +16,12 @@ nucleus). The preprocessing runs with the injected star as the catalogue and wit
   noise, so the original pixel noise cancels and only the star's leftover counts;
 - damage: change of the galaxy's own flux inside its ellipse, more than that radius plus the
   fitting annulus away from the injected star, over the galaxy's flux there (per image: the
-  largest over all injections);
+  largest over all injections). The star's faint light there may be removed or left, so the
+  damage is the change beyond what it explains: below the galaxy's flux alone (light removed),
+  or above the galaxy's plus the star's (light added);
 - patch noise: pixel-to-pixel noise (MAD of neighbour differences) inside replaced patches over
   the same measure on the sky, from a run with the fill noise on;
-- scaling: for saturated stars, the scaling maximum over the one without the star.
+- scaling: the scaling maximum, and the log stretch's ``a``, over those without the star.
 
 Without a catalogue and without injection, each image's replacements inside its ellipse and the
 flux they removed (over the galaxy's flux there) are listed, with the number of candidates kept
@@ -129,9 +131,13 @@ def forced(reference: np.ndarray, records, fwhm_px: float, keep: np.ndarray, nea
             continue
         if near_xy is not None and np.hypot(r.x - near_xy[0], r.y - near_xy[1]) > within:
             continue
+        only = np.zeros(out.shape, bool)
+        if r.replaced is not None:
+            py, px, mask = r.replaced
+            only[py, px] = mask
         replace_disc(out, x_px=r.x, y_px=r.y, radius_px=r.radius_px,
                      width_px=annulus_width_px(radius_px=r.radius_px, fwhm_px=fwhm_px), noise_sigma=0.0,
-                     rng=np.random.default_rng(0), keep=keep)
+                     rng=np.random.default_rng(0), keep=keep, mirror_xy=r.mirror_xy, only=only)
     return out
 
 
@@ -227,18 +233,23 @@ def bench_image(path: Path, cfg: dict, reps: int, rows: list, per_image: list, s
                     ref = forced(ref_clean, res.stars, fwhm_px, keep, near_xy=xy, within=r_ap)
                     left = (clean - ref)[aperture].sum()
                     row[f"{mode}_removed"] = 1.0 - left / row["flux_injected"]
-                    row[f"{mode}_damage"] = ((clean - ref_clean - injected)[away].sum() / galaxy_flux
+                    # what the star cannot explain: less than the galaxy alone, or more than galaxy + star
+                    change, star_there = (clean - ref_clean)[away].sum(), injected[away].sum()
+                    row[f"{mode}_damage"] = ((min(change, 0.0) + max(change - star_there, 0.0)) / galaxy_flux
                                              if away.any() else np.nan)
-                    row[f"{mode}_scale_ratio"] = res.features["scale_max"] / (base.features["scale_max"] if mode == "catalogue"
-                                                                             else base_nc.features["scale_max"])
+                    ref_run = base if mode == "catalogue" else base_nc
+                    row[f"{mode}_scale_ratio"] = res.features["scale_max"] / ref_run.features["scale_max"]
+                    row[f"{mode}_a_ratio"] = (res.features["scale_a"] / ref_run.features["scale_a"]
+                                              if ref_run.features["scale_a"] > 0 else np.nan)
                     if mode == "catalogue":
                         damage_image.append(row[f"{mode}_damage"])
                         noisy = run(img, settings, radec, d25, stars=listed, fill_noise=True,
                                     seed=len(rows))   # a fresh noise draw per injection
                         patch = np.zeros(shape, bool)
                         for r in noisy.stars:
-                            if r.status == STATUS_REPLACED:
-                                patch |= np.hypot(xx - r.x, yy - r.y) <= r.radius_px
+                            if r.status == STATUS_REPLACED and r.replaced is not None:
+                                py, px, mask = r.replaced
+                                patch[py, px] |= mask
                         row["patch_noise_ratio"] = diff_noise(noisy.stages["clean"], patch) / sky_noise
                 rows.append(row)
     per_image[-1]["catalogue_damage_max"] = float(np.nanmax(np.abs(damage_image))) if damage_image else np.nan
@@ -275,11 +286,13 @@ def figure(shown: dict, path: str) -> None:
 def summarise(rows: pd.DataFrame, per_image: pd.DataFrame) -> str:
     order = {b: i for i, b in enumerate([f"S/N {s}" for s in SNR_BINS] + [f"sat x{k:g}" for k in SATURATED])}
     lines = ["| class | bin | n | removed, catalogue (median / 10th pct) | removed, no catalogue (median) | "
-             "patch noise / sky noise (median) | scaling max ratio (max) |", "|---|---|---|---|---|---|---|"]
+             "patch noise / sky noise (median) | scaling max ratio (max) | `a` ratio (min / max) |",
+             "|---|---|---|---|---|---|---|---|"]
     for (cls, b), g in sorted(rows.groupby(["class", "bin"]), key=lambda t: (CLASSES.index(t[0][0]), order[t[0][1]])):
         lines.append(f"| {cls} | {b} | {len(g)} | {g['catalogue_removed'].median():.3f} / "
                      f"{g['catalogue_removed'].quantile(0.1):.3f} | {g['none_removed'].median():.3f} | "
-                     f"{g['patch_noise_ratio'].median():.2f} | {g['catalogue_scale_ratio'].max():.3f} |")
+                     f"{g['patch_noise_ratio'].median():.2f} | {g['catalogue_scale_ratio'].max():.3f} | "
+                     f"{g['catalogue_a_ratio'].min():.2f} / {g['catalogue_a_ratio'].max():.2f} |")
     dmg = per_image["catalogue_damage_max"]
     lines.append("")
     lines.append(f"damage (catalogue, per image, largest |change| of the galaxy's flux away from the injected "

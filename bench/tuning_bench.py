@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from mlpipe import physics
 from mlpipe.catalog.sample import build_sample
 from mlpipe.gbm.predictors import MORPHOLOGY, all_predictors, select_columns
 from mlpipe.gbm.run import fit_predictor
@@ -38,14 +39,15 @@ def main() -> None:
         write_mock_catalogues(cfg["mock"], cfg["cosmology"], tmp)
         paths = {k: f"{tmp}/{f}" for k, f in (("gswlc", "GSWLC-X2.dat"), ("hyperleda", "hyperleda.csv"),
                                               ("gz2", "gz2_hart16.csv"), ("photometry", "sdss_photometry.csv"))}
-        sample, _ = build_sample(paths, cfg["catalog"], cfg["cosmology"], cfg["inputs"])
+        sample, _ = build_sample(paths, catalog_cfg=cfg["catalog"], cosmo_cfg=cfg["cosmology"], inputs=cfg["inputs"])
     table = sample.set_index("objid", drop=False)
     rng = np.random.default_rng(0)
     for name in IMAGE_LUMINOSITY_FEATURES:  # stand-in image luminosities (the real ones need the images)
         table[name] = table["lum_g"] * rng.lognormal(0.0, 0.3, len(table))
     for name in ("log_sum", "log_mean", "log_std", "log_centre", "log_centre5", "image_size_px", "scale_a"):
         table[name] = rng.random(len(table))
-    features = feature_frame(table, [], cfg["cosmology"]).reset_index(drop=True).astype(np.float32)
+    cosmo = physics.cosmology(cfg["cosmology"]["H0"], cfg["cosmology"]["Om0"])
+    features = feature_frame(table, cnn_tables=[], cosmo=cosmo).reset_index(drop=True).astype(np.float32)
     meta = sample[["objid", "split", "ml", "ml_err", "lum_g"]]
     off = copy.deepcopy(cfg["gbm"])
     off["tuning"]["max_features"] = 0

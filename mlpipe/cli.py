@@ -88,8 +88,8 @@ def build_sample(args: argparse.Namespace, cfg: dict[str, Any]) -> None:
     from mlpipe.catalog.sample import write_sample
 
     paths = {k: getattr(args, k) for k in ("gswlc", "hyperleda", "gz2", "photometry")}
-    sample, rejected = build(paths, cfg["catalog"], cfg["cosmology"], cfg.get("inputs", {}))
-    write_sample(sample, rejected, cfg["catalog"]["n_shards"], args.outdir)
+    sample, rejected = build(paths, catalog_cfg=cfg["catalog"], cosmo_cfg=cfg["cosmology"], inputs=cfg.get("inputs", {}))
+    write_sample(sample, rejected, n_shards=cfg["catalog"]["n_shards"], outdir=args.outdir)
     log.info("sample: %d galaxies, %d rejected", len(sample), len(rejected))
 
 
@@ -126,9 +126,10 @@ def preprocess(args: argparse.Namespace, cfg: dict[str, Any]) -> None:
 
     index = read_image_index(args.image_index) if args.image_index else None
     real = cfg.get("data", {}).get("real", {})
-    _, shown = process_shard(args.shard_catalogue, args.images, args.stars, sorted(set(args.sizes)),
-                             cfg["preprocess"], cfg["cosmology"], args.out,
-                             cfg["preprocess"]["figure_galaxies"], index,
+    _, shown = process_shard(args.shard_catalogue, images_dir=args.images, stars_csv=args.stars,
+                             sizes=sorted(set(args.sizes)), preprocess_cfg=cfg["preprocess"],
+                             cosmo_cfg=cfg["cosmology"], out_path=args.out,
+                             n_figure=cfg["preprocess"]["figure_galaxies"], image_index=index,
                              image_unit=real.get("image_unit", "nanomaggies"),
                              image_zero_point_mag=real.get("image_zero_point_mag"),
                              star_columns=cfg.get("inputs", {}).get("stars", {}).get("columns"))
@@ -171,14 +172,13 @@ def train_cnn(args: argparse.Namespace, cfg: dict[str, Any]) -> None:
 
     from mlpipe.cnn.curves import learning_curve
     from mlpipe.cnn.device import set_cpu_threads
-    from mlpipe.cnn.train import train_model
+    from mlpipe.cnn.train import LOSS_LABELS, train_model
 
     set_cpu_threads(args.threads)
-    train_model(args.model, cfg["cnn"], args.sample, args.store_index, args.outdir, args.init_from, args.device)
-    target = cfg["cnn"]["models"][args.model]["target"]
+    train_model(args.model, cnn_cfg=cfg["cnn"], sample_csv=args.sample, store_index_csv=args.store_index,
+                out_dir=args.outdir, init_state=args.init_from, device_name=args.device)
     learning_curve(pd.read_csv(f"{args.outdir}/history.csv"), args.model,
-                   "MSE of the 37 GZ2 probabilities" if target == "gz2" else "weighted L1 of M/L",
-                   args.figure)
+                   LOSS_LABELS[cfg["cnn"]["models"][args.model]["target"]], args.figure)
 
 
 def _extract_args(p: argparse.ArgumentParser) -> None:
@@ -208,7 +208,7 @@ def extract_features(args: argparse.Namespace, cfg: dict[str, Any]) -> None:
         raise config_mod.ConfigError("extract-features: give --images-dir, --shards and --outdir (every shard), "
                                      "or --images and --out (one store)")
     set_cpu_threads(args.threads)
-    extract_stores(args.model_file, stores, outputs, batch_size=args.batch_size, device_name=args.device,
+    extract_stores(args.model_file, image_stores=stores, out_paths=outputs, batch_size=args.batch_size, device_name=args.device,
                    compile_mode=cfg["cnn"].get("compile", "none"))
 
 
@@ -225,18 +225,14 @@ def _gbm_table_args(p: argparse.ArgumentParser) -> None:
 @command("gbm-table", _gbm_table_args)
 def gbm_table(args: argparse.Namespace, cfg: dict[str, Any]) -> None:
     """Assemble the features table of every galaxy with an image."""
-    import pandas as pd
-
-    from mlpipe.gbm.table import assemble, drop_dead_features, write_table_store
-    from mlpipe.io.atomic import write_csv
+    from mlpipe.gbm.table import build_features_table
     from mlpipe.io.store import shard_stores
 
     feature_stores = [path for model in args.models for path in shard_stores(f"{args.features_dir}/{model}", args.shards)]
     image_stores = shard_stores(args.images_dir, args.shards) if args.images_dir else []
-    meta, features = assemble(args.sample, image_stores, feature_stores, cfg["cosmology"])
-    features, dead = drop_dead_features(meta, features)
-    write_table_store(meta, features, dead, args.out)
-    write_csv(pd.DataFrame({"feature": dead, "reason": "zero for every training galaxy"}), args.dropped)
+    meta, features, dead = build_features_table(sample_csv=args.sample, image_stores=image_stores,
+                                                feature_stores=feature_stores, cosmo_cfg=cfg["cosmology"],
+                                                out_path=args.out, dropped_path=args.dropped)
     log.info("features table: %d galaxies x %d features; %d dead features dropped",
              len(meta), features.shape[1], len(dead))
 
@@ -272,31 +268,11 @@ def _evaluate_args(p: argparse.ArgumentParser) -> None:
 @command("evaluate", _evaluate_args)
 def evaluate(args: argparse.Namespace, cfg: dict[str, Any]) -> None:
     """Test-set metrics, bootstrap intervals, paired and KS tests, per-class and multiband tables."""
-    import pandas as pd
-
-    from mlpipe.evaluate import tables
+    from mlpipe.evaluate.run import write_metric_tables
     from mlpipe.gbm.predictors import workflow_predictors
-    from mlpipe.gbm.table import read_table_store
-    from mlpipe.io.atomic import write_csv
 
-    predictors = workflow_predictors(cfg)
-    preds = tables.load_predictions(args.predictions, list(predictors))
-    ev = cfg["evaluate"]
-    summary = tables.predictor_table(predictors, preds, ev["bootstrap"], ev["seed"])
-    meta, features = read_table_store(args.table)
-    out = args.outdir
-    write_csv(summary, f"{out}/predictors.csv")
-    write_csv(tables.significance_table(preds, ev["ks_pairs"], ev["bootstrap"], ev["seed"], ev["significance_level"]),
-              f"{out}/significance.csv")
-    if any(c.startswith(f"{ev['class_model']}_gz2_") for c in features.columns):
-        per_class = tables.per_class_table(preds, ["g_ref", "g_morph", "gi_gbm", "gi_morph"], features, meta, ev)
-    else:  # a table-only run: no CNN morphology to class the galaxies by
-        per_class = pd.DataFrame(columns=["predictor", "class", "n", "l1"])
-    write_csv(per_class, f"{out}/per_class.csv")
-    ablation = summary[summary["predictor"].isin(["g_morph"]) | (summary["tags"] == "ablation")]
-    write_csv(ablation[["predictor", "description", "l1", "l1_ci_low", "l1_ci_high", "paper_l1"]], f"{out}/ablation.csv")
-    write_csv(tables.loss_table(summary), f"{out}/loss_functions.csv")
-    write_csv(tables.multiband_table(summary), f"{out}/multiband.csv")
+    write_metric_tables(table_path=args.table, predictions_dir=args.predictions, outdir=args.outdir,
+                        predictors=workflow_predictors(cfg), evaluate_cfg=cfg["evaluate"])
 
 
 def _mock_oracle_args(p: argparse.ArgumentParser) -> None:
@@ -327,21 +303,12 @@ def _importance_args(p: argparse.ArgumentParser) -> None:
 @command("importance", _importance_args)
 def importance(args: argparse.Namespace, cfg: dict[str, Any]) -> None:
     """Permutation importance of one GBM predictor on the validation set."""
-    import lightgbm as lgb
-
-    from mlpipe.evaluate.importance import permutation_importance
-    from mlpipe.gbm.table import read_table_store
+    from mlpipe.evaluate.importance import validation_importance
     from mlpipe.io.atomic import write_csv
 
-    meta, features = read_table_store(args.table)
-    try:
-        booster = lgb.Booster(model_file=args.model)
-    except lgb.basic.LightGBMError as err:
-        raise InputError(f"{args.model}: not a readable LightGBM model ({err})") from err
-    val = (meta["split"] == "validation").to_numpy()
-    table = permutation_importance(booster, features[val], meta["ml"].to_numpy()[val], meta["ml_err"].to_numpy()[val],
-                                   cfg["evaluate"]["importance"]["repeats"], cfg["evaluate"]["seed"])
-    write_csv(table, args.out)
+    write_csv(validation_importance(table_path=args.table, model_path=args.model,
+                                    repeats=cfg["evaluate"]["importance"]["repeats"], seed=cfg["evaluate"]["seed"]),
+              args.out)
 
 
 def _figures_args(p: argparse.ArgumentParser) -> None:
@@ -350,22 +317,29 @@ def _figures_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--metrics", required=True, help="folder of the metric tables")
     p.add_argument("--sample", required=True, help="results/catalog/sample.csv")
     p.add_argument("--rejected", required=True, help="results/catalog/rejected.csv")
-    p.add_argument("--store-index", required=True, help="CSV written by index-image-stores (example cut-outs)")
+    p.add_argument("--store-index", help="CSV written by index-image-stores (example cut-outs); none in a "
+                   "table-only run")
     p.add_argument("--outdir", required=True)
 
 
 @command("figures", _figures_args)
 def figures(args: argparse.Namespace, cfg: dict[str, Any]) -> None:
-    """Every evaluation figure: the paper's Figs. 1, 2, 4-8 and the importances of each predictor."""
+    """Every evaluation figure the run can draw (mlpipe/evaluate/registry.py): the paper's Figs. 1,
+    2, 4-8, every main predictor's predictions and residuals, the importances of each predictor; a
+    table-only run draws those that need no images."""
     from mlpipe.evaluate.figures import draw_all, read_inputs
     from mlpipe.evaluate.registry import evaluation_figures, figure_path
+    from mlpipe.gbm.predictors import table_only, workflow_predictors
     from mlpipe.io.figure import save_figure
 
     ev = cfg["evaluate"]
+    images = not table_only(cfg)
+    if images and not args.store_index:
+        raise InputError("figures: --store-index is required for a run with images (data.real.images set)")
     data = read_inputs(table=args.table, predictions=args.predictions, metrics=args.metrics, sample=args.sample,
-                       rejected=args.rejected, store_index=args.store_index, evaluate_cfg=ev,
-                       preprocess_cfg=cfg["preprocess"])
-    for spec, fig in draw_all(evaluation_figures(ev["importance"]["predictors"]), data):
+                       rejected=args.rejected, store_index=args.store_index if images else None, evaluate_cfg=ev,
+                       preprocess_cfg=cfg["preprocess"], predictors=list(workflow_predictors(cfg)))
+    for spec, fig in draw_all(evaluation_figures(ev["importance"]["predictors"], images=images), data):
         save_figure(fig, figure_path(spec, args.outdir))
         log.info("%s written", figure_path(spec, args.outdir))
 
@@ -386,10 +360,12 @@ def _report_args(p: argparse.ArgumentParser) -> None:
 def report(args: argparse.Namespace, cfg: dict[str, Any]) -> None:
     """Write results/report.md."""
     from mlpipe.evaluate.report import write_report
+    from mlpipe.gbm.predictors import table_only
 
     write_report(args.metrics, args.figures, args.out, cfg["data"]["source"], args.cnn_metrics,
                  cfg["catalog"]["lum_g_column"], oracle=args.oracle, captions=args.captions,
-                 learning_curves=args.learning_curves, preprocess_figure=args.preprocess_figure, fit_files=args.fits)
+                 learning_curves=args.learning_curves, preprocess_figure=args.preprocess_figure, fit_files=args.fits,
+                 images=not table_only(cfg))
 
 
 def _export_bundle_args(p: argparse.ArgumentParser) -> None:
@@ -444,8 +420,9 @@ def predict(args: argparse.Namespace, cfg: dict[str, Any]) -> None:
 
     set_cpu_threads(args.threads)
     columns = cfg.get("inputs", {}).get("predict", {}).get("columns") if cfg else None
-    predict_galaxies(load_bundle(args.bundle), args.catalogue, args.images, args.stars, args.out, args.rejected,
-                     args.batch_size, args.device, columns, args.pixel_scale_mismatch)
+    predict_galaxies(load_bundle(args.bundle), catalogue=args.catalogue, images_dir=args.images, stars=args.stars,
+                     out_path=args.out, rejected_path=args.rejected, batch_size=args.batch_size, device=args.device,
+                     column_map=columns, pixel_scale_mismatch=args.pixel_scale_mismatch)
 
 
 def parser() -> argparse.ArgumentParser:

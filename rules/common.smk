@@ -33,13 +33,11 @@ TABLE_ONLY = table_only(config)  # data.real.images: null: no images, no CNN, th
 MODELS = [] if TABLE_ONLY else list(config["cnn"]["models"])
 PREDICTORS = list(workflow_predictors(config))
 IMPORTANCE = config["evaluate"]["importance"]["predictors"]
-# a table-only run has no figures and no report: its results are the sample, predictions, metrics and bundles
-FIGURE_SPECS = [] if TABLE_ONLY else evaluation_figures(IMPORTANCE)
+# the registry's figures this run can draw (a table-only run: those that need no images)
+FIGURE_SPECS = evaluation_figures(IMPORTANCE, images=not TABLE_ONLY)
 FIGURES = [figure_path(spec) for spec in FIGURE_SPECS]
-CAPTIONS = [
-    f"{ROOT}/report/{name}.rst"
-    for name in sorted({spec.caption_name for spec in FIGURE_SPECS} | {"learning_curve", "preprocess"})
-]
+STAGE_FIGURE_CAPTIONS = set() if TABLE_ONLY else {"learning_curve", "preprocess"}
+CAPTIONS = [f"{ROOT}/report/{name}.rst" for name in sorted({spec.caption_name for spec in FIGURE_SPECS} | STAGE_FIGURE_CAPTIONS)]
 
 
 wildcard_constraints:
@@ -286,6 +284,31 @@ def predict_images_option(wildcards, input):
     return f"--images {input.images}" if "images" in input.keys() else ""
 
 
+def figures_inputs(wildcards):
+    """What the figures read: the features table, sample, predictions, metric tables, importances
+    and (unless table-only) the image-store index, whose stores hold the example cut-outs."""
+    inputs = {
+        "table": "results/gbm/features.h5",
+        "sample": "results/catalog/sample.csv",
+        "rejected": "results/catalog/rejected.csv",
+        "predictions": expand("results/predictions/{predictor}.csv", predictor=PREDICTORS),
+        "metrics": expand("results/metrics/{name}.csv", name=METRIC_TABLES),
+        "importance": expand("results/metrics/importance_{predictor}.csv", predictor=IMPORTANCE),
+    }
+    if not TABLE_ONLY:
+        inputs["store_index"] = "results/images/stores.csv"
+    return inputs
+
+
+def preprocess_figure(wildcards):
+    """The first shard's preprocessing figure, shown in the report (none in a table-only run)."""
+    return [] if TABLE_ONLY else ["results/figures/preprocess/shard-0.png"]
+
+
+def preprocess_figure_option(wildcards, input):
+    return f"--preprocess-figure {input.preprocess}" if input.preprocess else ""
+
+
 def oracle_tables(wildcards):
     """The catalogue-level oracle of the mock's truth (rule mock_oracle); nothing for real data."""
     return ["results/metrics/oracle.csv"] if MOCK else []
@@ -303,10 +326,7 @@ def final_outputs():
         outputs += expand("results/models/{model}/model.pt", model=MODELS)
         outputs += expand("results/features/{model}", model=MODELS)  # each holds shard-K.h5
     outputs += expand("results/predictions/{predictor}.csv", predictor=PREDICTORS)
-    if TABLE_ONLY:
-        outputs += expand("results/metrics/{name}.csv", name=METRIC_TABLES)
-    else:
-        outputs.append("results/report.md")
+    outputs.append("results/report.md")
     if config["predict"]["catalogue"]:
         outputs.append("results/predict/predictions.csv")
     return outputs

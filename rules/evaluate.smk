@@ -60,13 +60,7 @@ rule permutation_importance:
 
 rule figures:
     input:
-        table="results/gbm/features.h5",
-        sample="results/catalog/sample.csv",
-        rejected="results/catalog/rejected.csv",
-        store_index="results/images/stores.csv",
-        predictions=expand("results/predictions/{predictor}.csv", predictor=PREDICTORS),
-        metrics=expand("results/metrics/{name}.csv", name=METRIC_TABLES),
-        importance=expand("results/metrics/importance_{predictor}.csv", predictor=IMPORTANCE),
+        unpack(figures_inputs),
     output:
         [
             report(path, category="Evaluation", caption=f"../report/{spec.caption_name}.rst")
@@ -79,14 +73,15 @@ rule figures:
     conda:
         "../envs/gbm.yaml"
     params:
-        cfg=stage_config("evaluate", "preprocess"),
+        cfg=stage_config("evaluate", "preprocess", "gbm", "data.source", "data.real"),
         predictions=input_folder("predictions"),
         metrics=input_folder("metrics"),
+        store_index=store_index_option,
         outdir=output_folder,
     shell:
         "python -m mlpipe figures --config-json {params.cfg:q} --table {input.table} "
         "--predictions {params.predictions} --metrics {params.metrics} --sample {input.sample} "
-        "--rejected {input.rejected} --store-index {input.store_index} "
+        "--rejected {input.rejected} {params.store_index} "
         "--outdir {params.outdir} > {log} 2>&1"
 
 
@@ -98,7 +93,7 @@ rule report:
         cnn_metrics=expand("results/models/{model}/metrics.json", model=MODELS),
         fits=expand("results/gbm/{predictor}/fit.json", predictor=PREDICTORS),
         curves=expand("results/figures/cnn/{model}_learning_curve.png", model=MODELS),
-        preprocess="results/figures/preprocess/shard-0.png",
+        preprocess=preprocess_figure,
         oracle=oracle_tables,
     output:
         "results/report.md",
@@ -112,7 +107,8 @@ rule report:
         cfg=stage_config("data", "catalog"),
         metrics=input_folder("metrics"),
         oracle=oracle_option,
+        preprocess=preprocess_figure_option,
     shell:
         "python -m mlpipe report --config-json {params.cfg:q} --metrics {params.metrics} "
         "--figures {input.figures} --captions {input.captions} --cnn-metrics {input.cnn_metrics} {params.oracle} --fits {input.fits} "
-        "--learning-curves {input.curves} --preprocess-figure {input.preprocess} --out {output} > {log} 2>&1"
+        "--learning-curves {input.curves} {params.preprocess} --out {output} > {log} 2>&1"

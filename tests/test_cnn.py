@@ -52,10 +52,17 @@ def test_custom_cnn_shapes_follow_the_paper():
     assert x.shape == (2, 512)
 
 
+def test_every_architecture_the_schema_allows_is_one_the_code_builds():
+    from mlpipe.cnn.models import ARCHITECTURES
+    from mlpipe.config import schema
+
+    models = schema()["properties"]["cnn"]["properties"]["models"]["additionalProperties"]
+    assert sorted(models["properties"]["architecture"]["enum"]) == sorted(ARCHITECTURES)
+
+
 def test_pretrained_path_missing_is_a_clear_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="cannot be downloaded"):
-        build_model({"architecture": "resnet50", "target": "gz2", "image_size": 32,
-                     "pretrained": str(tmp_path / "nope.pth")})
+        build_model(architecture="resnet50", task="gz2", image_size_px=32, pretrained_path=str(tmp_path / "nope.pth"))
 
 
 def test_pretrained_local_file_loads(tmp_path):
@@ -63,8 +70,7 @@ def test_pretrained_local_file_loads(tmp_path):
 
     donor = timm.create_model("resnet50", pretrained=False, num_classes=0)
     torch.save(donor.state_dict(), tmp_path / "w.pth")
-    model = build_model({"architecture": "resnet50", "target": "gz2", "image_size": 32,
-                         "pretrained": str(tmp_path / "w.pth")})
+    model = build_model(architecture="resnet50", task="gz2", image_size_px=32, pretrained_path=str(tmp_path / "w.pth"))
     assert torch.equal(model.backbone.conv1.weight, donor.conv1.weight)
     backbone = timm.create_model("resnet50", pretrained=False, num_classes=0)
     load_pretrained(backbone, str(tmp_path / "w.pth"))
@@ -126,11 +132,17 @@ def _cfg(epochs=2):
                          "lr_patience": 4, "augment": True, "zoom_range": [0.9, 1.1]}}
 
 
+def _train(tmp, name, cfg, out_dir, **kwargs):
+    """train_model on the tiny data set's sample and image-store index."""
+    return train_model(name, cnn_cfg=cfg, sample_csv=tmp / "sample.csv", store_index_csv=tmp / "stores.csv",
+                       out_dir=out_dir, **kwargs)
+
+
 @pytest.mark.parametrize("name", ["cnn1", "cnn2", "cnn3"])
 def test_each_gz2_model_trains_and_loss_falls(tiny_data, tmp_path, name):
     tmp, stores = tiny_data
     cfg = _cfg(epochs=3)
-    train_model(name, cfg, tmp / "sample.csv", tmp / "stores.csv", tmp_path / name)
+    _train(tmp, name, cfg, tmp_path / name)
     history = pd.read_csv(tmp_path / name / "history.csv")
     assert list(history["epoch"]) == [1, 2, 3]
     assert history["train_loss"].iloc[-1] < history["train_loss"].iloc[0]
@@ -141,26 +153,26 @@ def test_each_gz2_model_trains_and_loss_falls(tiny_data, tmp_path, name):
 def test_finetuned_model_starts_from_parent_and_extraction(tiny_data, tmp_path):
     tmp, stores = tiny_data
     cfg = _cfg(epochs=1)
-    train_model("cnn1", cfg, tmp / "sample.csv", tmp / "stores.csv", tmp_path / "cnn1")
+    _train(tmp, "cnn1", cfg, tmp_path / "cnn1")
     parent = torch.load(tmp_path / "cnn1" / "model.pt", weights_only=False)["state_dict"]
     cfg["models"]["cnn4"]["epochs"] = 0 + 1
     cfg["models"]["cnn4"]["learning_rate"] = 1e-12  # barely moves: the weights must be the parent's
-    metrics = train_model("cnn4", cfg, tmp / "sample.csv", tmp / "stores.csv", tmp_path / "cnn4",
+    metrics = _train(tmp, "cnn4", cfg, tmp_path / "cnn4",
                           init_state=tmp_path / "cnn1" / "model.pt")
     child = torch.load(tmp_path / "cnn4" / "model.pt", weights_only=False)["state_dict"]
     assert torch.allclose(child["backbone.conv1.weight"], parent["backbone.conv1.weight"], atol=1e-6)
     assert "output.weight" in child and "l1" in metrics
 
     out1, out2 = tmp_path / "f1.h5", tmp_path / "f2.h5"
-    extract_shard(tmp_path / "cnn1" / "model.pt", stores[0], out1)
-    extract_shard(tmp_path / "cnn1" / "model.pt", stores[0], out2)
+    extract_shard(tmp_path / "cnn1" / "model.pt", image_store=stores[0], out_path=out1)
+    extract_shard(tmp_path / "cnn1" / "model.pt", image_store=stores[0], out_path=out2)
     f1, f2 = read_features(out1), read_features(out2)
     assert f1.equals(f2)  # deterministic
     assert f1.shape == (48, 37 + 2048)
     assert "cnn1_gz2_q01_smooth_or_features_smooth" in f1.columns and "cnn1_pool_2047" in f1.columns
     q1 = f1[[c for c in f1.columns if c.startswith("cnn1_gz2_q01")]].sum(axis=1)
     assert np.allclose(q1, 1.0, atol=1e-5)
-    extract_shard(tmp_path / "cnn4" / "model.pt", stores[1], tmp_path / "f4.h5")
+    extract_shard(tmp_path / "cnn4" / "model.pt", image_store=stores[1], out_path=tmp_path / "f4.h5")
     f4 = read_features(tmp_path / "f4.h5")
     assert list(f4.columns[:2]) == ["cnn4_hidden_00", "cnn4_hidden_01"] and "cnn4_ml" in f4.columns
     with h5py.File(stores[1]) as fh:
@@ -171,15 +183,16 @@ def test_finetuned_model_starts_from_parent_and_extraction(tiny_data, tmp_path):
     with create_store(tmp_path / "few.h5") as fh:
         fh.create_dataset("objid", data=ids[-8:])
         fh.create_dataset(f"images/{SIZE}", data=images[-8:])
-    extract_shard(tmp_path / "cnn4" / "model.pt", tmp_path / "few.h5", tmp_path / "f4_few.h5")
+    extract_shard(tmp_path / "cnn4" / "model.pt", image_store=tmp_path / "few.h5", out_path=tmp_path / "f4_few.h5")
     few = read_features(tmp_path / "f4_few.h5")
     assert np.array_equal(few.to_numpy(), f4.loc[few.index].to_numpy())
 
     # the workflow's extraction: one process over every store (streamed, each padded on its own)
     # writes what one process per store writes, bit for bit
     outs = [tmp_path / f"all-{k}.h5" for k in range(3)]
-    assert extract_stores(tmp_path / "cnn4" / "model.pt", [stores[0], stores[1], tmp_path / "few.h5"], outs) == 48 + 48 + 8
-    extract_shard(tmp_path / "cnn4" / "model.pt", stores[0], tmp_path / "f4_0.h5")
+    assert extract_stores(tmp_path / "cnn4" / "model.pt", image_stores=[stores[0], stores[1], tmp_path / "few.h5"],
+                          out_paths=outs) == 48 + 48 + 8
+    extract_shard(tmp_path / "cnn4" / "model.pt", image_store=stores[0], out_path=tmp_path / "f4_0.h5")
     for out, alone in zip(outs, [tmp_path / "f4_0.h5", tmp_path / "f4.h5", tmp_path / "f4_few.h5"]):
         pd.testing.assert_frame_equal(read_features(out), read_features(alone), check_exact=True)
     # a store without the model's image size is a clear error, and nothing is written for it
@@ -187,8 +200,8 @@ def test_finetuned_model_starts_from_parent_and_extraction(tiny_data, tmp_path):
         fh.create_dataset("objid", data=ids[:2])
         fh.create_dataset("images/32", data=images[:2, :32, :32])
     with pytest.raises(ValueError, match=r"other.h5: no images of 48 px in this store \(it has 32\)"):
-        extract_stores(tmp_path / "cnn4" / "model.pt", [stores[0], tmp_path / "other.h5"],
-                       [tmp_path / "x0.h5", tmp_path / "x1.h5"])
+        extract_stores(tmp_path / "cnn4" / "model.pt", image_stores=[stores[0], tmp_path / "other.h5"],
+                       out_paths=[tmp_path / "x0.h5", tmp_path / "x1.h5"])
     assert not (tmp_path / "x1.h5").exists()
 
 
@@ -202,15 +215,15 @@ def test_training_split_is_read_once_and_batches_follow_a_seeded_permutation(tin
         with h5py.File(store) as fh:
             assert np.array_equal(split.images[torch.from_numpy(mine), 0].numpy(),
                                   fh[f"images/{SIZE}"][()][table["row"].to_numpy()[mine]])
-    np.testing.assert_array_equal(split.targets.numpy(), table[GZ2_COLUMNS].to_numpy(np.float32))
+    np.testing.assert_array_equal(split.truth.numpy(), table[GZ2_COLUMNS].to_numpy(np.float32))
 
     def drawn(generator):
         return [torch.cat(parts) for parts in zip(*split.batches(5, generator))]
 
-    images, targets, _ = drawn(torch.Generator().manual_seed(7))
+    images, truth, _ = drawn(torch.Generator().manual_seed(7))
     order = torch.randperm(len(table), generator=torch.Generator().manual_seed(7))
-    assert torch.equal(images, split.images[order]) and torch.equal(targets, split.targets[order])
-    assert all(torch.equal(a, b) for a, b in zip(drawn(torch.Generator().manual_seed(7)), (images, targets)))
+    assert torch.equal(images, split.images[order]) and torch.equal(truth, split.truth[order])
+    assert all(torch.equal(a, b) for a, b in zip(drawn(torch.Generator().manual_seed(7)), (images, truth)))
     assert not torch.equal(drawn(torch.Generator().manual_seed(8))[0], images)
     assert torch.equal(drawn(None)[0], split.images)            # no generator: in order (validation)
 
@@ -221,7 +234,7 @@ def test_resume_continues_history_and_equals_uninterrupted(tiny_data, tmp_path, 
     import mlpipe.cnn.train as train
 
     tmp, stores = tiny_data
-    train_model("cnn3", _cfg(epochs=3), tmp / "sample.csv", tmp / "stores.csv", tmp_path / "straight")
+    _train(tmp, "cnn3", _cfg(epochs=3), tmp_path / "straight")
     straight = pd.read_csv(tmp_path / "straight" / "history.csv")
 
     calls = {"n": 0}
@@ -235,11 +248,11 @@ def test_resume_continues_history_and_equals_uninterrupted(tiny_data, tmp_path, 
 
     monkeypatch.setattr(train, "evaluate", interrupted)
     with pytest.raises(KeyboardInterrupt):
-        train_model("cnn3", _cfg(epochs=3), tmp / "sample.csv", tmp / "stores.csv", tmp_path / "resumed")
+        _train(tmp, "cnn3", _cfg(epochs=3), tmp_path / "resumed")
     monkeypatch.undo()
     assert not (tmp_path / "resumed" / "model.pt").exists()
     with caplog.at_level("INFO"):
-        train_model("cnn3", _cfg(epochs=3), tmp / "sample.csv", tmp / "stores.csv", tmp_path / "resumed")
+        _train(tmp, "cnn3", _cfg(epochs=3), tmp_path / "resumed")
     assert "resuming after epoch 2" in caplog.text
     resumed = pd.read_csv(tmp_path / "resumed" / "history.csv")
     assert list(resumed["epoch"]) == [1, 2, 3]
@@ -250,7 +263,7 @@ def test_resume_continues_history_and_equals_uninterrupted(tiny_data, tmp_path, 
 
     caplog.clear()
     with caplog.at_level("INFO"):
-        train_model("cnn3", _cfg(epochs=2), tmp / "sample.csv", tmp / "stores.csv", tmp_path / "straight")
+        _train(tmp, "cnn3", _cfg(epochs=2), tmp_path / "straight")
     assert "ignoring a checkpoint made with other settings" in caplog.text
     shorter = pd.read_csv(tmp_path / "straight" / "history.csv")
     assert list(shorter["epoch"]) == [1, 2]
@@ -259,11 +272,11 @@ def test_resume_continues_history_and_equals_uninterrupted(tiny_data, tmp_path, 
 
 def test_a_damaged_checkpoint_is_ignored_and_training_starts_afresh(tiny_data, tmp_path, caplog):
     tmp, stores = tiny_data
-    train_model("cnn3", _cfg(epochs=1), tmp / "sample.csv", tmp / "stores.csv", tmp_path / "a")
+    _train(tmp, "cnn3", _cfg(epochs=1), tmp_path / "a")
     ckpt = tmp_path / "a" / "checkpoint" / "last.pt"
     ckpt.write_bytes(ckpt.read_bytes()[:5000])
     with caplog.at_level("INFO"):
-        train_model("cnn3", _cfg(epochs=1), tmp / "sample.csv", tmp / "stores.csv", tmp_path / "a")
+        _train(tmp, "cnn3", _cfg(epochs=1), tmp_path / "a")
     assert "ignoring the checkpoint" in caplog.text and "last.pt" in caplog.text
     assert list(pd.read_csv(tmp_path / "a" / "history.csv")["epoch"]) == [1]
 
@@ -273,7 +286,7 @@ def test_training_step_on_gpu(tiny_data, tmp_path):
     if not torch.cuda.is_available():
         pytest.skip("no CUDA device on this machine")
     tmp, stores = tiny_data
-    metrics = train_model("cnn3", _cfg(epochs=1), tmp / "sample.csv", tmp / "stores.csv", tmp_path / "gpu",
+    metrics = _train(tmp, "cnn3", _cfg(epochs=1), tmp_path / "gpu",
                           device_name="cuda")
     assert np.isfinite(metrics["rmse"])
 
@@ -315,9 +328,9 @@ def test_extraction_and_in_memory_training_on_gpu(tiny_data, tmp_path):
     assert split.placement == "device" and split.images.is_cuda
     images, _, _ = next(split.batches(8, torch.Generator().manual_seed(0)))
     assert images.is_cuda and images.shape == (8, 1, SIZE, SIZE)
-    train_model("cnn3", _cfg(epochs=1), tmp / "sample.csv", tmp / "stores.csv", tmp_path / "m", device_name="cuda")
+    _train(tmp, "cnn3", _cfg(epochs=1), tmp_path / "m", device_name="cuda")
     outs = {d: [tmp_path / f"{d}-{k}.h5" for k in range(2)] for d in ("cpu", "cuda")}
     for device, paths in outs.items():
-        extract_stores(tmp_path / "m" / "model.pt", stores, paths, device_name=device)
+        extract_stores(tmp_path / "m" / "model.pt", image_stores=stores, out_paths=paths, device_name=device)
     for a, b in zip(outs["cpu"], outs["cuda"]):
         np.testing.assert_allclose(read_features(b).to_numpy(), read_features(a).to_numpy(), atol=0.05, rtol=0.05)

@@ -126,11 +126,19 @@ def test_report_lists_each_predictors_hyperparameters_and_cv_losses(tmp_path):
 
     (tmp_path / "g_ref.json").write_text(json.dumps({
         "kind": "gbm", "predictor": "g_ref", "features": ["z", "pixel_kpc", "phot_lum_g"], "tuning": "CV over gbm.tuning.grid",
-        "params": {"num_leaves": 7, "min_data_in_leaf": 40},
+        "params": {"num_leaves": 7, "min_data_in_leaf": 40}, "best_iteration": 120, "cv_start_loss": 0.35,
+        "cv_scores": {"learning_rate=0.05,num_leaves=15": 0.31, "learning_rate=0.05,num_leaves=7": 0.30}}))
+    (tmp_path / "band_g.json").write_text(json.dumps({
+        "kind": "gbm", "predictor": "band_g", "features": ["z", "pixel_kpc", "phot_lum_g"], "tuning": "CV over gbm.tuning.grid",
+        "params": {"num_leaves": 7}, "best_iteration": 0, "cv_start_loss": 0.29, "no_trees": True, "constant_ml": 0.512,
+        "base": {"kind": "constant", "ml": 0.512},
         "cv_scores": {"learning_rate=0.05,num_leaves=15": 0.31, "learning_rate=0.05,num_leaves=7": 0.30}}))
     (tmp_path / "pl.json").write_text(json.dumps({"kind": "powerlaw", "predictor": "gi_powerlaw"}))
-    text = "\n".join(tuning_section([str(tmp_path / "g_ref.json"), str(tmp_path / "pl.json")]))
-    row = ("| g_ref | 3 | CV over gbm.tuning.grid | min_data_in_leaf=40, num_leaves=7 "
-           "| num_leaves=7: 0.300; num_leaves=15: 0.310 |")
+    text = "\n".join(tuning_section([str(tmp_path / f"{n}.json") for n in ("g_ref", "band_g", "pl")]))
+    row = ("| g_ref | 3 | CV over gbm.tuning.grid | min_data_in_leaf=40, num_leaves=7 | 120 "
+           "| num_leaves=7: 0.300; num_leaves=15: 0.310; no trees (the weighted median alone): 0.350 |")
+    assert row in text
+    row = ("| band_g | 3 | CV over gbm.tuning.grid | no trees: the weighted median alone (M/L 0.512) | 0 "
+           "| no trees (the weighted median alone): 0.290; num_leaves=7: 0.300; num_leaves=15: 0.310 |")
     assert row in text
     assert "gi_powerlaw" not in text

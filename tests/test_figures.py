@@ -19,7 +19,7 @@ from mlpipe.io.figure import save_figure
 #: panels (axes, colour bars included) each figure must have on the tiny run
 PANELS = {"fig1_scaling": 3 * 3 + 1, "fig2_ml_histogram": 1, "fig4_g_band": 4 + 2, "fig5_importance": 1,
           "fig6_ml_features": 3, "fig7_colour": 4 + 3, "fig8_multiband": 1, "importance_g_morph": 1,
-          "importance_gi_morph": 1}
+          "importance_gi_morph": 1, "predicted_vs_true": 5 + 5, "residuals": 3}
 UNIT = re.compile(r"\[[^\]]+\]$")  # a label ends with its unit in brackets
 
 

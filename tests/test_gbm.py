@@ -80,6 +80,57 @@ def test_grid_search_by_cross_validation_picks_a_point():
     assert losses.l1(fit.predict(x[200:]), y[200:], np.ones(100)) < 0.1
 
 
+def _tuned_fit(x, y, dy):
+    params = {"learning_rate": 0.1, "num_boost_round": 200, "early_stopping_rounds": 20, "min_data_in_leaf": 5,
+              "verbosity": -1}
+    return lightgbm_fit.fit(x_train=x[:300], ml_train=y[:300], ml_err_train=dy[:300], x_val=x[300:], ml_val=y[300:],
+                            ml_err_val=dy[300:], loss="l1", params=params, grid={"num_leaves": [4, 16]}, cv_folds=5,
+                            seed=0)
+
+
+def test_cv_falls_back_to_the_weighted_median_where_the_features_carry_nothing():
+    """The CV scores the starting point alone (the weighted median, the L1-optimal constant): with
+    features unrelated to M/L no tree count beats it, and the model is that constant."""
+    rng = np.random.default_rng(4)
+    x = pd.DataFrame({"a": rng.random(400), "b": rng.random(400)})
+    y, dy = rng.lognormal(0, 0.5, 400), rng.uniform(0.05, 0.3, 400)
+    fit, info = _tuned_fit(x, y, dy)
+    assert info["no_trees"] and fit.booster is None and info["best_iteration"] == 0
+    assert info["cv_start_loss"] <= min(info["cv_scores"].values())
+    median = lightgbm_fit.optimal_constant(ml=y[:300], ml_err=dy[:300], loss="l1")
+    assert median == pytest.approx(_weighted_median(y[:300], 1 / dy[:300]), rel=0.02)
+    assert info["constant_ml"] == median and (fit.predict(x) == median).all()
+    # the constant is the L1 optimum: moving it either way raises the weighted L1 on the training rows
+    for shift in (0.98, 1.02):
+        assert losses.l1(np.full(300, median * shift), y[:300], dy[:300]) > losses.l1(np.full(300, median), y[:300], dy[:300])
+    # where M/L depends on the features the trees beat the constant in the same CV
+    y = 1 + 3 * x["a"].to_numpy() ** 2
+    fit, info = _tuned_fit(x, y, np.full(400, 0.1))
+    assert not info["no_trees"] and info["best_iteration"] > 0
+    assert info["cv_start_loss"] > 2 * min(info["cv_scores"].values())
+
+
+def test_a_predictor_without_trees_is_saved_as_its_constant_and_reloads():
+    rng = np.random.default_rng(0)  # features unrelated to M/L (on this draw no grid point beats the constant)
+    n = 500
+    meta = pd.DataFrame({"objid": np.arange(n), "split": np.where(np.arange(n) % 5 == 0, "validation", "train"),
+                         "ml": rng.lognormal(0, 0.5, n), "ml_err": rng.uniform(0.05, 0.3, n),
+                         "lum_g": 1e10})
+    features = pd.DataFrame({"z": rng.uniform(0.01, 0.1, n), "pixel_kpc": rng.random(n),
+                             "phot_lum_g": rng.lognormal(23, 1, n)})
+    settings = FitSettings(seed=1, params={"learning_rate": 0.1, "num_boost_round": 200, "early_stopping_rounds": 20,
+                                           "verbosity": -1}, cv_folds=5, tuning_max_features=30,
+                           tuning_grid={"num_leaves": [4, 16], "min_data_in_leaf": [10]},
+                           tuning_early_stopping_rounds=20)
+    pred, info, saved = fit_predictor(all_predictors({"top_features": 50, "studies": []})["g_ref"], meta=meta,
+                                      features=features, settings=settings)
+    assert info["no_trees"] and saved.model_text == "" and info["base"] == {"kind": "constant",
+                                                                            "ml": info["constant_ml"]}
+    assert (pred["ml_pred"] == info["constant_ml"]).all()
+    reloaded = SavedPredictor.from_texts(saved.model_text, json.dumps(info, default=float), json.dumps(saved.interval))
+    np.testing.assert_array_equal(reloaded.predict(features)["ml_pred"], pred["ml_pred"])
+
+
 def test_predictor_feature_selection():
     predictors = all_predictors({"top_features": 50, "studies": ["ablation", "multiband", "loss_functions",
                                                                 "true_gz2", "half_training"]})

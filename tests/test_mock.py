@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from mlpipe import physics
-from mlpipe.catalog.targets import band_luminosity
+from mlpipe.catalog.ml_target import band_luminosity
 from mlpipe.io.fits_image import read_image
 from mlpipe.io.gswlc import read_gswlc
 from mlpipe.io.photometry import read_photometry
@@ -22,7 +22,7 @@ def observed(small_survey):
     truth = pd.read_csv(small_survey / "truth.csv")
     df = gswlc.merge(phot, on="objid").merge(truth[["objid", "type", "inclination_deg"]], on="objid")
     cosmo = physics.cosmology(70.0, 0.3)
-    df["log_ml"] = df["logmstar"] - np.log10(band_luminosity(df, df["z"].to_numpy(), cosmo))
+    df["log_ml"] = df["logmstar"] - np.log10(band_luminosity(df, z=df["z"].to_numpy(), cosmo=cosmo))
     df["g_i"] = df["mag_g"] - df["mag_i"]
     return df
 

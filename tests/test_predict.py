@@ -120,8 +120,8 @@ def test_predict_with_no_usable_image_says_why(tmp_path, default_config):
     (tmp_path / "new.csv").write_text("objid,ra,dec,z,d25_arcmin\n1237645017035724801,150.0,2.0,0.05,0.6\n")
     (tmp_path / "images").mkdir()
     with pytest.raises(InputError, match="no galaxy could be preprocessed.*image file missing"):
-        predict_galaxies(load_bundle(tmp_path / "b.zip"), tmp_path / "new.csv", tmp_path / "images", None,
-                         tmp_path / "out.csv", tmp_path / "rejected.csv")
+        predict_galaxies(load_bundle(tmp_path / "b.zip"), catalogue=tmp_path / "new.csv", images_dir=tmp_path / "images",
+                         stars=None, out_path=tmp_path / "out.csv", rejected_path=tmp_path / "rejected.csv")
     rejected = pd.read_csv(tmp_path / "rejected.csv")
     assert rejected["objid"].tolist() == [1237645017035724801] and not (tmp_path / "out.csv").exists()
 
@@ -179,7 +179,8 @@ def test_table_only_bundle_predicts_without_images_or_d25(tmp_path, default_conf
         "objid,ra,dec,z,modelMag_g,modelMagErr_g,extinction_g,modelMag_i,modelMagErr_i,extinction_i\n"
         "1237645017035724801,150.0,2.0,0.05,16.0,0.02,0.1,15.0,0.02,0.05\n"
         "1237645017035724802,150.1,2.0,0.05,99,0.02,0.1,15.0,0.02,0.05\n")
-    out = predict_galaxies(bundle, tmp_path / "new.csv", None, None, tmp_path / "out.csv", tmp_path / "rej.csv")
+    out = predict_galaxies(bundle, catalogue=tmp_path / "new.csv", images_dir=None, stars=None,
+                           out_path=tmp_path / "out.csv", rejected_path=tmp_path / "rej.csv")
     assert out["objid"].tolist() == [1237645017035724801] and (out["ml_pred"] > 0).all()
     assert np.isfinite(out["log_mstar_pred"]).all()
     rejected = pd.read_csv(tmp_path / "rej.csv")
@@ -197,5 +198,5 @@ def test_a_predictor_that_reads_images_stops_without_them(tmp_path, default_conf
     export_bundle(tmp_path / "gbm", {"cnn1": tmp_path / "cnn1.pt"}, "cnn1", cfg, tmp_path / "b.zip")
     (tmp_path / "new.csv").write_text("objid,ra,dec,z\n1,150.0,2.0,0.05\n")
     with pytest.raises(InputError, match=r"predictor g_test reads the g-band images .*give --images"):
-        predict_galaxies(load_bundle(tmp_path / "b.zip"), tmp_path / "new.csv", None, None,
-                         tmp_path / "out.csv", tmp_path / "rej.csv")
+        predict_galaxies(load_bundle(tmp_path / "b.zip"), catalogue=tmp_path / "new.csv", images_dir=None, stars=None,
+                         out_path=tmp_path / "out.csv", rejected_path=tmp_path / "rej.csv")

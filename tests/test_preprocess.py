@@ -188,9 +188,9 @@ def test_shard_records_each_bad_input_and_completes(shard_with_bad_inputs, confi
     import h5py
 
     out = shard_with_bad_inputs / "shard.h5"
-    rejects, _ = process_shard(shard_with_bad_inputs / "shard.csv", shard_with_bad_inputs / "images",
-                               shard_with_bad_inputs / "stars.csv", [32, 69], config["preprocess"],
-                               config["cosmology"], out)
+    rejects, _ = process_shard(shard_with_bad_inputs / "shard.csv", images_dir=shard_with_bad_inputs / "images",
+                               stars_csv=shard_with_bad_inputs / "stars.csv", sizes=[32, 69],
+                               preprocess_cfg=config["preprocess"], cosmo_cfg=config["cosmology"], out_path=out)
     reasons = dict(zip(rejects["objid"], rejects["reason"]))
     assert "image file missing" in reasons[3]
     assert "unreadable FITS" in reasons[4]
@@ -270,9 +270,9 @@ def test_galaxies_cut_from_a_shared_frame_through_the_image_index(tmp_path, conf
     (tmp_path / "index.csv").write_text(f"objid,file\n{big + 1},frame-g-000094-1-0100.fits\n"
                                         f"{big + 2},frame-g-000094-1-0100.fits\n")
     pd.DataFrame(columns=["ra", "dec", "psfMag_g"]).to_csv(tmp_path / "stars.csv", index=False)
-    rejects, _ = process_shard(tmp_path / "shard.csv", tmp_path / "frames", tmp_path / "stars.csv", [32],
-                               config["preprocess"], config["cosmology"], tmp_path / "out.h5",
-                               image_index=read_image_index(tmp_path / "index.csv"))
+    rejects, _ = process_shard(tmp_path / "shard.csv", images_dir=tmp_path / "frames", stars_csv=tmp_path / "stars.csv",
+                               sizes=[32], preprocess_cfg=config["preprocess"], cosmo_cfg=config["cosmology"],
+                               out_path=tmp_path / "out.h5", image_index=read_image_index(tmp_path / "index.csv"))
     assert dict(zip(rejects["objid"], rejects["reason"])) == {big + 3: "no entry in the image index"}
     with h5py.File(tmp_path / "out.h5") as fh:
         assert list(fh["objid"][()]) == [big + 1, big + 2]

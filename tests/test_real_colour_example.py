@@ -1,10 +1,12 @@
 """config/real_colour_example.yaml: the colour predictors from one table alone (GSWLC-2 x NSA layout,
 FITS, fluxes in maggies, a column map): no images, no CNN, no D25, a bundle and predictions without
-images; and the real-colour benchmark's code path on one fold."""
+images, the report with the figures that need no images; and the real-colour benchmark's code path on
+one fold."""
 
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -47,6 +49,33 @@ def test_table_only_run_trains_the_colour_predictors_without_images(colour_run):
     assert fit["base"]["kind"] == "powerlaw"
     metrics = pd.read_csv(colour_run / "metrics" / "predictors.csv").set_index("predictor")
     assert set(metrics.index) == {"g_ref", "gi_powerlaw", "gi_gbm"}
+
+
+def test_table_only_run_writes_the_report_and_the_figures_that_need_no_images(colour_run):
+    import re
+
+    import yaml
+
+    from mlpipe.evaluate.registry import PAPER_FIGURES, evaluation_figures, missing_parts
+
+    importance = yaml.safe_load(CONFIG.read_text())["evaluate"]["importance"]["predictors"]
+    expected = {spec.name for spec in evaluation_figures(importance, images=False)}
+    assert {"fig2_ml_histogram", "predicted_vs_true", "residuals", "importance_g_ref"} <= expected
+    written = {p.stem for p in (colour_run / "figures").glob("*.png")}
+    assert written == expected                       # the registry's figures without images, and no others
+    image_figures = {s.name for s in PAPER_FIGURES if "images" in s.needs}
+    assert image_figures and not image_figures & written
+    report = (colour_run / "report.md").read_text()
+    for name in ("g_ref", "gi_powerlaw", "gi_gbm"):
+        assert f"| {name} |" in report, name         # in the predictors table
+    links = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", report)
+    assert {Path(link).stem for link in links} == expected
+    assert all((colour_run / link).exists() for link in links)
+    not_here = report.split("## Not in this run", 1)[1]
+    for title, why in missing_parts(images=False):   # each figure and section left out, and why
+        assert f"- {title}\n" in not_here and f"need {why}" in not_here
+    assert "Fig. 1" in not_here and "data.real.images is null" in not_here
+    assert "The mock survey is smaller and simpler than SDSS" not in report   # a real run
 
 
 def test_table_only_bundle_and_prediction(colour_run):

@@ -8,9 +8,9 @@ from conftest import equal_fractions
 
 from mlpipe import gz2, physics
 from mlpipe.catalog.crossmatch import match_nearest
+from mlpipe.catalog.ml_target import mass_to_light
 from mlpipe.catalog.sample import build_sample, write_sample
 from mlpipe.catalog.split import shard_of, split_labels
-from mlpipe.catalog.targets import mass_to_light
 from mlpipe.io.gswlc import COLUMNS, write_gswlc
 from mlpipe.io.gz2_catalog import write_gz2
 from mlpipe.io.hyperleda import write_hyperleda
@@ -27,15 +27,15 @@ def test_match_nearest_radius_and_near_duplicates():
     ra = np.array([10.0, 10.0 + 1.0 / 3600, 20.0, 30.0])
     dec = np.zeros(4)
     other_ra = np.array([10.0 + 0.2 / 3600, 30.0 + 10.0 / 3600])
-    m = match_nearest(ra, dec, other_ra, np.zeros(2), 5.0)
+    m = match_nearest(ra, dec, other_ra, np.zeros(2), radius_arcsec=5.0)
     assert list(m["status"]) == ["matched", "taken", "none", "none"]
     assert m.loc[0, "index"] == 0 and m.loc[0, "sep_arcsec"] == pytest.approx(0.2, abs=1e-3)
     assert m.loc[3, "index"] == -1  # 10 arcsec away: outside the radius
 
 
 def test_error_floor_and_propagation():
-    y, dy = mass_to_light(np.array([10.0, 10.0]), np.array([0.001, 0.1]), np.array([1e10, 1e10]),
-                          np.array([0.0, 0.0]), 0.05)
+    y, dy = mass_to_light(logmstar_dex=np.array([10.0, 10.0]), logmstar_err_dex=np.array([0.001, 0.1]),
+                          lum_lsun=np.array([1e10, 1e10]), lum_err_mag=np.array([0.0, 0.0]), relative_error_floor=0.05)
     assert y == pytest.approx([1.0, 1.0])
     assert dy[0] == pytest.approx(0.05)  # floored at 5 %
     assert dy[1] == pytest.approx(np.log(10) * 0.1)
@@ -43,20 +43,20 @@ def test_error_floor_and_propagation():
 
 def test_split_sizes_and_determinism():
     ids = 1237645000000000000 + np.arange(1000) * 7919
-    labels = split_labels(ids, 0.1, 0.1, seed=3)
+    labels = split_labels(ids, test_fraction=0.1, validation_fraction=0.1, seed=3)
     counts = pd.Series(labels).value_counts()
     assert counts["test"] == 100 and counts["validation"] == 90 and counts["train"] == 810
-    assert np.array_equal(labels, split_labels(ids, 0.1, 0.1, seed=3))
-    assert not np.array_equal(labels, split_labels(ids, 0.1, 0.1, seed=4))
+    assert np.array_equal(labels, split_labels(ids, test_fraction=0.1, validation_fraction=0.1, seed=3))
+    assert not np.array_equal(labels, split_labels(ids, test_fraction=0.1, validation_fraction=0.1, seed=4))
     order = np.random.default_rng(0).permutation(len(ids))   # the rows in another order: same split per galaxy
-    assert np.array_equal(split_labels(ids[order], 0.1, 0.1, seed=3), labels[order])
+    assert np.array_equal(split_labels(ids[order], test_fraction=0.1, validation_fraction=0.1, seed=3), labels[order])
 
 
 def test_shards_depend_only_on_the_id():
     ids = np.arange(1237645000000000000, 1237645000000000500)
-    shards = shard_of(ids, 4)
+    shards = shard_of(ids, n_shards=4)
     assert set(shards) == {0, 1, 2, 3}
-    assert np.array_equal(shard_of(ids[100:200], 4), shards[100:200])
+    assert np.array_equal(shard_of(ids[100:200], n_shards=4), shards[100:200])
 
 
 def _write_catalogues(tmp_path, n=12):
@@ -96,7 +96,7 @@ def _write_catalogues(tmp_path, n=12):
 
 def test_build_sample_records_every_rejection(tmp_path):
     paths, ids = _write_catalogues(tmp_path)
-    sample, rejected = build_sample(paths, CATALOG, COSMO)
+    sample, rejected = build_sample(paths, catalog_cfg=CATALOG, cosmo_cfg=COSMO)
     reasons = dict(zip(rejected["objid"], rejected["reason"]))
     assert "reduced chi2 = 7" in reasons[ids[1]]
     assert "flag_sed = 2" in reasons[ids[2]]
@@ -122,7 +122,7 @@ def test_user_luminosity_column_replaces_modelmag(tmp_path):
     phot["logLg_bayes_err"] = 0.03
     phot.loc[0, "logLg_bayes"] = -9999.0         # missing: rejected with the column named
     phot.to_csv(paths["photometry"], index=False)
-    sample, rejected = build_sample(paths, CATALOG | {"lum_g_column": "logLg_bayes"}, COSMO)
+    sample, rejected = build_sample(paths, catalog_cfg=CATALOG | {"lum_g_column": "logLg_bayes"}, cosmo_cfg=COSMO)
     assert sample["lum_g"].to_numpy() == pytest.approx(10**10.2)
     assert sample["ml"].to_numpy() == pytest.approx(10**10.5 / 10**10.2)
     sigma = np.hypot(0.08, 0.03) * np.log(10.0)   # mass and luminosity errors in quadrature
@@ -131,12 +131,12 @@ def test_user_luminosity_column_replaces_modelmag(tmp_path):
     assert "logLg_bayes" in reasons[ids[0]]
     phot.drop(columns="logLg_bayes_err").to_csv(paths["photometry"], index=False)
     with pytest.raises(InputError, match="missing column.*logLg_bayes_err"):
-        build_sample(paths, CATALOG | {"lum_g_column": "logLg_bayes"}, COSMO)
+        build_sample(paths, catalog_cfg=CATALOG | {"lum_g_column": "logLg_bayes"}, cosmo_cfg=COSMO)
 
 
 def test_build_sample_targets_gz2_flags_and_files(tmp_path):
     paths, ids = _write_catalogues(tmp_path)
-    sample, rejected = build_sample(paths, CATALOG, COSMO)
+    sample, rejected = build_sample(paths, catalog_cfg=CATALOG, cosmo_cfg=COSMO)
     cosmo = physics.cosmology(70.0, 0.3)
     lum = physics.luminosity_from_mag(15.9, 0.05, cosmo)
     assert sample["ml"].to_numpy() == pytest.approx(10**10.5 / lum)
@@ -146,7 +146,7 @@ def test_build_sample_targets_gz2_flags_and_files(tmp_path):
     assert unmatched[[f"gz2_{n}" for n in gz2.answer_names()]].isna().all().all()
     matched = sample[sample["gz2_match"]]
     assert matched["gz2_q01_smooth_or_features_smooth"].to_numpy() == pytest.approx(1 / 3)
-    write_sample(sample, rejected, 3, tmp_path / "out")
+    write_sample(sample, rejected, n_shards=3, outdir=tmp_path / "out")
     shards = [pd.read_csv(tmp_path / "out" / "shards" / f"shard-{k}.csv") for k in range(3)]
     assert sum(len(s) for s in shards) == len(sample)
     back = pd.read_csv(tmp_path / "out" / "sample.csv")
@@ -156,7 +156,7 @@ def test_build_sample_targets_gz2_flags_and_files(tmp_path):
 def test_build_sample_on_mock_survey_counts(small_survey):
     paths = {k: str(small_survey / f) for k, f in [("gswlc", "GSWLC-X2.dat"),
              ("hyperleda", "hyperleda.csv"), ("gz2", "gz2_hart16.csv"), ("photometry", "sdss_photometry.csv")]}
-    sample, rejected = build_sample(paths, CATALOG, COSMO)
+    sample, rejected = build_sample(paths, catalog_cfg=CATALOG, cosmo_cfg=COSMO)
     assert len(sample) + len(rejected) == 4000
     assert (sample["d25_arcmin"] > 0.4).all() and (sample["redchisq"] < 5).all()
     assert 0.7 < sample["gz2_match"].mean() < 0.9
@@ -182,7 +182,7 @@ def test_build_sample_on_real_gswlc_and_hyperleda(real_dir, tmp_path, caplog):
              "hyperleda": str(real_dir / "hyperleda" / "hyperleda-finn-24Feb20.csv"),
              "gz2": str(tmp_path / "gz2.csv")}
     with caplog.at_level("INFO"):
-        sample, rejected = build_sample(paths, CATALOG, COSMO)
+        sample, rejected = build_sample(paths, catalog_cfg=CATALOG, cosmo_cfg=COSMO)
     assert len(sample) > 50
     assert len(sample) + len(rejected) == len(gswlc)
     assert "hyperleda_match" in caplog.text and "cut_d25" in caplog.text
@@ -203,7 +203,7 @@ def test_impossible_gswlc_values_are_rejections_with_reasons(tmp_path, column, v
     fields[COLUMNS.index(column)] = str(int(value)) if column == "objid" else str(value)
     lines[0] = " ".join(fields)
     open(paths["gswlc"], "w").write("\n".join(lines) + "\n")
-    sample, rejected = build_sample(paths, CATALOG, COSMO)
+    sample, rejected = build_sample(paths, catalog_cfg=CATALOG, cosmo_cfg=COSMO)
     objid = int(value) if column == "objid" else ids[0]
     row = rejected[rejected["objid"] == objid]
     assert row["stage"].tolist() == [stage] and row["reason"].iloc[0].startswith(reason)
@@ -224,17 +224,17 @@ def test_unusable_photometry_is_a_rejection_with_reason(tmp_path, column, value,
     phot["logLg_sed"], phot["logLg_sed_err"] = "10.2", "0.03"
     phot.loc[0, column] = value
     phot.to_csv(paths["photometry"], index=False)
-    sample, rejected = build_sample(paths, CATALOG | {"lum_g_column": "logLg_sed"}, COSMO)
+    sample, rejected = build_sample(paths, catalog_cfg=CATALOG | {"lum_g_column": "logLg_sed"}, cosmo_cfg=COSMO)
     assert dict(zip(rejected["objid"], rejected["reason"]))[ids[0]].startswith(reason)
     assert ids[0] not in set(sample["objid"])
 
 
 def test_reordered_gswlc_rows_change_no_split(tmp_path):
     paths, ids = _write_catalogues(tmp_path, n=40)
-    first, _ = build_sample(paths, CATALOG, COSMO)
+    first, _ = build_sample(paths, catalog_cfg=CATALOG, cosmo_cfg=COSMO)
     lines = open(paths["gswlc"]).read().splitlines()
     open(paths["gswlc"], "w").write("\n".join(lines[::-1]) + "\n")
-    second, _ = build_sample(paths, CATALOG, COSMO)
+    second, _ = build_sample(paths, catalog_cfg=CATALOG, cosmo_cfg=COSMO)
     pd.testing.assert_frame_equal(first[["objid", "split", "shard"]], second[["objid", "split", "shard"]])
     assert set(first["split"]) == {"train", "validation", "test"}
 

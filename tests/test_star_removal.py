@@ -247,3 +247,55 @@ def test_mock_saturated_star_and_knots_go_through_the_same_removal(tmp_path, con
     assert [(r.status, r.saturated) for r in res.stars] == [(STATUS_REPLACED, True)]
     assert res.stars[0].halo_radius_px > res.stars[0].radius_px
     assert res.features["scale_max"] < 0.5 * saturation                  # the galaxy sets the scale
+
+
+def _bulge_disk_with_saturated_star(star_offset_fwhm: float, peak_over_saturation: float):
+    """A bulge + disc galaxy (nanomaggies) and a saturated star with its halo ``star_offset_fwhm``
+    FWHM from the nucleus, clipped 10^4 sky sigma up (~90 times the galaxy's peak)."""
+    c = (SIZE - 1) / 2.0
+    psf = galsim.Moffat(beta=3.5, fwhm=FWHM)
+    gal = galsim.Convolve(galsim.DeVaucouleurs(half_light_radius=1.5, flux=150.0)
+                          + galsim.Exponential(half_light_radius=8.0, flux=600.0).shear(q=0.7, beta=20 * galsim.degrees),
+                          psf)
+    galaxy = gal.drawImage(nx=SIZE, ny=SIZE, scale=SCALE).array
+    star_xy = (c + star_offset_fwhm * FWHM / SCALE * np.cos(0.6), c + star_offset_fwhm * FWHM / SCALE * np.sin(0.6))
+    offset = (star_xy[0] - c, star_xy[1] - c)
+    # the halo evaluated directly: an FFT of its wide wings would ring along the axes
+    unit = (galsim.Moffat(beta=3.5, fwhm=FWHM, flux=0.95).drawImage(nx=SIZE, ny=SIZE, scale=SCALE, offset=offset).array
+            + galsim.Moffat(beta=2.0, fwhm=6 * FWHM, flux=0.05).drawImage(nx=SIZE, ny=SIZE, scale=SCALE, offset=offset,
+                                                                         method="no_pixel").array)
+    saturation = 1e4 * SIGMA
+    star = unit * peak_over_saturation * saturation / unit.max()
+    return galaxy, star, star_xy, saturation
+
+
+@pytest.mark.parametrize("peak_over_saturation", [3.0, 30.0])
+def test_saturated_star_next_to_nucleus_does_not_set_the_scaling(config, peak_over_saturation):
+    """A saturated star 3 FWHM from the nucleus (its core reaching into the protected nucleus
+    zone) is removed and the scaling (its maximum and ``a``) stays the galaxy's, with and without
+    a catalogue; the galaxy's flux away from the star is kept."""
+    galaxy, star, star_xy, saturation = _bulge_disk_with_saturated_star(3.0, peak_over_saturation)
+    noise = np.random.default_rng(7).normal(0, SIGMA, (SIZE, SIZE))
+    d25 = SIZE * SCALE / 60 / 1.125
+    plain = _image(galaxy + noise)
+    with_star = _image(np.minimum(galaxy + star + noise, saturation))
+    ra, dec = with_star.wcs.celestial.all_pix2world(star_xy[0], star_xy[1], 0)
+    listed = pd.DataFrame({"ra": [float(ra)], "dec": [float(dec)], "psfMag_g": [12.0]})
+    none = pd.DataFrame(columns=["ra", "dec", "psfMag_g"])
+    yy, xx = np.mgrid[:SIZE, :SIZE]
+    away = np.hypot(xx - star_xy[0], yy - star_xy[1]) > 25 * FWHM / SCALE / 2
+    for settings, stars in ((PreprocessSettings.from_config(config["preprocess"]), listed),
+                            (_settings(config, detect_without_catalogue=True), none)):
+        ref, got = (preprocess_galaxy(image, ra_deg=150.0, dec_deg=2.0, d25_arcmin=d25, stars=listing,
+                                      distance_cm=3e26, sizes=[32], settings=settings,
+                                      rng=np.random.default_rng(0), keep_stages=True)
+                    for image, listing in ((plain, none), (with_star, stars)))
+        assert [r.saturated for r in got.stars if r.status == STATUS_REPLACED] == [True]
+        assert got.features["scale_max"] == pytest.approx(ref.features["scale_max"], rel=0.05)
+        assert 0.6 < got.features["scale_a"] / ref.features["scale_a"] < 1.6
+        assert got.features["scale_min"] > ref.features["scale_min"] - 10 * SIGMA
+        # away from the star (where it is below the sky noise) its faint light may go or stay,
+        # the galaxy's may not
+        change = (got.stages["clean"] + got.features["sky"] - ref.stages["clean"] - ref.features["sky"])[away].sum()
+        tolerance = 0.01 * galaxy[away].sum() + 3 * SIGMA * np.sqrt(away.sum())
+        assert -tolerance < change < star[away].sum() + tolerance

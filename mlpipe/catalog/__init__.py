@@ -1,1 +1,1 @@
-"""The galaxy sample: cross-match, cuts, M/L targets, split and shards."""
+"""The galaxy sample: cross-match, cuts, the M/L target, split and shards."""

@@ -9,9 +9,10 @@ from astropy import units as u
 from astropy.coordinates import SkyCoord
 
 
-def match_nearest(ra: np.ndarray, dec: np.ndarray, other_ra: np.ndarray, other_dec: np.ndarray,
+def match_nearest(ra: np.ndarray, dec: np.ndarray, other_ra: np.ndarray, other_dec: np.ndarray, *,
                   radius_arcsec: float) -> pd.DataFrame:
-    """For each source: index of its counterpart in ``other`` (-1 if none), separation, status.
+    """For each source (``ra``, ``dec`` in deg, (n,)): index of its counterpart in ``other`` (-1
+    if none), separation in arcsec, status.
 
     status is "matched", "none" (nothing within the radius) or "taken" (its nearest counterpart
     is closer to another source).

@@ -16,8 +16,8 @@ import pandas as pd
 
 from mlpipe import physics
 from mlpipe.catalog.crossmatch import match_nearest
+from mlpipe.catalog.ml_target import band_luminosity, mass_to_light
 from mlpipe.catalog.split import shard_of, split_labels
-from mlpipe.catalog.targets import band_luminosity, mass_to_light
 from mlpipe.io.atomic import write_csv
 from mlpipe.io.gswlc import read_gswlc
 from mlpipe.io.gz2_catalog import read_gz2
@@ -64,35 +64,28 @@ def _range_mask(gal: pd.DataFrame, checks: list[tuple[str, str]]) -> np.ndarray:
     return first_reason(*(range_reasons(gal[col].to_numpy(), quantity, col) for col, quantity in checks))
 
 
-def _match_hyperleda(gal: pd.DataFrame, path: str, cfg: Mapping[str, Any], leda_inputs: Mapping[str, Any],
-                     rejects: _Rejects) -> pd.DataFrame:
+def _match_hyperleda(gal: pd.DataFrame, path: str, *, leda_inputs: Mapping[str, Any], match_arcsec: float,
+                     d25_min_arcmin: float, rejects: _Rejects) -> pd.DataFrame:
     """Each galaxy's HyperLeda counterpart and D25; the D25 cut."""
     leda = read_hyperleda(path, leda_inputs.get("columns"), leda_inputs.get("units"))
-    m = match_nearest(gal["ra"], gal["dec"], leda["leda_ra"], leda["leda_dec"],
-                      cfg["hyperleda_match_arcsec"])
+    m = match_nearest(gal["ra"], gal["dec"], leda["leda_ra"], leda["leda_dec"], radius_arcsec=match_arcsec)
     reason = np.where(m["status"] == "taken",
                       "HyperLeda counterpart is closer to another galaxy (near-duplicate)",
-                      f"no HyperLeda counterpart within {cfg['hyperleda_match_arcsec']} arcsec")
+                      f"no HyperLeda counterpart within {match_arcsec} arcsec")
     gal = pd.concat([gal, m[["index", "sep_arcsec"]].rename(columns={"sep_arcsec": "leda_sep_arcsec"})], axis=1)
     gal = rejects.add(gal, m["status"].to_numpy() != "matched", "hyperleda_match", reason)
     gal = pd.concat([gal.drop(columns="index"),
                      leda.iloc[gal["index"].to_numpy()].reset_index(drop=True)], axis=1)
     reason = gal.pop("d25_problem").to_numpy()
     gal = rejects.add(gal, reason != "", "hyperleda_d25", reason)
-    return rejects.add(gal, ~(gal["d25_arcmin"] > cfg["d25_min_arcmin"]), "cut_d25",
-                       _fmt("D25 = ", gal["d25_arcmin"], f" arcmin <= {cfg['d25_min_arcmin']}"))
+    return rejects.add(gal, ~(gal["d25_arcmin"] > d25_min_arcmin), "cut_d25",
+                       _fmt("D25 = ", gal["d25_arcmin"], f" arcmin <= {d25_min_arcmin}"))
 
 
-def build_sample(paths: Mapping[str, str], cfg: Mapping[str, Any], cosmo_cfg: Mapping[str, Any],
-                 inputs: Mapping[str, Any] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Return (sample, rejected) tables. ``inputs`` is the config's ``inputs`` section (each
-    catalogue's column map, units and the photometry kind); every GSWLC row ends in one of the two.
-    Without ``paths['hyperleda']`` (a table-only run: no images) there is no D25 and no D25 cut;
-    without ``paths['gz2']`` no galaxy has GZ2 answers."""
-    inputs = inputs or {}
-    cosmo = physics.cosmology(cosmo_cfg["H0"], cosmo_cfg["Om0"])
-    rejects = _Rejects()
-    gal = read_gswlc(paths["gswlc"], inputs.get("gswlc", {}).get("columns")).drop(columns="line")
+def _gswlc_galaxies(path: str, columns: Mapping[str, str] | None, rejects: _Rejects) -> tuple[pd.DataFrame, int]:
+    """The GSWLC rows with a usable SED fit (id, flags, redshift, mass and its error, chi2 in
+    range), and the number of rows read."""
+    gal = read_gswlc(path, columns).drop(columns="line")
     n_rows = len(gal)
     log.info("%-28s %7d", "GSWLC rows", n_rows)
     gal = rejects.add(gal, gal["objid"] <= 0, "gswlc_id",
@@ -106,11 +99,15 @@ def build_sample(paths: Mapping[str, str], cfg: Mapping[str, Any], cosmo_cfg: Ma
                       _fmt("mass error <= 0: ", gal["logmstarerr"], " dex"))
     reason = _range_mask(gal, [("z", "z"), ("logmstar", "logmstar"), ("logmstarerr", "logmstarerr"),
                                ("redchisq", "redchisq")])
-    gal = rejects.add(gal, reason != "", "gswlc_range", reason)
+    return rejects.add(gal, reason != "", "gswlc_range", reason), n_rows
 
-    lum_column = cfg["lum_g_column"]
+
+def _join_photometry(gal: pd.DataFrame, path: str, *, photometry_inputs: Mapping[str, Any] | None,
+                     lum_column: str | None, rejects: _Rejects) -> pd.DataFrame:
+    """Each galaxy's photometry row (and the user's own log10 L_g column ``lum_column`` with its
+    error, when given), the galaxies without a usable one rejected."""
     lum_columns = [lum_column, f"{lum_column}_err"] if lum_column else []
-    phot = read_photometry(paths["photometry"], inputs.get("photometry"), lum_columns)
+    phot = read_photometry(path, photometry_inputs, lum_columns)
     gal = gal.merge(phot, on="objid", how="left", indicator=True)
     gal = rejects.add(gal, (gal.pop("_merge") != "both").to_numpy(), "photometry", "no photometry row for this objid")
     reason = gal.pop("phot_problem").to_numpy()
@@ -120,33 +117,29 @@ def build_sample(paths: Mapping[str, str], cfg: Mapping[str, Any], cosmo_cfg: Ma
                               range_reasons(gal[lum_column].to_numpy(), "logLg", lum_column),
                               range_reasons(gal[f"{lum_column}_err"].to_numpy(), "logLg_err", f"{lum_column}_err"))
         gal = rejects.add(gal, reason != "", "luminosity", reason)
+    return gal
 
-    if paths.get("hyperleda"):
-        gal = _match_hyperleda(gal, paths["hyperleda"], cfg, inputs.get("hyperleda", {}), rejects)
-    else:  # a table-only sample (no images): no D25 needed
-        log.info("%-28s %7s", "no HyperLeda catalogue", "no D25")
-    gal = rejects.add(gal, ~(gal["z"] > cfg["z_min"]), "cut_redshift",
-                      _fmt("z = ", gal["z"], f" <= {cfg['z_min']} (too near for a redshift distance)"))
 
+def _add_ml_target(gal: pd.DataFrame, *, lum_column: str | None, cosmo, relative_error_floor: float) -> None:
+    """The regression target: ``lum_g`` (L_sun), ``ml`` = M*/L_g and its error ``ml_err`` (solar units)."""
     if lum_column:  # the user's own (e.g. Bayesian) luminosity: log10(L_g / L_sun) and its error in dex
         gal["lum_g"] = 10.0 ** gal[lum_column]
         lum_error_mag = 2.5 * gal[f"{lum_column}_err"]
     else:
-        gal["lum_g"] = band_luminosity(gal, gal["z"].to_numpy(), cosmo)
+        gal["lum_g"] = band_luminosity(gal, z=gal["z"].to_numpy(), cosmo=cosmo)
         lum_error_mag = gal["mag_err_g"]
-    gal["ml"], gal["ml_err"] = mass_to_light(gal["logmstar"], gal["logmstarerr"], gal["lum_g"],
-                                             lum_error_mag, cfg["relative_error_floor"])
-    # after M/L, so that the galaxies the chi2 cut drops keep theirs (the paper's Fig. 2 shows them)
-    gal = rejects.add(gal, ~(gal["redchisq"] < cfg["chi2_max"]), "cut_chi2",
-                      _fmt("reduced chi2 = ", gal["redchisq"], f" >= {cfg['chi2_max']}"),
-                      keep=CHI2_KEPT)
-    for band in [b for b in BANDS if f"mag_{b}" in gal.columns and b != "g"]:
-        gal[f"lum_{band}"] = band_luminosity(gal, gal["z"].to_numpy(), cosmo, band)
-    gal["pixel_kpc"] = physics.kpc_per_arcsec(gal["z"].to_numpy(), cosmo) * physics.SDSS_PIXEL_ARCSEC
+    gal["ml"], gal["ml_err"] = mass_to_light(logmstar_dex=gal["logmstar"], logmstar_err_dex=gal["logmstarerr"],
+                                             lum_lsun=gal["lum_g"], lum_err_mag=lum_error_mag,
+                                             relative_error_floor=relative_error_floor)
 
-    if paths.get("gz2"):
-        gz2 = read_gz2(paths["gz2"], inputs.get("gz2", {}).get("columns"))
-        gm = match_nearest(gal["ra"], gal["dec"], gz2["gz2_ra"], gz2["gz2_dec"], cfg["gz2_match_arcsec"])
+
+def _join_gz2(gal: pd.DataFrame, path: str | None, *, columns: Mapping[str, str] | None,
+              match_arcsec: float) -> pd.DataFrame:
+    """Each galaxy's GZ2 answers (``gz2_id``, the ``gz2_q*`` columns; NaN without a counterpart
+    within ``match_arcsec``) and ``gz2_match``."""
+    if path:
+        gz2 = read_gz2(path, columns)
+        gm = match_nearest(gal["ra"], gal["dec"], gz2["gz2_ra"], gz2["gz2_dec"], radius_arcsec=match_arcsec)
         matched = gm["status"].to_numpy() == "matched"
         gz2_cols = [c for c in gz2.columns if c.startswith("gz2_q")]
         gz2_rows = gz2.iloc[np.where(matched, gm["index"], 0)][["gz2_id", *gz2_cols]].reset_index(drop=True)
@@ -156,9 +149,52 @@ def build_sample(paths: Mapping[str, str], cfg: Mapping[str, Any], cosmo_cfg: Ma
         matched = np.zeros(len(gal), dtype=bool)
     gal["gz2_match"] = matched
     log.info("%-28s %7d of %d", "with a GZ2 match", int(matched.sum()), len(gal))
+    return gal
 
-    gal["split"] = split_labels(gal["objid"].to_numpy(), cfg["test_fraction"], cfg["validation_fraction"], cfg["seed"])
-    gal["shard"] = shard_of(gal["objid"].to_numpy(), cfg["n_shards"])
+
+def build_sample(paths: Mapping[str, str | None], *, catalog_cfg: Mapping[str, Any], cosmo_cfg: Mapping[str, Any],
+                 inputs: Mapping[str, Any] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The stage's entry point: return the (sample, rejected) tables, every GSWLC row in one of the two.
+
+    ``paths``: the catalogues ``gswlc``, ``photometry``, ``hyperleda`` and ``gz2``; without
+    ``hyperleda`` (a table-only run: no images) there is no D25 and no D25 cut, without ``gz2``
+    no galaxy has GZ2 answers. ``catalog_cfg``, ``cosmo_cfg`` and ``inputs`` are the config's
+    ``catalog``, ``cosmology`` and ``inputs`` sections (each catalogue's column map, units and the
+    photometry kind). The sample has one row per galaxy, sorted by objid: the catalogues' columns,
+    ``lum_g`` and ``lum_<band>`` (L_sun), ``ml`` and ``ml_err`` (M*/L_g, solar units),
+    ``pixel_kpc`` (kpc per SDSS pixel), the ``gz2_q*`` answers with ``gz2_match``, ``split``
+    (train | validation | test) and ``shard``. ``rejected``: objid, stage, reason (and chi2 and
+    M/L for the chi2 cut).
+    """
+    inputs = inputs or {}
+    cosmo = physics.cosmology(cosmo_cfg["H0"], cosmo_cfg["Om0"])
+    rejects = _Rejects()
+    gal, n_rows = _gswlc_galaxies(paths["gswlc"], inputs.get("gswlc", {}).get("columns"), rejects)
+    lum_column = catalog_cfg["lum_g_column"]
+    gal = _join_photometry(gal, paths["photometry"], photometry_inputs=inputs.get("photometry"),
+                           lum_column=lum_column, rejects=rejects)
+    if paths.get("hyperleda"):
+        gal = _match_hyperleda(gal, paths["hyperleda"], leda_inputs=inputs.get("hyperleda", {}),
+                               match_arcsec=catalog_cfg["hyperleda_match_arcsec"],
+                               d25_min_arcmin=catalog_cfg["d25_min_arcmin"], rejects=rejects)
+    else:  # a table-only sample (no images): no D25 needed
+        log.info("%-28s %7s", "no HyperLeda catalogue", "no D25")
+    gal = rejects.add(gal, ~(gal["z"] > catalog_cfg["z_min"]), "cut_redshift",
+                      _fmt("z = ", gal["z"], f" <= {catalog_cfg['z_min']} (too near for a redshift distance)"))
+    _add_ml_target(gal, lum_column=lum_column, cosmo=cosmo, relative_error_floor=catalog_cfg["relative_error_floor"])
+    # after M/L, so that the galaxies the chi2 cut drops keep theirs (the paper's Fig. 2 shows them)
+    gal = rejects.add(gal, ~(gal["redchisq"] < catalog_cfg["chi2_max"]), "cut_chi2",
+                      _fmt("reduced chi2 = ", gal["redchisq"], f" >= {catalog_cfg['chi2_max']}"),
+                      keep=CHI2_KEPT)
+    for band in [b for b in BANDS if f"mag_{b}" in gal.columns and b != "g"]:
+        gal[f"lum_{band}"] = band_luminosity(gal, z=gal["z"].to_numpy(), cosmo=cosmo, band=band)
+    gal["pixel_kpc"] = physics.kpc_per_arcsec(gal["z"].to_numpy(), cosmo) * physics.SDSS_PIXEL_ARCSEC
+    gal = _join_gz2(gal, paths.get("gz2"), columns=inputs.get("gz2", {}).get("columns"),
+                    match_arcsec=catalog_cfg["gz2_match_arcsec"])
+
+    gal["split"] = split_labels(gal["objid"].to_numpy(), test_fraction=catalog_cfg["test_fraction"],
+                                validation_fraction=catalog_cfg["validation_fraction"], seed=catalog_cfg["seed"])
+    gal["shard"] = shard_of(gal["objid"].to_numpy(), n_shards=catalog_cfg["n_shards"])
     for split, count in gal["split"].value_counts().items():
         log.info("%-28s %7d", f"split {split}", count)
     rejected = rejects.table()
@@ -168,7 +204,7 @@ def build_sample(paths: Mapping[str, str], cfg: Mapping[str, Any], cosmo_cfg: Ma
     return gal.sort_values("objid").reset_index(drop=True), rejected
 
 
-def write_sample(sample: pd.DataFrame, rejected: pd.DataFrame, n_shards: int, outdir: str | Path) -> None:
+def write_sample(sample: pd.DataFrame, rejected: pd.DataFrame, *, n_shards: int, outdir: str | Path) -> None:
     """sample.csv, rejected.csv and one catalogue per shard (every shard file, even an empty one)."""
     outdir = Path(outdir)
     write_csv(sample, outdir / "sample.csv")

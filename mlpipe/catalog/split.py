@@ -18,7 +18,7 @@ def id_hash(objids: np.ndarray, seed: int) -> np.ndarray:
     return out
 
 
-def split_labels(objids: np.ndarray, test_fraction: float, validation_fraction: float, seed: int) -> np.ndarray:
+def split_labels(objids: np.ndarray, *, test_fraction: float, validation_fraction: float, seed: int) -> np.ndarray:
     """``test_fraction`` of the galaxies for testing, then ``validation_fraction`` of the rest for
     validation, the remainder for training: the galaxies ranked by the hash of id and seed, so a
     galaxy's split does not depend on where its row is in the file (counts are exact)."""
@@ -32,6 +32,6 @@ def split_labels(objids: np.ndarray, test_fraction: float, validation_fraction: 
     return labels
 
 
-def shard_of(objids: np.ndarray, n_shards: int) -> np.ndarray:
+def shard_of(objids: np.ndarray, *, n_shards: int) -> np.ndarray:
     """A galaxy's shard depends on its id alone, so adding galaxies only touches their shards."""
     return np.array([zlib.crc32(str(int(o)).encode()) % n_shards for o in objids], dtype=int)

@@ -1,4 +1,4 @@
-"""Images and targets for training and extraction, read from the per-shard HDF5 image stores.
+"""Images, and what the CNNs learn from them, for training and extraction, read from the per-shard HDF5 image stores.
 
 Both read stores in contiguous blocks, never galaxy by galaxy: training loads each split once into
 memory (:class:`MemorySplit`), extraction streams whole stores on a background thread
@@ -29,11 +29,12 @@ GZ2_COLUMNS = [f"gz2_{n}" for n in gz2.answer_names()]
 DEVICE_SHARE = 0.4
 
 
-def training_table(sample: pd.DataFrame, store_index: pd.DataFrame, target: str, split: str) -> pd.DataFrame:
-    """The galaxies of one split that have an image (and, for GZ2 targets, a GZ2 match), with
-    their place in the image stores (``store_index``: objid, store, row)."""
+def training_table(sample: pd.DataFrame, store_index: pd.DataFrame, task: str, split: str) -> pd.DataFrame:
+    """The galaxies of one split that have an image (and, for a CNN that learns the GZ2 answers
+    (``task`` gz2), a GZ2 match), with their place in the image stores (``store_index``: objid,
+    store, row)."""
     rows = sample[sample["split"] == split]
-    if target == "gz2":
+    if task == "gz2":
         rows = rows[rows["gz2_match"].astype(bool)]
     return rows.merge(store_index, on="objid", how="inner").reset_index(drop=True)
 
@@ -47,11 +48,12 @@ def _image_dataset(fh: h5py.File, path, size: int) -> h5py.Dataset:
     return fh[key]
 
 
-def targets_and_weights(table: pd.DataFrame, target: str | None) -> tuple[np.ndarray, np.ndarray]:
-    """Targets (N, 37) GZ2 probabilities or (N,) M/L, and loss weights (1 / M/L error for M/L)."""
-    if target == "gz2":
+def truth_and_weights(table: pd.DataFrame, task: str | None) -> tuple[np.ndarray, np.ndarray]:
+    """What a CNN learns: (N, 37) GZ2 answer probabilities (``task`` gz2) or (N,) M/L (ml), and
+    the loss weights (1 / M/L error for M/L)."""
+    if task == "gz2":
         return table[GZ2_COLUMNS].to_numpy(np.float32), np.ones(len(table), np.float32)
-    if target == "ml":
+    if task == "ml":
         return table["ml"].to_numpy(np.float32), (1.0 / table["ml_err"]).to_numpy(np.float32)
     return np.zeros(len(table), np.float32), np.ones(len(table), np.float32)
 
@@ -66,14 +68,14 @@ def _placement(nbytes: int, device: torch.device) -> str:
 
 
 class MemorySplit:
-    """One split's images (N, 1, S, S) float32, targets and weights, read once from the stores
+    """One split's images (N, 1, S, S) float32, truth (what the CNN learns) and loss weights, read once from the stores
     (one contiguous block per store) and kept where the step runs: on the device when it fits,
     else in pinned host memory. Batches are drawn by a seeded permutation of the galaxies."""
 
-    def __init__(self, table: pd.DataFrame, size: int, target: str | None, device: torch.device) -> None:
+    def __init__(self, table: pd.DataFrame, size: int, task: str | None, device: torch.device) -> None:
         self.device = device
         n = len(table)
-        targets, weights = targets_and_weights(table, target)
+        truth, weights = truth_and_weights(table, task)
         self.placement = _placement(n * size * size * 4, device)
         self.images = torch.empty((n, 1, size, size), dtype=torch.float32,
                                   device=device if self.placement == "device" else "cpu",
@@ -86,17 +88,17 @@ class MemorySplit:
                 block = _image_dataset(fh, store, size)[lo:hi]
             self.images[torch.from_numpy(positions).to(self.images.device)] = \
                 torch.from_numpy(np.ascontiguousarray(block[wanted - lo])).unsqueeze(1).to(self.images.device)
-        self.targets = torch.from_numpy(targets).to(device)
+        self.truth = torch.from_numpy(truth).to(device)
         self.weights = torch.from_numpy(weights).to(device)
         log.info("%d images of %d px (%.0f MB) in %s memory", n, size, n * size * size * 4 / 2**20,
                  {"device": str(device), "pinned": "pinned host", "host": "host"}[self.placement])
 
     def __len__(self) -> int:
-        return len(self.targets)
+        return len(self.truth)
 
     def batches(self, batch_size: int, generator: torch.Generator | None = None
                 ) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
-        """(images, targets, weights) on the device, ``batch_size`` at a time: in a permutation
+        """(images, truth, weights) on the device, ``batch_size`` at a time: in a permutation
         drawn from ``generator``, or in order without one. Nothing here waits for the device."""
         n = len(self)
         order = torch.randperm(n, generator=generator) if generator is not None else torch.arange(n)
@@ -110,7 +112,7 @@ class MemorySplit:
                 images = staged.to(self.device, non_blocking=True)
             else:
                 images = self.images[index]
-            yield images, self.targets[index], self.weights[index]
+            yield images, self.truth[index], self.weights[index]
 
 
 def read_store_images(path, size: int, pin: bool) -> tuple[np.ndarray, torch.Tensor]:

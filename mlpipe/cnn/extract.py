@@ -21,22 +21,23 @@ import torch
 from mlpipe import gz2
 from mlpipe.cnn.data import StoreStream
 from mlpipe.cnn.device import compiled, pick_device
-from mlpipe.cnn.models import MorphologyNet, build_model
+from mlpipe.cnn.models import MorphologyNet, model_from_config
 from mlpipe.io.integrity import load_torch, open_store, verify_store
 from mlpipe.io.store import create_store, write_matrix
 
 log = logging.getLogger(__name__)
 
 
-def feature_names(name: str, model_cfg: dict, n_pooled: int) -> dict[str, list[str]]:
-    """Column names per output: ``cnn1_gz2_q01_smooth_or_features_smooth``, ``cnn1_pool_0042``..."""
+def feature_names(name: str, *, task: str, export_pooled: bool, n_pooled: int) -> dict[str, list[str]]:
+    """Column names per output of model ``name`` (``task`` gz2 or ml; the ``n_pooled`` pooled
+    features when ``export_pooled``): ``cnn1_gz2_q01_smooth_or_features_smooth``, ``cnn1_pool_0042``..."""
     names: dict[str, list[str]] = {}
-    if model_cfg["target"] == "gz2":
+    if task == "gz2":
         names["output"] = [f"{name}_gz2_{a}" for a in gz2.answer_names()]
     else:
         names["hidden"] = [f"{name}_hidden_{i:02d}" for i in range(gz2.N_ANSWERS)]
         names["output"] = [f"{name}_ml"]
-    if model_cfg.get("export_pooled"):
+    if export_pooled:
         names["pooled"] = [f"{name}_pool_{i:04d}" for i in range(n_pooled)]
     return names
 
@@ -45,7 +46,7 @@ def load_trained(model_path: str | Path, device: torch.device) -> tuple[str, dic
     """(name, model config, network in eval mode on ``device``) of a model.pt written by train-cnn."""
     saved = load_torch(model_path, "CNN model file")
     name, model_cfg = saved["name"], saved["model_cfg"]
-    model = build_model(model_cfg | {"pretrained": None})
+    model = model_from_config(model_cfg, pretrained=False)
     model.load_state_dict(saved["state_dict"])
     model.to(device).eval()
     if device.type == "cuda":
@@ -103,17 +104,24 @@ def _write(out_path, name: str, ids: np.ndarray, outputs: dict[str, torch.Tensor
         write_matrix(fh, pd.DataFrame(matrix, columns=columns))
 
 
-def extract_stores(model_path: str | Path, image_stores: Sequence[str | Path], out_paths: Sequence[str | Path],
+def extract_stores(model_path: str | Path, *, image_stores: Sequence[str | Path], out_paths: Sequence[str | Path],
                    batch_size: int = 64, device_name: str = "auto", compile_mode: str = "none") -> int:
-    """Write the features of every galaxy of ``image_stores[k]`` to ``out_paths[k]`` with one
-    network; return the number of galaxies. ``compile_mode``: none, or a torch.compile mode
-    (default, reduce-overhead = CUDA graphs, max-autotune), used on CUDA only."""
+    """The stage's entry point: write the features of every galaxy of ``image_stores[k]`` to
+    ``out_paths[k]`` with the network of ``model_path`` (a model.pt of train-cnn); return the
+    number of galaxies.
+
+    Each image store holds ``objid`` (n,) and ``images/<S>`` (n, S, S) at the model's image size;
+    each feature store gets ``objid`` (n,) and a float32 ``features`` matrix (n, n_features) whose
+    columns are named by :func:`feature_names`. ``device_name``: auto, cpu, cuda or cuda:N;
+    ``compile_mode``: none, or a torch.compile mode (default, reduce-overhead = CUDA graphs,
+    max-autotune), used on CUDA only."""
     if len(image_stores) != len(out_paths):
         raise ValueError(f"{len(image_stores)} image stores but {len(out_paths)} output paths")
     t_start = time.perf_counter()
     device = pick_device(device_name)
     name, model_cfg, model = load_trained(model_path, device)
-    names = feature_names(name, model_cfg, model.head[0].in_features)
+    names = feature_names(name, task=model_cfg["target"], export_pooled=bool(model_cfg.get("export_pooled")),
+                          n_pooled=model.head[0].in_features)
     forward = compiled(model.forward_all, compile_mode, device)
     t_ready = time.perf_counter()
     total, pending = 0, None
@@ -138,7 +146,9 @@ def extract_stores(model_path: str | Path, image_stores: Sequence[str | Path], o
     return total
 
 
-def extract_shard(model_path: str | Path, image_store: str | Path, out_path: str | Path,
+def extract_shard(model_path: str | Path, *, image_store: str | Path, out_path: str | Path,
                   batch_size: int = 64, device_name: str = "auto", compile_mode: str = "none") -> int:
-    """One store's features (what `mlpipe predict` runs on the new galaxies)."""
-    return extract_stores(model_path, [image_store], [out_path], batch_size, device_name, compile_mode)
+    """One store's features, as :func:`extract_stores` writes them (what `mlpipe predict` runs on
+    the new galaxies)."""
+    return extract_stores(model_path, image_stores=[image_store], out_paths=[out_path], batch_size=batch_size,
+                          device_name=device_name, compile_mode=compile_mode)

@@ -18,13 +18,17 @@ from torch import nn
 from mlpipe import gz2
 from mlpipe.cnn.normalization import GZ2Normalisation
 
+#: the timm model of each timm-built ``cnn.models.<name>.architecture``; with ``CUSTOM`` (the
+#: Dieleman-style CNN 3) these are the architectures the schema's enum lists (a test keeps them equal)
 TIMM_NAMES = {"resnet50": "resnet50", "xception": "legacy_xception"}
+CUSTOM = "custom"
+ARCHITECTURES = (*TIMM_NAMES, CUSTOM)
 
 
 class MorphologyNet(nn.Module):
     """backbone -> pooled features -> dense-256 -> dense-37 (ReLU) -> GZ2 probabilities or M/L."""
 
-    def __init__(self, backbone: nn.Module, n_pooled: int, target: str, hidden: int | None,
+    def __init__(self, backbone: nn.Module, n_pooled: int, task: str, hidden: int | None,
                  repeat_channels: bool) -> None:
         super().__init__()
         self.backbone = backbone
@@ -35,8 +39,8 @@ class MorphologyNet(nn.Module):
         nn.init.normal_(last.weight, std=0.01)
         nn.init.constant_(last.bias, 1.0)
         self.head = nn.Sequential(*layers, last, nn.ReLU())
-        self.target = target
-        self.output = GZ2Normalisation() if target == "gz2" else nn.Linear(gz2.N_ANSWERS, 1)
+        self.task = task   # what the output is: gz2 (37 GZ2 answer probabilities) or ml (M/L)
+        self.output = GZ2Normalisation() if task == "gz2" else nn.Linear(gz2.N_ANSWERS, 1)
         self.repeat_channels = repeat_channels
 
     def forward_all(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -45,7 +49,7 @@ class MorphologyNet(nn.Module):
         pooled = self.backbone(x)
         hidden = self.head(pooled)
         out = self.output(hidden)
-        return {"pooled": pooled, "hidden": hidden, "output": out if self.target == "gz2" else out[:, 0]}
+        return {"pooled": pooled, "hidden": hidden, "output": out if self.task == "gz2" else out[:, 0]}
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.forward_all(images)["output"]
@@ -87,21 +91,28 @@ def load_pretrained(backbone: nn.Module, path: str) -> None:
         raise ValueError(f"{file} does not fit this backbone: {len(missing)} weights missing")
 
 
-def build_model(model_cfg: Mapping[str, Any]) -> MorphologyNet:
-    """A fresh network for one entry of ``cnn.models``."""
-    arch = model_cfg["architecture"]
-    if arch == "custom":
-        if model_cfg["image_size"] < DielemanBackbone.MIN_SIZE:
+def build_model(*, architecture: str, image_size_px: int, task: str,
+                pretrained_path: str | None = None) -> MorphologyNet:
+    """A fresh network: ``architecture`` one of ``ARCHITECTURES``, for images (N, 1, S, S) of
+    ``image_size_px`` = S; ``task`` gz2 (output (N, 37) GZ2 answer probabilities) or ml (output
+    (N,) M/L); ``pretrained_path``: a local timm state dict for the backbone (timm networks only)."""
+    if architecture == CUSTOM:
+        if image_size_px < DielemanBackbone.MIN_SIZE:
             raise ValueError(f"the custom CNN needs images of at least {DielemanBackbone.MIN_SIZE} px "
-                             f"(valid padding), got {model_cfg['image_size']}")
-        return MorphologyNet(DielemanBackbone(), 512, model_cfg["target"], hidden=None,
-                             repeat_channels=False)
-    backbone = timm.create_model(TIMM_NAMES[arch], pretrained=False, num_classes=0,
+                             f"(valid padding), got {image_size_px}")
+        return MorphologyNet(DielemanBackbone(), 512, task, hidden=None, repeat_channels=False)
+    backbone = timm.create_model(TIMM_NAMES[architecture], pretrained=False, num_classes=0,
                                  global_pool="avg", in_chans=3)
-    if model_cfg.get("pretrained"):
-        load_pretrained(backbone, model_cfg["pretrained"])
-    return MorphologyNet(backbone, backbone.num_features, model_cfg["target"], hidden=256,
-                         repeat_channels=True)
+    if pretrained_path:
+        load_pretrained(backbone, pretrained_path)
+    return MorphologyNet(backbone, backbone.num_features, task, hidden=256, repeat_channels=True)
+
+
+def model_from_config(model_cfg: Mapping[str, Any], *, pretrained: bool = True) -> MorphologyNet:
+    """A fresh network for one entry of ``cnn.models`` (its ``pretrained`` weights loaded unless
+    ``pretrained`` is False: a trained model's own weights follow)."""
+    return build_model(architecture=model_cfg["architecture"], image_size_px=model_cfg["image_size"],
+                       task=model_cfg["target"], pretrained_path=model_cfg.get("pretrained") if pretrained else None)
 
 
 def init_from(model: MorphologyNet, donor_state: Mapping[str, torch.Tensor]) -> None:

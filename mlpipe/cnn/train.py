@@ -13,6 +13,7 @@ import hashlib
 import json
 import logging
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -22,7 +23,7 @@ import torch
 
 from mlpipe.cnn.data import GZ2_COLUMNS, MemorySplit, augment, training_table
 from mlpipe.cnn.device import compiled, pick_device
-from mlpipe.cnn.models import build_model, init_from
+from mlpipe.cnn.models import init_from, model_from_config
 from mlpipe.io.atomic import atomic_path, write_csv
 from mlpipe.io.integrity import HASH_ATTR, IntegrityError, load_torch, open_store, save_torch
 
@@ -44,32 +45,38 @@ def epoch_seed(seed: int, epoch: int) -> int:
     return seed * EPOCH_SEED_STRIDE + epoch
 
 
-def weighted_l1(pred: torch.Tensor, target: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+def weighted_l1(pred: torch.Tensor, ml: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
     """The paper's loss: mean |Y_pred - Y| / dY (weight = 1 / dY)."""
-    return (torch.abs(pred - target) * weight).mean()
+    return (torch.abs(pred - ml) * weight).mean()
 
 
-def loss_fn(target: str, pred, y, w) -> torch.Tensor:
-    if target == "gz2":
-        return torch.mean((pred - y) ** 2)
-    return weighted_l1(pred, y, w)
+#: what each kind of CNN learns (``cnn.models.<name>.target``): its loss, as the learning curve names it
+LOSS_LABELS = {"gz2": "MSE of the 37 GZ2 probabilities", "ml": "weighted L1 of M/L"}
+
+
+def loss_fn(task: str, pred, truth, weight) -> torch.Tensor:
+    """The loss of a CNN that learns ``task``: gz2 (the 37 GZ2 answer probabilities, MSE) or ml
+    (M/L, weighted L1)."""
+    if task == "gz2":
+        return torch.mean((pred - truth) ** 2)
+    return weighted_l1(pred, truth, weight)
 
 
 def _save(obj: dict[str, Any], path: Path) -> None:
     save_torch(obj, path)
 
 
-def evaluate(model, split: MemorySplit, batch_size: int, target: str, device: torch.device,
+def evaluate(model, split: MemorySplit, batch_size: int, task: str, device: torch.device,
              amp: bool) -> tuple[float, np.ndarray]:
     """Mean loss over a split (in order) and the stacked predictions; one wait for the device."""
     model.eval()
     total, preds = torch.zeros((), dtype=torch.float64, device=device), []
     with torch.no_grad(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-        for images, y, w in split.batches(batch_size):
+        for images, truth, weight in split.batches(batch_size):
             if device.type == "cuda":
                 images = images.contiguous(memory_format=torch.channels_last)
             pred = model(images).float()
-            total += loss_fn(target, pred, y, w).detach().double() * len(images)
+            total += loss_fn(task, pred, truth, weight).detach().double() * len(images)
             preds.append(pred)
     return total.item() / max(len(split), 1), (torch.cat(preds).cpu().numpy() if preds else np.empty(0))
 
@@ -81,44 +88,140 @@ def config_hash(*parts: Any) -> str:
 def checkpoint_fingerprint(name: str, model_cfg: Mapping[str, Any], train_cfg: Mapping[str, Any], seed: int,
                            tables: pd.DataFrame, stores: list[str], parent_digest: str | None) -> str:
     """What a checkpoint must have been made from to be resumed: every setting (the epoch count
-    included, so that a shorter run never continues a longer one), the galaxies and their targets,
-    and the content of the image stores and parent weights (their recorded digests)."""
-    targets = pd.util.hash_pandas_object(tables.drop(columns=["store", "row"]), index=False).sum()
+    included, so that a shorter run never continues a longer one), the galaxies and what they
+    are trained on, and the content of the image stores and parent weights (their recorded digests)."""
+    galaxies = pd.util.hash_pandas_object(tables.drop(columns=["store", "row"]), index=False).sum()
     inputs = []
     for store in stores:
         with open_store(store, []) as fh:
             inputs.append(fh.attrs.get(HASH_ATTR, f"{Path(store).stat().st_size}:{Path(store).stat().st_mtime_ns}"))
-    return config_hash(name, dict(model_cfg), dict(train_cfg), seed, int(targets), inputs, parent_digest)
+    return config_hash(name, dict(model_cfg), dict(train_cfg), seed, int(galaxies), inputs, parent_digest)
 
 
-def train_model(name: str, cnn_cfg: Mapping[str, Any], sample_csv: str | Path, store_index_csv: str | Path,
+def training_settings(cnn_cfg: Mapping[str, Any], name: str) -> dict[str, Any]:
+    """``cnn.training`` with the keys that model ``name`` sets for itself replaced by its own."""
+    model_cfg = cnn_cfg["models"][name]
+    return cnn_cfg["training"] | {k: v for k, v in model_cfg.items() if k in cnn_cfg["training"]}
+
+
+@dataclass
+class TrainingState:
+    """What the epoch loop carries from one epoch to the next (and a checkpoint restores)."""
+    history: list[dict[str, float]] = field(default_factory=list)
+    best_loss: float = float("inf")
+    best_state: dict[str, torch.Tensor] | None = None
+    start_epoch: int = 0
+
+
+def _splits(name: str, sample_csv: str | Path, store_index_csv: str | Path, task: str, size_px: int,
+            device: torch.device) -> tuple[pd.DataFrame, pd.DataFrame, MemorySplit, MemorySplit, list[str]]:
+    """The training and validation galaxies (tables and in-memory images) and the stores they come from."""
+    sample = pd.read_csv(sample_csv)
+    index = pd.read_csv(store_index_csv)
+    stores = sorted(index["store"].unique())
+    train_table = training_table(sample, index, task, "train")
+    val_table = training_table(sample, index, task, "validation")
+    if len(train_table) == 0 or len(val_table) == 0:
+        raise ValueError(f"{name}: no training or validation galaxies with images for target {task}")
+    log.info("%s: %d training and %d validation galaxies at %d px", name, len(train_table), len(val_table), size_px)
+    return (train_table, val_table, MemorySplit(train_table, size_px, task, device),
+            MemorySplit(val_table, size_px, task, device), stores)
+
+
+def _resume(ckpt_path: Path, fingerprint: str, name: str, model: torch.nn.Module, optimizer, scheduler) -> TrainingState:
+    """The state of the last checkpoint made from the same inputs (model, optimiser, scheduler and
+    RNG restored), else a fresh start."""
+    ckpt = _load_checkpoint(ckpt_path)
+    if ckpt is None:
+        return TrainingState()
+    if ckpt.get("fingerprint") != fingerprint:
+        log.info("%s: ignoring a checkpoint made with other settings", name)
+        return TrainingState()
+    model.load_state_dict(ckpt["state_dict"])
+    optimizer.load_state_dict(ckpt["optimizer"])
+    scheduler.load_state_dict(ckpt["scheduler"])
+    torch.set_rng_state(ckpt["rng"])
+    log.info("%s: resuming after epoch %d from %s", name, ckpt["epoch"] + 1, ckpt_path)
+    return TrainingState(ckpt["history"], ckpt["best_loss"], ckpt["best_state"], ckpt["epoch"] + 1)
+
+
+def _train_epochs(name: str, *, model: torch.nn.Module, forward, optimizer, scheduler, state: TrainingState,
+                  train_split: MemorySplit, val_split: MemorySplit, task: str, train_cfg: Mapping[str, Any],
+                  seed: int, device: torch.device, amp: bool, fingerprint: str, ckpt_path: Path) -> None:
+    """The epochs from ``state.start_epoch`` on, updating ``state``; a checkpoint after each."""
+    batch_size = train_cfg["batch_size"]
+    for epoch in range(state.start_epoch, train_cfg["epochs"]):
+        t0 = time.time()
+        model.train()
+        aug_gen = torch.Generator().manual_seed(epoch_seed(seed, epoch))
+        order_gen = torch.Generator().manual_seed(epoch_seed(seed, epoch))
+        total = torch.zeros((), dtype=torch.float64, device=device)
+        for images, truth, weight in train_split.batches(batch_size, order_gen):
+            if train_cfg["augment"]:
+                images = augment(images, aug_gen, train_cfg["zoom_range"])
+            if device.type == "cuda":
+                images = images.contiguous(memory_format=torch.channels_last)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+                pred = forward(images).float()
+            loss = loss_fn(task, pred, truth, weight)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            total += loss.detach().double() * len(images)
+        train_loss = total.item() / len(train_split)
+        val_loss, _ = evaluate(forward, val_split, batch_size, task, device, amp)
+        scheduler.step(val_loss)
+        lr = optimizer.param_groups[0]["lr"]
+        state.history.append({"epoch": epoch + 1, "train_loss": train_loss, "val_loss": val_loss,
+                              "lr": lr, "seconds": time.time() - t0})
+        log.info("%s epoch %d/%d: train %.5f, validation %.5f, lr %.2e, %.1f s", name, epoch + 1,
+                 train_cfg["epochs"], train_loss, val_loss, lr, time.time() - t0)
+        if val_loss < state.best_loss:
+            state.best_loss = val_loss
+            state.best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+        _save({"fingerprint": fingerprint, "epoch": epoch, "state_dict": model.state_dict(),
+               "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+               "rng": torch.get_rng_state(), "history": state.history, "best_loss": state.best_loss,
+               "best_state": state.best_state}, ckpt_path)
+
+
+def _save_outputs(out_dir: Path, name: str, model_cfg: Mapping[str, Any], state: TrainingState,
+                  metrics: dict[str, float]) -> None:
+    """model.pt (the best epoch's weights), history.csv and metrics.json."""
+    _save({"name": name, "model_cfg": dict(model_cfg), "state_dict": state.best_state, "metrics": metrics},
+          out_dir / "model.pt")
+    write_csv(pd.DataFrame(state.history), out_dir / "history.csv")
+    with atomic_path(out_dir / "metrics.json", ".json") as tmp:
+        tmp.write_text(json.dumps(metrics, indent=2))
+
+
+def train_model(name: str, *, cnn_cfg: Mapping[str, Any], sample_csv: str | Path, store_index_csv: str | Path,
                 out_dir: str | Path, init_state: str | Path | None = None,
                 device_name: str = "auto") -> dict[str, float]:
-    """Train model ``name`` of ``cnn_cfg['models']`` on the galaxies of the image-store index
-    (objid, store, row; written by ``index-image-stores``); writes model.pt, history.csv, metrics.json.
-    ``cnn_cfg['compile']`` (none, or a torch.compile mode) applies on CUDA only."""
+    """The stage's entry point: train model ``name`` of ``cnn_cfg['models']`` (the ``cnn`` config
+    section) and write model.pt, history.csv and metrics.json to ``out_dir``.
+
+    ``sample_csv``: the sample (objid, split, gz2_match, the 37 ``gz2_*`` answer probabilities,
+    ``ml`` and ``ml_err`` in solar units); ``store_index_csv``: each galaxy's place in the image
+    stores (objid, store, row; written by ``index-image-stores``), whose ``images/<image_size>``
+    datasets (n, image_size, image_size) are the inputs. ``init_state``: a model.pt to start from
+    (CNN 4 from CNN 1). ``device_name``: auto, cpu, cuda or cuda:N; ``cnn_cfg['compile']`` (none,
+    or a torch.compile mode) applies on CUDA only. A checkpoint made from the same inputs is
+    resumed. Returns the validation metrics (those of metrics.json).
+    """
     out_dir = Path(out_dir)
     ckpt_path = out_dir / "checkpoint" / "last.pt"
     model_cfg = cnn_cfg["models"][name]
-    train_cfg = cnn_cfg["training"] | {k: v for k, v in model_cfg.items() if k in cnn_cfg["training"]}
-    target, size = model_cfg["target"], model_cfg["image_size"]
+    train_cfg = training_settings(cnn_cfg, name)
+    task, size_px = model_cfg["target"], model_cfg["image_size"]
     seed = model_seed(cnn_cfg["seed"], name)
     device = pick_device(device_name)
     amp = device.type == "cuda"
     torch.manual_seed(seed)
+    train_table, val_table, train_split, val_split, stores = _splits(name, sample_csv, store_index_csv, task, size_px,
+                                                                     device)
 
-    sample = pd.read_csv(sample_csv)
-    index = pd.read_csv(store_index_csv)
-    stores = sorted(index["store"].unique())
-    train_table = training_table(sample, index, target, "train")
-    val_table = training_table(sample, index, target, "validation")
-    if len(train_table) == 0 or len(val_table) == 0:
-        raise ValueError(f"{name}: no training or validation galaxies with images for target {target}")
-    log.info("%s: %d training and %d validation galaxies at %d px", name, len(train_table), len(val_table), size)
-    train_split = MemorySplit(train_table, size, target, device)
-    val_split = MemorySplit(val_table, size, target, device)
-
-    model = build_model(model_cfg)
+    model = model_from_config(model_cfg)
     parent = load_torch(init_state, "parent CNN model file") if init_state is not None else None
     if parent is not None:
         init_from(model, parent["state_dict"])
@@ -131,68 +234,20 @@ def train_model(name: str, cnn_cfg: Mapping[str, Any], sample_csv: str | Path, s
     scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="min", factor=train_cfg["lr_factor"],
                                                            patience=train_cfg["lr_patience"])
     for store in stores:  # every image the training reads, checked against its store's digest once
-        with open_store(store, ["objid", f"images/{size}"]):
+        with open_store(store, ["objid", f"images/{size_px}"]):
             pass
     fingerprint = checkpoint_fingerprint(name, model_cfg, train_cfg, cnn_cfg["seed"],
                                          pd.concat([train_table, val_table]), stores,
                                          parent and parent.get(HASH_ATTR))
-    history: list[dict[str, float]] = []
-    best_loss, best_state, start_epoch = float("inf"), None, 0
-    ckpt = _load_checkpoint(ckpt_path)
-    if ckpt is not None:
-        if ckpt.get("fingerprint") == fingerprint:
-            model.load_state_dict(ckpt["state_dict"])
-            optimizer.load_state_dict(ckpt["optimizer"])
-            scheduler.load_state_dict(ckpt["scheduler"])
-            torch.set_rng_state(ckpt["rng"])
-            history, best_loss, best_state = ckpt["history"], ckpt["best_loss"], ckpt["best_state"]
-            start_epoch = ckpt["epoch"] + 1
-            log.info("%s: resuming after epoch %d from %s", name, ckpt["epoch"] + 1, ckpt_path)
-        else:
-            log.info("%s: ignoring a checkpoint made with other settings", name)
+    state = _resume(ckpt_path, fingerprint, name, model, optimizer, scheduler)
+    _train_epochs(name, model=model, forward=forward, optimizer=optimizer, scheduler=scheduler, state=state,
+                  train_split=train_split, val_split=val_split, task=task, train_cfg=train_cfg, seed=seed,
+                  device=device, amp=amp, fingerprint=fingerprint, ckpt_path=ckpt_path)
 
-    batch_size = train_cfg["batch_size"]
-    for epoch in range(start_epoch, train_cfg["epochs"]):
-        t0 = time.time()
-        model.train()
-        aug_gen = torch.Generator().manual_seed(epoch_seed(seed, epoch))
-        order_gen = torch.Generator().manual_seed(epoch_seed(seed, epoch))
-        total = torch.zeros((), dtype=torch.float64, device=device)
-        for images, y, w in train_split.batches(batch_size, order_gen):
-            if train_cfg["augment"]:
-                images = augment(images, aug_gen, train_cfg["zoom_range"])
-            if device.type == "cuda":
-                images = images.contiguous(memory_format=torch.channels_last)
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-                pred = forward(images).float()
-            loss = loss_fn(target, pred, y, w)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            total += loss.detach().double() * len(images)
-        train_loss = total.item() / len(train_split)
-        val_loss, _ = evaluate(forward, val_split, batch_size, target, device, amp)
-        scheduler.step(val_loss)
-        lr = optimizer.param_groups[0]["lr"]
-        history.append({"epoch": epoch + 1, "train_loss": train_loss, "val_loss": val_loss,
-                        "lr": lr, "seconds": time.time() - t0})
-        log.info("%s epoch %d/%d: train %.5f, validation %.5f, lr %.2e, %.1f s", name, epoch + 1,
-                 train_cfg["epochs"], train_loss, val_loss, lr, time.time() - t0)
-        if val_loss < best_loss:
-            best_loss = val_loss
-            best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
-        _save({"fingerprint": fingerprint, "epoch": epoch, "state_dict": model.state_dict(),
-               "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-               "rng": torch.get_rng_state(), "history": history, "best_loss": best_loss,
-               "best_state": best_state}, ckpt_path)
-
-    model.load_state_dict(best_state)
-    _, val_pred = evaluate(forward, val_split, batch_size, target, device, amp)
-    metrics = validation_metrics(target, val_pred, train_table, val_table) | {"best_val_loss": best_loss}
-    _save({"name": name, "model_cfg": dict(model_cfg), "state_dict": best_state, "metrics": metrics}, out_dir / "model.pt")
-    write_csv(pd.DataFrame(history), out_dir / "history.csv")
-    with atomic_path(out_dir / "metrics.json", ".json") as tmp:
-        tmp.write_text(json.dumps(metrics, indent=2))
+    model.load_state_dict(state.best_state)
+    _, val_pred = evaluate(forward, val_split, train_cfg["batch_size"], task, device, amp)
+    metrics = validation_metrics(task, val_pred, train_table, val_table) | {"best_val_loss": state.best_loss}
+    _save_outputs(out_dir, name, model_cfg, state, metrics)
     log.info("%s validation metrics: %s", name, metrics)
     return metrics
 
@@ -209,10 +264,10 @@ def _load_checkpoint(path: Path) -> dict[str, Any] | None:
         return None
 
 
-def validation_metrics(target: str, pred: np.ndarray, train: pd.DataFrame, val: pd.DataFrame) -> dict[str, float]:
+def validation_metrics(task: str, pred: np.ndarray, train: pd.DataFrame, val: pd.DataFrame) -> dict[str, float]:
     """The model against the simplest baseline: predicting the training mean (GZ2) or the
     training set's weighted median (M/L)."""
-    if target == "gz2":
+    if task == "gz2":
         truth = val[GZ2_COLUMNS].to_numpy()
         mean = train[GZ2_COLUMNS].to_numpy().mean(axis=0)
         return {"rmse": float(np.sqrt(np.mean((pred - truth) ** 2))),

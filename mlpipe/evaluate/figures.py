@@ -225,6 +225,66 @@ def fig7_colour(*, preds: Mapping[str, pd.DataFrame]) -> Figure:
     return fig
 
 
+# --- every main predictor of the run -----------------------------------------------------------
+
+def predicted_vs_true(*, preds: Mapping[str, pd.DataFrame]) -> Figure:
+    """Test-set predicted vs true M/L of each predictor in ``preds`` (one panel each, the same
+    axes), the 1:1 line and +-0.15 dex."""
+    ncol = min(max(len(preds), 1), 3)
+    nrow = max(1, -(-len(preds) // ncol))
+    fig = Figure(figsize=(4.6 * ncol, 4.0 * nrow), layout="constrained")
+    axes = fig.subplots(nrow, ncol, squeeze=False).ravel()
+    if not preds:
+        _missing(axes[0], "no predictor trained")
+        axes[0].set_xlabel("true " + ML_LABEL)
+        axes[0].set_ylabel("predicted " + ML_LABEL)
+    lim = _limits(list(preds.values())) if preds else (0.1, 10.0)
+    for ax, (name, pred) in zip(axes, preds.items()):
+        density_scatter(ax, pred, name, lim)
+    for ax in axes[len(preds):] if preds else axes[1:]:
+        fig.delaxes(ax)
+    return fig
+
+
+def binned_median(x: np.ndarray, y: np.ndarray, n_bins: int = 8) -> tuple[np.ndarray, ...]:
+    """Centres (median x), median, 16th and 84th percentile of ``y`` in ``n_bins`` bins of equal
+    counts of ``x`` (bins with fewer than 5 points are left out)."""
+    order = np.argsort(x)
+    rows = [(np.median(x[part]), *np.percentile(y[part], [50, 16, 84]))
+            for part in np.array_split(order, max(1, min(n_bins, len(x) // 5))) if len(part) >= 5]
+    return tuple(np.array(col) for col in zip(*rows)) if rows else tuple(np.array([]) for _ in range(4))
+
+
+def residuals(*, preds: Mapping[str, pd.DataFrame], redshift: pd.Series) -> Figure:
+    """Test-set error in dex of each predictor in ``preds`` against true M/L and against redshift
+    (median and 16th-84th percentile in bins of equal counts), and its histogram."""
+    fig = Figure(figsize=(15, 4.4), layout="constrained")
+    axes = fig.subplots(1, 3)
+    for i, (name, pred) in enumerate(preds.items()):
+        test = _test(pred)
+        err = np.asarray(losses.dex_error(test["ml_pred"], test["ml"]))
+        colour = f"C{i}"
+        for ax, x in ((axes[0], test["ml"].to_numpy()), (axes[1], redshift.reindex(test["objid"]).to_numpy())):
+            centre, median, lo, hi = binned_median(x, err)
+            ax.plot(centre, median, "-o", color=colour, ms=3, label=name)
+            ax.fill_between(centre, lo, hi, color=colour, alpha=0.15, lw=0)
+    _dex_histogram(axes[2], preds)
+    for ax, label in ((axes[0], "true " + ML_LABEL), (axes[1], "redshift z [dimensionless]")):
+        ax.axhline(0.0, color="k", lw=0.8)
+        for sign in (-1, 1):
+            ax.axhline(sign * DEX_TOLERANCE, color="k", ls="--", lw=0.8)
+        ax.set_xlabel(label)
+        ax.set_ylabel(DEX_LABEL)
+        if preds:
+            ax.legend(fontsize=7)
+    axes[0].set_xscale("log")
+    axes[0].set_title("median and 16th-84th percentile of the error per bin", fontsize=9)
+    if not preds:
+        for ax in axes:
+            _missing(ax, "no predictor trained")
+    return fig
+
+
 # --- Fig. 5 and the importances of every predictor ----------------------------------------------
 
 def importance_bar(*, table: pd.DataFrame, name: str, top: int) -> Figure:
@@ -317,11 +377,12 @@ def fig8_multiband(*, table: pd.DataFrame) -> Figure:
 
 
 def read_inputs(*, table: str | Path, predictions: str | Path, metrics: str | Path, sample: str | Path,
-                rejected: str | Path, store_index: str | Path, evaluate_cfg: Mapping[str, Any],
-                preprocess_cfg: Mapping[str, Any]) -> FigureInputs:
-    """Everything the figures read: the features table, the predictions folder, the metrics
-    folder, the sample and rejected catalogues, and the example cut-outs of every image store the
-    store index lists (its paths relative to the working directory, as the workflow writes them)."""
+                rejected: str | Path, store_index: str | Path | None, evaluate_cfg: Mapping[str, Any],
+                preprocess_cfg: Mapping[str, Any], predictors: Sequence[str] = FIGURE_PREDICTORS) -> FigureInputs:
+    """Everything the figures read: the features table, the predictions folder (those of
+    ``predictors``, the run's, that the figures show), the metrics folder, the sample and rejected
+    catalogues, and the example cut-outs of every image store the store index lists (its paths
+    relative to the working directory, as the workflow writes them; none without images)."""
     from mlpipe.evaluate.tables import load_predictions
     from mlpipe.gbm.table import read_table_store
     from mlpipe.io.store import read_examples
@@ -329,13 +390,15 @@ def read_inputs(*, table: str | Path, predictions: str | Path, metrics: str | Pa
     meta, features = read_table_store(table)
     examples: dict[int, np.ndarray] = {}
     example_features = [pd.DataFrame(columns=["sky_sigma", "scale_a"])]
-    for store in pd.read_csv(store_index)["store"].drop_duplicates():
+    stores = pd.read_csv(store_index)["store"].drop_duplicates() if store_index else []
+    for store in stores:
         images, rows = read_examples(store)
         examples |= images
         example_features.append(rows)
     names = evaluate_cfg["importance"]["predictors"]
     return FigureInputs(
-        predictions=load_predictions(predictions, list(FIGURE_PREDICTORS)), meta=meta, features=features,
+        predictions=load_predictions(predictions, [p for p in FIGURE_PREDICTORS if p in predictors]), meta=meta,
+        features=features,
         sample=pd.read_csv(sample), rejected=pd.read_csv(rejected), examples=examples,
         example_features=pd.concat([f for f in example_features if len(f)] or example_features),
         multiband=pd.read_csv(Path(metrics) / "multiband.csv"),
@@ -380,6 +443,10 @@ def draw(spec: FigureSpec, data: FigureInputs) -> Figure:
         return fig7_colour(preds={k: data.predictions[k] for k in ("gi_powerlaw", "gi_gbm", "gi_morph")})
     if spec.name == "fig8_multiband":
         return fig8_multiband(table=data.multiband)
+    if spec.name == "predicted_vs_true":
+        return predicted_vs_true(preds=data.predictions)
+    if spec.name == "residuals":
+        return residuals(preds=data.predictions, redshift=data.features["z"].set_axis(data.meta["objid"].to_numpy()))
     if spec.name.startswith("importance_"):
         name = spec.name.removeprefix("importance_")
         return importance_bar(table=data.importance[name], name=name, top=ev["importance"]["top"])

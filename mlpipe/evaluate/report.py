@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from mlpipe.evaluate.registry import figure_spec
+from mlpipe.evaluate.registry import figure_spec, missing_parts
 from mlpipe.io.atomic import atomic_path
 
 
@@ -110,16 +110,24 @@ def tuning_section(fit_files: list[str]) -> list[str]:
         points = {key: dict(part.split("=", 1) for part in key.split(",")) for key in scores}
         varying = sorted({k for p in points.values() for k, v in p.items()
                           if len({q.get(k) for q in points.values()}) > 1})
-        grid = "; ".join(", ".join(f"{k}={points[key][k]}" for k in varying) + f": {loss:.3f}"
-                         for key, loss in sorted(scores.items(), key=lambda kv: kv[1]))
+        start = "the g-i power law" if (info.get("base") or {}).get("kind") == "powerlaw" else "the weighted median"
+        entries = [(", ".join(f"{k}={points[key][k]}" for k in varying), loss) for key, loss in scores.items()]
+        if info.get("cv_start_loss") is not None:
+            entries.append((f"no trees ({start} alone)", info["cv_start_loss"]))
+        grid = "; ".join(f"{label}: {loss:.3f}" for label, loss in sorted(entries, key=lambda e: e[1]))
+        if info.get("no_trees"):
+            chosen = f"no trees: {start} alone" + (f" (M/L {info['constant_ml']:.3f})"
+                                                   if info.get("constant_ml") is not None else "")
         rows.append({"predictor": info["predictor"], "features": len(info.get("features", [])),
                      "how": info.get("tuning", "gbm.params"), "hyperparameters": chosen,
-                     "CV loss per grid point (best first)": grid or "–"})
+                     "trees": info.get("best_iteration", "–"), "CV loss per grid point (best first)": grid or "–"})
     if not rows:
         return []
     return ["## LightGBM hyperparameters per predictor",
-            "Predictors with few features are tuned by K-fold CV on the training set (gbm.tuning); the "
-            "CNN-feature predictors keep the paper's values, which the paper chose by CV for its ~2,200 features.",
+            "Predictors with few features are tuned by K-fold CV on the training set (gbm.tuning), which also "
+            "scores the boosting's starting point alone (the weighted median, the L1-optimal constant, or the "
+            "base power law): where no grid point beats it the predictor has no trees. The CNN-feature "
+            "predictors keep the paper's values, which the paper chose by CV for its ~2,200 features.",
             _markdown(pd.DataFrame(rows), 3)]
 
 
@@ -193,12 +201,27 @@ class FigurePlacer:
         return [part for section in {spec.section for spec, _ in self.specs} for part in self.section(section)]
 
 
+def not_in_run_section(*, images: bool) -> list[str]:
+    """What this run's report leaves out and why: the figures and sections of the registry
+    (mlpipe/evaluate/registry.py) that need more than the run has."""
+    by_reason: dict[str, list[str]] = {}
+    for title, why in missing_parts(images=images):
+        by_reason.setdefault(why, []).append(title)
+    parts = ["## Not in this run"] if by_reason else []
+    for why, titles in by_reason.items():
+        parts += [f"These figures and sections need {why}; this run does not make them:",
+                  "\n".join(f"- {title}" for title in titles)]
+    return parts
+
+
 def write_report(metrics_dir: str | Path, figures: list[str], path: str | Path, source: str,
                  cnn_metrics: list[str] = (), lum_g_column: str | None = None,
                  oracle: str | Path | None = None, fit_files: list[str] = (), captions: list[str] = (),
-                 learning_curves: list[str] = (), preprocess_figure: str | None = None) -> None:
+                 learning_curves: list[str] = (), preprocess_figure: str | None = None,
+                 images: bool = True) -> None:
     """report.md: the metric tables beside the paper's numbers, each figure inline beside the
-    table it illustrates with its caption (``captions``: the report/*.rst files)."""
+    table it illustrates with its caption (``captions``: the report/*.rst files). ``images``:
+    False for a table-only run, whose report says which figures and sections need images."""
     m = Path(metrics_dir)
     placer = FigurePlacer(list(figures), list(captions), path)
     shard = Path(preprocess_figure).stem.removeprefix("shard-") if preprocess_figure else ""
@@ -210,7 +233,7 @@ def write_report(metrics_dir: str | Path, figures: list[str], path: str | Path, 
         "# mlpipe report",
         f"Data: **{source}** survey. All numbers are on the test set; L1 = mean |Y_pred − Y| / dY "
         "(Dobbels et al. 2019, Eq. 2), Y = M*/L_g. " + luminosity_statement(lum_g_column),
-        "## Sample and image scaling (paper Sect. 2, Figs. 1 and 2)",
+        "## Sample and image scaling (paper Sect. 2, Figs. 1 and 2)" if images else "## Sample (paper Sect. 2, Fig. 2)",
         *placer.section("sample"),
         *preprocess,
     ]
@@ -252,7 +275,9 @@ def write_report(metrics_dir: str | Path, figures: list[str], path: str | Path, 
     rest = placer.rest()
     if rest:
         parts += ["## Other figures", *rest]
-    parts += ["", "The mock survey is smaller and simpler than SDSS (see workflow_config.yaml), so absolute "
-              "L1 values differ from the paper's; the orderings are what the comparison tests."]
+    parts += not_in_run_section(images=images)
+    if source == "mock":
+        parts += ["", "The mock survey is smaller and simpler than SDSS (see workflow_config.yaml), so absolute "
+                  "L1 values differ from the paper's; the orderings are what the comparison tests."]
     with atomic_path(path, ".md") as tmp:
         tmp.write_text("\n\n".join(parts) + "\n")

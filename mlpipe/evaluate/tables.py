@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Mapping
 
 import numpy as np
 import pandas as pd
@@ -72,10 +72,12 @@ def significance_table(preds: Mapping[str, pd.DataFrame], pairs: list[list[str]]
     return pd.DataFrame(rows, columns=SIGNIFICANCE_COLUMNS)
 
 
-def per_class_table(preds: Mapping[str, pd.DataFrame], names: list[str], features: pd.DataFrame,
-                    meta: pd.DataFrame, cfg: Mapping[str, Any]) -> pd.DataFrame:
-    classes = pd.Series(morphology_class(features, cfg["class_model"], cfg["class_thresholds"]),
-                        index=meta["objid"].to_numpy())
+def per_class_table(preds: Mapping[str, pd.DataFrame], names: list[str], *, features: pd.DataFrame,
+                    meta: pd.DataFrame, class_model: str, class_thresholds: Mapping[str, float]) -> pd.DataFrame:
+    """The test L1 of each predictor in ``names`` per morphology class, the classes from the GZ2
+    probabilities that CNN ``class_model`` gives (``features``, rows as ``meta``) above
+    ``class_thresholds``."""
+    classes = pd.Series(morphology_class(features, class_model, class_thresholds), index=meta["objid"].to_numpy())
     rows = []
     for name in names:
         if name not in preds:
@@ -96,6 +98,12 @@ def multiband_table(table: pd.DataFrame) -> pd.DataFrame:
     wide = bands.pivot_table(index="bands", columns="morphology", values="l1", sort=False)
     wide.columns = ["l1_with_morphology" if c else "l1_without_morphology" for c in wide.columns]
     return wide.reset_index()
+
+
+def ablation_table(table: pd.DataFrame) -> pd.DataFrame:
+    """Table 2 (ablations): g_morph and each predictor tagged ``ablation``."""
+    ablation = table[table["predictor"].isin(["g_morph"]) | (table["tags"] == "ablation")]
+    return ablation[["predictor", "description", "l1", "l1_ci_low", "l1_ci_high", "paper_l1"]]
 
 
 def loss_table(table: pd.DataFrame) -> pd.DataFrame:

@@ -43,10 +43,10 @@ def _usable(path: Path) -> bool:
         return False
 
 
-def download(url: str, target: Path, timeout_s: float) -> None:
-    """Stream ``url`` into ``target``.part (continuing it when the server honours Range), then
+def download(url: str, *, dest_path: Path, timeout_s: float) -> None:
+    """Stream ``url`` into ``dest_path``.part (continuing it when the server honours Range), then
     rename it into place once it opens as a FITS image."""
-    part = target.with_name(target.name + ".part")
+    part = dest_path.with_name(dest_path.name + ".part")
     offset = part.stat().st_size if part.exists() else 0
     request = urllib.request.Request(url, headers={"Range": f"bytes={offset}-"} if offset else {})
     with urllib.request.urlopen(request, timeout=timeout_s) as response:
@@ -57,7 +57,7 @@ def download(url: str, target: Path, timeout_s: float) -> None:
     if not _usable(part):
         part.unlink()
         raise ImageError(f"downloaded file is not a FITS image with a WCS: {url}")
-    part.replace(target)
+    part.replace(dest_path)
 
 
 def fetch_shard(shard_csv: str | Path, images_dir: str | Path, cfg: Mapping[str, Any], report_csv: str | Path,
@@ -70,14 +70,14 @@ def fetch_shard(shard_csv: str | Path, images_dir: str | Path, cfg: Mapping[str,
     shard = pd.read_csv(shard_csv)
     for objid, (_, gal) in zip(shard["objid"].to_numpy(), shard.iterrows()):  # ids from their int64 column
         objid = int(objid)
-        target = images_dir / f"{objid}.fits"
-        if target.exists() and _usable(target):
+        image_path = images_dir / f"{objid}.fits"
+        if image_path.exists() and _usable(image_path):
             rows.append((objid, "cached", ""))
             continue
         url = image_url(cfg["url_template"], gal, objid)
         for attempt in range(cfg["retries"] + 1):
             try:
-                download(url, target, cfg["timeout_s"])
+                download(url, dest_path=image_path, timeout_s=cfg["timeout_s"])
                 rows.append((objid, "downloaded", url))
                 break
             except (urllib.error.URLError, OSError, ImageError, TimeoutError) as err:

@@ -18,13 +18,60 @@ import pandas as pd
 
 @dataclass
 class GBMFit:
-    booster: lgb.Booster
+    booster: lgb.Booster | None  # None: no trees, the starting point (constant or base law) alone
     loss: str
     params: dict[str, Any]
+    constant_ml: float | None = None  # without trees and without a base: the loss-optimal constant
 
     def predict(self, x: pd.DataFrame) -> np.ndarray:
+        """M/L per row of ``x`` (without a base; with one, what the trees add to it)."""
+        if self.booster is None:
+            return np.full(len(x), self.constant_ml if self.constant_ml is not None else 0.0)
         raw = self.booster.predict(x, num_iteration=self.booster.best_iteration or None)
         return np.expm1(raw) if self.loss == "rmsle" else raw
+
+    def model_text(self) -> str:
+        """The LightGBM model at its best iteration; empty without trees."""
+        return "" if self.booster is None else self.booster.model_to_string()
+
+
+def optimal_constant(*, ml: np.ndarray, ml_err: np.ndarray, loss: str) -> float:
+    """The constant M/L (solar units) that minimises ``loss`` on these galaxies, where the boosting
+    starts without a base: the weighted median with weights 1/dY for L1 (the paper's loss), the
+    weighted mean with weights 1/dY^2 for L2, expm1 of the mean log(1 + Y) for RMSLE."""
+    ml, ml_err = np.asarray(ml, dtype=float), np.asarray(ml_err, dtype=float)
+    if loss == "rmsle":
+        return float(np.expm1(np.mean(np.log1p(ml))))
+    if loss == "l2":
+        return float(np.average(ml, weights=1.0 / ml_err**2))
+    order = np.argsort(ml, kind="stable")
+    cum = np.cumsum(1.0 / ml_err[order])
+    return float(ml[order][np.searchsorted(cum, 0.5 * cum[-1])])
+
+
+def metric(*, pred_ml: np.ndarray, ml: np.ndarray, ml_err: np.ndarray, loss: str) -> float:
+    """LightGBM's metric of the objective :func:`fit` uses (what its CV reports): the weighted mean
+    absolute error (weights 1/dY) for L1, the weighted mean squared error (1/dY^2) for L2, the mean
+    squared error of log(1 + Y) for RMSLE."""
+    pred_ml, ml, ml_err = (np.asarray(a, dtype=float) for a in (pred_ml, ml, ml_err))
+    if loss == "rmsle":
+        return float(np.mean((np.log1p(pred_ml) - np.log1p(ml)) ** 2))
+    if loss == "l2":
+        return float(np.average((pred_ml - ml) ** 2, weights=1.0 / ml_err**2))
+    return float(np.average(np.abs(pred_ml - ml), weights=1.0 / ml_err))
+
+
+def start_cv_loss(*, ml: np.ndarray, ml_err: np.ndarray, loss: str, folds: list[tuple[np.ndarray, np.ndarray]],
+                  base_ml: np.ndarray | None = None) -> float:
+    """The CV loss of the boosting's starting point alone (no trees), on the same folds and in the
+    same metric as the trees' CV: ``base_ml`` (n,) where the trees start from a base, else the
+    loss-optimal constant of each fold's training rows (what LightGBM starts from)."""
+    losses = []
+    for train_rows, test_rows in folds:
+        start = (np.asarray(base_ml)[test_rows] if base_ml is not None else
+                 np.full(len(test_rows), optimal_constant(ml=ml[train_rows], ml_err=ml_err[train_rows], loss=loss)))
+        losses.append(metric(pred_ml=start, ml=ml[test_rows], ml_err=ml_err[test_rows], loss=loss))
+    return float(np.mean(losses))
 
 
 def _dataset(x: pd.DataFrame, y: np.ndarray, dy: np.ndarray, loss: str, reference=None,
@@ -78,7 +125,10 @@ def fit(*, x_train: pd.DataFrame, ml_train: np.ndarray, ml_err_train: np.ndarray
         cv_early_stopping_rounds: int | None = None,
         base_ml: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[GBMFit, dict[str, Any]]:
     """Pick the grid point by K-fold CV on the training set (skipped for one point), then fit with
-    early stopping on the validation set.
+    early stopping on the validation set. The CV also scores the starting point alone (no trees:
+    ``base_ml``, or the loss-optimal constant, :func:`optimal_constant`); where no grid point beats
+    it (the features carry too little for trees to gain on held-out galaxies) there are no trees
+    (``booster`` None, ``no_trees`` in the information).
 
     ``x_train`` (n_train, n_features), ``ml_train`` and ``ml_err_train`` (n_train,): the features,
     M/L and its error (solar units) of the training rows; ``x_val``, ``ml_val``, ``ml_err_val`` the
@@ -94,8 +144,13 @@ def fit(*, x_train: pd.DataFrame, ml_train: np.ndarray, ml_err_train: np.ndarray
     n_features = x_train.shape[1]
     points = grid_points(grid, n_features)
     init_train, init_val = (None, None) if base_ml is None else base_ml
-    chosen, cv_scores, cv_rounds = points[0], {}, {}
+    chosen, cv_scores, cv_rounds, start_loss = points[0], {}, {}, None
     if len(points) > 1:
+        if folds is None:
+            order = np.random.default_rng(seed).permutation(len(ml_train))
+            folds = [(np.setdiff1d(order, part), np.sort(part)) for part in np.array_split(order, cv_folds)]
+        start_loss = start_cv_loss(ml=np.asarray(ml_train), ml_err=np.asarray(ml_err_train), loss=loss, folds=folds,
+                                   base_ml=init_train)
         train_set = _dataset(x_train, ml_train, ml_err_train, loss, init=init_train)
         for point in points:
             result = lgb.cv(_base_params({**params, **point}, loss, seed, threads, n_features), train_set,
@@ -108,15 +163,18 @@ def fit(*, x_train: pd.DataFrame, ml_train: np.ndarray, ml_err_train: np.ndarray
             cv_rounds[json_key(point)] = int(np.argmin(result[key])) + 1
         chosen = min(points, key=lambda p: cv_scores[json_key(p)])
     final_params = _base_params({**params, **chosen}, loss, seed, threads, n_features)
+    info = {"chosen": chosen, "cv_scores": cv_scores, "cv_best_iterations": cv_rounds, "cv_start_loss": start_loss,
+            "params": {k: final_params[k] for k in ("num_leaves", "min_data_in_leaf", "feature_fraction",
+                                                    "learning_rate") if k in final_params}}
+    if start_loss is not None and start_loss <= cv_scores[json_key(chosen)]:
+        constant = None if init_train is not None else optimal_constant(ml=ml_train, ml_err=ml_err_train, loss=loss)
+        return GBMFit(None, loss, final_params, constant), info | {"no_trees": True, "best_iteration": 0,
+                                                                   "constant_ml": constant}
     train_set = _dataset(x_train, ml_train, ml_err_train, loss, init=init_train)
     val_set = _dataset(x_val, ml_val, ml_err_val, loss, reference=train_set, init=init_val)
     booster = lgb.train(final_params, train_set, num_boost_round=params["num_boost_round"], valid_sets=[val_set],
                         callbacks=[lgb.early_stopping(params["early_stopping_rounds"], verbose=False)])
-    info = {"chosen": chosen, "cv_scores": cv_scores, "cv_best_iterations": cv_rounds,
-            "best_iteration": booster.best_iteration,
-            "params": {k: final_params[k] for k in ("num_leaves", "min_data_in_leaf", "feature_fraction",
-                                                    "learning_rate") if k in final_params}}
-    return GBMFit(booster, loss, final_params), info
+    return GBMFit(booster, loss, final_params), info | {"no_trees": False, "best_iteration": booster.best_iteration}
 
 
 def id_folds(objids: np.ndarray, *, n_folds: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:

@@ -31,14 +31,14 @@ def _training_rows(meta: pd.DataFrame, fraction: float, seed: int) -> np.ndarray
 
 
 def calibration_scale(pred: np.ndarray, lo: np.ndarray, hi: np.ndarray, y: np.ndarray,
-                      val: np.ndarray, target: float = 0.68) -> float:
+                      val: np.ndarray, coverage: float = 0.68) -> float:
     """The one factor on the quantile models' interval around the prediction that makes it cover
-    ``target`` of the validation galaxies (split conformal calibration)."""
+    ``coverage`` of the validation galaxies (split conformal calibration)."""
     below, above = np.clip(pred - lo, 0, None), np.clip(hi - pred, 0, None)
     scales = np.linspace(0.05, 10.0, 800)
     covered = [np.mean((y[val] >= pred[val] - k * below[val]) & (y[val] <= pred[val] + k * above[val]))
                for k in scales]
-    return float(scales[np.argmax(np.asarray(covered) >= target)]) if max(covered) >= target else float(scales[-1])
+    return float(scales[np.argmax(np.asarray(covered) >= coverage)]) if max(covered) >= coverage else float(scales[-1])
 
 
 def choose_grid(settings: FitSettings, n_features: int) -> tuple[dict[str, list], str]:
@@ -90,7 +90,9 @@ def _fit_gbm(predictor: Predictor, features: pd.DataFrame, meta: pd.DataFrame, t
     info["tuning"] = family
     if law is not None:
         info["base"] = {"kind": "powerlaw", "a": law[0], "b": law[1], "colour": "-2.5 log10(L_g/L_i)"}
-    if predictor.top_features:
+    elif info["no_trees"]:  # the CV found no trees better than the constant: the predictor is that constant
+        info["base"] = {"kind": "constant", "ml": info["constant_ml"]}
+    if predictor.top_features and not info["no_trees"]:
         columns = lightgbm_fit.most_used_features(model.booster, n=predictor.top_features)
         x = features[columns]
         model, top_info = lightgbm_fit.fit(**rows(x), **common, grid={})
@@ -103,7 +105,7 @@ def _fit_gbm(predictor: Predictor, features: pd.DataFrame, meta: pd.DataFrame, t
                                                 ml_val=ml[val], alpha=alpha, params=settings.params,
                                                 seed=settings.seed, threads=threads)
             interval[key] = booster.model_to_string()
-    return info, model.booster.model_to_string(), interval  # the model: its best iteration only
+    return info, model.model_text(), interval  # the model: its best iteration only (empty: no trees)
 
 
 def fit_predictor(predictor: Predictor, *, meta: pd.DataFrame, features: pd.DataFrame, settings: FitSettings,

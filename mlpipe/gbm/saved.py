@@ -26,9 +26,10 @@ class SavedPredictor:
     kind: str                      # gbm | powerlaw
     loss: str
     features: list[str]            # the columns the model reads, in its order
-    model_text: str                # LightGBM model (best iteration) or the power law's JSON
+    model_text: str                # LightGBM model (best iteration; empty: no trees) or the power law's JSON
     interval: dict[str, Any] = field(default_factory=dict)  # {"p16", "p84": model text, "scale": k} or {}
-    base: dict[str, Any] | None = None  # {"kind": "powerlaw", "a", "b"}: the boosting started from this law
+    base: dict[str, Any] | None = None  # the trees add to this: {"kind": "powerlaw", "a", "b"} or
+    #                                     {"kind": "constant", "ml"} (a model without trees)
 
     @classmethod
     def from_texts(cls, model_text: str, fit_json: str, interval_json: str) -> "SavedPredictor":
@@ -45,10 +46,9 @@ class SavedPredictor:
             pred = powerlaw.predict_powerlaw((params["a"], params["b"]),
                                              colour_mag=powerlaw.colour_from_ratio(x.iloc[:, 0]))
         else:
-            raw = lgb.Booster(model_str=self.model_text).predict(x)
-            if self.base:  # the trees add to the base law they were boosted from
-                base = powerlaw.predict_powerlaw((self.base["a"], self.base["b"]),
-                                                 colour_mag=powerlaw.colour_from_ratio(features["phot_ratio_g_i"]))
+            raw = lgb.Booster(model_str=self.model_text).predict(x) if self.model_text else np.zeros(len(x))
+            if self.base:  # the trees add to the base they were boosted from
+                base = self.base_ml(features)
                 raw = raw + (np.log1p(base) if self.loss == "rmsle" else base)
             pred = np.expm1(raw) if self.loss == "rmsle" else raw
         pred = np.clip(pred, MIN_ML, None)
@@ -56,6 +56,13 @@ class SavedPredictor:
             return pred, None, None
         lo, hi = (lgb.Booster(model_str=self.interval[q]).predict(x) for q in ("p16", "p84"))
         return pred, lo, hi
+
+    def base_ml(self, features: pd.DataFrame) -> np.ndarray:
+        """The base's M/L per row: the g-i power law, or the constant of a model without trees."""
+        if self.base["kind"] == "constant":
+            return np.full(len(features), float(self.base["ml"]))
+        return powerlaw.predict_powerlaw((self.base["a"], self.base["b"]),
+                                         colour_mag=powerlaw.colour_from_ratio(features["phot_ratio_g_i"]))
 
     def predict(self, features: pd.DataFrame) -> pd.DataFrame:
         """``ml_pred`` (and ``ml_p16``/``ml_p84`` when interval models were trained) per row."""

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from mlpipe import physics
+from mlpipe.io.atomic import write_csv
 from mlpipe.io.integrity import open_store
 from mlpipe.io.photometry import BANDS
 from mlpipe.io.store import create_store, read_matrix, read_table, write_matrix
@@ -22,6 +23,8 @@ log = logging.getLogger(__name__)
 IMAGE_LUMINOSITY_FEATURES = ["lum_sum", "lum_mean", "lum_max", "lum_min", "lum_std", "lum_centre", "lum_centre5"]
 IMAGE_STATS = ["log_sum", "log_mean", "log_std", "log_centre", "log_centre5", "image_size_px", "scale_a"]
 META = ["objid", "split", "ml", "ml_err", "lum_g", "gz2_match"]
+#: the table store's matrix of the M/L target: ml, ml_err and lum_g (its stored name, kept for existing stores)
+ML_TARGET_MATRIX = "targets"
 
 
 def _image_features(stores: Sequence[str | Path]) -> pd.DataFrame:
@@ -49,10 +52,13 @@ def image_features(stores: Sequence[str | Path]) -> pd.DataFrame:
     return _image_features(stores)[["objid", *IMAGE_LUMINOSITY_FEATURES, *IMAGE_STATS]]
 
 
-def feature_frame(table: pd.DataFrame, cnn_tables: Sequence[pd.DataFrame], cosmo_cfg: Mapping[str, Any]) -> pd.DataFrame:
-    """The model inputs of the galaxies in ``table`` (indexed by objid: redshift, pixel size,
-    photometric luminosities ``lum_<band>`` where known, the image features), CNN features joined
-    by objid. Training and ``mlpipe predict`` both build their inputs here."""
+def feature_frame(table: pd.DataFrame, *, cnn_tables: Sequence[pd.DataFrame], cosmo) -> pd.DataFrame:
+    """The model inputs of the galaxies in ``table`` (n rows indexed by objid: redshift ``z``,
+    ``pixel_kpc`` (kpc per pixel), photometric luminosities ``lum_<band>`` (L_sun) where known, the
+    image features ``lum_*`` (L_sun) and statistics, the ``gz2_q*`` answers where matched), the CNN
+    features of ``cnn_tables`` (each indexed by objid) joined by objid; ``cosmo``: the astropy
+    cosmology of the distances. Returns (n, n_features), same index. Training and
+    ``mlpipe predict`` both build their inputs here."""
     features = pd.DataFrame({"z": table["z"], "pixel_kpc": table["pixel_kpc"]}, index=table.index)
     lum = {band: table[f"lum_{band}"] if f"lum_{band}" in table else pd.Series(np.nan, index=table.index)
            for band in BANDS}
@@ -63,8 +69,7 @@ def feature_frame(table: pd.DataFrame, cnn_tables: Sequence[pd.DataFrame], cosmo
     if set(IMAGE_LUMINOSITY_FEATURES) <= set(table.columns):  # a table-only run or prediction has no image features
         for name in IMAGE_LUMINOSITY_FEATURES:
             features[f"img_{name}"] = table[name]
-        distance = physics.luminosity_distance_cm(table["z"].to_numpy(),
-                                                  physics.cosmology(cosmo_cfg["H0"], cosmo_cfg["Om0"]))
+        distance = physics.luminosity_distance_cm(table["z"].to_numpy(), cosmo)
         for name in IMAGE_LUMINOSITY_FEATURES:  # what the image shows without knowing the distance
             features[f"img_flux_{name[4:]}"] = table[name] / (4 * np.pi * distance**2)
         for name in IMAGE_STATS:
@@ -76,16 +81,16 @@ def feature_frame(table: pd.DataFrame, cnn_tables: Sequence[pd.DataFrame], cosmo
     return features
 
 
-def assemble(sample_csv: str | Path, image_stores: Sequence[str | Path], feature_stores: Sequence[str | Path],
-             cosmo_cfg: Mapping[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame]:
+def assemble(sample_csv: str | Path, *, image_stores: Sequence[str | Path], feature_stores: Sequence[str | Path],
+             cosmo) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Return (meta, features) for every galaxy with an image (every galaxy of the sample when
-    there are no image stores: a table-only run): meta holds ids, split and targets, features the
-    model inputs."""
+    there are no image stores: a table-only run): meta holds ids, split and the M/L target,
+    features the model inputs."""
     sample = pd.read_csv(sample_csv)
     if image_stores:
         sample = sample.merge(image_features(image_stores), on="objid", how="inner")
     table = sample.set_index("objid", drop=False)
-    features = feature_frame(table, cnn_features(feature_stores), cosmo_cfg)
+    features = feature_frame(table, cnn_tables=cnn_features(feature_stores), cosmo=cosmo)
     return table[META].reset_index(drop=True), features.reset_index(drop=True)
 
 
@@ -102,14 +107,28 @@ def write_table_store(meta: pd.DataFrame, features: pd.DataFrame, dead: list[str
         fh.create_dataset("objid", data=meta["objid"].to_numpy())
         fh.create_dataset("split", data=meta["split"].astype(str).to_numpy().astype(object),
                           dtype=h5py.string_dtype())
-        write_matrix(fh, meta[["ml", "ml_err", "lum_g"]].astype(float), "targets")
+        write_matrix(fh, meta[["ml", "ml_err", "lum_g"]].astype(float), ML_TARGET_MATRIX)
         fh.create_dataset("gz2_match", data=meta["gz2_match"].astype(bool).to_numpy())
         write_matrix(fh, features.astype(np.float32))
 
 
+def build_features_table(*, sample_csv: str | Path, image_stores: Sequence[str | Path],
+                         feature_stores: Sequence[str | Path], cosmo_cfg: Mapping[str, Any], out_path: str | Path,
+                         dropped_path: str | Path) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
+    """The stage's entry point: assemble the features table (:func:`assemble`), drop the dead CNN
+    features and write the table store ``out_path`` and the list of dropped features (CSV:
+    feature, reason); return (meta, features, dropped)."""
+    meta, features = assemble(sample_csv, image_stores=image_stores, feature_stores=feature_stores,
+                              cosmo=physics.cosmology(cosmo_cfg["H0"], cosmo_cfg["Om0"]))
+    features, dead = drop_dead_features(meta, features)
+    write_table_store(meta, features, dead, out_path)
+    write_csv(pd.DataFrame({"feature": dead, "reason": "zero for every training galaxy"}), dropped_path)
+    return meta, features, dead
+
+
 def read_table_store(path: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     with open_store(path) as fh:
-        meta = read_matrix(fh, "targets")
+        meta = read_matrix(fh, ML_TARGET_MATRIX)
         meta.insert(0, "split", [s.decode() if isinstance(s, bytes) else s for s in fh["split"][()]])
         meta.insert(0, "objid", fh["objid"][()])
         meta["gz2_match"] = fh["gz2_match"][()]

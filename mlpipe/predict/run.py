@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from mlpipe import gz2, physics
-from mlpipe.catalog.targets import band_luminosity
+from mlpipe.catalog.ml_target import band_luminosity
 from mlpipe.cnn.extract import extract_shard
 from mlpipe.gbm.table import feature_frame, image_features
 from mlpipe.io.atomic import write_csv
@@ -34,7 +34,7 @@ def luminosities(galaxies: pd.DataFrame, cosmo) -> pd.DataFrame:
     out = pd.DataFrame(index=galaxies.index)
     for band in BANDS:
         if f"mag_{band}" in galaxies.columns:
-            out[f"lum_{band}"] = band_luminosity(galaxies, galaxies["z"].to_numpy(), cosmo, band)
+            out[f"lum_{band}"] = band_luminosity(galaxies, z=galaxies["z"].to_numpy(), cosmo=cosmo, band=band)
     return out
 
 
@@ -89,17 +89,22 @@ def _check_pixel_scale(bundle: Bundle, images: pd.DataFrame, scales: pd.DataFram
     return images, rejected
 
 
-def predict_galaxies(bundle: Bundle, catalogue: str | Path, images_dir: str | Path | None, stars: str | Path | None,
+def predict_galaxies(bundle: Bundle, *, catalogue: str | Path, images_dir: str | Path | None, stars: str | Path | None,
                      out_path: str | Path, rejected_path: str | Path, batch_size: int = 64,
                      device: str = "auto", column_map: dict[str, str] | None = None,
                      pixel_scale_mismatch: str = "warn") -> pd.DataFrame:
-    """Write one row per predicted galaxy to ``out_path`` and every galaxy that could not be
+    """The stage's entry point: write one row per predicted galaxy to ``out_path`` and every galaxy that could not be
     predicted, with its reason, to ``rejected_path``; return the predictions. A predictor that reads
     no image (``g_ref``, ``gi_powerlaw``, ``gi_gbm``, the band-only ones) needs no ``images_dir``
     and no D25; one that does stops, naming what it needs, when ``images_dir`` is None.
     ``column_map``: the catalogue's column names ({our name: yours}) over the bundle's
     ``inputs.predict.columns``. A galaxy whose image pixel scale differs from the training images'
-    is predicted with a warning (``pixel_scale_mismatch="warn"``) or rejected (``"refuse"``)."""
+    is predicted with a warning (``pixel_scale_mismatch="warn"``) or rejected (``"refuse"``).
+
+    The predictions, one row per galaxy: objid, z, ``ml_pred`` (M/L, solar units; ``ml_p16`` and
+    ``ml_p84`` where the predictor has interval models), ``lum_g`` (L_sun) and ``lum_g_source``,
+    ``log_mstar_pred`` (log10 M_sun; and its percentiles), and with the morphology model the 37
+    ``gz2_*`` unconditional answer probabilities."""
     cfg = bundle.config
     name = bundle.predictor.name
     from_images = image_inputs(bundle.predictor.features)
@@ -131,7 +136,7 @@ def predict_galaxies(bundle: Bundle, catalogue: str | Path, images_dir: str | Pa
         if table.empty:
             write_csv(rejected, rejected_path)
             raise InputError(f"{catalogue}: every galaxy was rejected; each is listed with its reason in {rejected_path}")
-    features = feature_frame(table, cnn_tables, cfg["cosmology"]).astype(np.float32)
+    features = feature_frame(table, cnn_tables=cnn_tables, cosmo=cosmo).astype(np.float32)
     bundle.check_features(features.columns)
     predicted = bundle.predictor.predict(features)
     out = pd.DataFrame({"objid": table["objid"].to_numpy(), "z": table["z"].to_numpy()})
@@ -166,8 +171,9 @@ def _image_features(bundle: Bundle, galaxies: pd.DataFrame, rejected: pd.DataFra
             pd.DataFrame(columns=["ra", "dec", "psfMag_g"]).to_csv(stars, index=False)
         store = work / "images.h5"
         real = cfg.get("data", {}).get("real", {})
-        shard_rejects, _ = process_shard(work / "galaxies.csv", images_dir, stars, sizes, cfg["preprocess"],
-                                         cfg["cosmology"], store, image_unit=real.get("image_unit", "nanomaggies"),
+        shard_rejects, _ = process_shard(work / "galaxies.csv", images_dir=images_dir, stars_csv=stars, sizes=sizes,
+                                         preprocess_cfg=cfg["preprocess"], cosmo_cfg=cfg["cosmology"], out_path=store,
+                                         image_unit=real.get("image_unit", "nanomaggies"),
                                          image_zero_point_mag=real.get("image_zero_point_mag"))
         rejected = pd.concat([rejected, shard_rejects], ignore_index=True)
         if len(shard_rejects) == len(galaxies):  # nothing to predict: say why instead of an empty table
@@ -177,8 +183,8 @@ def _image_features(bundle: Bundle, galaxies: pd.DataFrame, rejected: pd.DataFra
                              f"every galaxy is listed in {rejected_path}")
         cnn_tables = []
         for name in models:
-            extract_shard(weights_file(bundle, name, work), store, work / f"{name}.h5", batch_size, device,
-                          cfg["cnn"].get("compile", "none"))
+            extract_shard(weights_file(bundle, name, work), image_store=store, out_path=work / f"{name}.h5",
+                          batch_size=batch_size, device_name=device, compile_mode=cfg["cnn"].get("compile", "none"))
             cnn_tables.append(read_features(work / f"{name}.h5"))
         images = image_features([store]).set_index("objid")
         with open_store(store, ["objid", "features"]) as fh:

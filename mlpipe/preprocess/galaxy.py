@@ -11,7 +11,7 @@ import pandas as pd
 from scipy import ndimage
 
 from mlpipe.io.fits_image import Image
-from mlpipe.preprocess.cutout import cut_field_of_view
+from mlpipe.preprocess.cutout import cut_field_of_view, sky_level
 from mlpipe.preprocess.errors import Rejected
 from mlpipe.preprocess.features import log_image_features, luminosity_features
 from mlpipe.preprocess.psf import header_fwhm_arcsec, measure_fwhm_px
@@ -19,11 +19,13 @@ from mlpipe.preprocess.resize import resize
 from mlpipe.preprocess.scaling import galaxy_range, log_stretch, noise_level, rescale_unit, solve_scaling
 from mlpipe.preprocess.stars import (
     SATURATED_MIN_PIXELS,
+    STAR_MODEL_ERROR,
     STATUS_GALAXY,
     STATUS_REPLACED,
     StarRecord,
     StarSettings,
     find_point_sources,
+    star_light,
     subtract_stars,
 )
 from mlpipe.preprocess.units import ImageUnit, image_unit
@@ -130,6 +132,13 @@ def preprocess_galaxy(image: Image, *, ra_deg: float, dec_deg: float, d25_arcmin
     clean, records = subtract_stars(cut.data, star_xy=star_xy, star_mag=star_mag, sky_sigma=cut.sky_sigma,
                                     fwhm_px=fwhm_px, protect_xy=protect, settings=star_settings, rng=rng,
                                     from_catalogue=from_catalogue, valid=~cut.missing, fill_noise=fill_noise)
+    sky = cut.sky
+    if any(r.status == STATUS_REPLACED for r in records):
+        # a bright star's halo in the corners raised the sky measured there: measured again on
+        # the star-subtracted field
+        residual_sky, _ = sky_level(clean, ~cut.missing)
+        clean = np.where(cut.missing, 0.0, clean - residual_sky)
+        sky += residual_sky
 
     central = clean[int(centre[1]) - 2:int(centre[1]) + 3, int(centre[0]) - 2:int(centre[0]) + 3]
     snr = central.sum() / (cut.sky_sigma * np.sqrt(central.size))
@@ -138,7 +147,11 @@ def preprocess_galaxy(image: Image, *, ra_deg: float, dec_deg: float, d25_arcmin
                        f"(< {settings.min_central_snr})")
 
     features = luminosity_features(clean, distance_cm, unit.cgs)
-    lo, hi = galaxy_range(clean, radius_px=r25_px)
+    # where a removed star's model error could outshine what is left (a saturated core's
+    # surroundings in the protected nucleus zone), the pixels are the star's, not the galaxy's
+    stars_light = star_light(clean.shape, records)
+    star_pixels = STAR_MODEL_ERROR * stars_light > np.maximum(np.abs(clean), cut.sky_sigma)
+    lo, hi = galaxy_range(clean, radius_px=r25_px, exclude=star_pixels)
     unit_image = rescale_unit(clean, min_value=lo, max_value=hi)
     level = noise_level(unit_image, settings.clip_sigma)
     a = solve_scaling(level, settings.noise_level_target)
@@ -146,7 +159,7 @@ def preprocess_galaxy(image: Image, *, ra_deg: float, dec_deg: float, d25_arcmin
     features |= log_image_features(scaled)
     kept = sum(r.status == STATUS_GALAXY for r in records)
     features |= {"image_size_px": float(n), "scale_a": a, "noise_level": level,
-                 "sky": cut.sky, "sky_sigma": cut.sky_sigma, "bad_pixel_fraction": cut.bad_fraction,
+                 "sky": sky, "sky_sigma": cut.sky_sigma, "bad_pixel_fraction": cut.bad_fraction,
                  "stars_replaced": float(sum(r.status == STATUS_REPLACED for r in records)),
                  "stars_kept_as_galaxy": float(kept), "masked_d25_fraction": cut.masked_d25_fraction,
                  "scale_min": lo, "scale_max": hi, "psf_fwhm_arcsec": fwhm_arcsec,

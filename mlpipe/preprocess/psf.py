@@ -12,6 +12,8 @@ from mlpipe.preprocess.errors import Rejected
 
 #: header keys read for the PSF FWHM (arcsec), in this order
 FWHM_HEADER_KEYS = ("PSF_FWHM", "SEEING")
+#: radial step (px) of the finite differences of ``pixel_integrated``
+PIXEL_STEP_PX = 0.25
 
 
 @dataclass(frozen=True)
@@ -33,9 +35,22 @@ def moffat_profile(r_px: np.ndarray, *, fwhm_px: float, beta: float) -> np.ndarr
     return (beta - 1.0) / (np.pi * alpha**2) * (1.0 + (np.asarray(r_px) / alpha) ** 2) ** (-beta)
 
 
+def pixel_integrated(profile, r_px: np.ndarray) -> np.ndarray:
+    """A radial ``profile`` (callable of r px) averaged over a square pixel rather than sampled at
+    its centre: f + Laplacian(f) / 24 (second order; a star's pixels hold the PSF integrated over
+    each pixel, 2-5 % less at the peak than sampled for a 2.5-3.5 px FWHM, and this matches the
+    integral to 0.05-0.2 %)."""
+    r = np.asarray(r_px, dtype=float)
+    h = PIXEL_STEP_PX
+    f0, fp, fm = profile(r), profile(r + h), profile(np.abs(r - h))
+    d2 = (fp - 2.0 * f0 + fm) / h**2
+    laplacian = d2 + np.where(r > h, (fp - fm) / (2.0 * h) / np.maximum(r, h), d2)
+    return f0 + laplacian / 24.0
+
+
 def core_profile(r_px: np.ndarray, *, fwhm_px: float, model: PsfModel) -> np.ndarray:
-    """The core alone, per unit flux (px^-2)."""
-    return moffat_profile(r_px, fwhm_px=fwhm_px, beta=model.core_beta)
+    """The core alone, per unit flux (px^-2), integrated over the pixel."""
+    return pixel_integrated(lambda r: moffat_profile(r, fwhm_px=fwhm_px, beta=model.core_beta), r_px)
 
 
 def halo_profile(r_px: np.ndarray, *, fwhm_px: float, model: PsfModel) -> np.ndarray:
@@ -127,7 +142,7 @@ def _moment_fwhm(fwhm_px: float) -> float:
     half = int(np.ceil(2.0 * fwhm_px))
     yy, xx = np.mgrid[-half:half + 1, -half:half + 1]
     r = np.hypot(xx, yy)
-    w = moffat_profile(r, fwhm_px=fwhm_px, beta=PsfModel().core_beta)
+    w = core_profile(r, fwhm_px=fwhm_px, model=PsfModel())
     w = w - np.median(w[r > 1.5 * fwhm_px])
     inner = r <= 1.5 * fwhm_px
     w = np.clip(w[inner], 0, None)

@@ -1,31 +1,36 @@
 """Foreground-star removal that keeps the galaxy.
 
-Each star of the point-source catalogue inside the field is looked for near its listed position
+Each star of the point-source catalogue is looked for near its listed position
 (a point-like DAOStarFinder peak, or a saturated, flat-topped core); without a catalogue the
 candidates are the point-like peaks and saturated cores found in the image, and a candidate on
 the galaxy is replaced only when the data say it is a star: its profile is fitted better by the
 PSF than by a broader source, and it stands well above the galaxy's local light (an HII region or
 a bulge follows the galaxy's light). Nothing within ``nucleus_protect_fwhm`` of the galaxy's
-centre or brightest peak is replaced.
+centre or brightest peak is replaced (a saturated star's clipped pixels excepted).
 
-A star's flux is fitted with the PSF model (saturated pixels left out). Where the star is bright
-(above ``replace_threshold_sigma`` sky sigma, at least ``mask_radius_fwhm`` FWHM) its pixels are
-replaced by a plane fitted to the surrounding annulus plus noise drawn with the sky's
-own pixel noise (not the annulus scatter, which includes the galaxy's gradient); beyond, out to
-where its halo falls below ``halo_threshold_sigma`` sky sigma, the fitted PSF model is subtracted,
-so a bright star's halo goes without replacing the galaxy under it.
+A star's flux is fitted with the PSF model (saturated pixels left out); a bright star is refitted
+out into its halo with its own core and halo fluxes and its own shape, and, when that reaches the
+galaxy's centre, against its point-symmetric counterparts about it, so the bulge is not taken for
+its halo. Where the star is bright (above ``replace_threshold_sigma`` sky sigma, at least
+``mask_radius_fwhm`` FWHM) and outshines what is left, its pixels are replaced by a plane fitted
+to the surrounding annulus plus noise drawn with the sky's own pixel noise (not the annulus
+scatter, which includes the galaxy's gradient), or, on the bulge, by their counterparts (or the
+galaxy's radial profile) corrected by such a plane; beyond, out to where its halo falls below
+``halo_threshold_sigma`` sky sigma, the fitted model is subtracted, so a bright star's halo goes
+without replacing the galaxy under it.
 """
 
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Mapping
 
 import numpy as np
 from photutils.detection import DAOStarFinder
 from photutils.utils.exceptions import NoDetectionsWarning
 from scipy import ndimage
+from scipy.optimize import lsq_linear
 
 from mlpipe.preprocess.psf import PsfModel, core_profile, halo_profile, psf_profile, radius_at_level, star_profile
 
@@ -39,6 +44,18 @@ SATURATED_MIN_SIGMA = 100.0
 LISTED_MIN_SNR = 3.0
 #: the broader alternative a point source must beat: FWHM x this
 EXTENDED_FWHM_RATIO = 1.5
+#: the shapes a bright star's halo fit tries (the best fitting is its model): FWHM x these (core
+#: and halo), the model's core beta + these (real PSFs differ from the model and star to star)
+CORE_FWHM_SCALES = (0.85, 1.0, 1.15)
+CORE_BETA_STEPS = (-1.0, 0.0, 1.0)
+#: a star's model is subtracted out to at most this times ``max_mask_radius_fwhm`` FWHM
+HALO_REACH_FACTOR = 4.0
+#: a pixel within the replaced radius of a star on the bulge is replaced only where the star is
+#: brighter than this times the galaxy's light (its counterpart); elsewhere it is model-subtracted
+STAR_OVER_GALAXY_TO_REPLACE = 1.0
+#: how far a star's fitted model may be off its light (a fraction of it; real PSFs differ from any
+#: model): where that is more than what is left, the pixel is the star's, left out of the scaling
+STAR_MODEL_ERROR = 0.25
 
 
 @dataclass(frozen=True)
@@ -77,6 +94,9 @@ class StarRecord:
     flux: float = 0.0          # fitted flux (image units; 0 when not fitted)
     saturated: bool = False
     halo_radius_px: float = 0.0  # the star's model is subtracted out to here (its halo meets the sky noise)
+    mirror_xy: tuple[float, float] | None = None   # its fill came from the counterparts about this centre
+    model: Callable[[np.ndarray], np.ndarray] | None = field(default=None, repr=False, compare=False)  # its profile
+    replaced: tuple | None = field(default=None, repr=False, compare=False)  # (rows, columns, mask) replaced
 
 
 def _surface_design(dx: np.ndarray, dy: np.ndarray) -> np.ndarray:
@@ -91,17 +111,51 @@ def annulus_width_px(*, radius_px: float, fwhm_px: float) -> float:
     return max(2.0, fwhm_px, 0.25 * radius_px)
 
 
+def mirror_light(data: np.ndarray, *, x_px: np.ndarray, y_px: np.ndarray, centre_xy: tuple[float, float],
+                 wings: Callable[[np.ndarray], np.ndarray] | None = None, star_xy: tuple[float, float] | None = None,
+                 exclude_radius_px: float = 0.0, valid: np.ndarray | None = None) -> np.ndarray:
+    """The galaxy's light at integer pixels (x, y) taken from their point-symmetric counterparts
+    about the galaxy's centre (``centre_xy``, to the nearest half pixel), freed of the star's model
+    ``wings`` centred on ``star_xy``; NaN where the counterpart is off the field, not ``valid``, or
+    within ``exclude_radius_px`` of the star (itself the star's)."""
+    mx = int(round(2.0 * centre_xy[0])) - np.asarray(x_px, dtype=int)
+    my = int(round(2.0 * centre_xy[1])) - np.asarray(y_px, dtype=int)
+    n_y, n_x = data.shape
+    ok = (mx >= 0) & (mx < n_x) & (my >= 0) & (my < n_y)
+    out = np.full(ok.shape, np.nan)
+    out[ok] = data[my[ok], mx[ok]]
+    if valid is not None:
+        ok[ok] &= valid[my[ok], mx[ok]]
+    if star_xy is not None:
+        rm = np.hypot(mx - star_xy[0], my - star_xy[1])
+        ok &= rm > exclude_radius_px
+        if wings is not None:
+            out[ok] -= wings(rm[ok])
+    out[~ok] = np.nan
+    return out
+
+
 def replace_disc(data: np.ndarray, *, x_px: float, y_px: float, radius_px: float, width_px: float,
                  noise_sigma: float, rng: np.random.Generator, valid: np.ndarray | None = None,
                  wings: Callable[[np.ndarray], np.ndarray] | None = None, halo_radius_px: float = 0.0,
-                 keep: np.ndarray | None = None, sky_sigma: float | None = None) -> None:
+                 keep: np.ndarray | None = None, sky_sigma: float | None = None,
+                 mirror_xy: tuple[float, float] | None = None,
+                 only: np.ndarray | None = None) -> tuple[slice, slice, np.ndarray]:
     """Remove a star at (x, y) from ``data`` in place.
 
     ``wings`` (the star's model: image units per pixel at radius r px) is subtracted out to
     ``halo_radius_px`` and over the fitting annulus; the pixels within ``radius_px`` are then
     replaced by a plane fitted to the annulus of ``width_px`` around them (one 3-sigma
-    clipping pass) plus Gaussian noise of ``noise_sigma``. Pixels where ``keep`` is True (the
-    galaxy's nucleus) are never replaced, only freed of the model."""
+    clipping pass) plus Gaussian noise of ``noise_sigma``. ``mirror_xy``: the galaxy's centre,
+    when the star sits on its bulge: the replaced pixels are then their point-symmetric
+    counterparts about it (freed of the star's model; their own noise is the galaxy's) plus a
+    plane fitted to the annulus minus its counterparts, so the fill follows the bulge's
+    curvature rather than a plane (pixels without a usable counterpart get the plane fill).
+    Pixels where ``keep`` is True (the galaxy's nucleus) are never replaced, only freed of the
+    model; so are, on the bulge, those where the star is fainter than STAR_OVER_GALAXY_TO_REPLACE
+    times the galaxy's light there (its counterpart: replacing would erase the galaxy's structure,
+    and they help the fill follow it). ``only``: replace at most these pixels (full-image mask;
+    default: as the data say). Returns the replaced pixels (rows, columns, mask within them)."""
     n_y, n_x = data.shape
     r_out = radius_px + width_px
     reach = max(r_out, halo_radius_px if wings is not None else 0.0)
@@ -112,16 +166,66 @@ def replace_disc(data: np.ndarray, *, x_px: float, y_px: float, radius_px: float
     block = data[ys:ye, xs:xe]
     kept = keep[ys:ye, xs:xe] if keep is not None else np.zeros(r.shape, bool)
     inner = (r <= radius_px) & ~kept
+    light = None
+    if mirror_xy is not None:   # before anything is subtracted or replaced
+        light = mirror_light(data, x_px=xx, y_px=yy, centre_xy=mirror_xy, wings=wings, star_xy=(x_px, y_px),
+                             exclude_radius_px=radius_px, valid=valid)
+    if only is not None:
+        inner &= only[ys:ye, xs:xe]
+    elif wings is not None and light is not None:   # on the bulge: where the galaxy outshines the star
+        inner &= ~(wings(r) < STAR_OVER_GALAXY_TO_REPLACE * light)
     if wings is not None:
-        scale = _wing_scale(block, r=r, dx=xx - x_px, dy=yy - y_px, radius_px=radius_px, width_px=width_px,
-                            wings=wings, sky_sigma=sky_sigma)
-        modelled = ((r > radius_px) & (r <= reach)) | ((r <= radius_px) & kept)
+        scale = 1.0 if light is not None else _wing_scale(block, r=r, dx=xx - x_px, dy=yy - y_px,
+                                                          radius_px=radius_px, width_px=width_px, wings=wings,
+                                                          sky_sigma=sky_sigma)
+        modelled = ((r > radius_px) & (r <= reach)) | ((r <= radius_px) & ~inner)
         block[modelled] -= scale * wings(r[modelled])
-    ring = (r > radius_px) & (r <= r_out)
+    ring = ((r > radius_px) & (r <= r_out)) | ((r <= radius_px) & ~inner & ~kept)
     if valid is not None and (ring & valid[ys:ye, xs:xe]).sum() >= 16:
         ring &= valid[ys:ye, xs:xe]
+    replaced = (slice(ys, ye), slice(xs, xe), inner)
     if ring.sum() < 16 or not inner.any():
-        return
+        return replaced[0], replaced[1], np.zeros(r.shape, bool)
+    plane = _ring_plane(block, ring=ring, xx=xx, yy=yy, x_px=x_px, y_px=y_px, r_out=r_out)
+    fill = _surface_design((xx[inner] - x_px) / r_out, (yy[inner] - y_px) / r_out) @ plane
+    noise = rng.normal(0.0, noise_sigma, int(inner.sum())) if noise_sigma > 0 else np.zeros(int(inner.sum()))
+    if light is not None:
+        ring_m = ring & np.isfinite(light)
+        inner_m = np.isfinite(light[inner])
+        if ring_m.sum() >= 16 and inner_m.any():
+            offset = _ring_plane(block - np.nan_to_num(light), ring=ring_m, xx=xx, yy=yy, x_px=x_px, y_px=y_px,
+                                 r_out=r_out)
+            at = (xx[inner][inner_m] - x_px) / r_out, (yy[inner][inner_m] - y_px) / r_out
+            fill[inner_m] = light[inner][inner_m] + _surface_design(*at) @ offset
+            noise[inner_m] = 0.0      # the counterparts carry the galaxy's own noise
+        rest = ~inner_m
+        if rest.any():   # counterparts that are the star's too: the galaxy's radial profile
+            rg = np.hypot(xx - mirror_xy[0], yy - mirror_xy[1])
+            source = ~inner & (valid[ys:ye, xs:xe] if valid is not None else True)
+            profile = radial_profile(block, radius_px=rg, use=source)
+            if profile is not None:
+                at = (xx[inner][rest] - x_px) / r_out, (yy[inner][rest] - y_px) / r_out
+                offset = _ring_plane(block - profile, ring=ring, xx=xx, yy=yy, x_px=x_px, y_px=y_px, r_out=r_out)
+                fill[rest] = profile[inner][rest] + _surface_design(*at) @ offset
+    block[inner] = fill + noise
+    return replaced
+
+
+def radial_profile(values: np.ndarray, *, radius_px: np.ndarray, use: np.ndarray) -> np.ndarray | None:
+    """The median of ``values`` over ``use`` in 1-px rings of ``radius_px`` (from the galaxy's
+    centre), linearly interpolated over rings with none, evaluated at every pixel; None when
+    fewer than 3 rings have pixels."""
+    ring = np.floor(radius_px).astype(int)
+    rings = np.unique(ring[use])
+    if len(rings) < 3:
+        return None
+    medians = ndimage.median(values, labels=np.where(use, ring + 1, 0), index=rings + 1)
+    return np.interp(radius_px, rings + 0.5, medians)
+
+
+def _ring_plane(block: np.ndarray, *, ring: np.ndarray, xx: np.ndarray, yy: np.ndarray, x_px: float, y_px: float,
+                r_out: float) -> np.ndarray:
+    """Plane coefficients fitted to ``block`` over ``ring`` (one 3-sigma clipping pass)."""
     design = _surface_design((xx[ring] - x_px) / r_out, (yy[ring] - y_px) / r_out)
     values = block[ring]
     coeffs, *_ = np.linalg.lstsq(design, values, rcond=None)
@@ -129,8 +233,7 @@ def replace_disc(data: np.ndarray, *, x_px: float, y_px: float, radius_px: float
     good = np.abs(resid) < 3.0 * max(1.4826 * np.median(np.abs(resid)), 1e-30)
     if 16 <= good.sum() < good.size:
         coeffs, *_ = np.linalg.lstsq(design[good], values[good], rcond=None)
-    fill = _surface_design((xx[inner] - x_px) / r_out, (yy[inner] - y_px) / r_out) @ coeffs
-    block[inner] = fill + (rng.normal(0.0, noise_sigma, int(inner.sum())) if noise_sigma > 0 else 0.0)
+    return coeffs
 
 
 def _wing_scale(block: np.ndarray, *, r: np.ndarray, dx: np.ndarray, dy: np.ndarray, radius_px: float,
@@ -196,13 +299,21 @@ class PointFit:
     background: float     # local light under the source (the fitted plane at its centre)
     delta_chi2: float     # chi2(broader source) - chi2(PSF): > 0 when the PSF fits better
     halo_flux: float | None = None   # the halo's own flux, fitted where the halo is detectable
+    mirror_xy: tuple[float, float] | None = None  # fitted against its counterparts about this centre
+    core_fwhm_px: float | None = None   # the star's own FWHM and core beta, where fitted (else the model's)
+    core_beta: float | None = None
 
 
 def fit_halo(data: np.ndarray, *, x_px: float, y_px: float, fwhm_px: float, sky_sigma: float, psf: PsfModel,
-             first: PointFit, max_radius_px: float, saturated_level: float | None = None) -> PointFit:
+             first: PointFit, max_radius_px: float, saturated_level: float | None = None,
+             galaxy_xy: tuple[float, float] | None = None) -> PointFit:
     """Refit a bright star with the core's and the halo's fluxes free (over a plane), out to
     where the model's halo drops to the sky noise: real halos differ from star to star and
-    from the model. Returns ``first`` unchanged when the halo is not detectable or the fit fails."""
+    from the model. Where that reaches the galaxy's centre ``galaxy_xy`` (a star on the bulge),
+    each pixel minus its point-symmetric counterpart about the centre is fitted with the model's
+    difference at the two: the galaxy's symmetric light (the bulge) cancels, which a plane
+    cannot do, and is not handed to the star's halo (subtracting that would erase galaxy light).
+    Returns ``first`` unchanged when the halo is not detectable or the fit fails."""
     halo_model = psf.halo_fraction * first.flux
     r_halo = radius_at_level(flux=halo_model, level=sky_sigma, fwhm_px=fwhm_px, model=psf,
                              max_radius_px=max_radius_px, halo_flux=halo_model)
@@ -213,22 +324,60 @@ def fit_halo(data: np.ndarray, *, x_px: float, y_px: float, fwhm_px: float, sky_
     ys, ye = max(int(np.floor(y_px - r_halo)), 0), min(int(np.ceil(y_px + r_halo)) + 1, n_y)
     yy, xx = np.mgrid[ys:ye, xs:xe]
     r = np.hypot(xx - x_px, yy - y_px)
-    values = data[ys:ye, xs:xe]
+    values = data[ys:ye, xs:xe].astype(float)
     use = r <= r_halo
     if saturated_level is not None:
         use &= values < saturated_level
     # every 2nd pixel beyond 3 FWHM: the halo is smooth and the fit stays cheap
     use &= (r <= 3.0 * fwhm_px) | (((yy + xx) % 2) == 0)
+    mirrored = galaxy_xy is not None and np.hypot(x_px - galaxy_xy[0], y_px - galaxy_xy[1]) < r_halo
+    # the star's shapes tried: FWHM (the halo's scales with it, as the model defines it) and the
+    # core's beta; each as (FWHM, beta, core's column, halo's column)
+    columns = []
+    for scale in CORE_FWHM_SCALES:
+        halo = halo_profile(r, fwhm_px=scale * fwhm_px, model=psf)
+        for beta in (psf.core_beta + d for d in CORE_BETA_STEPS):
+            shape = replace(psf, core_beta=beta)
+            columns.append((scale * fwhm_px, beta, core_profile(r, fwhm_px=scale * fwhm_px, model=shape), halo))
+    if mirrored:
+        counterpart = mirror_light(data, x_px=xx, y_px=yy, centre_xy=galaxy_xy)
+        rm = np.hypot(int(round(2.0 * galaxy_xy[0])) - xx - x_px, int(round(2.0 * galaxy_xy[1])) - yy - y_px)
+        use &= np.isfinite(counterpart) & (r < rm)   # each pair once, the star's side
+        if saturated_level is not None:
+            use &= ~(counterpart >= saturated_level)
+        values = values - np.nan_to_num(counterpart)
+        columns = [(f, b, c - core_profile(rm, fwhm_px=f, model=replace(psf, core_beta=b)),
+                    h - halo_profile(rm, fwhm_px=f, model=psf)) for f, b, c, h in columns]
+        # a centre off by d leaves 2 d . (the galaxy's gradient at the counterpart): fitted with it
+        # (the gradient of the image freed of the first fit's star: not the star's own)
+        fy, fx = np.ogrid[:n_y, :n_x]
+        first_star = first.flux * psf_profile(np.hypot(fx - x_px, fy - y_px), fwhm_px=fwhm_px, model=psf)
+        grad_y, grad_x = np.gradient(data - first_star)
+        shift = [np.nan_to_num(mirror_light(g, x_px=xx, y_px=yy, centre_xy=galaxy_xy)) for g in (grad_x, grad_y)]
     if use.sum() < 20:
         return first
     dx, dy = (xx[use] - x_px) / r_halo, (yy[use] - y_px) / r_halo
-    design = np.column_stack([core_profile(r[use], fwhm_px=fwhm_px, model=psf),
-                              halo_profile(r[use], fwhm_px=fwhm_px, model=psf), np.ones_like(dx), dx, dy])
-    coeffs, *_ = np.linalg.lstsq(design, values[use], rcond=None)
-    core_flux, halo_flux = float(coeffs[0]), float(coeffs[1])
-    if not (core_flux > 0 and halo_flux > 0):
+    target = values[use]
+    best = None
+    for core_fwhm, core_beta, core, halo in columns:
+        design = np.column_stack([core[use], halo[use], np.ones_like(dx), dx, dy])
+        if mirrored:    # star fluxes >= 0 (the differences can be fitted by either sign)
+            design = np.column_stack([design] + [g[use] for g in shift])
+            norm = np.linalg.norm(design, axis=0)
+            norm[norm == 0] = 1.0
+            bounds = (np.r_[0.0, 0.0, np.full(5, -np.inf)], np.full(7, np.inf))
+            coeffs = lsq_linear(design / norm, target, bounds=bounds, method="bvls").x / norm
+        else:
+            coeffs, *_ = np.linalg.lstsq(design, target, rcond=None)
+        rss = float(np.sum((target - design @ coeffs) ** 2))
+        if coeffs[0] > 0 and coeffs[1] > 0 and (best is None or rss < best[0]):
+            best = (rss, coeffs, core_fwhm, core_beta)
+    if best is None:
         return first
-    return PointFit(core_flux + halo_flux, float(coeffs[2]), first.delta_chi2, halo_flux)
+    _, coeffs, core_fwhm, core_beta = best
+    core_flux, halo_flux = float(coeffs[0]), float(coeffs[1])
+    return PointFit(core_flux + halo_flux, first.background if mirrored else float(coeffs[2]), first.delta_chi2,
+                    halo_flux, tuple(galaxy_xy) if mirrored else None, core_fwhm, core_beta)
 
 
 def fit_point_source(data: np.ndarray, *, x_px: float, y_px: float, fwhm_px: float, sky_sigma: float,
@@ -348,23 +497,44 @@ def subtract_stars(data: np.ndarray, *, star_xy: np.ndarray, star_mag: np.ndarra
             records_by_index[i] = StarRecord(sx, sy, mag, STATUS_GALAXY, 0.0, fit.flux)
             continue
         fit = fit_halo(out, x_px=sx, y_px=sy, fwhm_px=fwhm_px, sky_sigma=sky_sigma, psf=settings.psf, first=fit,
-                       max_radius_px=settings.max_mask_radius_fwhm * fwhm_px, saturated_level=level)
+                       max_radius_px=settings.max_mask_radius_fwhm * fwhm_px, saturated_level=level,
+                       galaxy_xy=protect_xy[-1] if protect_xy else None)
         radius, halo = star_radii(flux=fit.flux, sky_sigma=sky_sigma, fwhm_px=fwhm_px, settings=settings,
                                   saturated_px=np.sqrt(np.sum(stamp >= level) / np.pi) if saturated else 0.0,
                                   halo_flux=fit.halo_flux)
         wings = _wings(fit, fwhm_px=fwhm_px, psf=settings.psf)
         radius = residual_radius(out, x_px=sx, y_px=sy, radius_px=radius, wings=wings,
                                  level=settings.halo_threshold_sigma * sky_sigma,
-                                 max_radius_px=min(2.0 * radius, settings.max_mask_radius_fwhm * fwhm_px))
+                                 max_radius_px=min(2.0 * radius, settings.max_mask_radius_fwhm * fwhm_px),
+                                 mirror_xy=fit.mirror_xy)
         halo = max(halo, radius)
-        replace_disc(out, x_px=sx, y_px=sy, radius_px=radius,
+        replaced = replace_disc(out, x_px=sx, y_px=sy, radius_px=radius,
                      width_px=annulus_width_px(radius_px=radius, fwhm_px=fwhm_px),
                      noise_sigma=sky_sigma if fill_noise else 0.0, rng=rng, valid=valid,
-                     wings=wings, halo_radius_px=halo, sky_sigma=sky_sigma,
+                     wings=wings, halo_radius_px=halo, sky_sigma=sky_sigma, mirror_xy=fit.mirror_xy,
                      keep=keep & (out < level) if saturated else keep)   # clipped pixels hold nothing to keep
-        records_by_index[i] = StarRecord(sx, sy, mag, STATUS_REPLACED, radius, fit.flux, saturated, halo)
+        records_by_index[i] = StarRecord(sx, sy, mag, STATUS_REPLACED, radius, fit.flux, saturated, halo,
+                                         fit.mirror_xy, wings, replaced)
     records = [records_by_index[i] for i in range(len(star_xy))]
     return out, records
+
+
+def star_light(shape: tuple[int, int], records: list[StarRecord]) -> np.ndarray:
+    """(N_y, N_x) the replaced stars' fitted light (image units per pixel) as it was in the image,
+    out to each star's halo radius: where it outshines what is left, a pixel is the star's."""
+    light = np.zeros(shape)
+    yy, xx = np.ogrid[:shape[0], :shape[1]]
+    for rec in records:
+        if rec.status != STATUS_REPLACED or rec.model is None:
+            continue
+        reach = max(rec.halo_radius_px, rec.radius_px)
+        ys, ye = max(int(np.floor(rec.y - reach)), 0), min(int(np.ceil(rec.y + reach)) + 1, shape[0])
+        xs, xe = max(int(np.floor(rec.x - reach)), 0), min(int(np.ceil(rec.x + reach)) + 1, shape[1])
+        if ys >= ye or xs >= xe:
+            continue
+        r = np.hypot(xx[:, xs:xe] - rec.x, yy[ys:ye] - rec.y)
+        light[ys:ye, xs:xe] += np.where(r <= reach, rec.model(r), 0.0)
+    return light
 
 
 def protected_pixels(shape: tuple[int, int], *, protect_xy: list[tuple[float, float]], radius_px: float) -> np.ndarray:
@@ -381,10 +551,12 @@ def star_radii(*, flux: float, sky_sigma: float, fwhm_px: float, settings: StarS
     """(replaced, halo) radii in px of a star of PSF flux ``flux``: its pixels are replaced where it
     is brighter than ``replace_threshold_sigma`` sky sigma (at least ``mask_radius_fwhm`` FWHM,
     and 2 FWHM beyond a saturated core); its model is subtracted out to where it is fainter than
-    ``halo_threshold_sigma`` sky sigma. Both are capped at ``max_mask_radius_fwhm`` FWHM."""
+    ``halo_threshold_sigma`` sky sigma. The replaced radius is capped at ``max_mask_radius_fwhm``
+    FWHM, the halo's at HALO_REACH_FACTOR times that (a saturated star's halo left beyond the
+    cap would lie over the sky and the galaxy)."""
     max_radius = settings.max_mask_radius_fwhm * fwhm_px
     halo = radius_at_level(flux=flux, level=settings.halo_threshold_sigma * sky_sigma, fwhm_px=fwhm_px,
-                           model=settings.psf, max_radius_px=max_radius, halo_flux=halo_flux)
+                           model=settings.psf, max_radius_px=HALO_REACH_FACTOR * max_radius, halo_flux=halo_flux)
     core = radius_at_level(flux=flux, level=settings.replace_threshold_sigma * sky_sigma, fwhm_px=fwhm_px,
                            model=settings.psf, max_radius_px=max_radius, halo_flux=halo_flux)
     radius = min(max(settings.mask_radius_fwhm * fwhm_px, core, saturated_px + 2.0 * fwhm_px), max_radius)
@@ -392,10 +564,13 @@ def star_radii(*, flux: float, sky_sigma: float, fwhm_px: float, settings: StarS
 
 
 def residual_radius(data: np.ndarray, *, x_px: float, y_px: float, radius_px: float,
-                    wings: Callable[[np.ndarray], np.ndarray] | None, level: float, max_radius_px: float) -> float:
+                    wings: Callable[[np.ndarray], np.ndarray] | None, level: float, max_radius_px: float,
+                    mirror_xy: tuple[float, float] | None = None) -> float:
     """Grow the replaced radius (px) through 1-px rings while what the star model leaves there
     (ring median of data - model, over the median of a ring at ``max_radius_px``) is above
-    ``level``: a real star's wings that are brighter than the model are replaced, not left."""
+    ``level``: a real star's wings that are brighter than the model are replaced, not left.
+    ``mirror_xy``: the galaxy's centre when the star sits on its bulge: the point-symmetric
+    counterparts are taken out first (a bulge next to the star is not the star's wings)."""
     if max_radius_px <= radius_px + 1.0:
         return radius_px
     n_y, n_x = data.shape
@@ -405,14 +580,17 @@ def residual_radius(data: np.ndarray, *, x_px: float, y_px: float, radius_px: fl
     yy, xx = np.mgrid[ys:ye, xs:xe]
     r = np.hypot(xx - x_px, yy - y_px)
     values = data[ys:ye, xs:xe] - (wings(r) if wings is not None else 0.0)
-    far_ring = (r > max_radius_px) & (r <= reach)
+    if mirror_xy is not None:
+        values = values - mirror_light(data, x_px=xx, y_px=yy, centre_xy=mirror_xy, wings=wings,
+                                       star_xy=(x_px, y_px), exclude_radius_px=radius_px)
+    far_ring = (r > max_radius_px) & (r <= reach) & np.isfinite(values)
     if far_ring.sum() < 16:
         return radius_px
-    far = np.median(values[far_ring])
+    far = np.nanmedian(values[far_ring])
     edge = radius_px
     while edge + 1.0 <= max_radius_px:
         ring = (r > edge) & (r <= edge + 1.0)
-        if ring.sum() < 8 or np.median(values[ring]) - far <= level:
+        if np.isfinite(values[ring]).sum() < 8 or not np.nanmedian(values[ring]) - far > level:
             break
         edge += 1.0
     return edge
@@ -431,7 +609,11 @@ def _wings(fit: PointFit, *, fwhm_px: float, psf: PsfModel) -> Callable[[np.ndar
     if not fit.flux > 0:
         return None
     halo = psf.halo_fraction * fit.flux if fit.halo_flux is None else fit.halo_flux
-    return lambda r: star_profile(r, core_flux=fit.flux - halo, halo_flux=halo, fwhm_px=fwhm_px, model=psf)
+    if fit.core_fwhm_px is None:
+        return lambda r: star_profile(r, core_flux=fit.flux - halo, halo_flux=halo, fwhm_px=fwhm_px, model=psf)
+    core_psf = replace(psf, core_beta=fit.core_beta)
+    return lambda r: ((fit.flux - halo) * core_profile(r, fwhm_px=fit.core_fwhm_px, model=core_psf)
+                      + halo * halo_profile(r, fwhm_px=fit.core_fwhm_px, model=psf))
 
 
 def _peak_value(data: np.ndarray, xy) -> float:
