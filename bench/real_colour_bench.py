@@ -48,16 +48,16 @@ def load_config() -> dict:
     return yaml.safe_load((REPO / "workflow_config.yaml").read_text())
 
 
-def sample_and_features(table: Path, cfg: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The workflow's sample of the table (its catalog/ code) and its features table (gbm/)."""
+def sample_and_features(table: Path, cfg: dict) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """The workflow's sample of the table (its catalog/ code), its rejections and its features table (gbm/)."""
     catalog = cfg["catalog"] | {"z_min": 0.005, "lum_g_column": None}
     inputs = copy.deepcopy(cfg["inputs"])
     inputs["photometry"] |= PHOTOMETRY
     paths = {"gswlc": str(table), "photometry": str(table), "hyperleda": None, "gz2": None}
-    sample, _ = build_sample(paths, catalog_cfg=catalog, cosmo_cfg=cfg["cosmology"], inputs=inputs)
+    sample, rejected = build_sample(paths, catalog_cfg=catalog, cosmo_cfg=cfg["cosmology"], inputs=inputs)
     cosmo = physics.cosmology(cfg["cosmology"]["H0"], cfg["cosmology"]["Om0"])
     features = feature_frame(sample.set_index("objid", drop=False), cnn_tables=[], cosmo=cosmo).reset_index(drop=True)
-    return sample, features.astype(np.float32)
+    return sample, rejected, features.astype(np.float32)
 
 
 def folds_of(objids: np.ndarray, k: int, repeat: int) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -83,7 +83,7 @@ def plain_lightgbm(x: pd.DataFrame, y: np.ndarray, dy: np.ndarray, train: np.nda
 def run(table: Path, repeats: int, k: int, only_folds: int | None, threads: int) -> tuple[pd.DataFrame, dict]:
     """Per fold: each predictor's and each reference's weighted L1 on the held-out galaxies."""
     cfg = load_config()
-    sample, features = sample_and_features(table, cfg)
+    sample, rejected, features = sample_and_features(table, cfg)
     y, dy, ids = sample["ml"].to_numpy(), sample["ml_err"].to_numpy(), sample["objid"].to_numpy()
     predictors = all_predictors(cfg["gbm"])
     settings = FitSettings.from_config(cfg["gbm"])
@@ -121,7 +121,7 @@ def run(table: Path, repeats: int, k: int, only_folds: int | None, threads: int)
                                                      y[test], dy[test])
             rows.append(row)
             terms.append(fold_terms)
-    return pd.DataFrame(rows), {"n_galaxies": len(sample), "seconds": seconds, "chosen": chosen,
+    return pd.DataFrame(rows), {"n_galaxies": len(sample), "ml_range": rejected[rejected["stage"] == "ml_range"], "seconds": seconds, "chosen": chosen,
                                 "terms": pd.concat(terms, ignore_index=True), "sample": sample}
 
 
@@ -151,6 +151,8 @@ def main() -> None:
     n = len(per_fold)
     print(f"{extra['n_galaxies']} galaxies, {n} folds ({args.repeats} x {args.folds}-fold CV), "
           f"{time.perf_counter() - t0:.0f} s")
+    for _, row in extra["ml_range"].iterrows():   # past the issue's cuts, outside the physical M/L range
+        print(f"rejected {row['objid']}: {row['reason']}")
     print("| predictor | weighted L1 (ours) | standard error | plain LightGBM | fit seconds (all folds) |")
     print("|---|---|---|---|---|")
     se = per_fold.std(ddof=1) / np.sqrt(n) if n > 1 else per_fold.iloc[0] * np.nan

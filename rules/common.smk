@@ -110,15 +110,8 @@ def output_folder(wildcards, output):
 def survey_catalogues(wildcards):
     """The input catalogues: the mock survey's, or the user's real files."""
     if MOCK:
-        return {
-            name: f"results/mock/{filename}"
-            for name, filename in [
-                ("gswlc", "GSWLC-X2.dat"),
-                ("hyperleda", "hyperleda.csv"),
-                ("gz2", "gz2_hart16.csv"),
-                ("photometry", "sdss_photometry.csv"),
-            ]
-        }
+        mock = rules.mock_catalogues.output
+        return {name: mock[name] for name in ("gswlc", "hyperleda", "gz2", "photometry")}
     real = config["data"]["real"]
     return {k: real[k] for k in ("gswlc", "hyperleda", "gz2", "photometry") if real[k]}
 
@@ -148,7 +141,7 @@ def gbm_table_options(wildcards, input):
 def shard_image_folder(wildcards):
     """The folder with a shard's g-band cut-outs: its mock render, or the user's image folder."""
     if MOCK:
-        return f"results/mock/images/shard-{wildcards.shard}"
+        return rules.mock_images.output[0].format(shard=wildcards.shard)
     return config["data"]["real"]["images"]
 
 
@@ -209,7 +202,7 @@ def image_index_option(wildcards, input):
 
 
 def star_catalogue(wildcards):
-    return "results/mock/stars.csv" if MOCK else config["data"]["real"]["stars"]
+    return rules.mock_catalogues.output.stars if MOCK else config["data"]["real"]["stars"]
 
 
 def image_sizes():

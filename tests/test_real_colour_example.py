@@ -109,12 +109,14 @@ def test_real_colour_bench_runs_one_fold_through_the_workflow_code():
 
 def test_real_colour_bench_on_the_real_table_selects_the_962_galaxies(real_dir):
     """The real GSWLC-2 x NSA table through the readers and the sample's cuts: the 962 galaxies of
-    z > 0.005, chi2 < 5, flag_sed = 0 and positive g and i fluxes; one fold of the benchmark."""
+    z > 0.005, chi2 < 5, flag_sed = 0 and positive g and i fluxes, less those whose M*/L_g no stellar
+    population reaches (each rejected with its value); one fold of the benchmark."""
     sys.path.insert(0, str(REPO / "bench"))
     import real_colour_bench
 
     per_fold, extra = real_colour_bench.run(real_dir / "colour" / "virgo_gswlc_nsa.fits", repeats=1, k=5,
                                             only_folds=1, threads=1)
-    assert extra["n_galaxies"] == 962
+    assert extra["n_galaxies"] + len(extra["ml_range"]) == 962
+    assert len(extra["ml_range"]) < 5 and extra["ml_range"]["reason"].str.contains("M\\*/L_g = .* is outside").all()
     row = per_fold.iloc[0]
     assert row["gi_gbm"] < row["constant"] and row["gi_powerlaw"] < row["constant"]

@@ -112,7 +112,27 @@ def test_build_sample_records_every_rejection(tmp_path):
     # the chi2 cut keeps each dropped galaxy's chi2 and M/L (the paper's Fig. 2 shows them apart)
     chi2 = rejected.set_index("objid").loc[ids[1]]
     assert chi2["redchisq"] == 7 and chi2["ml"] > 0 and chi2["ml_err"] > 0
-    assert rejected.loc[rejected["stage"] != "cut_chi2", "ml"].isna().all()
+    assert rejected.loc[~rejected["stage"].isin(["cut_chi2", "ml_range"]), "ml"].isna().all()
+
+
+def test_a_mass_to_light_no_stellar_population_has_is_rejected_with_its_value(tmp_path):
+    """M*/L_g = 0.014 (a mass and a luminosity of different objects) is rejected, not weighted
+    ~40 times a typical galaxy by its small error; 0.05 and 30 stay."""
+    paths, ids = _write_catalogues(tmp_path)
+    phot = pd.read_csv(paths["photometry"])
+    phot["logLg_bayes"], phot["logLg_bayes_err"] = 10.2, 0.03
+    for row, ml in ((0, 0.014), (1, 60.0), (10, 0.05), (11, 30.0)):
+        phot.loc[phot["objid"] == ids[row], "logLg_bayes"] = 10.5 - np.log10(ml)   # logmstar 10.5
+    phot.to_csv(paths["photometry"], index=False)
+    sample, rejected = build_sample(paths, catalog_cfg=CATALOG | {"lum_g_column": "logLg_bayes", "chi2_max": 100.0},
+                                    cosmo_cfg=COSMO)
+    ml_range = rejected[rejected["stage"] == "ml_range"].set_index("objid")
+    assert sorted(ml_range.index) == [ids[0], ids[1]]
+    assert "M*/L_g = 0.014 is outside [0.03, 50]" in ml_range.loc[ids[0], "reason"]
+    assert "M*/L_g = 60 is outside [0.03, 50]" in ml_range.loc[ids[1], "reason"]
+    assert ml_range.loc[ids[0], "ml"] == pytest.approx(0.014)
+    assert sample.set_index("objid").loc[[ids[10], ids[11]], "ml"].to_numpy() == pytest.approx([0.05, 30.0])
+    assert set(sample["objid"]) | set(rejected["objid"]) == set(ids)
 
 
 def test_user_luminosity_column_replaces_modelmag(tmp_path):

@@ -186,6 +186,8 @@ def build_sample(paths: Mapping[str, str | None], *, catalog_cfg: Mapping[str, A
     gal = rejects.add(gal, ~(gal["redchisq"] < catalog_cfg["chi2_max"]), "cut_chi2",
                       _fmt("reduced chi2 = ", gal["redchisq"], f" >= {catalog_cfg['chi2_max']}"),
                       keep=CHI2_KEPT)
+    reason = range_reasons(gal["ml"].to_numpy(), "ml_g", "M*/L_g")
+    gal = rejects.add(gal, reason != "", "ml_range", reason, keep=("ml", "ml_err"))
     for band in [b for b in BANDS if f"mag_{b}" in gal.columns and b != "g"]:
         gal[f"lum_{band}"] = band_luminosity(gal, z=gal["z"].to_numpy(), cosmo=cosmo, band=band)
     gal["pixel_kpc"] = physics.kpc_per_arcsec(gal["z"].to_numpy(), cosmo) * physics.SDSS_PIXEL_ARCSEC

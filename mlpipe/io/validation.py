@@ -76,6 +76,10 @@ RANGES: dict[str, tuple[float, float]] = {
     "extinction": (0.0, 10.0),    # Galactic extinction, mag
     "logd25": (-1.0, 4.0),        # log10 of D25 in 0.1 arcmin: 0.01 to 1000 arcmin
     "d25_arcmin": (0.01, 1000.0),
+    # M*/L_g in solar units: stellar populations of galaxies span ~0.1-10 in g (Bell & de Jong 2001;
+    # Zibetti et al. 2009); the ends leave a factor ~3 for bursts, dust and SED-fit scatter. Outside,
+    # the mass and the luminosity describe different objects (a cross-match or photometry error).
+    "ml_g": (0.03, 50.0),
 }
 #: SDSS / GSWLC markers of a missing value.
 MAGNITUDE_MISSING = (99.0, -99.0, -9999.0, 9999.0)
