@@ -121,7 +121,8 @@ def run(table: Path, repeats: int, k: int, only_folds: int | None, threads: int)
                                                      y[test], dy[test])
             rows.append(row)
             terms.append(fold_terms)
-    return pd.DataFrame(rows), {"n_galaxies": len(sample), "ml_range": rejected[rejected["stage"] == "ml_range"], "seconds": seconds, "chosen": chosen,
+    return pd.DataFrame(rows), {"n_galaxies": len(sample), "ml_range": rejected[rejected["stage"] == "ml_range"],
+                                "seconds": seconds, "chosen": chosen,
                                 "terms": pd.concat(terms, ignore_index=True), "sample": sample}
 
 
