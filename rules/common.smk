@@ -250,7 +250,7 @@ def bundle_inputs(wildcards):
         "models": expand("results/models/{model}/model.pt", model=MODELS),
     }
     if not TABLE_ONLY:  # the training images, whose pixel scale and unit the bundle records
-        inputs["store_index"] = "results/images/stores.csv"
+        inputs["store_index"] = rules.index_image_stores.output[0]
     return inputs
 
 
@@ -281,21 +281,21 @@ def figures_inputs(wildcards):
     """What the figures read: the features table, sample, predictions, metric tables, importances
     and (unless table-only) the image-store index, whose stores hold the example cut-outs."""
     inputs = {
-        "table": "results/gbm/features.h5",
-        "sample": "results/catalog/sample.csv",
-        "rejected": "results/catalog/rejected.csv",
+        "table": rules.gbm_table.output.table,
+        "sample": rules.build_sample.output.sample,
+        "rejected": rules.build_sample.output.rejected,
         "predictions": expand("results/predictions/{predictor}.csv", predictor=PREDICTORS),
         "metrics": expand("results/metrics/{name}.csv", name=METRIC_TABLES),
         "importance": expand("results/metrics/importance_{predictor}.csv", predictor=IMPORTANCE),
     }
     if not TABLE_ONLY:
-        inputs["store_index"] = "results/images/stores.csv"
+        inputs["store_index"] = rules.index_image_stores.output[0]
     return inputs
 
 
 def preprocess_figure(wildcards):
     """The first shard's preprocessing figure, shown in the report (none in a table-only run)."""
-    return [] if TABLE_ONLY else ["results/figures/preprocess/shard-0.png"]
+    return [] if TABLE_ONLY else [rules.preprocess_shard.output.figure.format(shard=0)]
 
 
 def preprocess_figure_option(wildcards, input):

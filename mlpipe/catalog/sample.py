@@ -164,7 +164,7 @@ def build_sample(paths: Mapping[str, str | None], *, catalog_cfg: Mapping[str, A
     ``lum_g`` and ``lum_<band>`` (L_sun), ``ml`` and ``ml_err`` (M*/L_g, solar units),
     ``pixel_kpc`` (kpc per SDSS pixel), the ``gz2_q*`` answers with ``gz2_match``, ``split``
     (train | validation | test) and ``shard``. ``rejected``: objid, stage, reason (and chi2 and
-    M/L for the chi2 cut).
+    M/L for the chi2 cut, M/L for the M/L range).
     """
     inputs = inputs or {}
     cosmo = physics.cosmology(cosmo_cfg["H0"], cosmo_cfg["Om0"])
