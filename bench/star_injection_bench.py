@@ -98,11 +98,16 @@ def elliptical_radius(shape, ellipse) -> np.ndarray:
 
 
 def draw_star(shape, *, x: float, y: float, flux: float, fwhm_px: float, psf: PsfModel) -> np.ndarray:
-    core = galsim.Moffat(beta=psf.core_beta, fwhm=fwhm_px, flux=(1 - psf.halo_fraction) * flux)
+    # FFT aliasing of the pixel-convolved core kept below 1e-6 of its peak (a saturated star's
+    # default-accuracy FFT rings along its row and column at several sky sigma)
+    accurate = galsim.GSParams(folding_threshold=1e-6, maxk_threshold=1e-6)
+    core = galsim.Moffat(beta=psf.core_beta, fwhm=fwhm_px, flux=(1 - psf.halo_fraction) * flux, gsparams=accurate)
     halo = galsim.Moffat(beta=psf.halo_beta, fwhm=psf.halo_fwhm_ratio * fwhm_px, flux=psf.halo_fraction * flux)
     cy, cx = (shape[0] - 1) / 2.0, (shape[1] - 1) / 2.0
     im = galsim.ImageD(shape[1], shape[0], scale=1.0)
-    (core + halo).drawImage(image=im, offset=(x - cx, y - cy), method="auto")
+    core.drawImage(image=im, offset=(x - cx, y - cy), method="auto")
+    # the halo evaluated directly (its wide wings would need a large FFT)
+    halo.drawImage(image=im, offset=(x - cx, y - cy), method="no_pixel", add_to_image=True)
     return im.array
 
 
@@ -192,7 +197,8 @@ def bench_image(path: Path, cfg: dict, reps: int, rows: list, per_image: list, s
                       "nocat_replaced_in_ellipse": len(in_ell),
                       "nocat_replaced_at": " ".join(f"({r.x:.0f},{r.y:.0f})" for r in in_ell),
                       "nocat_kept_as_galaxy": int(base_nc.features["stars_kept_as_galaxy"]),
-                      "nocat_flux_removed_in_ellipse": float((raw0 - c0)[inside].sum() / galaxy_flux)})
+                      "nocat_flux_removed_in_ellipse": float((raw0 - c0)[inside].sum() / galaxy_flux),
+                      "scale_a": base.features["scale_a"]})
     stamp = draw_star((41, 41), x=20, y=20, flux=1.0, fwhm_px=inj_fwhm_px, psf=psf)
     nea = 1.0 / np.sum(stamp**2)
     centre = ((n_x - 1) / 2, (n_y - 1) / 2)
@@ -283,29 +289,43 @@ def figure(shown: dict, path: str) -> None:
     save_figure(fig, path)
 
 
+def rejected(group: pd.DataFrame, mode: str) -> int:
+    column = f"{mode}_rejected"
+    return int(group[column].notna().sum()) if column in group else 0
+
+
 def summarise(rows: pd.DataFrame, per_image: pd.DataFrame) -> str:
     order = {b: i for i, b in enumerate([f"S/N {s}" for s in SNR_BINS] + [f"sat x{k:g}" for k in SATURATED])}
     lines = ["| class | bin | n | removed, catalogue (median / 10th pct) | removed, no catalogue (median) | "
-             "patch noise / sky noise (median) | scaling max ratio (max) | `a` ratio (min / max) |",
-             "|---|---|---|---|---|---|---|---|"]
+             "patch noise / sky noise (median) | scaling max ratio (min / max) | no catalogue (min / max) | "
+             "`a` ratio (min / max) | rejected (catalogue / no catalogue) |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for (cls, b), g in sorted(rows.groupby(["class", "bin"]), key=lambda t: (CLASSES.index(t[0][0]), order[t[0][1]])):
         lines.append(f"| {cls} | {b} | {len(g)} | {g['catalogue_removed'].median():.3f} / "
                      f"{g['catalogue_removed'].quantile(0.1):.3f} | {g['none_removed'].median():.3f} | "
-                     f"{g['patch_noise_ratio'].median():.2f} | {g['catalogue_scale_ratio'].max():.3f} | "
-                     f"{g['catalogue_a_ratio'].min():.2f} / {g['catalogue_a_ratio'].max():.2f} |")
+                     f"{g['patch_noise_ratio'].median():.2f} | {g['catalogue_scale_ratio'].min():.3f} / "
+                     f"{g['catalogue_scale_ratio'].max():.3f} | {g['none_scale_ratio'].min():.3f} / "
+                     f"{g['none_scale_ratio'].max():.3f} | "
+                     f"{g['catalogue_a_ratio'].min():.2f} / {g['catalogue_a_ratio'].max():.2f} | "
+                     f"{rejected(g, 'catalogue')} / {rejected(g, 'none')} |")
     dmg = per_image["catalogue_damage_max"]
     lines.append("")
     lines.append(f"damage (catalogue, per image, largest |change| of the galaxy's flux away from the injected "
                  f"star): median {100 * dmg.median():.3f} %, max {100 * dmg.max():.3f} %")
+    linear = rows[rows["catalogue_a_ratio"] == 0]
+    lines.append(f"linear fallback (`a` = 0) with the injected star, where the image has `a` > 0 without it "
+                 f"(catalogue): {len(linear)} of {int(rows['catalogue_a_ratio'].notna().sum())}"
+                 + (": " + ", ".join(f"{r.objid} {r['class']} {r['bin']}" for _, r in linear.iterrows())
+                    if len(linear) else ""))
     lines.append("")
     lines.append("| objid | side px | ellipse a px | no catalogue: replaced in ellipse (x,y) | kept as galaxy | "
-                 "flux replaced / galaxy flux | catalogue damage max |")
-    lines.append("|---|---|---|---|---|---|---|")
+                 "flux replaced / galaxy flux | catalogue damage max | `a` without injection |")
+    lines.append("|---|---|---|---|---|---|---|---|")
     for _, r in per_image.iterrows():
         lines.append(f"| {r['objid']} | {r['side_px']} | {r['ellipse_a_px']} | {r['nocat_replaced_in_ellipse']} "
                      f"{r['nocat_replaced_at']} | "
                      f"{r['nocat_kept_as_galaxy']} | {100 * r['nocat_flux_removed_in_ellipse']:.2f} % | "
-                     f"{100 * r['catalogue_damage_max']:.3f} % |")
+                     f"{100 * r['catalogue_damage_max']:.3f} % | {r['scale_a']:.3g} |")
     return "\n".join(lines)
 
 

@@ -249,19 +249,24 @@ def test_mock_saturated_star_and_knots_go_through_the_same_removal(tmp_path, con
     assert res.features["scale_max"] < 0.5 * saturation                  # the galaxy sets the scale
 
 
-def _bulge_disk_with_saturated_star(star_offset_fwhm: float, peak_over_saturation: float):
+def _bulge_disk_with_saturated_star(star_offset_fwhm: float, peak_over_saturation: float,
+                                   bulge_flux: float = 150.0, disc_flux: float = 600.0):
     """A bulge + disc galaxy (nanomaggies) and a saturated star with its halo ``star_offset_fwhm``
-    FWHM from the nucleus, clipped 10^4 sky sigma up (~90 times the galaxy's peak)."""
+    FWHM from the nucleus, clipped 10^4 sky sigma up (~90 times the galaxy's peak at the default
+    fluxes)."""
     c = (SIZE - 1) / 2.0
     psf = galsim.Moffat(beta=3.5, fwhm=FWHM)
-    gal = galsim.Convolve(galsim.DeVaucouleurs(half_light_radius=1.5, flux=150.0)
-                          + galsim.Exponential(half_light_radius=8.0, flux=600.0).shear(q=0.7, beta=20 * galsim.degrees),
+    gal = galsim.Convolve(galsim.DeVaucouleurs(half_light_radius=1.5, flux=bulge_flux)
+                          + galsim.Exponential(half_light_radius=8.0, flux=disc_flux).shear(q=0.7, beta=20 * galsim.degrees),
                           psf)
     galaxy = gal.drawImage(nx=SIZE, ny=SIZE, scale=SCALE).array
     star_xy = (c + star_offset_fwhm * FWHM / SCALE * np.cos(0.6), c + star_offset_fwhm * FWHM / SCALE * np.sin(0.6))
     offset = (star_xy[0] - c, star_xy[1] - c)
     # the halo evaluated directly: an FFT of its wide wings would ring along the axes
-    unit = (galsim.Moffat(beta=3.5, fwhm=FWHM, flux=0.95).drawImage(nx=SIZE, ny=SIZE, scale=SCALE, offset=offset).array
+    # (and the core's FFT accurate to 1e-6 of its peak: at the default it rings along the star's row)
+    accurate = galsim.GSParams(folding_threshold=1e-6, maxk_threshold=1e-6)
+    unit = (galsim.Moffat(beta=3.5, fwhm=FWHM, flux=0.95, gsparams=accurate).drawImage(
+                nx=SIZE, ny=SIZE, scale=SCALE, offset=offset).array
             + galsim.Moffat(beta=2.0, fwhm=6 * FWHM, flux=0.05).drawImage(nx=SIZE, ny=SIZE, scale=SCALE, offset=offset,
                                                                          method="no_pixel").array)
     saturation = 1e4 * SIGMA
@@ -269,12 +274,11 @@ def _bulge_disk_with_saturated_star(star_offset_fwhm: float, peak_over_saturatio
     return galaxy, star, star_xy, saturation
 
 
-@pytest.mark.parametrize("peak_over_saturation", [3.0, 30.0])
-def test_saturated_star_next_to_nucleus_does_not_set_the_scaling(config, peak_over_saturation):
+def test_saturated_star_next_to_nucleus_does_not_set_the_scaling(config):
     """A saturated star 3 FWHM from the nucleus (its core reaching into the protected nucleus
     zone) is removed and the scaling (its maximum and ``a``) stays the galaxy's, with and without
     a catalogue; the galaxy's flux away from the star is kept."""
-    galaxy, star, star_xy, saturation = _bulge_disk_with_saturated_star(3.0, peak_over_saturation)
+    galaxy, star, star_xy, saturation = _bulge_disk_with_saturated_star(3.0, 3.0)
     noise = np.random.default_rng(7).normal(0, SIGMA, (SIZE, SIZE))
     d25 = SIZE * SCALE / 60 / 1.125
     plain = _image(galaxy + noise)
@@ -299,3 +303,54 @@ def test_saturated_star_next_to_nucleus_does_not_set_the_scaling(config, peak_ov
         change = (got.stages["clean"] + got.features["sky"] - ref.stages["clean"] - ref.features["sky"])[away].sum()
         tolerance = 0.01 * galaxy[away].sum() + 3 * SIGMA * np.sqrt(away.sum())
         assert -tolerance < change < star[away].sum() + tolerance
+
+
+def _run_with_and_without_star(galaxy, star, star_xy, saturation, settings, *, listed: bool = True):
+    noise = np.random.default_rng(7).normal(0, SIGMA, (SIZE, SIZE))
+    d25 = SIZE * SCALE / 60 / 1.125
+    with_star = _image(np.minimum(galaxy + star + noise, saturation))
+    ra, dec = with_star.wcs.celestial.all_pix2world(star_xy[0], star_xy[1], 0)
+    none = pd.DataFrame(columns=["ra", "dec", "psfMag_g"])
+    stars = pd.DataFrame({"ra": [float(ra)], "dec": [float(dec)], "psfMag_g": [12.0]}) if listed else none
+    ref = preprocess_galaxy(_image(galaxy + noise), ra_deg=150.0, dec_deg=2.0, d25_arcmin=d25, stars=none,
+                            distance_cm=3e26, sizes=[32], settings=settings, rng=np.random.default_rng(0),
+                            keep_stages=True)
+    got = preprocess_galaxy(with_star, ra_deg=150.0, dec_deg=2.0, d25_arcmin=d25, stars=stars, distance_cm=3e26,
+                            sizes=[32], settings=settings, rng=np.random.default_rng(0), keep_stages=True)
+    return ref, got
+
+
+@pytest.mark.parametrize("offset_fwhm", [3.0, 3.5])
+def test_saturated_star_next_to_faint_nucleus_keeps_it(config, offset_fwhm):
+    """A faint galaxy (peak ~14 sky sigma) with a saturated star 3-3.5 FWHM from its nucleus: the
+    star's halo, far broader than its distance from the centre, nearly cancels against its
+    point-symmetric counterpart, so its flux is the model's share of the star's rather than
+    whatever the galaxy's asymmetries make it; the nucleus keeps its light and sets the scaling."""
+    galaxy, star, star_xy, saturation = _bulge_disk_with_saturated_star(offset_fwhm, 3.0, bulge_flux=15.0,
+                                                                        disc_flux=150.0)
+    ref, got = _run_with_and_without_star(galaxy, star, star_xy, saturation,
+                                          PreprocessSettings.from_config(config["preprocess"]))
+    assert [r.saturated for r in got.stars if r.status == STATUS_REPLACED] == [True]
+    assert got.features["scale_max"] == pytest.approx(ref.features["scale_max"], rel=0.05)
+    c = SIZE // 2
+    nucleus = (slice(c - 3, c + 4), slice(c - 3, c + 4))
+    assert got.stages["clean"][nucleus].sum() == pytest.approx(ref.stages["clean"][nucleus].sum(), rel=0.15)
+
+
+@pytest.mark.parametrize("listed", [True, False])
+def test_galaxy_under_a_saturated_star_is_rejected_with_the_reason(config, listed):
+    """A star 30 times over saturation 3 FWHM from the nucleus: its replaced disc and the pixels
+    where its model's error outshines what is left hold most of the galaxy's light, so the image
+    would show the star's removal; the galaxy is rejected saying so (not scaled, not "no signal")."""
+    galaxy, star, star_xy, saturation = _bulge_disk_with_saturated_star(3.0, 30.0)
+    settings = (PreprocessSettings.from_config(config["preprocess"]) if listed
+                else _settings(config, detect_without_catalogue=True))
+    with pytest.raises(Rejected, match="under a star: .* of its light within D25"):
+        _run_with_and_without_star(galaxy, star, star_xy, saturation, settings, listed=listed)
+    loose = copy.deepcopy(config["preprocess"])
+    loose["stars"]["max_star_light_fraction"] = 1.0
+    if not listed:
+        loose["stars"]["detect_without_catalogue"] = True
+    _, got = _run_with_and_without_star(galaxy, star, star_xy, saturation, PreprocessSettings.from_config(loose),
+                                        listed=listed)
+    assert got.features["scale_a"] > 0

@@ -19,7 +19,6 @@ from mlpipe.preprocess.resize import resize
 from mlpipe.preprocess.scaling import galaxy_range, log_stretch, noise_level, rescale_unit, solve_scaling
 from mlpipe.preprocess.stars import (
     SATURATED_MIN_PIXELS,
-    STAR_MODEL_ERROR,
     STATUS_GALAXY,
     STATUS_REPLACED,
     StarRecord,
@@ -87,6 +86,28 @@ def brightest_peak(data: np.ndarray, *, fwhm_px: float, within_px: float) -> tup
     return float(ix + lo), float(iy + lo)
 
 
+def replaced_pixels(shape: tuple[int, int], records: list[StarRecord]) -> np.ndarray:
+    """(N_y, N_x) True where a removed star's pixels were replaced."""
+    out = np.zeros(shape, bool)
+    for rec in records:
+        if rec.status == STATUS_REPLACED and rec.replaced is not None:
+            rows, cols, mask = rec.replaced
+            out[rows, cols] |= mask
+    return out
+
+
+def star_light_share(clean: np.ndarray, star_pixels: np.ndarray, *, radius_px: float) -> float:
+    """The fraction of the galaxy's light (the star-subtracted image, negative pixels as 0) within
+    ``radius_px`` of the field's centre (D25) that lies in ``star_pixels``: what there is made by
+    the star's removal, not seen."""
+    n_y, n_x = clean.shape
+    yy, xx = np.ogrid[:n_y, :n_x]
+    inside = (xx - (n_x - 1) / 2.0) ** 2 + (yy - (n_y - 1) / 2.0) ** 2 <= radius_px**2
+    light = np.where(inside, np.clip(clean, 0.0, None), 0.0)
+    total = light.sum()
+    return float(light[star_pixels].sum() / total) if total > 0 else 0.0
+
+
 def preprocess_galaxy(image: Image, *, ra_deg: float, dec_deg: float, d25_arcmin: float,
                       stars: pd.DataFrame, distance_cm: float, sizes: list[int],
                       settings: PreprocessSettings, rng: np.random.Generator,
@@ -140,6 +161,16 @@ def preprocess_galaxy(image: Image, *, ra_deg: float, dec_deg: float, d25_arcmin
         clean = np.where(cut.missing, 0.0, clean - residual_sky)
         sky += residual_sky
 
+    # where a removed star's model error could outshine what is left, the pixels are the star's,
+    # not the galaxy's: left out of the scaling; when they (and the replaced pixels) hold most of
+    # the galaxy's light, the image shows the star's removal rather than the galaxy
+    stars_light = star_light(clean.shape, records)
+    star_pixels = star_settings.star_model_error * stars_light > np.maximum(np.abs(clean), cut.sky_sigma)
+    star_share = star_light_share(clean, star_pixels | replaced_pixels(clean.shape, records), radius_px=r25_px)
+    if star_share > star_settings.max_star_light_fraction:
+        raise Rejected(f"the galaxy is under a star: {100 * star_share:.0f} % of its light within D25 lies in a "
+                       f"removed star's pixels (replaced, or where its model error outshines what is left; > "
+                       f"preprocess.stars.max_star_light_fraction = {star_settings.max_star_light_fraction})")
     central = clean[int(centre[1]) - 2:int(centre[1]) + 3, int(centre[0]) - 2:int(centre[0]) + 3]
     snr = central.sum() / (cut.sky_sigma * np.sqrt(central.size))
     if not snr >= settings.min_central_snr:
@@ -147,13 +178,13 @@ def preprocess_galaxy(image: Image, *, ra_deg: float, dec_deg: float, d25_arcmin
                        f"(< {settings.min_central_snr})")
 
     features = luminosity_features(clean, distance_cm, unit.cgs)
-    # where a removed star's model error could outshine what is left (a saturated core's
-    # surroundings in the protected nucleus zone), the pixels are the star's, not the galaxy's
-    stars_light = star_light(clean.shape, records)
-    star_pixels = STAR_MODEL_ERROR * stars_light > np.maximum(np.abs(clean), cut.sky_sigma)
-    lo, hi = galaxy_range(clean, radius_px=r25_px, exclude=star_pixels)
+    # the minimum (the sky's noise floor) where no star's model error exceeds the sky noise
+    lo, hi = galaxy_range(clean, radius_px=r25_px, exclude=star_pixels,
+                          exclude_min=star_settings.star_model_error * stars_light > cut.sky_sigma)
     unit_image = rescale_unit(clean, min_value=lo, max_value=hi)
-    level = noise_level(unit_image, settings.clip_sigma)
+    # the noise level of the galaxy and the sky, not of what the star's model leaves
+    level = noise_level(unit_image[~star_pixels] if (~star_pixels).sum() >= 100 else unit_image,
+                        settings.clip_sigma)
     a = solve_scaling(level, settings.noise_level_target)
     scaled = log_stretch(unit_image, a)
     features |= log_image_features(scaled)

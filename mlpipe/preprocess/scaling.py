@@ -25,13 +25,16 @@ def robust_extremes(data: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.maximum(data, neighbours.min(axis=0)), np.minimum(data, neighbours.max(axis=0))
 
 
-def galaxy_range(data: np.ndarray, *, radius_px: float, exclude: np.ndarray | None = None) -> tuple[float, float]:
+def galaxy_range(data: np.ndarray, *, radius_px: float, exclude: np.ndarray | None = None,
+                 exclude_min: np.ndarray | None = None) -> tuple[float, float]:
     """(min, max) for the [0, 1] scaling: the minimum over the field and the maximum over the
     galaxy (within ``radius_px`` of the centre, the D25 radius), both robust to single hot or
     cold pixels, so that neither a residual star outside D25 nor a hot pixel sets the scale.
     ``exclude`` (same shape as ``data``): pixels left out of both, e.g. where a removed star
     outshone the galaxy (what its subtraction leaves there is the star's, not the galaxy's);
-    ignored where it would leave nothing."""
+    ``exclude_min``: pixels also left out of the minimum (the sky's noise floor), e.g. wherever
+    a star's model was subtracted (its error shifts the noise there); each ignored where it
+    would leave nothing."""
     low, high = robust_extremes(data)
     n_y, n_x = data.shape
     yy, xx = np.ogrid[:n_y, :n_x]
@@ -40,7 +43,8 @@ def galaxy_range(data: np.ndarray, *, radius_px: float, exclude: np.ndarray | No
     within = inside & use
     if not within.any():
         within = inside if inside.any() else use
-    return float(low[use].min()), float(high[within].max())
+    floor = use if exclude_min is None or not (use & ~exclude_min).any() else use & ~exclude_min
+    return float(low[floor].min()), float(high[within].max())
 
 
 def rescale_unit(data: np.ndarray, *, min_value: float | None = None,

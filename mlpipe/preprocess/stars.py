@@ -11,11 +11,12 @@ centre or brightest peak is replaced (a saturated star's clipped pixels excepted
 A star's flux is fitted with the PSF model (saturated pixels left out); a bright star is refitted
 out into its halo with its own core and halo fluxes and its own shape, and, when that reaches the
 galaxy's centre, against its point-symmetric counterparts about it, so the bulge is not taken for
-its halo. Where the star is bright (above ``replace_threshold_sigma`` sky sigma, at least
+its halo (whose share of the flux is then the model's: it nearly cancels against its counterpart).
+Where the star is bright (above ``replace_threshold_sigma`` sky sigma, at least
 ``mask_radius_fwhm`` FWHM) and outshines what is left, its pixels are replaced by a plane fitted
 to the surrounding annulus plus noise drawn with the sky's own pixel noise (not the annulus
-scatter, which includes the galaxy's gradient), or, on the bulge, by their counterparts (or the
-galaxy's radial profile) corrected by such a plane; beyond, out to where its halo falls below
+scatter, which includes the galaxy's gradient), or, where the replaced disc reaches the nucleus
+zone, by their counterparts (or the galaxy's radial profile) corrected by such a plane; beyond, out to where its halo falls below
 ``halo_threshold_sigma`` sky sigma, the fitted model is subtracted, so a bright star's halo goes
 without replacing the galaxy under it.
 """
@@ -53,9 +54,6 @@ HALO_REACH_FACTOR = 4.0
 #: a pixel within the replaced radius of a star on the bulge is replaced only where the star is
 #: brighter than this times the galaxy's light (its counterpart); elsewhere it is model-subtracted
 STAR_OVER_GALAXY_TO_REPLACE = 1.0
-#: how far a star's fitted model may be off its light (a fraction of it; real PSFs differ from any
-#: model): where that is more than what is left, the pixel is the star's, left out of the scaling
-STAR_MODEL_ERROR = 0.25
 
 
 @dataclass(frozen=True)
@@ -74,6 +72,8 @@ class StarSettings:
     point_like_min_delta_chi2: float = 9.0
     galaxy_level_sigma: float = 1.0
     min_contrast_on_galaxy: float = 5.0
+    star_model_error: float = 0.25
+    max_star_light_fraction: float = 0.5
     psf: PsfModel = field(default_factory=PsfModel)
 
     @classmethod
@@ -312,8 +312,10 @@ def fit_halo(data: np.ndarray, *, x_px: float, y_px: float, fwhm_px: float, sky_
     from the model. Where that reaches the galaxy's centre ``galaxy_xy`` (a star on the bulge),
     each pixel minus its point-symmetric counterpart about the centre is fitted with the model's
     difference at the two: the galaxy's symmetric light (the bulge) cancels, which a plane
-    cannot do, and is not handed to the star's halo (subtracting that would erase galaxy light).
-    Returns ``first`` unchanged when the halo is not detectable or the fit fails."""
+    cannot do, and is not handed to the star's halo (subtracting that would erase galaxy light);
+    there only the star's total flux is free, its halo keeping the model's share (the broad halo
+    nearly cancels against its counterpart, so the data hardly constrain it). Returns ``first``
+    unchanged when the halo is not detectable or the fit fails."""
     halo_model = psf.halo_fraction * first.flux
     r_halo = radius_at_level(flux=halo_model, level=sky_sigma, fwhm_px=fwhm_px, model=psf,
                              max_radius_px=max_radius_px, halo_flux=halo_model)
@@ -359,14 +361,20 @@ def fit_halo(data: np.ndarray, *, x_px: float, y_px: float, fwhm_px: float, sky_
     dx, dy = (xx[use] - x_px) / r_halo, (yy[use] - y_px) / r_halo
     target = values[use]
     best = None
+    share = psf.halo_fraction
     for core_fwhm, core_beta, core, halo in columns:
         design = np.column_stack([core[use], halo[use], np.ones_like(dx), dx, dy])
-        if mirrored:    # star fluxes >= 0 (the differences can be fitted by either sign)
-            design = np.column_stack([design] + [g[use] for g in shift])
+        if mirrored:    # star flux >= 0 (the differences can be fitted by either sign)
+            # a halo far broader than the star's distance from the centre nearly cancels against its
+            # counterpart, which leaves its own flux to the galaxy's asymmetries: the model's share
+            star = (1.0 - share) * design[:, 0] + share * design[:, 1]
+            design = np.column_stack([star, design[:, 2:]] + [g[use] for g in shift])
             norm = np.linalg.norm(design, axis=0)
             norm[norm == 0] = 1.0
-            bounds = (np.r_[0.0, 0.0, np.full(5, -np.inf)], np.full(7, np.inf))
-            coeffs = lsq_linear(design / norm, target, bounds=bounds, method="bvls").x / norm
+            bounds = (np.r_[0.0, np.full(5, -np.inf)], np.full(6, np.inf))
+            total = lsq_linear(design / norm, target, bounds=bounds, method="bvls").x / norm
+            coeffs = np.r_[(1.0 - share) * total[0], share * total[0], total[1:]]
+            design = np.column_stack([core[use], halo[use], design[:, 1:]])
         else:
             coeffs, *_ = np.linalg.lstsq(design, target, rcond=None)
         rss = float(np.sum((target - design @ coeffs) ** 2))
@@ -508,13 +516,18 @@ def subtract_stars(data: np.ndarray, *, star_xy: np.ndarray, star_mag: np.ndarra
                                  max_radius_px=min(2.0 * radius, settings.max_mask_radius_fwhm * fwhm_px),
                                  mirror_xy=fit.mirror_xy)
         halo = max(halo, radius)
+        # the replaced pixels come from their counterparts about the centre only where the disc
+        # reaches the nucleus zone (the bulge's curvature); further out a plane follows the
+        # galaxy, where a counterpart may be another star or a knot
+        on_bulge = fit.mirror_xy is not None and np.hypot(sx - fit.mirror_xy[0], sy - fit.mirror_xy[1]) < radius + protect
         replaced = replace_disc(out, x_px=sx, y_px=sy, radius_px=radius,
                      width_px=annulus_width_px(radius_px=radius, fwhm_px=fwhm_px),
                      noise_sigma=sky_sigma if fill_noise else 0.0, rng=rng, valid=valid,
-                     wings=wings, halo_radius_px=halo, sky_sigma=sky_sigma, mirror_xy=fit.mirror_xy,
+                     wings=wings, halo_radius_px=halo, sky_sigma=sky_sigma,
+                     mirror_xy=fit.mirror_xy if on_bulge else None,
                      keep=keep & (out < level) if saturated else keep)   # clipped pixels hold nothing to keep
         records_by_index[i] = StarRecord(sx, sy, mag, STATUS_REPLACED, radius, fit.flux, saturated, halo,
-                                         fit.mirror_xy, wings, replaced)
+                                         fit.mirror_xy if on_bulge else None, wings, replaced)
     records = [records_by_index[i] for i in range(len(star_xy))]
     return out, records
 
