@@ -161,6 +161,13 @@ def main() -> None:
     for name in PREDICTORS:
         plain = f"{per_fold[f'plain_{name}'].mean():.2f}" if f"plain_{name}" in per_fold else "(a power law)"
         print(f"| {name} | {per_fold[name].mean():.2f} | {se[name]:.2f} | {plain} | {extra['seconds'][name]:.1f} |")
+    pairs = [(name, "constant") for name in PREDICTORS] + [("gi_gbm", "gi_powerlaw")]
+    pairs += [(name, f"plain_{name}") for name in PREDICTORS if f"plain_{name}" in per_fold]
+    for first, second in pairs:
+        if n > 1 and {first, second} <= set(per_fold):
+            diff = per_fold[first] - per_fold[second]
+            print(f"{first} - {second.replace('plain_', 'plain LightGBM ')}: {diff.mean():+.3f} +- "
+                  f"{diff.std(ddof=1) / np.sqrt(n):.3f} (better in {(diff < 0).sum()} of {n} folds)")
     for name in ("g_ref", "gi_gbm"):
         counts = pd.Series([lightgbm_fit.json_key(c) for c in extra["chosen"][name]]).value_counts()
         print(f"{name}: CV choices {counts.to_dict()}")
