@@ -1,6 +1,6 @@
 """Injection-recovery of foreground stars on real SDSS cut-outs (r band, ADU, sky not subtracted).
 
-    nice -n 5 flock /tmp/mlpipe-heavy.lock python bench/star_injection_bench.py ../shared/real/sdss_cutouts
+    python bench/star_injection_bench.py ../shared/real/sdss_cutouts
 
 Into each cut-out, one star at a time, point sources are injected with the PSF model of
 ``preprocess.stars.psf_model`` (FWHM from the config: the cut-outs have no PSF header), from S/N 5
