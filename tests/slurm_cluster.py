@@ -61,6 +61,24 @@ def _port_open(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) == 0
 
 
+def _socket_answers(path: Path) -> bool:
+    """Whether a process accepts connections on the Unix socket ``path``."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        try:
+            s.connect(str(path))
+        except (ConnectionRefusedError, FileNotFoundError):
+            return False
+    return True
+
+
+def _setting(conf: Path, key: str) -> Path | None:
+    """The path a ``key=value`` line of a Slurm configuration file gives, or None."""
+    for line in conf.read_text().splitlines():
+        if line.startswith(f"{key}="):
+            return Path(line.split("=", 1)[1].strip())
+    return None
+
+
 class Cluster:
     """Start with ``start()``; ``env`` runs Slurm commands against it; ``stop()`` ends every daemon."""
 
@@ -91,7 +109,26 @@ class Cluster:
             raise SlurmUnavailable(f"{' '.join(cmd)}: {run.stdout[-500:]} {run.stderr[-500:]}")
         return run.stdout
 
+    def _remove_stale_test_conf(self) -> None:
+        """A test cluster's configuration left by a killed run whose slurmctld is gone is removed
+        (its daemons died with it); one whose slurmctld still runs, or a real site's, is kept."""
+        if not self.conf.exists() or "ClusterName=mlpipetest" not in self.conf.read_text():
+            return
+        state = _setting(self.conf, "SlurmctldPidFile")
+        if state is None:
+            return
+        try:
+            os.kill(int(state.read_text().split()[0]), 0)
+            return                                   # its slurmctld still runs
+        except (FileNotFoundError, ProcessLookupError, ValueError, IndexError):
+            pass
+        dbd_pid = _setting(self.dbd_conf, "PidFile") if self.dbd_conf.exists() else None
+        if dbd_pid is not None and dbd_pid.parent == state.parent:   # written by the same test cluster
+            self.dbd_conf.unlink()
+        self.conf.unlink()
+
     def start(self) -> "Cluster":
+        self._remove_stale_test_conf()
         for existing in (self.conf, self.dbd_conf):
             if existing.exists():
                 why = ("left by a test cluster whose run was killed: stop its daemons (slurmctld, slurmd, slurmdbd, "
@@ -102,17 +139,25 @@ class Cluster:
         for sub in ("munge", "db", "log", "state", "spool"):
             (self.root / sub).mkdir(parents=True, exist_ok=True)
         dbd_port = _free_port()
-        self._write_slurm_conf(dbd_port)   # the clients (sacctmgr) read AuthInfo from it
-        self._start_munge()
-        db_port = self._start_mariadb()
-        self._start_slurmdbd(db_port, dbd_port)
-        self._start_slurm()
+        try:
+            self._write_slurm_conf(dbd_port)   # the clients (sacctmgr) read AuthInfo from it
+            self._start_munge()
+            db_port = self._start_mariadb()
+            self._start_slurmdbd(db_port, dbd_port)
+            self._start_slurm()
+        except BaseException:
+            self.stop()                        # no daemon and no configuration left behind
+            raise
         return self
 
     def _start_munge(self) -> None:
         key = self.root / "munge" / "munge.key"
         key.write_bytes(secrets.token_bytes(1024))
         key.chmod(0o400)
+        if self.munge_socket.exists() and not _socket_answers(self.munge_socket):
+            # left by a munged that died (a killed test cluster): nothing serves it
+            self.munge_socket.unlink()
+            self.munge_socket.with_name(self.munge_socket.name + ".lock").unlink(missing_ok=True)
         if self.munge_socket.exists():
             raise SlurmUnavailable(f"a munged already serves {self.munge_socket}; stop it to run this test")
         self.munge_socket.parent.mkdir(parents=True, exist_ok=True)
