@@ -16,7 +16,14 @@ from mlpipe.preprocess.errors import Rejected
 from mlpipe.preprocess.features import log_image_features, luminosity_features
 from mlpipe.preprocess.psf import header_fwhm_arcsec, measure_fwhm_px
 from mlpipe.preprocess.resize import resize
-from mlpipe.preprocess.scaling import galaxy_range, log_stretch, noise_level, rescale_unit, solve_scaling
+from mlpipe.preprocess.scaling import (
+    galaxy_range,
+    log_stretch,
+    noise_level,
+    rescale_unit,
+    solve_scaling,
+    within_radius,
+)
 from mlpipe.preprocess.stars import (
     SATURATED_MIN_PIXELS,
     STATUS_GALAXY,
@@ -24,6 +31,7 @@ from mlpipe.preprocess.stars import (
     StarRecord,
     StarSettings,
     find_point_sources,
+    replaced_pixels,
     star_light,
     subtract_stars,
 )
@@ -86,23 +94,11 @@ def brightest_peak(data: np.ndarray, *, fwhm_px: float, within_px: float) -> tup
     return float(ix + lo), float(iy + lo)
 
 
-def replaced_pixels(shape: tuple[int, int], records: list[StarRecord]) -> np.ndarray:
-    """(N_y, N_x) True where a removed star's pixels were replaced."""
-    out = np.zeros(shape, bool)
-    for rec in records:
-        if rec.status == STATUS_REPLACED and rec.replaced is not None:
-            rows, cols, mask = rec.replaced
-            out[rows, cols] |= mask
-    return out
-
-
 def star_light_share(clean: np.ndarray, star_pixels: np.ndarray, *, radius_px: float) -> float:
     """The fraction of the galaxy's light (the star-subtracted image, negative pixels as 0) within
     ``radius_px`` of the field's centre (D25) that lies in ``star_pixels``: what there is made by
     the star's removal, not seen."""
-    n_y, n_x = clean.shape
-    yy, xx = np.ogrid[:n_y, :n_x]
-    inside = (xx - (n_x - 1) / 2.0) ** 2 + (yy - (n_y - 1) / 2.0) ** 2 <= radius_px**2
+    inside = within_radius(clean.shape, radius_px=radius_px)
     light = np.where(inside, np.clip(clean, 0.0, None), 0.0)
     total = light.sum()
     return float(light[star_pixels].sum() / total) if total > 0 else 0.0

@@ -25,6 +25,13 @@ def robust_extremes(data: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.maximum(data, neighbours.min(axis=0)), np.minimum(data, neighbours.max(axis=0))
 
 
+def within_radius(shape: tuple[int, int], *, radius_px: float) -> np.ndarray:
+    """(N_y, N_x) True within ``radius_px`` of the field's centre (the galaxy's D25 circle)."""
+    n_y, n_x = shape
+    yy, xx = np.ogrid[:n_y, :n_x]
+    return (xx - (n_x - 1) / 2.0) ** 2 + (yy - (n_y - 1) / 2.0) ** 2 <= radius_px**2
+
+
 def galaxy_range(data: np.ndarray, *, radius_px: float, exclude: np.ndarray | None = None,
                  exclude_min: np.ndarray | None = None) -> tuple[float, float]:
     """(min, max) for the [0, 1] scaling: the minimum over the field and the maximum over the
@@ -36,9 +43,7 @@ def galaxy_range(data: np.ndarray, *, radius_px: float, exclude: np.ndarray | No
     a star's model was subtracted (its error shifts the noise there); each ignored where it
     would leave nothing."""
     low, high = robust_extremes(data)
-    n_y, n_x = data.shape
-    yy, xx = np.ogrid[:n_y, :n_x]
-    inside = (xx - (n_x - 1) / 2.0) ** 2 + (yy - (n_y - 1) / 2.0) ** 2 <= radius_px**2
+    inside = within_radius(data.shape, radius_px=radius_px)
     use = np.ones(data.shape, bool) if exclude is None or exclude.all() else ~exclude
     within = inside & use
     if not within.any():

@@ -363,18 +363,20 @@ def fit_halo(data: np.ndarray, *, x_px: float, y_px: float, fwhm_px: float, sky_
     best = None
     share = psf.halo_fraction
     for core_fwhm, core_beta, core, halo in columns:
-        design = np.column_stack([core[use], halo[use], np.ones_like(dx), dx, dy])
+        plane = [np.ones_like(dx), dx, dy]
+        design = np.column_stack([core[use], halo[use], *plane])
         if mirrored:    # star flux >= 0 (the differences can be fitted by either sign)
             # a halo far broader than the star's distance from the centre nearly cancels against its
             # counterpart, which leaves its own flux to the galaxy's asymmetries: the model's share
-            star = (1.0 - share) * design[:, 0] + share * design[:, 1]
-            design = np.column_stack([star, design[:, 2:]] + [g[use] for g in shift])
-            norm = np.linalg.norm(design, axis=0)
+            counterparts = [g[use] for g in shift]
+            star = (1.0 - share) * core[use] + share * halo[use]
+            fitted = np.column_stack([star, *plane, *counterparts])
+            norm = np.linalg.norm(fitted, axis=0)
             norm[norm == 0] = 1.0
-            bounds = (np.r_[0.0, np.full(5, -np.inf)], np.full(6, np.inf))
-            total = lsq_linear(design / norm, target, bounds=bounds, method="bvls").x / norm
+            bounds = (np.r_[0.0, np.full(fitted.shape[1] - 1, -np.inf)], np.full(fitted.shape[1], np.inf))
+            total = lsq_linear(fitted / norm, target, bounds=bounds, method="bvls").x / norm
             coeffs = np.r_[(1.0 - share) * total[0], share * total[0], total[1:]]
-            design = np.column_stack([core[use], halo[use], design[:, 1:]])
+            design = np.column_stack([design, *counterparts])
         else:
             coeffs, *_ = np.linalg.lstsq(design, target, rcond=None)
         rss = float(np.sum((target - design @ coeffs) ** 2))
@@ -520,14 +522,15 @@ def subtract_stars(data: np.ndarray, *, star_xy: np.ndarray, star_mag: np.ndarra
         # reaches the nucleus zone (the bulge's curvature); further out a plane follows the
         # galaxy, where a counterpart may be another star or a knot
         on_bulge = fit.mirror_xy is not None and np.hypot(sx - fit.mirror_xy[0], sy - fit.mirror_xy[1]) < radius + protect
+        mirror_xy = fit.mirror_xy if on_bulge else None
         replaced = replace_disc(out, x_px=sx, y_px=sy, radius_px=radius,
                      width_px=annulus_width_px(radius_px=radius, fwhm_px=fwhm_px),
                      noise_sigma=sky_sigma if fill_noise else 0.0, rng=rng, valid=valid,
                      wings=wings, halo_radius_px=halo, sky_sigma=sky_sigma,
-                     mirror_xy=fit.mirror_xy if on_bulge else None,
+                     mirror_xy=mirror_xy,
                      keep=keep & (out < level) if saturated else keep)   # clipped pixels hold nothing to keep
         records_by_index[i] = StarRecord(sx, sy, mag, STATUS_REPLACED, radius, fit.flux, saturated, halo,
-                                         fit.mirror_xy if on_bulge else None, wings, replaced)
+                                         mirror_xy, wings, replaced)
     records = [records_by_index[i] for i in range(len(star_xy))]
     return out, records
 
@@ -548,6 +551,16 @@ def star_light(shape: tuple[int, int], records: list[StarRecord]) -> np.ndarray:
         r = np.hypot(xx[:, xs:xe] - rec.x, yy[ys:ye] - rec.y)
         light[ys:ye, xs:xe] += np.where(r <= reach, rec.model(r), 0.0)
     return light
+
+
+def replaced_pixels(shape: tuple[int, int], records: list[StarRecord]) -> np.ndarray:
+    """(N_y, N_x) True where a removed star's pixels were replaced."""
+    out = np.zeros(shape, bool)
+    for rec in records:
+        if rec.status == STATUS_REPLACED and rec.replaced is not None:
+            rows, cols, mask = rec.replaced
+            out[rows, cols] |= mask
+    return out
 
 
 def protected_pixels(shape: tuple[int, int], *, protect_xy: list[tuple[float, float]], radius_px: float) -> np.ndarray:
