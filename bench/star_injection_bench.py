@@ -3,7 +3,8 @@
     python bench/star_injection_bench.py ../shared/real/sdss_cutouts
 
 Into each cut-out, one star at a time, point sources are injected with the PSF model of
-``preprocess.stars.psf_model`` (FWHM from the config: the cut-outs have no PSF header), from S/N 5
+``preprocess.stars.psf_model`` at the image's FWHM as the pipeline finds it (the cut-outs have
+no PSF header: measured on the image's own stars, else ``preprocess.psf_fwhm_arcsec``), from S/N 5
 (PSF-optimal, against the sky noise) to saturated (a core clipped 10,000 sky sigma above the
 sky, with its halo), on the sky (outside the galaxy's ellipse), on the disc (0.35-0.8 of the
 ellipse radius) and near the nucleus (3-4 FWHM from the centre, just beyond the protected
@@ -20,7 +21,9 @@ nucleus). The preprocessing runs with the injected star as the catalogue and wit
   damage is the change beyond what it explains: below the galaxy's flux alone (light removed),
   or above the galaxy's plus the star's (light added);
 - patch noise: pixel-to-pixel noise (MAD of neighbour differences) inside replaced patches over
-  the same measure on the sky, from a run with the fill noise on;
+  the same measure on the sky, and over the same measure on the same pixels of the image without
+  the star (on a bright bulge the image's noise is the galaxy's photon noise as well as the
+  sky's), from a run with the fill noise on;
 - scaling: the scaling maximum, and the log stretch's ``a``, over those without the star.
 
 Without a catalogue and without injection, each image's replacements inside its ellipse and the
@@ -176,10 +179,12 @@ def bench_image(path: Path, cfg: dict, reps: int, rows: list, per_image: list, s
     pre["stars"]["detect_without_catalogue"] = True
     nocat = PreprocessSettings.from_config(pre, image_unit="counts", image_zero_point_mag=28.0)
     inject_psf = dict(inject_psf)
-    fwhm_px = cat.psf_fwhm_arcsec / PIXEL_ARCSEC      # what the pipeline assumes (no PSF in the headers)
-    inj_fwhm_px = inject_psf.pop("fwhm_arcsec", cat.psf_fwhm_arcsec) / PIXEL_ARCSEC
-    psf = PsfModel(**{**cat.stars.psf.__dict__, **inject_psf})   # what is injected (default: the model)
     base = run(image, cat, radec, d25)
+    # the image's PSF as the pipeline finds it (no PSF in the headers: measured on the image's own
+    # stars, else preprocess.psf_fwhm_arcsec); stars are injected with it unless told otherwise
+    fwhm_px = base.features["psf_fwhm_arcsec"] / PIXEL_ARCSEC
+    inj_fwhm_px = inject_psf.pop("fwhm_arcsec", fwhm_px * PIXEL_ARCSEC) / PIXEL_ARCSEC
+    psf = PsfModel(**{**cat.stars.psf.__dict__, **inject_psf})   # what is injected (default: the model)
     raw0, sky0, sigma = base.stages["raw"], base.features["sky"], base.features["sky_sigma"]
     shape = raw0.shape
     assert shape == image.data.shape, "the bench expects the field to be the whole cut-out"
@@ -198,7 +203,7 @@ def bench_image(path: Path, cfg: dict, reps: int, rows: list, per_image: list, s
                       "nocat_replaced_at": " ".join(f"({r.x:.0f},{r.y:.0f})" for r in in_ell),
                       "nocat_kept_as_galaxy": int(base_nc.features["stars_kept_as_galaxy"]),
                       "nocat_flux_removed_in_ellipse": float((raw0 - c0)[inside].sum() / galaxy_flux),
-                      "scale_a": base.features["scale_a"]})
+                      "scale_a": base.features["scale_a"], "fwhm_arcsec": fwhm_px * PIXEL_ARCSEC})
     stamp = draw_star((41, 41), x=20, y=20, flux=1.0, fwhm_px=inj_fwhm_px, psf=psf)
     nea = 1.0 / np.sum(stamp**2)
     centre = ((n_x - 1) / 2, (n_y - 1) / 2)
@@ -228,7 +233,8 @@ def bench_image(path: Path, cfg: dict, reps: int, rows: list, per_image: list, s
                 dist = np.hypot(xx - xy[0], yy - xy[1])
                 aperture = dist <= r_ap
                 away = inside & (dist > r_ap + annulus_width_px(radius_px=r_ap, fwhm_px=fwhm_px))
-                row = {"objid": path.stem, "class": cls, "bin": label, "flux_injected": float(injected[aperture].sum())}
+                row = {"objid": path.stem, "class": cls, "bin": label, "x": xy[0], "y": xy[1],
+                       "flux_injected": float(injected[aperture].sum())}
                 for mode, settings, ref_clean in (("catalogue", cat, raw0), ("none", nocat, c0)):
                     try:
                         res = run(img, settings, radec, d25, stars=listed if mode == "catalogue" else NO_STARS)
@@ -236,7 +242,8 @@ def bench_image(path: Path, cfg: dict, reps: int, rows: list, per_image: list, s
                         row[f"{mode}_rejected"] = str(err)
                         continue
                     clean = res.stages["clean"] + res.features["sky"] - sky0
-                    ref = forced(ref_clean, res.stars, fwhm_px, keep, near_xy=xy, within=r_ap)
+                    ref = forced(ref_clean, res.stars, res.features["psf_fwhm_arcsec"] / PIXEL_ARCSEC, keep,
+                                 near_xy=xy, within=r_ap)
                     left = (clean - ref)[aperture].sum()
                     row[f"{mode}_removed"] = 1.0 - left / row["flux_injected"]
                     # what the star cannot explain: less than the galaxy alone, or more than galaxy + star
@@ -256,7 +263,10 @@ def bench_image(path: Path, cfg: dict, reps: int, rows: list, per_image: list, s
                             if r.status == STATUS_REPLACED and r.replaced is not None:
                                 py, px, mask = r.replaced
                                 patch[py, px] |= mask
-                        row["patch_noise_ratio"] = diff_noise(noisy.stages["clean"], patch) / sky_noise
+                        patch_noise = diff_noise(noisy.stages["clean"], patch)
+                        row["patch_noise_ratio"] = patch_noise / sky_noise
+                        # on a bright bulge the image's own noise there is the galaxy's photon noise too
+                        row["patch_noise_local_ratio"] = patch_noise / diff_noise(raw0, patch)
                 rows.append(row)
     per_image[-1]["catalogue_damage_max"] = float(np.nanmax(np.abs(damage_image))) if damage_image else np.nan
     mine = [r.get("none_damage", np.nan) for r in rows if r["objid"] == path.stem]
@@ -299,13 +309,15 @@ def rejected(group: pd.DataFrame, mode: str) -> int:
 def summarise(rows: pd.DataFrame, per_image: pd.DataFrame) -> str:
     order = {b: i for i, b in enumerate([f"S/N {s}" for s in SNR_BINS] + [f"sat x{k:g}" for k in SATURATED])}
     lines = ["| class | bin | n | removed, catalogue (median / 10th pct) | removed, no catalogue (median) | "
-             "patch noise / sky noise (median) | scaling max ratio (min / max) | no catalogue (min / max) | "
+             "patch noise / sky noise; / the same pixels' noise without the star (median) | "
+             "scaling max ratio (min / max) | no catalogue (min / max) | "
              "`a` ratio (min / max) | rejected (catalogue / no catalogue) |",
              "|---|---|---|---|---|---|---|---|---|---|"]
     for (cls, b), g in sorted(rows.groupby(["class", "bin"]), key=lambda t: (CLASSES.index(t[0][0]), order[t[0][1]])):
         lines.append(f"| {cls} | {b} | {len(g)} | {g['catalogue_removed'].median():.3f} / "
                      f"{g['catalogue_removed'].quantile(0.1):.3f} | {g['none_removed'].median():.3f} | "
-                     f"{g['patch_noise_ratio'].median():.2f} | {g['catalogue_scale_ratio'].min():.3f} / "
+                     f"{g['patch_noise_ratio'].median():.2f}; {g['patch_noise_local_ratio'].median():.2f} | "
+                     f"{g['catalogue_scale_ratio'].min():.3f} / "
                      f"{g['catalogue_scale_ratio'].max():.3f} | {g['none_scale_ratio'].min():.3f} / "
                      f"{g['none_scale_ratio'].max():.3f} | "
                      f"{g['catalogue_a_ratio'].min():.2f} / {g['catalogue_a_ratio'].max():.2f} | "
@@ -323,14 +335,15 @@ def summarise(rows: pd.DataFrame, per_image: pd.DataFrame) -> str:
                     if len(linear) else ""))
     lines.append("")
     lines.append("| objid | side px | ellipse a px | no catalogue: replaced in ellipse (x,y) | kept as galaxy | "
-                 "flux replaced / galaxy flux | damage max, catalogue / no catalogue | `a` without injection |")
-    lines.append("|---|---|---|---|---|---|---|---|")
+                 "flux replaced / galaxy flux | damage max, catalogue / no catalogue | `a` without injection | "
+                 "PSF FWHM (arcsec) |")
+    lines.append("|---|---|---|---|---|---|---|---|---|")
     for _, r in per_image.iterrows():
         lines.append(f"| {r['objid']} | {r['side_px']} | {r['ellipse_a_px']} | {r['nocat_replaced_in_ellipse']} "
                      f"{r['nocat_replaced_at']} | "
                      f"{r['nocat_kept_as_galaxy']} | {100 * r['nocat_flux_removed_in_ellipse']:.2f} % | "
                      f"{100 * r['catalogue_damage_max']:.3f} % / {100 * r['none_damage_max']:.3f} % | "
-                     f"{r['scale_a']:.3g} |")
+                     f"{r['scale_a']:.3g} | {r['fwhm_arcsec']:.2f} |")
     return "\n".join(lines)
 
 

@@ -354,3 +354,105 @@ def test_galaxy_under_a_saturated_star_is_rejected_with_the_reason(config, liste
     _, got = _run_with_and_without_star(galaxy, star, star_xy, saturation, PreprocessSettings.from_config(loose),
                                         listed=listed)
     assert got.features["scale_a"] > 0
+
+
+def _field_with_stars(star_fwhm_arcsec: float, star_xy, *, compact=(), seed=11):
+    """A faint disc galaxy with a compact nucleus at the centre, point sources of FWHM
+    ``star_fwhm_arcsec`` at ``star_xy`` and compact galaxies (1.5 times broader) at ``compact``."""
+    c = (SIZE - 1) / 2.0
+    psf = galsim.Moffat(beta=3.5, fwhm=star_fwhm_arcsec)
+    def draw(obj, xy):
+        return obj.drawImage(nx=SIZE, ny=SIZE, scale=SCALE, offset=(xy[0] - c, xy[1] - c)).array
+    galaxy = (draw(galsim.Convolve(galsim.Exponential(half_light_radius=6.0, flux=150.0), psf), (c, c))
+              + draw(galsim.Convolve(galsim.Gaussian(fwhm=1.2, flux=20.0), psf), (c, c)))
+    for xy in star_xy:
+        galaxy = galaxy + draw(psf.withFlux(30.0), xy)
+    for xy in compact:
+        galaxy = galaxy + draw(galsim.Convolve(galsim.Gaussian(fwhm=1.1 * star_fwhm_arcsec, flux=30.0), psf), xy)
+    return galaxy + np.random.default_rng(seed).normal(0, SIGMA, (SIZE, SIZE))
+
+
+def test_fwhm_measured_on_the_stars_not_on_the_nucleus_or_compact_galaxies():
+    """Candidates include the galaxy's nucleus and compact galaxies, both broader than the PSF:
+    the FWHM is the stars' (the narrow end of the sources), not a median pulled up by them."""
+    from mlpipe.preprocess.psf import measure_fwhm_px
+    true_px = 1.1 / SCALE
+    stars = [(25.0, 30.0), (110.0, 28.0)]
+    compact = [(30.0, 110.0), (112.0, 105.0)]
+    data = _field_with_stars(1.1, stars, compact=compact)
+    c = (SIZE - 1) / 2.0
+    xy = np.array(stars + compact + [(c, c)])
+    got = measure_fwhm_px(data, xy=xy, guess_fwhm_px=FWHM / SCALE, sky_sigma=SIGMA, exclude_xy=[(c, c)],
+                          exclude_radius_px=2 * FWHM / SCALE)
+    assert got == pytest.approx(true_px, rel=0.06)
+    # the nucleus and one star alone: too few stars to say, not the nucleus's width
+    assert measure_fwhm_px(data, xy=np.array([stars[0], (c, c)]), guess_fwhm_px=FWHM / SCALE, sky_sigma=SIGMA,
+                           exclude_xy=[(c, c)], exclude_radius_px=2 * FWHM / SCALE) is None
+
+
+@pytest.mark.parametrize("listed", [True, False])
+def test_fwhm_from_the_image_stars_when_the_header_has_none(config, listed):
+    """Without a PSF in the header the FWHM is the image's stars' in both star modes (an SDSS
+    cut-out's seeing is not the config's); a header PSF is used as it is."""
+    stars = [(25.0, 30.0), (110.0, 28.0), (28.0, 112.0)]
+    data = _field_with_stars(1.1, stars)
+    settings = (PreprocessSettings.from_config(config["preprocess"]) if listed
+                else _settings(config, detect_without_catalogue=True))
+    image = _image(data)
+    ra, dec = image.wcs.celestial.all_pix2world([s[0] for s in stars], [s[1] for s in stars], 0)
+    listing = (pd.DataFrame({"ra": ra, "dec": dec, "psfMag_g": np.full(3, 18.0)}) if listed
+               else pd.DataFrame(columns=["ra", "dec", "psfMag_g"]))
+    d25 = SIZE * SCALE / 60 / 1.125
+    def run(img):
+        return preprocess_galaxy(img, ra_deg=150.0, dec_deg=2.0, d25_arcmin=d25, stars=listing, distance_cm=3e26,
+                                 sizes=[32], settings=settings, rng=np.random.default_rng(0), keep_stages=True)
+    got = run(image)
+    assert got.features["psf_fwhm_arcsec"] == pytest.approx(1.1, rel=0.06)
+    assert sum(r.status == STATUS_REPLACED for r in got.stars) == 3
+    yy, xx = np.mgrid[:SIZE, :SIZE]
+    for x, y in stars:   # every star's light gone
+        near = np.hypot(xx - x, yy - y) < 3 * 1.1 / SCALE
+        assert abs(got.stages["clean"][near].sum()) < 0.05 * 30.0 + 4 * SIGMA * np.sqrt(near.sum())
+    assert run(_image(data, PSF_FWHM=1.3)).features["psf_fwhm_arcsec"] == pytest.approx(1.3)
+
+
+def test_fill_noise_follows_the_local_pixel_noise_on_a_bright_galaxy():
+    """A patch on a bright galaxy, whose photon noise is 3 times the sky's, gets the noise of its
+    annulus's pixel-to-pixel differences (blind to the galaxy's gradient), not the sky's."""
+    from mlpipe.preprocess.stars import pixel_noise, replace_disc
+    rng = np.random.default_rng(5)
+    yy, xx = np.mgrid[:80, :80]
+    bulge = 20.0 + 0.3 * (xx - 40) + 0.2 * (yy - 40)   # a gradient 5 times the noise per pixel
+    data = bulge + rng.normal(0, 3 * SIGMA, bulge.shape)
+    inner = np.hypot(xx - 50, yy - 40) <= 6.0
+    assert pixel_noise(data, ~inner) == pytest.approx(3 * SIGMA, rel=0.1)   # blind to the gradient
+    assert np.std(data[~inner]) > 30 * SIGMA
+    replace_disc(data, x_px=50.0, y_px=40.0, radius_px=6.0, width_px=4.0, noise_sigma=SIGMA, rng=rng)
+    assert pixel_noise(data, inner) == pytest.approx(3 * SIGMA, rel=0.25)
+    quiet = rng.normal(0, SIGMA, bulge.shape)   # on the sky: the sky's noise
+    replace_disc(quiet, x_px=50.0, y_px=40.0, radius_px=6.0, width_px=4.0, noise_sigma=SIGMA, rng=rng)
+    assert pixel_noise(quiet, inner) == pytest.approx(SIGMA, rel=0.25)
+
+
+@pytest.mark.parametrize("shift", [(0.0, 0.0), (0.31, -0.22), (-0.45, 0.4)])
+def test_saturated_star_centre_fitted_on_its_unclipped_wings(shift):
+    """The clipped core's mean is the centre only to a fraction of a pixel, and 0.2 px leaves a
+    fifth of a bright star's light 3 px from it: the centre fitted on the unclipped pixels around
+    the core is right to 0.05 px, on a galaxy's gradient."""
+    from mlpipe.preprocess.psf import PsfModel
+    from mlpipe.preprocess.stars import refine_saturated_centre, saturated_cores
+    galaxy, _, _, saturation = _bulge_disk_with_saturated_star(3.0, 3.0)
+    c = (SIZE - 1) / 2.0
+    true_xy = (c + 14.0 + shift[0], c + 9.0 + shift[1])
+    accurate = galsim.GSParams(folding_threshold=1e-6, maxk_threshold=1e-6)
+    offset = (true_xy[0] - c, true_xy[1] - c)
+    unit = (galsim.Moffat(beta=3.5, fwhm=FWHM, flux=0.95, gsparams=accurate).drawImage(
+                nx=SIZE, ny=SIZE, scale=SCALE, offset=offset).array
+            + galsim.Moffat(beta=2.0, fwhm=6 * FWHM, flux=0.05).drawImage(nx=SIZE, ny=SIZE, scale=SCALE, offset=offset,
+                                                                         method="no_pixel").array)
+    noise = np.random.default_rng(2).normal(0, SIGMA, (SIZE, SIZE))
+    data = np.minimum(galaxy + unit * 5.0 * saturation / unit.max() + noise, saturation)
+    (x0, y0), = saturated_cores(data, sky_sigma=SIGMA)
+    x, y = refine_saturated_centre(data, x_px=x0, y_px=y0, fwhm_px=FWHM / SCALE, psf=PsfModel(),
+                                   saturated_level=saturation)
+    assert np.hypot(x - true_xy[0], y - true_xy[1]) < 0.05

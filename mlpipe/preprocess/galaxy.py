@@ -121,26 +121,35 @@ def preprocess_galaxy(image: Image, *, ra_deg: float, dec_deg: float, d25_arcmin
                             max_masked_d25_fraction=settings.max_masked_d25_fraction)
     unit = image_unit(image.header, configured_unit=settings.image_unit,
                       configured_zero_point_mag=settings.image_zero_point_mag)
-    fwhm_arcsec = header_fwhm_arcsec(image.header, default_arcsec=settings.psf_fwhm_arcsec,
-                                     valid_range_arcsec=settings.psf_fwhm_range_arcsec)
-    fwhm_px = fwhm_arcsec / cut.pixel_scale_arcsec
     n = cut.data.shape[0]
     centre = ((n - 1) / 2.0, (n - 1) / 2.0)
     r25_px = n / (2.0 * settings.fov_d25)
     star_settings = settings.stars
-    from_catalogue = True
+    header_arcsec = header_fwhm_arcsec(image.header, default_arcsec=None,
+                                       valid_range_arcsec=settings.psf_fwhm_range_arcsec)
+    fwhm_px = (header_arcsec or settings.psf_fwhm_arcsec) / cut.pixel_scale_arcsec
+    from_catalogue = len(stars) > 0 or not star_settings.detect_without_catalogue
     if len(stars):
         sx, sy = image.wcs.celestial.all_world2pix(stars["ra"].to_numpy(), stars["dec"].to_numpy(), 0)
         star_xy = np.column_stack([sx - cut.x0, sy - cut.y0])
-    elif star_settings.detect_without_catalogue:
-        from_catalogue = False
-        star_xy = find_point_sources(cut.data, sky_sigma=cut.sky_sigma, fwhm_px=fwhm_px, settings=star_settings)
-        measured = measure_fwhm_px(cut.data, xy=star_xy, guess_fwhm_px=fwhm_px, sky_sigma=cut.sky_sigma)
-        if measured is not None and 0.5 * fwhm_px <= measured <= 2.0 * fwhm_px:
-            fwhm_px = measured
-            fwhm_arcsec = measured * cut.pixel_scale_arcsec
     else:
         star_xy = np.empty((0, 2))
+    if header_arcsec is None or not from_catalogue:
+        found = find_point_sources(cut.data, sky_sigma=cut.sky_sigma, fwhm_px=fwhm_px, settings=star_settings)
+        if not from_catalogue:
+            star_xy = found
+    if header_arcsec is None:
+        # no PSF in the header: the FWHM of the image's own stars where it measures them
+        nucleus = [centre] + [p for p in [brightest_peak(cut.data, fwhm_px=fwhm_px, within_px=2.0 * fwhm_px)] if p]
+        if from_catalogue and len(star_xy) and len(found):   # a listed star found again counts once
+            near = np.hypot(*(found[:, None, :] - star_xy[None, :, :]).transpose(2, 0, 1)).min(axis=1)
+            found = np.vstack([star_xy, found[near > fwhm_px]])
+        measured = measure_fwhm_px(cut.data, xy=found,
+                                   guess_fwhm_px=fwhm_px, sky_sigma=cut.sky_sigma, exclude_xy=nucleus,
+                                   exclude_radius_px=star_settings.nucleus_protect_fwhm * fwhm_px)
+        if measured is not None and 0.5 * fwhm_px <= measured <= 2.0 * fwhm_px:
+            fwhm_px = measured
+    fwhm_arcsec = fwhm_px * cut.pixel_scale_arcsec
     star_mag = stars["psfMag_g"].to_numpy() if len(stars) else np.full(len(star_xy), np.nan)
     protect = [centre]
     peak = brightest_peak(cut.data, fwhm_px=fwhm_px, within_px=2.0 * fwhm_px) if len(star_xy) else None

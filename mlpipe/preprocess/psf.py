@@ -14,6 +14,11 @@ from mlpipe.preprocess.errors import Rejected
 FWHM_HEADER_KEYS = ("PSF_FWHM", "SEEING")
 #: radial step (px) of the finite differences of ``pixel_integrated``
 PIXEL_STEP_PX = 0.25
+#: sources whose measured FWHM is within this factor of the narrowest are the stars (the stellar
+#: locus); broader ones are compact galaxies, a nucleus or HII regions on a gradient
+STELLAR_LOCUS_WIDTH = 1.25
+#: a source's FWHM is fitted within this many guessed FWHM of it
+FIT_RADIUS_FWHM = 2.0
 
 
 @dataclass(frozen=True)
@@ -86,7 +91,8 @@ def radius_at_level(*, flux: float, level: float, fwhm_px: float, model: PsfMode
     return float(r[np.argmin(above)])
 
 
-def header_fwhm_arcsec(header, *, default_arcsec: float, valid_range_arcsec: tuple[float, float]) -> float:
+def header_fwhm_arcsec(header, *, default_arcsec: float | None,
+                       valid_range_arcsec: tuple[float, float]) -> float | None:
     """The PSF FWHM from the header (PSF_FWHM or SEEING, arcsec), else ``default_arcsec``.
 
     A header value outside ``valid_range_arcsec`` rejects the galaxy: a corrupt header must not
@@ -100,50 +106,64 @@ def header_fwhm_arcsec(header, *, default_arcsec: float, valid_range_arcsec: tup
             raise Rejected(f"header {key} = {value!r} arcsec is outside the valid PSF FWHM range "
                            f"[{lo}, {hi}] (preprocess.psf_fwhm_range_arcsec)")
         return float(value)
-    return float(default_arcsec)
+    return default_arcsec
 
 
 def measure_fwhm_px(data: np.ndarray, *, xy: np.ndarray, guess_fwhm_px: float, sky_sigma: float,
+                    exclude_xy: list[tuple[float, float]] = (), exclude_radius_px: float = 0.0,
                     min_snr: float = 20.0, min_stars: int = 2) -> float | None:
-    """Median FWHM (px) of the bright, unsaturated point sources at ``xy`` from their second
-    moments over a local plane; None when fewer than ``min_stars`` give a usable value."""
-    n_y, n_x = data.shape
-    half = int(np.ceil(2.0 * guess_fwhm_px))
+    """Median FWHM (px) of the stars among the bright, unsaturated sources at ``xy``.
+
+    Each source's FWHM is that of the PSF model's core fitted to it (``_source_fwhm_px``): the
+    width the star removal needs, whatever the survey's PSF shape. Sources within ``exclude_radius_px`` of
+    a point of ``exclude_xy`` (the galaxy's nucleus) are left out, and of the rest only those
+    within ``STELLAR_LOCUS_WIDTH`` of the narrowest count: a star is the narrowest thing in an
+    image, and a compact galaxy or a nucleus is broader than the PSF. None when fewer than
+    ``min_stars`` stars give a usable value."""
     values = []
     for x, y in xy:
-        ix, iy = int(round(x)), int(round(y))
-        if ix - half < 0 or iy - half < 0 or ix + half >= n_x or iy + half >= n_y:
+        if any(np.hypot(x - ex, y - ey) <= exclude_radius_px for ex, ey in exclude_xy):
             continue
-        stamp = data[iy - half:iy + half + 1, ix - half:ix + half + 1]
-        yy, xx = np.mgrid[-half:half + 1, -half:half + 1]
-        r = np.hypot(xx - (x - ix), yy - (y - iy))
-        edge = r > 1.5 * guess_fwhm_px
-        if edge.sum() < 8:
-            continue
-        background = np.median(stamp[edge])
-        core = stamp - background
-        inner = r <= 1.5 * guess_fwhm_px
-        peak = core[r <= 1.0].max()
-        if peak < min_snr * sky_sigma or np.sum(stamp >= stamp.max()) > 2:
-            continue
-        w = np.clip(core[inner], 0, None)
-        if w.sum() <= 0:
-            continue
-        sigma2 = np.sum(w * r[inner] ** 2) / w.sum() / 2.0
-        values.append(2.3548 * np.sqrt(sigma2))
+        value = _source_fwhm_px(data, x_px=x, y_px=y, guess_fwhm_px=guess_fwhm_px, sky_sigma=sky_sigma,
+                                min_snr=min_snr)
+        if value is not None and value >= 0.5 * guess_fwhm_px:   # hot pixels and cosmic rays are narrower
+            values.append(value)
+    values = [v for v in values if v <= STELLAR_LOCUS_WIDTH * min(values)]
     if len(values) < min_stars:
         return None
-    # moments inside 1.5 FWHM of a Moffat are narrower than the FWHM says: calibrate on the model
-    return float(np.median(values)) * guess_fwhm_px / _moment_fwhm(guess_fwhm_px)
+    return float(np.median(values))
 
 
-def _moment_fwhm(fwhm_px: float) -> float:
-    """The moment FWHM ``measure_fwhm_px`` finds for a noiseless core of FWHM ``fwhm_px``."""
-    half = int(np.ceil(2.0 * fwhm_px))
+def _source_fwhm_px(data: np.ndarray, *, x_px: float, y_px: float, guess_fwhm_px: float, sky_sigma: float,
+                    min_snr: float) -> float | None:
+    """One source's FWHM (px): the core FWHM of the PSF model that fits it best within
+    ``FIT_RADIUS_FWHM`` guessed FWHM, on a local plane (flux and plane linear, the FWHM on a grid
+    from 0.5 to 2 times the guess, refined by a parabola); None near the edge, below ``min_snr``
+    sky sigma at the peak, flat-topped (saturated) or at an end of the grid."""
+    n_y, n_x = data.shape
+    half = int(np.ceil(FIT_RADIUS_FWHM * guess_fwhm_px))
+    ix, iy = int(round(x_px)), int(round(y_px))
+    if ix - half < 0 or iy - half < 0 or ix + half >= n_x or iy + half >= n_y:
+        return None
+    stamp = data[iy - half:iy + half + 1, ix - half:ix + half + 1]
     yy, xx = np.mgrid[-half:half + 1, -half:half + 1]
-    r = np.hypot(xx, yy)
-    w = core_profile(r, fwhm_px=fwhm_px, model=PsfModel())
-    w = w - np.median(w[r > 1.5 * fwhm_px])
-    inner = r <= 1.5 * fwhm_px
-    w = np.clip(w[inner], 0, None)
-    return 2.3548 * np.sqrt(np.sum(w * r[inner] ** 2) / w.sum() / 2.0)
+    dx, dy = xx - (x_px - ix), yy - (y_px - iy)
+    r = np.hypot(dx, dy)
+    use = r <= FIT_RADIUS_FWHM * guess_fwhm_px
+    values = stamp[use]
+    if values.max() - np.median(values) < min_snr * sky_sigma or np.sum(stamp >= stamp.max()) > 2:
+        return None
+    grid = guess_fwhm_px * np.exp(np.linspace(np.log(0.5), np.log(2.0), 36))
+    shape = PsfModel()
+    rss = []
+    for fwhm in grid:
+        design = np.column_stack([core_profile(r[use], fwhm_px=fwhm, model=shape), np.ones(use.sum()),
+                                  dx[use], dy[use]])
+        coeffs, *_ = np.linalg.lstsq(design, values, rcond=None)
+        rss.append(float(np.sum((values - design @ coeffs) ** 2)) if coeffs[0] > 0 else np.inf)
+    k = int(np.argmin(rss))
+    if not (0 < k < len(grid) - 1 and np.isfinite(rss[k - 1:k + 2]).all()):
+        return None
+    lo, mid, hi = rss[k - 1:k + 2]
+    step = (lo - hi) / (2.0 * (lo - 2.0 * mid + hi)) if lo - 2.0 * mid + hi > 0 else 0.0
+    return float(grid[k] * (grid[1] / grid[0]) ** np.clip(step, -0.5, 0.5))
