@@ -141,12 +141,16 @@ def preprocess_galaxy(image: Image, *, ra_deg: float, dec_deg: float, d25_arcmin
     if header_arcsec is None:
         # no PSF in the header: the FWHM of the image's own stars where it measures them
         nucleus = [centre] + [p for p in [brightest_peak(cut.data, fwhm_px=fwhm_px, within_px=2.0 * fwhm_px)] if p]
-        if from_catalogue and len(star_xy) and len(found):   # a listed star found again counts once
-            near = np.hypot(*(found[:, None, :] - star_xy[None, :, :]).transpose(2, 0, 1)).min(axis=1)
-            found = np.vstack([star_xy, found[near > fwhm_px]])
-        measured = measure_fwhm_px(cut.data, xy=found,
-                                   guess_fwhm_px=fwhm_px, sky_sigma=cut.sky_sigma, exclude_xy=nucleus,
+        def measure(xy):
+            return measure_fwhm_px(cut.data, xy=xy, guess_fwhm_px=fwhm_px, sky_sigma=cut.sky_sigma, exclude_xy=nucleus,
                                    exclude_radius_px=star_settings.nucleus_protect_fwhm * fwhm_px)
+        # the catalogue's stars are stars; peaks found in the image may be compact galaxies too
+        measured = measure(star_xy) if from_catalogue and len(star_xy) else None
+        if measured is None:
+            if from_catalogue and len(star_xy) and len(found):   # a listed star found again counts once
+                near = np.hypot(*(found[:, None, :] - star_xy[None, :, :]).transpose(2, 0, 1)).min(axis=1)
+                found = np.vstack([star_xy, found[near > fwhm_px]])
+            measured = measure(found)
         if measured is not None and 0.5 * fwhm_px <= measured <= 2.0 * fwhm_px:
             fwhm_px = measured
     fwhm_arcsec = fwhm_px * cut.pixel_scale_arcsec

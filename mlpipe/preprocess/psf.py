@@ -151,6 +151,8 @@ def _source_fwhm_px(data: np.ndarray, *, x_px: float, y_px: float, guess_fwhm_px
     r = np.hypot(dx, dy)
     use = r <= FIT_RADIUS_FWHM * guess_fwhm_px
     values = stamp[use]
+    if not np.isfinite(values).all():
+        return None
     if values.max() - np.median(values) < min_snr * sky_sigma or np.sum(stamp >= stamp.max()) > 2:
         return None
     grid = guess_fwhm_px * np.exp(np.linspace(np.log(0.5), np.log(2.0), 36))
