@@ -187,7 +187,7 @@ def preprocess_galaxy(image: Image, *, ra_deg: float, dec_deg: float, d25_arcmin
                        f"(< {settings.min_central_snr})")
 
     features = luminosity_features(clean, distance_cm, unit.cgs)
-    # the minimum (the sky's noise floor) where no star's model error exceeds the sky noise
+    # the floor (the sky's noise floor) where no star's model error exceeds the sky noise
     lo, hi = galaxy_range(clean, radius_px=r25_px, exclude=star_pixels,
                           exclude_min=star_settings.star_model_error * stars_light > cut.sky_sigma)
     unit_image = rescale_unit(clean, min_value=lo, max_value=hi)

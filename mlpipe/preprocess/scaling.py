@@ -15,6 +15,9 @@ from scipy.optimize import brentq
 from mlpipe.preprocess.errors import Rejected
 
 LOG_A_RANGE = (-12.0, 30.0)  # natural log of a
+#: the scaling's floor: this percentile of the field (a quantile: it stays where a star's pixels
+#: are left out, where the minimum of the fewer pixels rises, by ~1 sky sigma for half of a field)
+FLOOR_PERCENT = 0.1
 
 
 def robust_extremes(data: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -34,12 +37,14 @@ def within_radius(shape: tuple[int, int], *, radius_px: float) -> np.ndarray:
 
 def galaxy_range(data: np.ndarray, *, radius_px: float, exclude: np.ndarray | None = None,
                  exclude_min: np.ndarray | None = None) -> tuple[float, float]:
-    """(min, max) for the [0, 1] scaling: the minimum over the field and the maximum over the
-    galaxy (within ``radius_px`` of the centre, the D25 radius), both robust to single hot or
-    cold pixels, so that neither a residual star outside D25 nor a hot pixel sets the scale.
+    """(floor, max) for the [0, 1] scaling: the FLOOR_PERCENT percentile over the field (the
+    sky's noise floor, the same whether a star's pixels leave half of the field or all of it)
+    and the maximum over the galaxy (within ``radius_px`` of the centre, the D25 radius), both
+    robust to single hot or cold pixels, so that neither a residual star outside D25 nor a hot
+    pixel sets the scale.
     ``exclude`` (same shape as ``data``): pixels left out of both, e.g. where a removed star
     outshone the galaxy (what its subtraction leaves there is the star's, not the galaxy's);
-    ``exclude_min``: pixels also left out of the minimum (the sky's noise floor), e.g. wherever
+    ``exclude_min``: pixels also left out of the floor, e.g. wherever
     a star's model was subtracted (its error shifts the noise there); each ignored where it
     would leave nothing."""
     low, high = robust_extremes(data)
@@ -49,7 +54,7 @@ def galaxy_range(data: np.ndarray, *, radius_px: float, exclude: np.ndarray | No
     if not within.any():
         within = inside if inside.any() else use
     floor = use if exclude_min is None or not (use & ~exclude_min).any() else use & ~exclude_min
-    return float(low[floor].min()), float(high[within].max())
+    return float(np.percentile(low[floor], FLOOR_PERCENT)), float(high[within].max())
 
 
 def rescale_unit(data: np.ndarray, *, min_value: float | None = None,
