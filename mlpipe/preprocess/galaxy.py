@@ -94,6 +94,45 @@ def brightest_peak(data: np.ndarray, *, fwhm_px: float, within_px: float) -> tup
     return float(ix + lo), float(iy + lo)
 
 
+def image_fwhm_px(data: np.ndarray, *, header, listed_xy: np.ndarray, sky_sigma: float,
+                  pixel_scale_arcsec: float, settings: PreprocessSettings,
+                  detect: bool) -> tuple[float, np.ndarray]:
+    """The PSF FWHM (px) for the star removal, and the point-like peaks found in the image ((N, 2)
+    x, y; found only where needed: ``detect``, or no PSF in the header).
+
+    The header's PSF_FWHM or SEEING; without one, the FWHM of the image's own stars
+    (``measure_fwhm_px``, the nucleus zone left out): the listed stars ``listed_xy`` where two
+    or more measure it (they are stars; peaks found may be compact galaxies too), else the
+    listed and the found together; else ``settings.psf_fwhm_arcsec``."""
+    stars = settings.stars
+    header_arcsec = header_fwhm_arcsec(header, default_arcsec=None, valid_range_arcsec=settings.psf_fwhm_range_arcsec)
+    guess_px = (header_arcsec or settings.psf_fwhm_arcsec) / pixel_scale_arcsec
+    found = (find_point_sources(data, sky_sigma=sky_sigma, fwhm_px=guess_px, settings=stars)
+             if detect or header_arcsec is None else np.empty((0, 2)))
+    if header_arcsec is not None:
+        return guess_px, found
+    n = data.shape[0]
+    centre = ((n - 1) / 2.0, (n - 1) / 2.0)
+    nucleus = [centre] + [p for p in [brightest_peak(data, fwhm_px=guess_px, within_px=2.0 * guess_px)] if p]
+
+    def measure(xy: np.ndarray) -> float | None:
+        return measure_fwhm_px(data, xy=xy, guess_fwhm_px=guess_px, sky_sigma=sky_sigma, exclude_xy=nucleus,
+                               exclude_radius_px=stars.nucleus_protect_fwhm * guess_px)
+
+    measured = measure(listed_xy) if len(listed_xy) else None
+    if measured is None:
+        candidates = found
+        if len(listed_xy) and len(found):   # a listed star found again counts once
+            near = np.hypot(*(found[:, None, :] - listed_xy[None, :, :]).transpose(2, 0, 1)).min(axis=1)
+            candidates = np.vstack([listed_xy, found[near > guess_px]])
+        elif len(listed_xy):
+            candidates = listed_xy
+        measured = measure(candidates)
+    if measured is not None and 0.5 * guess_px <= measured <= 2.0 * guess_px:
+        return measured, found
+    return guess_px, found
+
+
 def star_light_share(clean: np.ndarray, star_pixels: np.ndarray, *, radius_px: float) -> float:
     """The fraction of the galaxy's light (the star-subtracted image, negative pixels as 0) within
     ``radius_px`` of the field's centre (D25) that lies in ``star_pixels``: what there is made by
@@ -125,34 +164,17 @@ def preprocess_galaxy(image: Image, *, ra_deg: float, dec_deg: float, d25_arcmin
     centre = ((n - 1) / 2.0, (n - 1) / 2.0)
     r25_px = n / (2.0 * settings.fov_d25)
     star_settings = settings.stars
-    header_arcsec = header_fwhm_arcsec(image.header, default_arcsec=None,
-                                       valid_range_arcsec=settings.psf_fwhm_range_arcsec)
-    fwhm_px = (header_arcsec or settings.psf_fwhm_arcsec) / cut.pixel_scale_arcsec
     from_catalogue = len(stars) > 0 or not star_settings.detect_without_catalogue
     if len(stars):
         sx, sy = image.wcs.celestial.all_world2pix(stars["ra"].to_numpy(), stars["dec"].to_numpy(), 0)
         star_xy = np.column_stack([sx - cut.x0, sy - cut.y0])
     else:
         star_xy = np.empty((0, 2))
-    if header_arcsec is None or not from_catalogue:
-        found = find_point_sources(cut.data, sky_sigma=cut.sky_sigma, fwhm_px=fwhm_px, settings=star_settings)
-        if not from_catalogue:
-            star_xy = found
-    if header_arcsec is None:
-        # no PSF in the header: the FWHM of the image's own stars where it measures them
-        nucleus = [centre] + [p for p in [brightest_peak(cut.data, fwhm_px=fwhm_px, within_px=2.0 * fwhm_px)] if p]
-        def measure(xy):
-            return measure_fwhm_px(cut.data, xy=xy, guess_fwhm_px=fwhm_px, sky_sigma=cut.sky_sigma, exclude_xy=nucleus,
-                                   exclude_radius_px=star_settings.nucleus_protect_fwhm * fwhm_px)
-        # the catalogue's stars are stars; peaks found in the image may be compact galaxies too
-        measured = measure(star_xy) if from_catalogue and len(star_xy) else None
-        if measured is None:
-            if from_catalogue and len(star_xy) and len(found):   # a listed star found again counts once
-                near = np.hypot(*(found[:, None, :] - star_xy[None, :, :]).transpose(2, 0, 1)).min(axis=1)
-                found = np.vstack([star_xy, found[near > fwhm_px]])
-            measured = measure(found)
-        if measured is not None and 0.5 * fwhm_px <= measured <= 2.0 * fwhm_px:
-            fwhm_px = measured
+    fwhm_px, found = image_fwhm_px(cut.data, header=image.header, listed_xy=star_xy, sky_sigma=cut.sky_sigma,
+                                   pixel_scale_arcsec=cut.pixel_scale_arcsec, settings=settings,
+                                   detect=not from_catalogue)
+    if not from_catalogue:
+        star_xy = found
     fwhm_arcsec = fwhm_px * cut.pixel_scale_arcsec
     star_mag = stars["psfMag_g"].to_numpy() if len(stars) else np.full(len(star_xy), np.nan)
     protect = [centre]
