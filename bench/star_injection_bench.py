@@ -62,8 +62,10 @@ from mlpipe.preprocess.psf import PsfModel, radius_at_level
 from mlpipe.preprocess.stars import (
     STATUS_REPLACED,
     annulus_width_px,
+    pixel_noise,
     protected_pixels,
     replace_disc,
+    replaced_pixels,
 )
 
 PIXEL_ARCSEC = 0.396
@@ -115,12 +117,8 @@ def draw_star(shape, *, x: float, y: float, flux: float, fwhm_px: float, psf: Ps
 
 
 def diff_noise(values_2d: np.ndarray, mask: np.ndarray) -> float:
-    """Pixel-to-pixel noise: 1.4826 MAD of horizontal neighbour differences within ``mask`` / sqrt 2."""
-    pair = mask[:, 1:] & mask[:, :-1]
-    d = (values_2d[:, 1:] - values_2d[:, :-1])[pair]
-    if d.size < 10:
-        return np.nan
-    return float(1.4826 * np.median(np.abs(d - np.median(d))) / np.sqrt(2))
+    """Pixel-to-pixel noise within ``mask`` (``pixel_noise``), NaN with fewer than 10 neighbour pairs."""
+    return pixel_noise(values_2d, mask, min_pairs=10) or np.nan
 
 
 def run(image: Image, settings, centre_radec, d25, stars=NO_STARS, fill_noise=False, keep=True, seed=0):
@@ -258,11 +256,7 @@ def bench_image(path: Path, cfg: dict, reps: int, rows: list, per_image: list, s
                         damage_image.append(row[f"{mode}_damage"])
                         noisy = run(img, settings, radec, d25, stars=listed, fill_noise=True,
                                     seed=len(rows))   # a fresh noise draw per injection
-                        patch = np.zeros(shape, bool)
-                        for r in noisy.stars:
-                            if r.status == STATUS_REPLACED and r.replaced is not None:
-                                py, px, mask = r.replaced
-                                patch[py, px] |= mask
+                        patch = replaced_pixels(shape, noisy.stars)
                         patch_noise = diff_noise(noisy.stages["clean"], patch)
                         row["patch_noise_ratio"] = patch_noise / sky_noise
                         # on a bright bulge the image's own noise there is the galaxy's photon noise too

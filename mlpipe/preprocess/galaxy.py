@@ -120,14 +120,12 @@ def image_fwhm_px(data: np.ndarray, *, header, listed_xy: np.ndarray, sky_sigma:
                                exclude_radius_px=stars.nucleus_protect_fwhm * guess_px)
 
     measured = measure(listed_xy) if len(listed_xy) else None
-    if measured is None:
-        candidates = found
-        if len(listed_xy) and len(found):   # a listed star found again counts once
+    if measured is None and len(found):
+        if len(listed_xy):   # a listed star found again counts once
             near = np.hypot(*(found[:, None, :] - listed_xy[None, :, :]).transpose(2, 0, 1)).min(axis=1)
-            candidates = np.vstack([listed_xy, found[near > guess_px]])
-        elif len(listed_xy):
-            candidates = listed_xy
-        measured = measure(candidates)
+            measured = measure(np.vstack([listed_xy, found[near > guess_px]]))
+        else:
+            measured = measure(found)
     if measured is not None and 0.5 * guess_px <= measured <= 2.0 * guess_px:
         return measured, found
     return guess_px, found

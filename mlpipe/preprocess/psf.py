@@ -128,7 +128,9 @@ def measure_fwhm_px(data: np.ndarray, *, xy: np.ndarray, guess_fwhm_px: float, s
                                 min_snr=min_snr)
         if value is not None and value >= 0.5 * guess_fwhm_px:   # hot pixels and cosmic rays are narrower
             values.append(value)
-    values = [v for v in values if v <= STELLAR_LOCUS_WIDTH * min(values)]
+    if values:
+        narrowest = min(values)
+        values = [v for v in values if v <= STELLAR_LOCUS_WIDTH * narrowest]
     if len(values) < min_stars:
         return None
     return float(np.median(values))
