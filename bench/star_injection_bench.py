@@ -24,7 +24,11 @@ nucleus). The preprocessing runs with the injected star as the catalogue and wit
   the same measure on the sky, and over the same measure on the same pixels of the image without
   the star (on a bright bulge the image's noise is the galaxy's photon noise as well as the
   sky's), from a run with the fill noise on;
-- scaling: the scaling maximum, and the log stretch's ``a``, over those without the star.
+- scaling: the scaling maximum, and the log stretch's ``a``, over those without the star; and
+  what the CNN sees of it: the 90th percentile of the |change| of the log-stretched image (0-1)
+  over the galaxy's ellipse where the injected star adds less than 1 sky sigma and nothing was
+  replaced. Near the linear fallback (``a`` < ~2) a small change of the noise level is a large
+  change of ``a`` and a small one of the image.
 
 Without a catalogue and without injection, each image's replacements inside its ellipse and the
 flux they removed (over the galaxy's flux there) are listed, with the number of candidates kept
@@ -252,6 +256,9 @@ def bench_image(path: Path, cfg: dict, reps: int, rows: list, per_image: list, s
                     row[f"{mode}_scale_ratio"] = res.features["scale_max"] / ref_run.features["scale_max"]
                     row[f"{mode}_a_ratio"] = (res.features["scale_a"] / ref_run.features["scale_a"]
                                               if ref_run.features["scale_a"] > 0 else np.nan)
+                    seen = inside & (injected < sigma) & ~replaced_pixels(shape, res.stars)
+                    row[f"{mode}_stretch_change"] = (float(np.percentile(np.abs(
+                        res.stages["scaled"] - ref_run.stages["scaled"])[seen], 90)) if seen.sum() >= 20 else np.nan)
                     if mode == "catalogue":
                         damage_image.append(row[f"{mode}_damage"])
                         noisy = run(img, settings, radec, d25, stars=listed, fill_noise=True,
@@ -305,8 +312,9 @@ def summarise(rows: pd.DataFrame, per_image: pd.DataFrame) -> str:
     lines = ["| class | bin | n | removed, catalogue (median / 10th pct) | removed, no catalogue (median) | "
              "patch noise / sky noise; / the same pixels' noise without the star (median) | "
              "scaling max ratio (min / max) | no catalogue (min / max) | "
-             "`a` ratio (min / max) | rejected (catalogue / no catalogue) |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+             "`a` ratio (min / max) | stretched galaxy: 90th pct abs change (max) | "
+             "rejected (catalogue / no catalogue) |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for (cls, b), g in sorted(rows.groupby(["class", "bin"]), key=lambda t: (CLASSES.index(t[0][0]), order[t[0][1]])):
         lines.append(f"| {cls} | {b} | {len(g)} | {g['catalogue_removed'].median():.3f} / "
                      f"{g['catalogue_removed'].quantile(0.1):.3f} | {g['none_removed'].median():.3f} | "
@@ -315,6 +323,7 @@ def summarise(rows: pd.DataFrame, per_image: pd.DataFrame) -> str:
                      f"{g['catalogue_scale_ratio'].max():.3f} | {g['none_scale_ratio'].min():.3f} / "
                      f"{g['none_scale_ratio'].max():.3f} | "
                      f"{g['catalogue_a_ratio'].min():.2f} / {g['catalogue_a_ratio'].max():.2f} | "
+                     f"{g['catalogue_stretch_change'].max():.3f} | "
                      f"{rejected(g, 'catalogue')} / {rejected(g, 'none')} |")
     dmg, dmg_none = per_image["catalogue_damage_max"], per_image["none_damage_max"]
     lines.append("")

@@ -469,3 +469,30 @@ def test_saturated_star_centre_fitted_on_its_unclipped_wings(shift):
     x, y = refine_saturated_centre(data, x_px=x0, y_px=y0, fwhm_px=FWHM / SCALE, psf=PsfModel(),
                                    saturated_level=saturation)
     assert np.hypot(x - true_xy[0], y - true_xy[1]) < 0.05
+
+
+def test_listed_star_beside_a_companion_does_not_grow_over_it(config):
+    """The replaced disc grows through rings only while what is left there could be the star's own
+    wings: an extended companion galaxy 3.5 FWHM from a listed star keeps its core."""
+    settings = _settings(config).stars
+    fwhm_px = FWHM / SCALE
+    c = (SIZE - 1) / 2.0
+    star_xy, companion_xy = (40.0, 100.0), (40.0 + 3.5 * fwhm_px, 100.0)
+    psf = galsim.Moffat(beta=3.5, fwhm=FWHM)
+    companion = galsim.Convolve(galsim.Exponential(half_light_radius=3.0, flux=200.0), psf).drawImage(
+        nx=SIZE, ny=SIZE, scale=SCALE, offset=(companion_xy[0] - c, companion_xy[1] - c)).array
+    galaxy, star = _disk_with_knot_and_star(star_xy=star_xy, star_flux=50.0)
+    rng = np.random.default_rng(5)
+    noise = rng.normal(0, SIGMA, (SIZE, SIZE))
+    image = galaxy + companion + star + noise
+    clean, records = subtract_stars(image, star_xy=np.array([star_xy]), star_mag=np.array([np.nan]),
+                                    sky_sigma=SIGMA, fwhm_px=fwhm_px, protect_xy=[(c, c)], settings=settings,
+                                    rng=rng, fill_noise=False)
+    assert records[0].status == STATUS_REPLACED
+    assert records[0].radius_px < 3.5 * fwhm_px - 2.0                   # stopped short of the companion
+    yy, xx = np.mgrid[:SIZE, :SIZE]
+    core = np.hypot(xx - companion_xy[0], yy - companion_xy[1]) <= 1.5
+    expected = (galaxy + companion + noise)[core].sum()
+    assert abs(clean[core].sum() - expected) < 0.05 * expected         # its core is still there
+    star_core = np.hypot(xx - star_xy[0], yy - star_xy[1]) <= 1.5
+    assert abs((clean - galaxy - companion - noise)[star_core].sum()) < 0.05 * star[star_core].sum()

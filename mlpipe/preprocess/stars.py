@@ -54,6 +54,11 @@ HALO_REACH_FACTOR = 4.0
 #: a pixel within the replaced radius of a star on the bulge is replaced only where the star is
 #: brighter than this times the galaxy's light (its counterpart); elsewhere it is model-subtracted
 STAR_OVER_GALAXY_TO_REPLACE = 1.0
+#: the replaced disc grows through a ring only while what is left there is at most this times the
+#: star model's light at that radius: a real PSF's wings may be a few times the model's (a core of
+#: Moffat beta 2.5 against 3.5 and twice the halo leave up to ~1.6 times the model at 2-8 FWHM),
+#: while the galaxy's light or a neighbour next to a star is many times its model wings
+MAX_WING_EXCESS = 3.0
 
 
 @dataclass(frozen=True)
@@ -648,10 +653,12 @@ def residual_radius(data: np.ndarray, *, x_px: float, y_px: float, radius_px: fl
                     mirror_xy: tuple[float, float] | None = None) -> float:
     """Grow the replaced radius (px) through 1-px rings while what the star model leaves there
     (ring median of data - model, over the median of a ring at ``max_radius_px``) is above
-    ``level``: a real star's wings that are brighter than the model are replaced, not left.
+    ``level`` and at most MAX_WING_EXCESS times the model there: a real star's wings that are
+    brighter than the model are replaced, not left, but the light of a galaxy or a neighbour
+    beside the star, far above anything its wings could hold, stops the growth.
     ``mirror_xy``: the galaxy's centre when the star sits on its bulge: the point-symmetric
     counterparts are taken out first (a bulge next to the star is not the star's wings)."""
-    if max_radius_px <= radius_px + 1.0:
+    if max_radius_px <= radius_px + 1.0 or wings is None:
         return radius_px
     n_y, n_x = data.shape
     reach = max_radius_px + 2.0
@@ -659,7 +666,7 @@ def residual_radius(data: np.ndarray, *, x_px: float, y_px: float, radius_px: fl
     ys, ye = max(int(np.floor(y_px - reach)), 0), min(int(np.ceil(y_px + reach)) + 1, n_y)
     yy, xx = np.mgrid[ys:ye, xs:xe]
     r = np.hypot(xx - x_px, yy - y_px)
-    values = data[ys:ye, xs:xe] - (wings(r) if wings is not None else 0.0)
+    values = data[ys:ye, xs:xe] - wings(r)
     if mirror_xy is not None:
         values = values - mirror_light(data, x_px=xx, y_px=yy, centre_xy=mirror_xy, wings=wings,
                                        star_xy=(x_px, y_px), exclude_radius_px=radius_px)
@@ -670,7 +677,10 @@ def residual_radius(data: np.ndarray, *, x_px: float, y_px: float, radius_px: fl
     edge = radius_px
     while edge + 1.0 <= max_radius_px:
         ring = (r > edge) & (r <= edge + 1.0)
-        if np.isfinite(values[ring]).sum() < 8 or not np.nanmedian(values[ring]) - far > level:
+        if np.isfinite(values[ring]).sum() < 8:
+            break
+        excess = np.nanmedian(values[ring]) - far
+        if not level < excess <= MAX_WING_EXCESS * float(wings(np.asarray(edge + 0.5))):
             break
         edge += 1.0
     return edge
