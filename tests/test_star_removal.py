@@ -496,3 +496,46 @@ def test_listed_star_beside_a_companion_does_not_grow_over_it(config):
     assert abs(clean[core].sum() - expected) < 0.05 * expected         # its core is still there
     star_core = np.hypot(xx - star_xy[0], yy - star_xy[1]) <= 1.5
     assert abs((clean - galaxy - companion - noise)[star_core].sum()) < 0.05 * star[star_core].sum()
+
+
+def test_knot_under_a_bright_star_wings_is_kept(config):
+    """Within a bright star's replaced disc, beyond its core, the pixels of a knot that outshine the
+    star's wings several times are freed of the model and kept, not replaced by the fill."""
+    settings = _settings(config).stars
+    fwhm_px = FWHM / SCALE
+    c = (SIZE - 1) / 2.0
+    star_xy, knot_xy = (40.0, 100.0), (40.0 + 2.5 * fwhm_px, 100.0)
+    psf = galsim.Moffat(beta=3.5, fwhm=FWHM)
+    knot = galsim.Convolve(galsim.Gaussian(fwhm=0.8, flux=100.0), psf).drawImage(
+        nx=SIZE, ny=SIZE, scale=SCALE, offset=(knot_xy[0] - c, knot_xy[1] - c)).array
+    galaxy, star = _disk_with_knot_and_star(star_xy=star_xy, star_flux=10000.0)
+    rng = np.random.default_rng(7)
+    noise = rng.normal(0, SIGMA, (SIZE, SIZE))
+    image = galaxy + knot + star + noise
+    clean, records = subtract_stars(image, star_xy=np.array([star_xy]), star_mag=np.array([np.nan]),
+                                    sky_sigma=SIGMA, fwhm_px=fwhm_px, protect_xy=[(c, c)], settings=settings,
+                                    rng=rng, fill_noise=False)
+    assert records[0].status == STATUS_REPLACED
+    assert records[0].radius_px > 2.5 * fwhm_px + 1.0                   # the knot lies inside the disc
+    peak = (int(round(knot_xy[1])), int(round(knot_xy[0])))
+    truth = (galaxy + knot + noise)[peak]
+    assert abs(clean[peak] - truth) < 0.1 * truth                      # the knot's peak is still there
+    yy, xx = np.mgrid[:SIZE, :SIZE]
+    star_core = np.hypot(xx - star_xy[0], yy - star_xy[1]) <= 1.5
+    assert abs((clean - galaxy - knot - noise)[star_core].sum()) < 0.01 * star[star_core].sum()
+
+
+def test_peaks_found_again_at_the_measured_fwhm(config):
+    """Without a catalogue, the candidates are found again with the image's measured FWHM when it is
+    far from the config's: at the config's broader kernel the finder merges two stars 8 px apart
+    (its minimum separation grows with the kernel) and the fainter one would stay."""
+    stars = [(25.0, 30.0), (110.0, 28.0), (28.0, 112.0), (100.0, 100.0), (108.0, 100.0)]
+    data = _field_with_stars(1.0, stars)
+    settings = _settings(config, detect_without_catalogue=True)
+    got = preprocess_galaxy(_image(data), ra_deg=150.0, dec_deg=2.0, d25_arcmin=SIZE * SCALE / 60 / 1.125,
+                            stars=pd.DataFrame(columns=["ra", "dec", "psfMag_g"]), distance_cm=3e26, sizes=[32],
+                            settings=settings, rng=np.random.default_rng(0), keep_stages=True)
+    assert got.features["psf_fwhm_arcsec"] == pytest.approx(1.0, rel=0.06)
+    replaced = [(r.x, r.y) for r in got.stars if r.status == STATUS_REPLACED]
+    for x, y in stars:
+        assert any(np.hypot(x - rx, y - ry) < 1.5 for rx, ry in replaced), (x, y)

@@ -37,6 +37,10 @@ from mlpipe.preprocess.stars import (
 )
 from mlpipe.preprocess.units import ImageUnit, image_unit
 
+#: with ``detect``, the point-like peaks are found again with the measured FWHM where it differs
+#: from the guess by more than this fraction (DAOStarFinder's sharpness is relative to its kernel)
+REFIND_FWHM_CHANGE = 0.1
+
 
 @dataclass(frozen=True)
 class PreprocessSettings:
@@ -127,6 +131,9 @@ def image_fwhm_px(data: np.ndarray, *, header, listed_xy: np.ndarray, sky_sigma:
         else:
             measured = measure(found)
     if measured is not None and 0.5 * guess_px <= measured <= 2.0 * guess_px:
+        if detect and abs(measured / guess_px - 1.0) > REFIND_FWHM_CHANGE:
+            # the finder's kernel at the guessed width misses stars much narrower or broader than it
+            found = find_point_sources(data, sky_sigma=sky_sigma, fwhm_px=measured, settings=stars)
         return measured, found
     return guess_px, found
 

@@ -54,6 +54,12 @@ HALO_REACH_FACTOR = 4.0
 #: a pixel within the replaced radius of a star on the bulge is replaced only where the star is
 #: brighter than this times the galaxy's light (its counterpart); elsewhere it is model-subtracted
 STAR_OVER_GALAXY_TO_REPLACE = 1.0
+#: a pixel within a star's replaced disc whose light, the star's model subtracted, is more than this
+#: times the model's there (and above GALAXY_KEEP_MIN_SIGMA sky sigma) is the galaxy's, a knot or a
+#: neighbour's core under the star's wings: it is freed of the model and kept, not replaced (a real
+#: star's wings differ from the model by less: MAX_WING_EXCESS)
+GALAXY_OVER_STAR_TO_KEEP = 3.0
+GALAXY_KEEP_MIN_SIGMA = 5.0
 #: the replaced disc grows through a ring only while what is left there is at most this times the
 #: star model's light at that radius: a real PSF's wings may be a few times the model's (a core of
 #: Moffat beta 2.5 against 3.5 and twice the halo leave up to ~1.6 times the model at 2-8 FWHM),
@@ -156,7 +162,7 @@ def replace_disc(data: np.ndarray, *, x_px: float, y_px: float, radius_px: float
                  noise_sigma: float, rng: np.random.Generator, valid: np.ndarray | None = None,
                  wings: Callable[[np.ndarray], np.ndarray] | None = None, halo_radius_px: float = 0.0,
                  keep: np.ndarray | None = None, sky_sigma: float | None = None,
-                 mirror_xy: tuple[float, float] | None = None,
+                 mirror_xy: tuple[float, float] | None = None, core_radius_px: float = 0.0,
                  only: np.ndarray | None = None) -> tuple[slice, slice, np.ndarray]:
     """Remove a star at (x, y) from ``data`` in place.
 
@@ -172,7 +178,10 @@ def replace_disc(data: np.ndarray, *, x_px: float, y_px: float, radius_px: float
     Pixels where ``keep`` is True (the galaxy's nucleus) are never replaced, only freed of the
     model; so are, on the bulge, those where the star is fainter than STAR_OVER_GALAXY_TO_REPLACE
     times the galaxy's light there (its counterpart: replacing would erase the galaxy's structure,
-    and they help the fill follow it). ``only``: replace at most these pixels (full-image mask;
+    and they help the fill follow it), and anywhere those whose own light, the model subtracted,
+    is GALAXY_OVER_STAR_TO_KEEP times the model's beyond ``core_radius_px`` (with ``sky_sigma``: a
+    knot or a neighbour's core under a bright star's wings; within it, where the star's own light
+    is what the fit knows least, everything is replaced). ``only``: replace at most these pixels (full-image mask;
     default: as the data say). Returns the replaced pixels (rows, columns, mask within them)."""
     n_y, n_x = data.shape
     r_out = radius_px + width_px
@@ -190,8 +199,14 @@ def replace_disc(data: np.ndarray, *, x_px: float, y_px: float, radius_px: float
                              exclude_radius_px=radius_px, valid=valid)
     if only is not None:
         inner &= only[ys:ye, xs:xe]
-    elif wings is not None and light is not None:   # on the bulge: where the galaxy outshines the star
-        inner &= ~(wings(r) < STAR_OVER_GALAXY_TO_REPLACE * light)
+    else:
+        if wings is not None and light is not None:   # on the bulge: where the galaxy outshines the star
+            inner &= ~(wings(r) < STAR_OVER_GALAXY_TO_REPLACE * light)
+        if wings is not None and sky_sigma is not None:   # where a knot or a neighbour outshines it
+            model = wings(r)
+            left = block - model
+            inner &= ~((r > core_radius_px) & (left > GALAXY_OVER_STAR_TO_KEEP * model)
+                       & (left > GALAXY_KEEP_MIN_SIGMA * sky_sigma))
     if wings is not None:
         scale = 1.0 if light is not None else _wing_scale(block, r=r, dx=xx - x_px, dy=yy - y_px,
                                                           radius_px=radius_px, width_px=width_px, wings=wings,
@@ -586,6 +601,7 @@ def subtract_stars(data: np.ndarray, *, star_xy: np.ndarray, star_mag: np.ndarra
                      width_px=annulus_width_px(radius_px=radius, fwhm_px=fwhm_px),
                      noise_sigma=sky_sigma if fill_noise else 0.0, rng=rng, valid=valid,
                      wings=wings, halo_radius_px=halo, sky_sigma=sky_sigma,
+                     core_radius_px=settings.mask_radius_fwhm * fwhm_px,
                      mirror_xy=mirror_xy,
                      keep=keep & (out < level) if saturated else keep)   # clipped pixels hold nothing to keep
         records_by_index[i] = StarRecord(sx, sy, mag, STATUS_REPLACED, radius, fit.flux, saturated, halo,
