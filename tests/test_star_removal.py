@@ -471,58 +471,49 @@ def test_saturated_star_centre_fitted_on_its_unclipped_wings(shift):
     assert np.hypot(x - true_xy[0], y - true_xy[1]) < 0.05
 
 
+def _listed_star_beside(source: galsim.GSObject, *, offset_fwhm: float, star_flux: float, seed: int, config):
+    """A listed star at (40, 100) on the disc of ``_disk_with_knot_and_star``, with ``source`` (seen
+    through the PSF) ``offset_fwhm`` FWHM to its right, removed without fill noise. Returns the
+    image without the star, the star, the source's centre, the cleaned image and the star's record."""
+    fwhm_px = FWHM / SCALE
+    c = (SIZE - 1) / 2.0
+    star_xy, source_xy = (40.0, 100.0), (40.0 + offset_fwhm * fwhm_px, 100.0)
+    drawn = galsim.Convolve(source, galsim.Moffat(beta=3.5, fwhm=FWHM)).drawImage(
+        nx=SIZE, ny=SIZE, scale=SCALE, offset=(source_xy[0] - c, source_xy[1] - c)).array
+    galaxy, star = _disk_with_knot_and_star(star_xy=star_xy, star_flux=star_flux)
+    rng = np.random.default_rng(seed)
+    without = galaxy + drawn + rng.normal(0, SIGMA, (SIZE, SIZE))
+    clean, records = subtract_stars(without + star, star_xy=np.array([star_xy]), star_mag=np.array([np.nan]),
+                                    sky_sigma=SIGMA, fwhm_px=fwhm_px, protect_xy=[(c, c)],
+                                    settings=_settings(config).stars, rng=rng, fill_noise=False)
+    assert records[0].status == STATUS_REPLACED
+    yy, xx = np.mgrid[:SIZE, :SIZE]
+    star_core = np.hypot(xx - star_xy[0], yy - star_xy[1]) <= 1.5
+    assert abs((clean - without)[star_core].sum()) < 0.05 * star[star_core].sum()   # the star is gone
+    return without, source_xy, clean, records[0]
+
+
 def test_listed_star_beside_a_companion_does_not_grow_over_it(config):
     """The replaced disc grows through rings only while what is left there could be the star's own
     wings: an extended companion galaxy 3.5 FWHM from a listed star keeps its core."""
-    settings = _settings(config).stars
-    fwhm_px = FWHM / SCALE
-    c = (SIZE - 1) / 2.0
-    star_xy, companion_xy = (40.0, 100.0), (40.0 + 3.5 * fwhm_px, 100.0)
-    psf = galsim.Moffat(beta=3.5, fwhm=FWHM)
-    companion = galsim.Convolve(galsim.Exponential(half_light_radius=3.0, flux=200.0), psf).drawImage(
-        nx=SIZE, ny=SIZE, scale=SCALE, offset=(companion_xy[0] - c, companion_xy[1] - c)).array
-    galaxy, star = _disk_with_knot_and_star(star_xy=star_xy, star_flux=50.0)
-    rng = np.random.default_rng(5)
-    noise = rng.normal(0, SIGMA, (SIZE, SIZE))
-    image = galaxy + companion + star + noise
-    clean, records = subtract_stars(image, star_xy=np.array([star_xy]), star_mag=np.array([np.nan]),
-                                    sky_sigma=SIGMA, fwhm_px=fwhm_px, protect_xy=[(c, c)], settings=settings,
-                                    rng=rng, fill_noise=False)
-    assert records[0].status == STATUS_REPLACED
-    assert records[0].radius_px < 3.5 * fwhm_px - 2.0                   # stopped short of the companion
+    companion = galsim.Exponential(half_light_radius=3.0, flux=200.0)
+    without, (x, y), clean, record = _listed_star_beside(companion, offset_fwhm=3.5, star_flux=50.0, seed=5,
+                                                          config=config)
+    assert record.radius_px < 3.5 * FWHM / SCALE - 2.0                  # stopped short of the companion
     yy, xx = np.mgrid[:SIZE, :SIZE]
-    core = np.hypot(xx - companion_xy[0], yy - companion_xy[1]) <= 1.5
-    expected = (galaxy + companion + noise)[core].sum()
-    assert abs(clean[core].sum() - expected) < 0.05 * expected         # its core is still there
-    star_core = np.hypot(xx - star_xy[0], yy - star_xy[1]) <= 1.5
-    assert abs((clean - galaxy - companion - noise)[star_core].sum()) < 0.05 * star[star_core].sum()
+    core = np.hypot(xx - x, yy - y) <= 1.5
+    assert abs(clean[core].sum() - without[core].sum()) < 0.05 * without[core].sum()   # its core is there
 
 
 def test_knot_under_a_bright_star_wings_is_kept(config):
     """Within a bright star's replaced disc, beyond its core, the pixels of a knot that outshine the
     star's wings several times are freed of the model and kept, not replaced by the fill."""
-    settings = _settings(config).stars
-    fwhm_px = FWHM / SCALE
-    c = (SIZE - 1) / 2.0
-    star_xy, knot_xy = (40.0, 100.0), (40.0 + 2.5 * fwhm_px, 100.0)
-    psf = galsim.Moffat(beta=3.5, fwhm=FWHM)
-    knot = galsim.Convolve(galsim.Gaussian(fwhm=0.8, flux=100.0), psf).drawImage(
-        nx=SIZE, ny=SIZE, scale=SCALE, offset=(knot_xy[0] - c, knot_xy[1] - c)).array
-    galaxy, star = _disk_with_knot_and_star(star_xy=star_xy, star_flux=10000.0)
-    rng = np.random.default_rng(7)
-    noise = rng.normal(0, SIGMA, (SIZE, SIZE))
-    image = galaxy + knot + star + noise
-    clean, records = subtract_stars(image, star_xy=np.array([star_xy]), star_mag=np.array([np.nan]),
-                                    sky_sigma=SIGMA, fwhm_px=fwhm_px, protect_xy=[(c, c)], settings=settings,
-                                    rng=rng, fill_noise=False)
-    assert records[0].status == STATUS_REPLACED
-    assert records[0].radius_px > 2.5 * fwhm_px + 1.0                   # the knot lies inside the disc
-    peak = (int(round(knot_xy[1])), int(round(knot_xy[0])))
-    truth = (galaxy + knot + noise)[peak]
-    assert abs(clean[peak] - truth) < 0.1 * truth                      # the knot's peak is still there
-    yy, xx = np.mgrid[:SIZE, :SIZE]
-    star_core = np.hypot(xx - star_xy[0], yy - star_xy[1]) <= 1.5
-    assert abs((clean - galaxy - knot - noise)[star_core].sum()) < 0.01 * star[star_core].sum()
+    knot = galsim.Gaussian(fwhm=0.8, flux=100.0)
+    without, (x, y), clean, record = _listed_star_beside(knot, offset_fwhm=2.5, star_flux=10000.0, seed=7,
+                                                          config=config)
+    assert record.radius_px > 2.5 * FWHM / SCALE + 1.0                  # the knot lies inside the disc
+    peak = (int(round(y)), int(round(x)))
+    assert abs(clean[peak] - without[peak]) < 0.1 * without[peak]      # the knot's peak is still there
 
 
 def test_peaks_found_again_at_the_measured_fwhm(config):
