@@ -473,8 +473,9 @@ def test_saturated_star_centre_fitted_on_its_unclipped_wings(shift):
 
 def _listed_star_beside(source: galsim.GSObject, *, offset_fwhm: float, star_flux: float, seed: int, config):
     """A listed star at (40, 100) on the disc of ``_disk_with_knot_and_star``, with ``source`` (seen
-    through the PSF) ``offset_fwhm`` FWHM to its right, removed without fill noise. Returns the
-    image without the star, the star, the source's centre, the cleaned image and the star's record."""
+    through the PSF) ``offset_fwhm`` FWHM to its right, removed without fill noise; checks that the
+    star's core is gone. Returns the image without the star, the source's centre, the cleaned image
+    and the star's record."""
     fwhm_px = FWHM / SCALE
     c = (SIZE - 1) / 2.0
     star_xy, source_xy = (40.0, 100.0), (40.0 + offset_fwhm * fwhm_px, 100.0)

@@ -197,22 +197,22 @@ def replace_disc(data: np.ndarray, *, x_px: float, y_px: float, radius_px: float
     if mirror_xy is not None:   # before anything is subtracted or replaced
         light = mirror_light(data, x_px=xx, y_px=yy, centre_xy=mirror_xy, wings=wings, star_xy=(x_px, y_px),
                              exclude_radius_px=radius_px, valid=valid)
+    model = wings(r) if wings is not None else None   # the star's light over the block
     if only is not None:
         inner &= only[ys:ye, xs:xe]
-    else:
-        if wings is not None and light is not None:   # on the bulge: where the galaxy outshines the star
-            inner &= ~(wings(r) < STAR_OVER_GALAXY_TO_REPLACE * light)
-        if wings is not None and sky_sigma is not None:   # where a knot or a neighbour outshines it
-            model = wings(r)
+    elif model is not None:
+        if light is not None:   # on the bulge: where the galaxy outshines the star
+            inner &= ~(model < STAR_OVER_GALAXY_TO_REPLACE * light)
+        if sky_sigma is not None:   # where a knot or a neighbour outshines it
             left = block - model
             inner &= ~((r > core_radius_px) & (left > GALAXY_OVER_STAR_TO_KEEP * model)
                        & (left > GALAXY_KEEP_MIN_SIGMA * sky_sigma))
-    if wings is not None:
+    if model is not None:
         scale = 1.0 if light is not None else _wing_scale(block, r=r, dx=xx - x_px, dy=yy - y_px,
                                                           radius_px=radius_px, width_px=width_px, wings=wings,
                                                           sky_sigma=sky_sigma)
         modelled = ((r > radius_px) & (r <= reach)) | ((r <= radius_px) & ~inner)
-        block[modelled] -= scale * wings(r[modelled])
+        block[modelled] -= scale * model[modelled]
     ring = ((r > radius_px) & (r <= r_out)) | ((r <= radius_px) & ~inner & ~kept)
     if valid is not None and (ring & valid[ys:ye, xs:xe]).sum() >= 16:
         ring &= valid[ys:ye, xs:xe]
