@@ -11,6 +11,10 @@ For each CNN of the preset (its architecture, image size and training settings):
 - the **projected wall time** of the preset's CNN stages on this device: every model's epochs over
   the preset's training set, and its extraction over all galaxies, one after the other.
 
+A model whose measurement fails is reported as failed (its traceback on stderr) and the others
+still run; the command then exits with 1. With ``--json``, the numbers so far are written after
+each model.
+
 It also measures, in a fresh interpreter, the fixed start-up cost every CNN process pays (import
 torch, import timm, building each network).
 
@@ -29,6 +33,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import traceback
 from pathlib import Path
 
 import numpy as np
@@ -164,6 +169,38 @@ def extraction_process(name: str, cnn_cfg: dict, model_file: Path, images: Path,
     return {"galaxies": galaxies, "wall_s": wall, "loop_s": loop, "startup_s": wall - loop}
 
 
+def measure_model(name: str, model_cfg: dict, cnn_cfg: dict, tmp: Path, sample: pd.DataFrame,
+                  args: argparse.Namespace, device: torch.device, n_train_preset: float) -> dict:
+    """Every measurement of one CNN of the preset (see the module's docstring)."""
+    train_cfg = training_settings(cnn_cfg, name)
+    bare, step = device_limit(model_cfg, train_cfg, device, args.forward_batch, args.seconds, args.compile)
+    model_file = tmp / f"{name}.pt"
+    torch.save({"name": name, "model_cfg": dict(model_cfg),
+                "state_dict": model_from_config(model_cfg, pretrained=False).state_dict(), "metrics": {}},
+               model_file)
+    extraction = extraction_process(name, cnn_cfg, model_file, tmp / "images", args.shards,
+                                    tmp / "features" / name, device, args.threads)
+    measured = {k: v for k, v in model_cfg.items() if k != "init_from"} | {"epochs": args.epochs}
+    one = {"models": {name: measured},
+           "training": cnn_cfg["training"] | {"epochs": args.epochs}, "seed": 0, "compile": args.compile}
+    train_model(name, cnn_cfg=one, sample_csv=tmp / "sample.csv", store_index_csv=tmp / "stores.csv",
+                out_dir=tmp / "train" / name, device_name=str(device))
+    history = pd.read_csv(tmp / "train" / name / "history.csv")
+    n_train = int((sample["split"] == "train").sum())
+    training = n_train / history["seconds"].iloc[-1]
+    epochs = train_cfg["epochs"]
+    rate_after = extraction["galaxies"] / extraction["loop_s"]
+    projected = {"training_s": epochs * n_train_preset / training,
+                 "extraction_s": extraction["startup_s"] + args.galaxies / rate_after}
+    return {"architecture": model_cfg["architecture"], "size": model_cfg["image_size"],
+            "batch": train_cfg["batch_size"], "epochs": epochs,
+            "bare_forward_img_s": bare, "train_step_img_s": step, "extraction": extraction,
+            "extraction_img_s_with_startup": extraction["galaxies"] / extraction["wall_s"],
+            "extraction_img_s_after_startup": rate_after,
+            "extraction_img_s_preset_with_startup": args.galaxies / projected["extraction_s"],
+            "training_img_s": training, "projected": projected}
+
+
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--preset", default=str(REPO / "config" / "paper.yaml"),
@@ -211,48 +248,35 @@ def main(argv: list[str] | None = None) -> dict:
         sample.to_csv(tmp / "sample.csv", index=False)
         store_index(sorted((tmp / "images").glob("shard-*.h5"))).to_csv(tmp / "stores.csv", index=False)
         for name, model_cfg in models.items():
-            train_cfg = training_settings(cnn_cfg, name)
-            bare, step = device_limit(model_cfg, train_cfg, device, args.forward_batch, args.seconds, args.compile)
-            model_file = tmp / f"{name}.pt"
-            torch.save({"name": name, "model_cfg": dict(model_cfg),
-                        "state_dict": model_from_config(model_cfg, pretrained=False).state_dict(), "metrics": {}},
-                       model_file)
-            extraction = extraction_process(name, cnn_cfg, model_file, tmp / "images", args.shards,
-                                            tmp / "features" / name, device, args.threads)
-            measured = {k: v for k, v in model_cfg.items() if k != "init_from"} | {"epochs": args.epochs}
-            one = {"models": {name: measured},
-                   "training": cnn_cfg["training"] | {"epochs": args.epochs}, "seed": 0, "compile": args.compile}
-            train_model(name, cnn_cfg=one, sample_csv=tmp / "sample.csv", store_index_csv=tmp / "stores.csv",
-                        out_dir=tmp / "train" / name, device_name=str(device))
-            history = pd.read_csv(tmp / "train" / name / "history.csv")
-            n_train = int((sample["split"] == "train").sum())
-            training = n_train / history["seconds"].iloc[-1]
-            epochs = train_cfg["epochs"]
-            rate_after = extraction["galaxies"] / extraction["loop_s"]
-            projected = {"training_s": epochs * n_train_preset / training,
-                         "extraction_s": extraction["startup_s"] + args.galaxies / rate_after}
-            results[name] = {"architecture": model_cfg["architecture"], "size": model_cfg["image_size"],
-                             "batch": train_cfg["batch_size"], "epochs": epochs,
-                             "bare_forward_img_s": bare, "train_step_img_s": step, "extraction": extraction,
-                             "extraction_img_s_with_startup": extraction["galaxies"] / extraction["wall_s"],
-                             "extraction_img_s_after_startup": rate_after, "training_img_s": training,
-                             "projected": projected}
+            try:
+                results[name] = measure_model(name, model_cfg, cnn_cfg, tmp, sample, args, device, n_train_preset)
+            except Exception as err:  # noqa: BLE001 (one model's failure is reported; the others still run)
+                traceback.print_exc()
+                results[name] = {"error": f"{type(err).__name__}: {err}"[:300]}
             print(f"{name} done ({time.perf_counter() - t_start:.0f} s so far)", flush=True)
+            if args.json:   # what is measured so far survives a run cut short
+                Path(args.json).write_text(json.dumps({"device": gpu, "models": results}, indent=2))
 
     print(f"\n| model | size | bare forward img/s (batch {args.forward_batch}) | training step img/s | "
-          "extraction img/s, whole process | after start-up | start-up s | training img/s | "
+          f"extraction img/s, whole process over {args.shards} stores | after start-up | start-up s | "
+          f"whole process over {args.galaxies:,} galaxies (projected) | training img/s | "
           f"projected: {args.galaxies:,} galaxies |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     total = 0.0
     for name, r in results.items():
+        if "error" in r:
+            print(f"| {name} | failed: {r['error']} |")
+            continue
         p = r["projected"]
         total += p["training_s"] + p["extraction_s"]
         print(f"| {name} ({r['architecture']}) | {r['size']} | {r['bare_forward_img_s']:,.0f} | "
               f"{r['train_step_img_s']:,.0f} (batch {r['batch']}) | {r['extraction_img_s_with_startup']:,.0f} | "
               f"{r['extraction_img_s_after_startup']:,.0f} | {r['extraction']['startup_s']:.1f} | "
+              f"{r['extraction_img_s_preset_with_startup']:,.0f} | "
               f"{r['training_img_s']:,.0f} | {r['epochs']} epochs {p['training_s'] / 60:.1f} min + "
               f"extraction {p['extraction_s'] / 60:.1f} min |")
-    print(f"\nprojected CNN stages of the preset on this device ({', '.join(results)}, one after the other): "
+    measured = [name for name, r in results.items() if "error" not in r]
+    print(f"\nprojected CNN stages of the preset on this device ({', '.join(measured)}, one after the other): "
           f"{total / 60:.1f} min; bench wall time {time.perf_counter() - t_start:.0f} s")
     report = {"device": gpu, "preset": args.preset, "compile": args.compile, "startup_s": startup,
               "models": results, "projected_total_s": total, "bench_wall_s": time.perf_counter() - t_start}
@@ -262,4 +286,4 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(1 if any("error" in r for r in main()["models"].values()) else 0)
