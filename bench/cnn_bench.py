@@ -3,6 +3,8 @@
 For each CNN of the preset (its architecture, image size and training settings):
 - **device limit**: the bare forward pass on images already on the device (bf16 autocast and
   channels-last on CUDA), and one training step (forward, backward, NAdam) at the preset's batch size;
+- **store stream**: extraction's reading of the stores alone (one read and the digest check per
+  store, into pinned memory on CUDA) with 1 and 2 reader threads: the host side's ceiling;
 - **extraction as the workflow runs it**: ``mlpipe extract-features`` as a whole process (start-up
   included) over ``--shards`` synthetic image stores of the preset's shard size; the process's own
   log gives the rate after its start-up;
@@ -11,7 +13,8 @@ For each CNN of the preset (its architecture, image size and training settings):
 - the **projected wall time** of the preset's CNN stages on this device: every model's epochs over
   the preset's training set, and its extraction over all galaxies, one after the other.
 
-A model whose measurement fails is reported as failed (its traceback on stderr) and the others
+``--parts`` picks some of these (the projection needs extraction and training). A model whose
+measurement fails is reported as failed (its traceback on stderr) and the others
 still run; the command then exits with 1. With ``--json``, the numbers so far are written after
 each model.
 
@@ -41,7 +44,7 @@ import pandas as pd
 import torch
 
 from mlpipe import gz2
-from mlpipe.cnn.data import GZ2_COLUMNS, augment
+from mlpipe.cnn.data import GZ2_COLUMNS, StoreStream, augment
 from mlpipe.cnn.device import compiled, pick_device
 from mlpipe.cnn.models import model_from_config
 from mlpipe.cnn.train import loss_fn, train_model, training_settings
@@ -50,6 +53,7 @@ from mlpipe.io.store import create_store, store_index
 
 REPO = Path(__file__).resolve().parents[1]
 PAPER_GALAXIES = 75_000   # the paper preset's sample (config/paper.yaml)
+PARTS = ("limit", "stream", "extraction", "training")
 
 STARTUP = r"""
 import json, sys, time
@@ -107,6 +111,7 @@ def device_limit(cfg: dict, train_cfg: dict, device: torch.device, batch: int, s
             forward(images)
 
     bare = timed_rate(infer, batch, device, seconds)
+    print(f"  bare forward: {bare:,.0f} img/s", flush=True)
     model.train()
     n = train_cfg["batch_size"]
     x = torch.rand(n, 1, size, size, device=device)
@@ -169,36 +174,65 @@ def extraction_process(name: str, cnn_cfg: dict, model_file: Path, images: Path,
     return {"galaxies": galaxies, "wall_s": wall, "loop_s": loop, "startup_s": wall - loop}
 
 
+def stream_rate(images: Path, shards: int, size: int, device: torch.device, readers: int) -> float:
+    """Images/s of extraction's store stream alone (read, digest check, into pinned memory on
+    CUDA): the host side's ceiling on the extraction rate."""
+    paths = [images / f"shard-{k}.h5" for k in range(shards)]
+    t0, n = time.perf_counter(), 0
+    for _path, ids, _images in StoreStream(paths, size, pin=device.type == "cuda", readers=readers):
+        n += len(ids)
+    return n / (time.perf_counter() - t0)
+
+
 def measure_model(name: str, model_cfg: dict, cnn_cfg: dict, tmp: Path, sample: pd.DataFrame,
                   args: argparse.Namespace, device: torch.device, n_train_preset: float) -> dict:
-    """Every measurement of one CNN of the preset (see the module's docstring)."""
+    """The measurements of ``args.parts`` for one CNN of the preset (see the module's docstring);
+    the projection needs the extraction and the training."""
     train_cfg = training_settings(cnn_cfg, name)
-    bare, step = device_limit(model_cfg, train_cfg, device, args.forward_batch, args.seconds, args.compile)
-    model_file = tmp / f"{name}.pt"
-    torch.save({"name": name, "model_cfg": dict(model_cfg),
-                "state_dict": model_from_config(model_cfg, pretrained=False).state_dict(), "metrics": {}},
-               model_file)
-    extraction = extraction_process(name, cnn_cfg, model_file, tmp / "images", args.shards,
-                                    tmp / "features" / name, device, args.threads)
-    measured = {k: v for k, v in model_cfg.items() if k != "init_from"} | {"epochs": args.epochs}
-    one = {"models": {name: measured},
-           "training": cnn_cfg["training"] | {"epochs": args.epochs}, "seed": 0, "compile": args.compile}
-    train_model(name, cnn_cfg=one, sample_csv=tmp / "sample.csv", store_index_csv=tmp / "stores.csv",
-                out_dir=tmp / "train" / name, device_name=str(device))
-    history = pd.read_csv(tmp / "train" / name / "history.csv")
-    n_train = int((sample["split"] == "train").sum())
-    training = n_train / history["seconds"].iloc[-1]
-    epochs = train_cfg["epochs"]
-    rate_after = extraction["galaxies"] / extraction["loop_s"]
-    projected = {"training_s": epochs * n_train_preset / training,
-                 "extraction_s": extraction["startup_s"] + args.galaxies / rate_after}
-    return {"architecture": model_cfg["architecture"], "size": model_cfg["image_size"],
-            "batch": train_cfg["batch_size"], "epochs": epochs,
-            "bare_forward_img_s": bare, "train_step_img_s": step, "extraction": extraction,
-            "extraction_img_s_with_startup": extraction["galaxies"] / extraction["wall_s"],
-            "extraction_img_s_after_startup": rate_after,
-            "extraction_img_s_preset_with_startup": args.galaxies / projected["extraction_s"],
-            "training_img_s": training, "projected": projected}
+    r = {"architecture": model_cfg["architecture"], "size": model_cfg["image_size"],
+         "batch": train_cfg["batch_size"], "epochs": train_cfg["epochs"]}
+    if "limit" in args.parts:
+        r["bare_forward_img_s"], r["train_step_img_s"] = device_limit(model_cfg, train_cfg, device, args.forward_batch,
+                                                                      args.seconds, args.compile)
+        print(f"{name} device limit: bare forward {r['bare_forward_img_s']:,.0f} img/s (batch {args.forward_batch}), "
+              f"training step {r['train_step_img_s']:,.0f} img/s (batch {r['batch']})", flush=True)
+    if "stream" in args.parts:
+        for readers in (1, 2):
+            r[f"stream_img_s_{readers}_readers"] = stream_rate(tmp / "images", args.shards, model_cfg["image_size"],
+                                                               device, readers)
+        print(f"{name} store stream alone (read + digest check): "
+              f"{r['stream_img_s_1_readers']:,.0f} img/s with 1 reader, {r['stream_img_s_2_readers']:,.0f} with 2",
+              flush=True)
+    if "extraction" in args.parts:
+        model_file = tmp / f"{name}.pt"
+        torch.save({"name": name, "model_cfg": dict(model_cfg),
+                    "state_dict": model_from_config(model_cfg, pretrained=False).state_dict(), "metrics": {}},
+                   model_file)
+        extraction = extraction_process(name, cnn_cfg, model_file, tmp / "images", args.shards,
+                                        tmp / "features" / name, device, args.threads)
+        r["extraction"] = extraction
+        r["extraction_img_s_with_startup"] = extraction["galaxies"] / extraction["wall_s"]
+        r["extraction_img_s_after_startup"] = extraction["galaxies"] / extraction["loop_s"]
+        extraction_s = extraction["startup_s"] + args.galaxies / r["extraction_img_s_after_startup"]
+        r["extraction_img_s_preset_with_startup"] = args.galaxies / extraction_s
+        print(f"{name} extraction: {extraction}", flush=True)
+    if "training" in args.parts:
+        measured = {k: v for k, v in model_cfg.items() if k != "init_from"} | {"epochs": args.epochs}
+        one = {"models": {name: measured},
+               "training": cnn_cfg["training"] | {"epochs": args.epochs}, "seed": 0, "compile": args.compile}
+        train_model(name, cnn_cfg=one, sample_csv=tmp / "sample.csv", store_index_csv=tmp / "stores.csv",
+                    out_dir=tmp / "train" / name, device_name=str(device))
+        history = pd.read_csv(tmp / "train" / name / "history.csv")
+        r["training_img_s"] = int((sample["split"] == "train").sum()) / history["seconds"].iloc[-1]
+        print(f"{name} training: {r['training_img_s']:,.0f} img/s (epoch {len(history)})", flush=True)
+    if {"extraction", "training"} <= set(args.parts):
+        r["projected"] = {"training_s": r["epochs"] * n_train_preset / r["training_img_s"],
+                          "extraction_s": extraction_s}
+    return r
+
+
+def _rate(r: dict, key: str) -> str:
+    return f"{r[key]:,.0f}" if key in r else "-"
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -215,6 +249,8 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--seconds", type=float, default=3.0, help="minimum time per device-limit measurement")
     ap.add_argument("--compile", default="none", help="cnn.compile mode for every measurement (CUDA only)")
     ap.add_argument("--threads", type=int, help="CPU threads for torch, here and in the extraction process")
+    ap.add_argument("--parts", nargs="+", choices=PARTS, default=list(PARTS),
+                    help="what to measure (the projection needs extraction and training)")
     ap.add_argument("--json", help="also write the numbers here")
     args = ap.parse_args(argv)
     if args.threads:
@@ -258,26 +294,32 @@ def main(argv: list[str] | None = None) -> dict:
                 Path(args.json).write_text(json.dumps({"device": gpu, "models": results}, indent=2))
 
     print(f"\n| model | size | bare forward img/s (batch {args.forward_batch}) | training step img/s | "
+          "store stream img/s (2 readers) | "
           f"extraction img/s, whole process over {args.shards} stores | after start-up | start-up s | "
           f"whole process over {args.galaxies:,} galaxies (projected) | training img/s | "
           f"projected: {args.galaxies:,} galaxies |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     total = 0.0
     for name, r in results.items():
         if "error" in r:
             print(f"| {name} | failed: {r['error']} |")
             continue
-        p = r["projected"]
-        total += p["training_s"] + p["extraction_s"]
-        print(f"| {name} ({r['architecture']}) | {r['size']} | {r['bare_forward_img_s']:,.0f} | "
-              f"{r['train_step_img_s']:,.0f} (batch {r['batch']}) | {r['extraction_img_s_with_startup']:,.0f} | "
-              f"{r['extraction_img_s_after_startup']:,.0f} | {r['extraction']['startup_s']:.1f} | "
-              f"{r['extraction_img_s_preset_with_startup']:,.0f} | "
-              f"{r['training_img_s']:,.0f} | {r['epochs']} epochs {p['training_s'] / 60:.1f} min + "
-              f"extraction {p['extraction_s'] / 60:.1f} min |")
-    measured = [name for name, r in results.items() if "error" not in r]
-    print(f"\nprojected CNN stages of the preset on this device ({', '.join(measured)}, one after the other): "
-          f"{total / 60:.1f} min; bench wall time {time.perf_counter() - t_start:.0f} s")
+        p = r.get("projected")
+        total += p["training_s"] + p["extraction_s"] if p else 0.0
+        e = r.get("extraction", {})
+        cells = [f"{name} ({r['architecture']})", r["size"], _rate(r, "bare_forward_img_s"),
+                 f"{_rate(r, 'train_step_img_s')} (batch {r['batch']})", _rate(r, "stream_img_s_2_readers"),
+                 _rate(r, "extraction_img_s_with_startup"),
+                 _rate(r, "extraction_img_s_after_startup"), f"{e['startup_s']:.1f}" if e else "-",
+                 _rate(r, "extraction_img_s_preset_with_startup"), _rate(r, "training_img_s"),
+                 f"{r['epochs']} epochs {p['training_s'] / 60:.1f} min + extraction {p['extraction_s'] / 60:.1f} min"
+                 if p else "-"]
+        print("| " + " | ".join(map(str, cells)) + " |")
+    measured = [name for name, r in results.items() if "projected" in r]
+    if measured:
+        print(f"\nprojected CNN stages of the preset on this device ({', '.join(measured)}, one after the other): "
+              f"{total / 60:.1f} min", end="; ")
+    print(f"bench wall time {time.perf_counter() - t_start:.0f} s")
     report = {"device": gpu, "preset": args.preset, "compile": args.compile, "startup_s": startup,
               "models": results, "projected_total_s": total, "bench_wall_s": time.perf_counter() - t_start}
     if args.json:

@@ -188,7 +188,6 @@ def _extract_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--outdir", help="folder for the feature stores shard-K.h5")
     p.add_argument("--images", help="one image store (with --out), instead of --images-dir")
     p.add_argument("--out", help="its feature store")
-    p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--device", default="auto")
     p.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's own choice)")
 
@@ -197,7 +196,7 @@ def _extract_args(p: argparse.ArgumentParser) -> None:
 def extract_features(args: argparse.Namespace, cfg: dict[str, Any]) -> None:
     """Write one trained model's CNN features for every shard (or one image store), in one process."""
     from mlpipe.cnn.device import set_cpu_threads
-    from mlpipe.cnn.extract import extract_stores
+    from mlpipe.cnn.extract import extract_stores, extraction_batch_size
     from mlpipe.io.store import shard_stores
 
     if args.images_dir and args.shards is not None and args.outdir and not (args.images or args.out):
@@ -208,7 +207,8 @@ def extract_features(args: argparse.Namespace, cfg: dict[str, Any]) -> None:
         raise config_mod.ConfigError("extract-features: give --images-dir, --shards and --outdir (every shard), "
                                      "or --images and --out (one store)")
     set_cpu_threads(args.threads)
-    extract_stores(args.model_file, image_stores=stores, out_paths=outputs, batch_size=args.batch_size, device_name=args.device,
+    extract_stores(args.model_file, image_stores=stores, out_paths=outputs,
+                   batch_size=extraction_batch_size(cfg["cnn"]), device_name=args.device,
                    compile_mode=cfg["cnn"].get("compile", "none"))
 
 
@@ -406,7 +406,6 @@ def _predict_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--pixel-scale-mismatch", choices=["warn", "refuse"], default="warn",
                    help="a galaxy whose image pixel scale differs from the training images': predict it "
                    "with a warning, or reject it")
-    p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--device", default="auto")
     p.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's own choice)")
 
@@ -421,7 +420,7 @@ def predict(args: argparse.Namespace, cfg: dict[str, Any]) -> None:
     set_cpu_threads(args.threads)
     columns = cfg.get("inputs", {}).get("predict", {}).get("columns") if cfg else None
     predict_galaxies(load_bundle(args.bundle), catalogue=args.catalogue, images_dir=args.images, stars=args.stars,
-                     out_path=args.out, rejected_path=args.rejected, batch_size=args.batch_size, device=args.device,
+                     out_path=args.out, rejected_path=args.rejected, device=args.device,
                      column_map=columns, pixel_scale_mismatch=args.pixel_scale_mismatch)
 
 

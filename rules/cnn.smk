@@ -52,7 +52,7 @@ rule extract_features:
     resources:
         gpu=1,
     params:
-        cfg=cnn_model_config,
+        cfg=cnn_extraction_config,
         images=input_folder("store_index"),
         shards=len(SHARDS),
     shell:

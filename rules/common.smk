@@ -210,14 +210,20 @@ def image_sizes():
     return " ".join(str(s) for s in sorted({m["image_size"] for m in config["cnn"]["models"].values()}))
 
 
-def cnn_model_config(wildcards):
-    """The config one CNN job depends on (its model, its parent, the training defaults), so that
-    changing one model reruns only that model and what depends on it."""
+def cnn_model_config(wildcards, extraction=False):
+    """The config one CNN job depends on (its model, its parent, the training defaults; and for
+    extraction its batch size), so that changing one model reruns only that model and what
+    depends on it, and changing the extraction batch reruns no training."""
     models = config["cnn"]["models"]
     names = [wildcards.model] + [p for p in [models[wildcards.model].get("init_from")] if p]
-    cnn = {k: v for k, v in config["cnn"].items() if k != "models"}
+    cnn = {k: v for k, v in config["cnn"].items() if k != "models" and (extraction or k != "extraction_batch_size")}
     cnn["models"] = {name: models[name] for name in names}
     return json.dumps({"cnn": cnn}, sort_keys=True)
+
+
+def cnn_extraction_config(wildcards):
+    """What one extraction job depends on: its model's config and the extraction batch size."""
+    return cnn_model_config(wildcards, extraction=True)
 
 
 def cnn_training_inputs(wildcards):

@@ -10,11 +10,12 @@ import pytest
 import torch
 
 from mlpipe import gz2
-from mlpipe.cnn.data import GZ2_COLUMNS, MemorySplit, augment, training_table
+from mlpipe.cnn.data import GZ2_COLUMNS, MemorySplit, StoreStream, augment, training_table
 from mlpipe.cnn.extract import extract_shard, extract_stores
 from mlpipe.cnn.models import DielemanBackbone, build_model, load_pretrained
 from mlpipe.cnn.normalization import GZ2Normalisation
 from mlpipe.cnn.train import train_model
+from mlpipe.io.integrity import IntegrityError
 from mlpipe.io.store import create_store, read_features, store_index
 
 
@@ -270,6 +271,23 @@ def test_resume_continues_history_and_equals_uninterrupted(tiny_data, tmp_path, 
     np.testing.assert_allclose(shorter["val_loss"], straight["val_loss"].iloc[:2], rtol=1e-6)
 
 
+@pytest.mark.parametrize("readers", [1, 3])
+def test_the_store_stream_yields_every_store_in_order_and_stops_at_a_bad_one(tiny_data, tmp_path, readers):
+    """Several reader threads, stores in flight ahead: the stores still come in the order given,
+    and a store that cannot be read is raised, naming it, after those before it."""
+    tmp, stores = tiny_data
+    order = [stores[1], stores[0], stores[1], stores[0]]
+    got = [(path, ids[0]) for path, ids, _ in StoreStream(order, SIZE, pin=False, ahead=2, readers=readers)]
+    assert got == [(p, 1000 if p == stores[1] else 0) for p in order]
+    bad = tmp_path / "shard-9.h5"
+    bad.write_bytes(b"not a store")
+    seen = []
+    with pytest.raises(IntegrityError, match="shard-9.h5"):
+        for path, _, _ in StoreStream([stores[0], stores[1], bad, stores[0]], SIZE, pin=False, readers=readers):
+            seen.append(path)
+    assert seen == [stores[0], stores[1]]
+
+
 def test_a_damaged_checkpoint_is_ignored_and_training_starts_afresh(tiny_data, tmp_path, caplog):
     tmp, stores = tiny_data
     _train(tmp, "cnn3", _cfg(epochs=1), tmp_path / "a")
@@ -309,7 +327,8 @@ def test_cnn_bench_measures_the_device_limit_extraction_process_and_training_on_
     assert r["extraction"]["galaxies"] == 30                             # 3 stores, one process
     assert 0 < r["extraction"]["loop_s"] < r["extraction"]["wall_s"]
     assert {"import torch", "import timm", "build cnn3"} <= set(report["startup_s"])
-    assert min(r["bare_forward_img_s"], r["train_step_img_s"], r["training_img_s"]) > 0
+    assert min(r["bare_forward_img_s"], r["train_step_img_s"], r["training_img_s"], r["stream_img_s_1_readers"],
+               r["stream_img_s_2_readers"]) > 0
     p = r["projected"]
     assert p["training_s"] == pytest.approx(1 * 1000 * 0.9 * 0.9 / r["training_img_s"])
     assert report["projected_total_s"] == pytest.approx(p["training_s"] + p["extraction_s"])

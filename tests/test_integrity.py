@@ -90,6 +90,30 @@ def test_a_reader_checks_only_what_it_reads_but_all_of_it(tmp_path):
         pass
 
 
+@pytest.mark.parametrize("dataset, row", [("images/16", 4), ("objid", 0)])
+def test_the_extraction_stream_checks_what_it_reads_in_one_pass(tmp_path, dataset, row):
+    """Extraction reads each store once and checks the values read against the digests."""
+    from mlpipe.cnn.data import read_store_images
+
+    path = _image_store(tmp_path / "shard-0.h5")
+    ids, images = read_store_images(path, 16, pin=False)
+    with h5py.File(path, "r") as fh:
+        np.testing.assert_array_equal(images[:, 0].numpy(), fh["images/16"][()])
+        np.testing.assert_array_equal(ids, fh["objid"][()])
+    _flip(path, _data_offset(path, dataset, row) + 3)
+    with pytest.raises(IntegrityError, match=f"shard-0.h5: corrupt store: dataset '{dataset}'"):
+        read_store_images(path, 16, pin=False)
+
+
+def test_the_extraction_stream_names_a_file_hdf5_cannot_read(tmp_path):
+    from mlpipe.cnn.data import read_store_images
+
+    path = _image_store(tmp_path / "shard-0.h5")
+    path.write_bytes(path.read_bytes()[:300])
+    with pytest.raises(IntegrityError, match="shard-0.h5: not a readable HDF5 store"):
+        read_store_images(path, 16, pin=False)
+
+
 def test_feature_store_reader_checks_the_hash(tmp_path):
     path = tmp_path / "features.h5"
     with create_store(path, {"model": "cnn1"}) as fh:

@@ -199,11 +199,11 @@ def test_predict_warns_or_refuses_images_at_another_pixel_scale(tiny_run, tmp_pa
     with caplog.at_level("WARNING"):
         warned = predict_galaxies(bundle, catalogue=tmp_path / "new.csv", images_dir=images, stars=None,
                                   out_path=tmp_path / "warn.csv", rejected_path=tmp_path / "warn_rejected.csv",
-                                  batch_size=8, device="cpu", pixel_scale_mismatch="warn")
+                                  device="cpu", pixel_scale_mismatch="warn")
     assert "1 galaxies have images at another pixel scale" in caplog.text and "0.262" in caplog.text
     refused = predict_galaxies(bundle, catalogue=tmp_path / "new.csv", images_dir=images, stars=None,
                                out_path=tmp_path / "refuse.csv", rejected_path=tmp_path / "refuse_rejected.csv",
-                               batch_size=8, device="cpu", pixel_scale_mismatch="refuse")
+                               device="cpu", pixel_scale_mismatch="refuse")
     assert odd in set(warned["objid"]) and odd not in set(refused["objid"])
     assert set(refused["objid"]) == set(warned["objid"]) - {odd}
     rejected = pd.read_csv(tmp_path / "refuse_rejected.csv").set_index("objid")

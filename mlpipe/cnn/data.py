@@ -1,17 +1,19 @@
 """Images, and what the CNNs learn from them, for training and extraction, read from the per-shard HDF5 image stores.
 
 Both read stores in contiguous blocks, never galaxy by galaxy: training loads each split once into
-memory (:class:`MemorySplit`), extraction streams whole stores on a background thread
+memory (:class:`MemorySplit`), extraction streams whole stores on background threads
 (:class:`StoreStream`).
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
-import queue
-import threading
+import os
+from collections import deque
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 import h5py
 import numpy as np
@@ -20,6 +22,7 @@ import torch
 import torch.nn.functional as F
 
 from mlpipe import gz2
+from mlpipe.io.integrity import open_store, verify_values
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +30,9 @@ GZ2_COLUMNS = [f"gz2_{n}" for n in gz2.answer_names()]
 # Share of the free device memory one split may take; the rest is for the model, its activations
 # and the optimiser state.
 DEVICE_SHARE = 0.4
+# Threads that read and check image stores during extraction: 2 read ~1.5x as fast as 1 on two cores
+# (BENCHMARKS.md); each holds one store (500 galaxies at 197 px: 78 MB).
+MAX_READERS = 4
 
 
 def training_table(sample: pd.DataFrame, store_index: pd.DataFrame, task: str, split: str) -> pd.DataFrame:
@@ -117,52 +123,56 @@ class MemorySplit:
 
 def read_store_images(path, size: int, pin: bool) -> tuple[np.ndarray, torch.Tensor]:
     """objid (N,) and images (N, 1, S, S) float32 of one store, in one contiguous read (into
-    pinned memory when ``pin``, so that the copy to the device runs asynchronously)."""
-    with h5py.File(path, "r") as fh:
+    pinned memory when ``pin``, so that the copy to the device runs asynchronously), each checked
+    against the store's recorded digest as read: the file is read once."""
+    with open_store(path, []) as fh:   # a file HDF5 cannot read is an IntegrityError naming it
         ids = fh["objid"][()]
+        verify_values(fh, path, "objid", ids)
         dataset = _image_dataset(fh, path, size)
         images = torch.empty((len(ids), 1, size, size), dtype=torch.float32, pin_memory=pin)
+        flat = images.numpy().reshape(len(ids), size, size)
         if len(ids):
-            dataset.read_direct(images.numpy().reshape(len(ids), size, size))
+            dataset.read_direct(flat)
+        verify_values(fh, path, dataset.name, flat)
     return ids, images
 
 
+def reader_threads() -> int:
+    """Reader threads for :class:`StoreStream`: the cores this process may use (a Slurm job's
+    allocation included), at most :data:`MAX_READERS`."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, min(MAX_READERS, cores))
+
+
 class StoreStream:
-    """Iterate over (path, objid, images) of image stores, read one after another on a background
-    thread that keeps up to ``ahead`` stores ready: reading the next store overlaps the work on
-    this one."""
+    """Iterate over (path, objid, images) of image stores, in order, read by ``readers`` background
+    threads (default :func:`reader_threads`) that keep up to ``ahead`` stores in flight (default:
+    one per reader): reading the next stores overlaps the work on this one, and one thread's
+    digest check (hashlib runs without the GIL) overlaps another's read."""
 
-    def __init__(self, paths: Sequence, size: int, pin: bool, ahead: int = 2) -> None:
+    def __init__(self, paths: Sequence, size: int, pin: bool, ahead: int | None = None,
+                 readers: int | None = None) -> None:
         self.paths, self.size, self.pin = list(paths), size, pin
-        self._queue: queue.Queue = queue.Queue(maxsize=ahead)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._read, name="store-reader", daemon=True)
+        self.readers = max(readers or reader_threads(), 1)
+        self.ahead = max(ahead or self.readers, 1)
 
-    def _read(self) -> None:
-        for path in self.paths:
-            try:
-                item = (path, *read_store_images(path, self.size, self.pin))
-            except Exception as err:  # noqa: BLE001 (handed to the consumer, which raises it)
-                item = err
-            while not self._stop.is_set():
-                try:
-                    self._queue.put(item, timeout=0.1)
-                    break
-                except queue.Full:
-                    continue
-            if isinstance(item, Exception) or self._stop.is_set():
-                return
+    def _read(self, path) -> tuple[object, np.ndarray, torch.Tensor]:
+        return (path, *read_store_images(path, self.size, self.pin))
 
     def __iter__(self) -> Iterator[tuple[object, np.ndarray, torch.Tensor]]:
-        self._thread.start()
-        try:
-            for _ in self.paths:
-                item = self._queue.get()
-                if isinstance(item, Exception):
-                    raise item
-                yield item
-        finally:
-            self._stop.set()
+        todo = iter(self.paths)
+        with ThreadPoolExecutor(max_workers=self.readers, thread_name_prefix="store-reader") as pool:
+            pending = deque(pool.submit(self._read, path) for path in itertools.islice(todo, self.ahead))
+            try:
+                while pending:
+                    item = pending.popleft().result()   # a reader's exception is raised here
+                    following = next(todo, None)
+                    if following is not None:
+                        pending.append(pool.submit(self._read, following))
+                    yield item
+            finally:   # stopped early (an error, or the consumer's): read no further stores
+                for future in pending:
+                    future.cancel()
 
 
 def augment(images: torch.Tensor, generator: torch.Generator, zoom: Sequence[float]) -> torch.Tensor:

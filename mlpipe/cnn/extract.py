@@ -2,9 +2,9 @@
 
 One process extracts one model over every shard: the start-up (importing torch and timm, building
 the network, loading its weights, the first batch's kernel selection) is paid once per model, not
-once per shard. Stores stream from disk on a background thread; each is copied to the device in
-one asynchronous block, and its features come back one store behind, so the device never waits
-on the host within a store.
+once per shard. Stores stream from disk on up to four reader threads, each read once and checked
+against its digest as it is read; each is copied to the device in one asynchronous block, and its
+features come back one store behind, so the device never waits on the host within a store.
 """
 
 from __future__ import annotations
@@ -22,10 +22,19 @@ from mlpipe import gz2
 from mlpipe.cnn.data import StoreStream
 from mlpipe.cnn.device import compiled, pick_device
 from mlpipe.cnn.models import MorphologyNet, model_from_config
-from mlpipe.io.integrity import load_torch, open_store, verify_store
+from mlpipe.io.integrity import load_torch
 from mlpipe.io.store import create_store, write_matrix
 
 log = logging.getLogger(__name__)
+
+#: images per forward pass for a config without ``cnn.extraction_batch_size`` (one written before it existed)
+EXTRACTION_BATCH_SIZE = 64
+
+
+def extraction_batch_size(cnn_cfg: dict) -> int:
+    """Images per forward pass of the ``cnn`` config section: the same in the workflow and in
+    `mlpipe predict`, which reproduces its features."""
+    return int(cnn_cfg.get("extraction_batch_size", EXTRACTION_BATCH_SIZE))
 
 
 def feature_names(name: str, *, task: str, export_pooled: bool, n_pooled: int) -> dict[str, list[str]]:
@@ -105,7 +114,8 @@ def _write(out_path, name: str, ids: np.ndarray, outputs: dict[str, torch.Tensor
 
 
 def extract_stores(model_path: str | Path, *, image_stores: Sequence[str | Path], out_paths: Sequence[str | Path],
-                   batch_size: int = 64, device_name: str = "auto", compile_mode: str = "none") -> int:
+                   batch_size: int = EXTRACTION_BATCH_SIZE, device_name: str = "auto",
+                   compile_mode: str = "none") -> int:
     """The stage's entry point: write the features of every galaxy of ``image_stores[k]`` to
     ``out_paths[k]`` with the network of ``model_path`` (a model.pt of train-cnn); return the
     number of galaxies.
@@ -126,10 +136,7 @@ def extract_stores(model_path: str | Path, *, image_stores: Sequence[str | Path]
     t_ready = time.perf_counter()
     total, pending = 0, None
     with torch.inference_mode(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
-        for store in image_stores:  # every image read, checked against its store's digest first
-            with open_store(store, ["objid"]) as fh:
-                if f"images/{model_cfg['image_size']}" in fh:   # else the stream names the sizes it has
-                    verify_store(fh, store, [f"images/{model_cfg['image_size']}"])
+        # Every store is checked against its recorded digest as the stream reads it.
         stream = StoreStream(image_stores, model_cfg["image_size"], pin=device.type == "cuda")
         for (_store, ids, images), out_path in zip(stream, out_paths):
             outputs = _to_host(_forward_padded(forward, images, batch_size, device), device)
@@ -147,7 +154,8 @@ def extract_stores(model_path: str | Path, *, image_stores: Sequence[str | Path]
 
 
 def extract_shard(model_path: str | Path, *, image_store: str | Path, out_path: str | Path,
-                  batch_size: int = 64, device_name: str = "auto", compile_mode: str = "none") -> int:
+                  batch_size: int = EXTRACTION_BATCH_SIZE, device_name: str = "auto",
+                  compile_mode: str = "none") -> int:
     """One store's features, as :func:`extract_stores` writes them (what `mlpipe predict` runs on
     the new galaxies)."""
     return extract_stores(model_path, image_stores=[image_store], out_paths=[out_path], batch_size=batch_size,

@@ -118,6 +118,31 @@ def verify_store(fh: h5py.File, path: str | Path, datasets: Iterable[str] | None
                                  "written (a changed or truncated file; rerun the step that wrote it)")
 
 
+def verify_values(fh: h5py.File, path: str | Path, name: str, values: np.ndarray) -> None:
+    """Check ``values``, the whole dataset ``name`` of ``fh`` as just read, against its recorded
+    digest without reading the file again (the attributes are checked too); raise
+    IntegrityError naming ``path`` on a difference. Values read into another dtype than the
+    stored one are checked by reading the dataset again."""
+    if HASH_ATTR not in fh.attrs:
+        log.warning("%s has no content hash (written by an older mlpipe): not verified", path)
+        return
+    name = name.strip("/")
+    ds = fh[name]
+    if values.dtype != ds.dtype or values.shape != ds.shape or ds.dtype.kind == "O":
+        verify_store(fh, path, [name])
+        return
+    recorded = json.loads(fh.attrs[HASH_ATTR])
+    if _attrs_digest(fh) != recorded.get(_ATTRS):
+        raise IntegrityError(f"{path}: corrupt store: its attributes differ from those written "
+                             "(rerun the step that wrote it)")
+    digest = hashlib.sha256(f"{ds.dtype.str}{ds.shape}".encode())
+    if values.size:   # the bytes in row order, as _update_with_dataset hashes them slab by slab
+        digest.update(np.ascontiguousarray(values).data)
+    if recorded.get(name) != digest.hexdigest():
+        raise IntegrityError(f"{path}: corrupt store: dataset '{name}' differs from what was "
+                             "written (a changed or truncated file; rerun the step that wrote it)")
+
+
 @contextlib.contextmanager
 def open_store(path: str | Path, datasets: Iterable[str] | None = None) -> Iterator[h5py.File]:
     """Open a store for reading, having verified ``datasets`` (all when None); a file h5py cannot

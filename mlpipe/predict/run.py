@@ -15,7 +15,7 @@ import pandas as pd
 
 from mlpipe import gz2, physics
 from mlpipe.catalog.ml_target import band_luminosity
-from mlpipe.cnn.extract import extract_shard
+from mlpipe.cnn.extract import extract_shard, extraction_batch_size
 from mlpipe.gbm.table import feature_frame, image_features
 from mlpipe.io.atomic import write_csv
 from mlpipe.io.integrity import open_store
@@ -90,9 +90,8 @@ def _check_pixel_scale(bundle: Bundle, images: pd.DataFrame, scales: pd.DataFram
 
 
 def predict_galaxies(bundle: Bundle, *, catalogue: str | Path, images_dir: str | Path | None, stars: str | Path | None,
-                     out_path: str | Path, rejected_path: str | Path, batch_size: int = 64,
-                     device: str = "auto", column_map: dict[str, str] | None = None,
-                     pixel_scale_mismatch: str = "warn") -> pd.DataFrame:
+                     out_path: str | Path, rejected_path: str | Path, device: str = "auto",
+                     column_map: dict[str, str] | None = None, pixel_scale_mismatch: str = "warn") -> pd.DataFrame:
     """The stage's entry point: write one row per predicted galaxy to ``out_path`` and every galaxy that could not be
     predicted, with its reason, to ``rejected_path``; return the predictions. A predictor that reads
     no image (``g_ref``, ``gi_powerlaw``, ``gi_gbm``, the band-only ones) needs no ``images_dir``
@@ -130,7 +129,7 @@ def predict_galaxies(bundle: Bundle, *, catalogue: str | Path, images_dir: str |
     table = galaxies.set_index("objid", drop=False)
     if from_images:
         images, cnn_tables, rejected, scales = _image_features(bundle, galaxies, rejected, images_dir, stars,
-                                                               catalogue, rejected_path, batch_size, device)
+                                                               catalogue, rejected_path, device)
         images, rejected = _check_pixel_scale(bundle, images, scales, rejected, pixel_scale_mismatch)
         table = table.join(images, how="inner")
         if table.empty:
@@ -157,7 +156,7 @@ def predict_galaxies(bundle: Bundle, *, catalogue: str | Path, images_dir: str |
 
 
 def _image_features(bundle: Bundle, galaxies: pd.DataFrame, rejected: pd.DataFrame, images_dir, stars, catalogue,
-                    rejected_path, batch_size: int, device: str):
+                    rejected_path, device: str):
     """Preprocess the galaxies' images and run the bundle's CNNs: (image features by objid, CNN
     feature tables, rejected galaxies so far, each image's pixel scale)."""
     cfg = bundle.config
@@ -184,7 +183,8 @@ def _image_features(bundle: Bundle, galaxies: pd.DataFrame, rejected: pd.DataFra
         cnn_tables = []
         for name in models:
             extract_shard(weights_file(bundle, name, work), image_store=store, out_path=work / f"{name}.h5",
-                          batch_size=batch_size, device_name=device, compile_mode=cfg["cnn"].get("compile", "none"))
+                          batch_size=extraction_batch_size(cfg["cnn"]), device_name=device,
+                          compile_mode=cfg["cnn"].get("compile", "none"))
             cnn_tables.append(read_features(work / f"{name}.h5"))
         images = image_features([store]).set_index("objid")
         with open_store(store, ["objid", "features"]) as fh:
