@@ -517,6 +517,29 @@ def test_knot_under_a_bright_star_wings_is_kept(config):
     assert abs(clean[peak] - without[peak]) < 0.1 * without[peak]      # the knot's peak is still there
 
 
+def test_a_found_knot_that_a_bright_star_disc_kept_is_judged_on_the_galaxy_light(config):
+    """Without a catalogue, a knot beside a bright star is judged point-like or not on the image
+    less the star's fitted light: the star's disc, replaced around the knot's kept pixels, would
+    leave it standing alone on the fill, where it fits the PSF and would go as a star."""
+    fwhm_px = FWHM / SCALE
+    c = (SIZE - 1) / 2.0
+    star_xy, knot_xy = (40.0, 100.0), (40.0 + 3.0 * fwhm_px, 100.0)
+    knot = galsim.Convolve(galsim.Exponential(half_light_radius=1.0, flux=200.0), galsim.Moffat(beta=3.5, fwhm=FWHM))
+    galaxy, star = _disk_with_knot_and_star(star_xy=star_xy, star_flux=20000.0)
+    rng = np.random.default_rng(7)
+    without = galaxy + knot.drawImage(nx=SIZE, ny=SIZE, scale=SCALE, offset=(knot_xy[0] - c, knot_xy[1] - c)).array \
+        + rng.normal(0, SIGMA, (SIZE, SIZE))
+    settings = _settings(config, detect_without_catalogue=True).stars
+    peak = (int(round(knot_xy[1])), int(round(knot_xy[0])))
+    for data, candidates in ((without, [knot_xy]), (without + star, [star_xy, knot_xy])):
+        clean, records = subtract_stars(data, star_xy=np.array(candidates), star_mag=np.full(len(candidates), np.nan),
+                                        sky_sigma=SIGMA, fwhm_px=fwhm_px, protect_xy=[(c, c)], settings=settings,
+                                        rng=np.random.default_rng(1), from_catalogue=False, fill_noise=False)
+        assert records[-1].status == STATUS_GALAXY                        # alone, and beside the star
+        assert clean[peak] > 0.8 * without[peak]                          # its peak is still there
+    assert records[0].status == STATUS_REPLACED and records[0].radius_px > 3.0 * fwhm_px   # the disc reached it
+
+
 def test_peaks_found_again_at_the_measured_fwhm(config):
     """Without a catalogue, the candidates are found again with the image's measured FWHM when it is
     far from the config's: at the config's broader kernel the finder merges two stars 8 px apart
