@@ -12,9 +12,9 @@ import torch
 from mlpipe import gz2
 from mlpipe.cnn.data import GZ2_COLUMNS, MemorySplit, StoreStream, augment, training_table
 from mlpipe.cnn.extract import extract_shard, extract_stores
-from mlpipe.cnn.models import DielemanBackbone, build_model, load_pretrained
+from mlpipe.cnn.models import DielemanBackbone, build_model, load_pretrained, model_from_config
 from mlpipe.cnn.normalization import GZ2Normalisation
-from mlpipe.cnn.train import train_model
+from mlpipe.cnn.train import load_optimizer_state, loss_fn, train_model
 from mlpipe.io.integrity import IntegrityError
 from mlpipe.io.store import create_store, read_features, store_index
 
@@ -333,6 +333,41 @@ def test_cnn_bench_measures_the_device_limit_extraction_process_and_training_on_
     assert p["training_s"] == pytest.approx(1 * 1000 * 0.9 * 0.9 / r["training_img_s"])
     assert report["projected_total_s"] == pytest.approx(p["training_s"] + p["extraction_s"])
     assert json.loads((tmp_path / "bench.json").read_text())["models"]["cnn3"]["size"] == 48
+
+
+@pytest.mark.gpu
+def test_a_resumed_training_step_on_gpu_never_waits_for_the_device(tiny_data):
+    """After a resume, NAdam's scalars are back on the host, and batches, augmentation, forward,
+    backward and step run without one synchronisation (torch's sync debug mode raises on any)."""
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA device on this machine")
+    tmp, _ = tiny_data
+    device = torch.device("cuda")
+    table = training_table(pd.read_csv(tmp / "sample.csv"), pd.read_csv(tmp / "stores.csv"), "gz2", "train")
+    split = MemorySplit(table, SIZE, "gz2", device)
+    model = model_from_config(_cfg()["models"]["cnn3"], pretrained=False).to(device)
+    first = torch.optim.NAdam(model.parameters(), lr=1e-3)
+
+    def steps(optimizer, n):
+        generator = torch.Generator().manual_seed(0)
+        for _, (images, truth, weight) in zip(range(n), split.batches(8, generator)):
+            with torch.autocast("cuda", dtype=torch.bfloat16):
+                pred = model(augment(images, generator, (0.9, 1.1)).contiguous(memory_format=torch.channels_last))
+            loss = loss_fn("gz2", pred.float(), truth, weight)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+
+    steps(first, 1)
+    resumed = torch.optim.NAdam(model.parameters(), lr=1e-3)
+    load_optimizer_state(resumed, first.state_dict())
+    assert all(state["mu_product"].device.type == "cpu" for state in resumed.state.values())
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        steps(resumed, 3)
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
 
 
 @pytest.mark.gpu

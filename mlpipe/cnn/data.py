@@ -108,7 +108,7 @@ class MemorySplit:
         drawn from ``generator``, or in order without one. Nothing here waits for the device."""
         n = len(self)
         order = torch.randperm(n, generator=generator) if generator is not None else torch.arange(n)
-        on_device = order.to(self.device, non_blocking=True)
+        on_device = to_device(order, self.device)
         for start in range(0, n, batch_size):
             index = on_device[start:start + batch_size]
             if self.placement == "pinned":
@@ -175,6 +175,15 @@ class StoreStream:
                     future.cancel()
 
 
+def to_device(tensor: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """A host tensor on ``device`` without making the host wait: on CUDA it is staged in pinned
+    memory first, since a copy from pageable memory waits for every kernel already queued (once per
+    batch, that would keep the host from running ahead of the device)."""
+    if device.type == "cuda" and tensor.device.type == "cpu" and not tensor.is_pinned():
+        tensor = tensor.pin_memory()
+    return tensor.to(device, non_blocking=True)
+
+
 def augment(images: torch.Tensor, generator: torch.Generator, zoom: Sequence[float]) -> torch.Tensor:
     """Random rotation (0-360 deg), zoom and horizontal/vertical flips, on the images' device
     (the random numbers come from the CPU ``generator``, so that they do not depend on the device)."""
@@ -186,6 +195,6 @@ def augment(images: torch.Tensor, generator: torch.Generator, zoom: Sequence[flo
     cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
     theta = torch.stack([torch.stack([cos * flip_x, -sin, torch.zeros(n)], 1),
                          torch.stack([sin, cos * flip_y, torch.zeros(n)], 1)], 1)
-    theta = theta.to(images.device, images.dtype, non_blocking=True)
+    theta = to_device(theta, images.device).to(images.dtype)
     grid = F.affine_grid(theta, list(images.shape), align_corners=False)
     return F.grid_sample(images, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
