@@ -37,8 +37,18 @@ class IntegrityError(InputError):
     """A file whose content differs from the digest recorded when it was written."""
 
 
+def _header(ds: h5py.Dataset) -> bytes:
+    """What a dataset's digest starts with: its dtype and shape."""
+    return f"{ds.dtype.str if ds.dtype.kind != 'O' else 'vlen-str'}{ds.shape}".encode()
+
+
+def _dataset_differs(path: str | Path, name: str) -> IntegrityError:
+    return IntegrityError(f"{path}: corrupt store: dataset '{name}' differs from what was "
+                          "written (a changed or truncated file; rerun the step that wrote it)")
+
+
 def _update_with_dataset(digest: hashlib._Hash, ds: h5py.Dataset) -> None:
-    digest.update(f"{ds.dtype.str if ds.dtype.kind != 'O' else 'vlen-str'}{ds.shape}".encode())
+    digest.update(_header(ds))
     if ds.shape is None or ds.size == 0:
         return
     if ds.ndim == 0:
@@ -114,33 +124,26 @@ def verify_store(fh: h5py.File, path: str | Path, datasets: Iterable[str] | None
             raise IntegrityError(f"{path}: store lacks {', '.join(absent)}")
     for name in wanted:
         if name not in fh or dataset_digest(fh[name]) != recorded[name]:
-            raise IntegrityError(f"{path}: corrupt store: dataset '{name}' differs from what was "
-                                 "written (a changed or truncated file; rerun the step that wrote it)")
+            raise _dataset_differs(path, name)
 
 
 def verify_values(fh: h5py.File, path: str | Path, name: str, values: np.ndarray) -> None:
-    """Check ``values``, the whole dataset ``name`` of ``fh`` as just read, against its recorded
-    digest without reading the file again (the attributes are checked too); raise
-    IntegrityError naming ``path`` on a difference. Values read into another dtype than the
-    stored one are checked by reading the dataset again."""
-    if HASH_ATTR not in fh.attrs:
-        log.warning("%s has no content hash (written by an older mlpipe): not verified", path)
+    """Check ``values``, the whole dataset ``name`` of a store opened with :func:`open_store`
+    (which checked its attributes) as just read, against its recorded digest without reading the
+    file again; raise IntegrityError naming ``path`` on a difference. Values read into another
+    dtype than the stored one are checked by reading the dataset again."""
+    if HASH_ATTR not in fh.attrs:   # open_store warned already
         return
     name = name.strip("/")
     ds = fh[name]
     if values.dtype != ds.dtype or values.shape != ds.shape or ds.dtype.kind == "O":
         verify_store(fh, path, [name])
         return
-    recorded = json.loads(fh.attrs[HASH_ATTR])
-    if _attrs_digest(fh) != recorded.get(_ATTRS):
-        raise IntegrityError(f"{path}: corrupt store: its attributes differ from those written "
-                             "(rerun the step that wrote it)")
-    digest = hashlib.sha256(f"{ds.dtype.str}{ds.shape}".encode())
+    digest = hashlib.sha256(_header(ds))
     if values.size:   # the bytes in row order, as _update_with_dataset hashes them slab by slab
         digest.update(np.ascontiguousarray(values).data)
-    if recorded.get(name) != digest.hexdigest():
-        raise IntegrityError(f"{path}: corrupt store: dataset '{name}' differs from what was "
-                             "written (a changed or truncated file; rerun the step that wrote it)")
+    if json.loads(fh.attrs[HASH_ATTR]).get(name) != digest.hexdigest():
+        raise _dataset_differs(path, name)
 
 
 @contextlib.contextmanager

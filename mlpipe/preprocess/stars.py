@@ -541,7 +541,8 @@ def subtract_stars(data: np.ndarray, *, star_xy: np.ndarray, star_mag: np.ndarra
     # brightest first: a faint star inside a bright one's halo goes with the halo
     order = sorted(range(len(star_xy)), key=lambda i: -_peak_value(data, star_xy[i]))
     records_by_index: dict[int, StarRecord] = {}
-    earlier_light = np.zeros(data.shape)   # the replaced stars' fitted light so far (found candidates)
+    # found candidates are judged on the image less the replaced stars' fitted light so far
+    judged_on = data.copy() if not from_catalogue else None
     for i in order:
         (x, y), mag = star_xy[i], star_mag[i]
         if not (0 <= x < n_x and 0 <= y < n_y):
@@ -581,9 +582,8 @@ def subtract_stars(data: np.ndarray, *, star_xy: np.ndarray, star_mag: np.ndarra
             # judged on the image less the brighter stars' fitted light, not on their replaced
             # discs: a knot that a bright star's disc kept (its light over the star's) stands
             # alone on the disc's fill and would fit the PSF
-            judged = fit if not earlier_light.any() else fit_point_source(
-                data - earlier_light, x_px=sx, y_px=sy, fwhm_px=fwhm_px, sky_sigma=sky_sigma, psf=settings.psf,
-                saturated_level=level)
+            judged = fit_point_source(judged_on, x_px=sx, y_px=sy, fwhm_px=fwhm_px, sky_sigma=sky_sigma,
+                                      psf=settings.psf, saturated_level=level)
             if not _is_star(judged, fwhm_px=fwhm_px, sky_sigma=sky_sigma, settings=settings, saturated=saturated):
                 records_by_index[i] = StarRecord(sx, sy, mag, STATUS_GALAXY, 0.0, judged.flux)
                 continue
@@ -613,8 +613,8 @@ def subtract_stars(data: np.ndarray, *, star_xy: np.ndarray, star_mag: np.ndarra
                      keep=keep & (out < level) if saturated else keep)   # clipped pixels hold nothing to keep
         records_by_index[i] = StarRecord(sx, sy, mag, STATUS_REPLACED, radius, fit.flux, saturated, halo,
                                          mirror_xy, wings, replaced)
-        if not from_catalogue:
-            earlier_light += star_light(data.shape, [records_by_index[i]])
+        if judged_on is not None:
+            judged_on -= star_light(data.shape, [records_by_index[i]])
     records = [records_by_index[i] for i in range(len(star_xy))]
     return out, records
 
