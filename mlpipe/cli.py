@@ -17,6 +17,17 @@ from mlpipe.io.validation import InputError
 log = logging.getLogger("mlpipe")
 
 
+def _seconds(text: str) -> float:
+    """An argparse type: a duration of 0 or more seconds."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0.0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds >= 0")
+    return value
+
+
 def _one_of(option: str, value: str, allowed, what: str) -> None:
     """A name given on the command line must be one the config defines."""
     if value not in allowed:
@@ -162,6 +173,8 @@ def _train_cnn_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--figure", required=True, help="learning-curve PNG")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     p.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's own choice)")
+    p.add_argument("--checkpoint-interval-s", type=_seconds, help="seconds of training between checkpoints "
+                   "(default: mlpipe.cnn.train.CHECKPOINT_INTERVAL_S; 0: after every epoch)")
 
 
 @command("train-cnn", _train_cnn_args)
@@ -172,11 +185,13 @@ def train_cnn(args: argparse.Namespace, cfg: dict[str, Any]) -> None:
 
     from mlpipe.cnn.curves import learning_curve
     from mlpipe.cnn.device import set_cpu_threads
-    from mlpipe.cnn.train import LOSS_LABELS, train_model
+    from mlpipe.cnn.train import CHECKPOINT_INTERVAL_S, LOSS_LABELS, train_model
 
     set_cpu_threads(args.threads)
+    interval = CHECKPOINT_INTERVAL_S if args.checkpoint_interval_s is None else args.checkpoint_interval_s
     train_model(args.model, cnn_cfg=cfg["cnn"], sample_csv=args.sample, store_index_csv=args.store_index,
-                out_dir=args.outdir, init_state=args.init_from, device_name=args.device)
+                out_dir=args.outdir, init_state=args.init_from, device_name=args.device,
+                checkpoint_interval_s=interval)
     learning_curve(pd.read_csv(f"{args.outdir}/history.csv"), args.model,
                    LOSS_LABELS[cfg["cnn"]["models"][args.model]["target"]], args.figure)
 

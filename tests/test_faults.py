@@ -105,7 +105,8 @@ def test_cnn_training_killed_mid_checkpoint_resumes_to_the_uninterrupted_model(t
     def args(out):
         return ["train-cnn", "--config-json", json.dumps({"cnn": cfg["cnn"]}), "--model", "cnn3", "--sample",
                 f"{results}/catalog/sample.csv", "--store-index", f"{results}/images/stores.csv",
-                "--outdir", str(out), "--figure", f"{out}/curve.png", "--device", "cpu"]
+                "--outdir", str(out), "--figure", f"{out}/curve.png", "--device", "cpu",
+                "--checkpoint-interval-s", "0"]
 
     reference = mlpipe(args(tmp_path / "a"), tiny_run)
     assert reference.returncode == 0, reference.stderr[-2000:]

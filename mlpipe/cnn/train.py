@@ -1,5 +1,6 @@
 """Train one CNN: NAdam, learning rate x0.3 after 4 epochs without validation improvement, best
-validation checkpoint kept, a checkpoint every epoch so that a killed job resumes where it stopped.
+validation checkpoint kept, a checkpoint at the end of an epoch once ``checkpoint_interval_s`` have
+passed since the last one, so that a killed job resumes where it stopped.
 
 Each split is read once into memory (on the device when it fits, see ``MemorySplit``); every
 epoch's permutation of the training set and its augmentation draw from generators seeded by (seed,
@@ -30,6 +31,9 @@ from mlpipe.io.integrity import HASH_ATTR, IntegrityError, load_torch, open_stor
 log = logging.getLogger(__name__)
 
 
+#: seconds of training between checkpoints: a ResNet50 checkpoint (weights, NAdam state, best
+#: weights: ~385 MB) takes ~2 s to write, 10 % of a default epoch on 2 CPU cores
+CHECKPOINT_INTERVAL_S = 60.0
 #: seeds of successive epochs are seed * EPOCH_SEED_STRIDE + epoch: distinct for up to this many epochs
 EPOCH_SEED_STRIDE = 1000
 
@@ -162,9 +166,13 @@ def _resume(ckpt_path: Path, fingerprint: str, name: str, model: torch.nn.Module
 
 def _train_epochs(name: str, *, model: torch.nn.Module, forward, optimizer, scheduler, state: TrainingState,
                   train_split: MemorySplit, val_split: MemorySplit, task: str, train_cfg: Mapping[str, Any],
-                  seed: int, device: torch.device, amp: bool, fingerprint: str, ckpt_path: Path) -> None:
-    """The epochs from ``state.start_epoch`` on, updating ``state``; a checkpoint after each."""
+                  seed: int, device: torch.device, amp: bool, fingerprint: str, ckpt_path: Path,
+                  checkpoint_interval_s: float) -> None:
+    """The epochs from ``state.start_epoch`` on, updating ``state``; a checkpoint after an epoch
+    once ``checkpoint_interval_s`` have passed since the last one (never after the last epoch: the
+    outputs follow it)."""
     batch_size = train_cfg["batch_size"]
+    last_checkpoint = time.monotonic()
     for epoch in range(state.start_epoch, train_cfg["epochs"]):
         t0 = time.time()
         model.train()
@@ -194,10 +202,13 @@ def _train_epochs(name: str, *, model: torch.nn.Module, forward, optimizer, sche
         if val_loss < state.best_loss:
             state.best_loss = val_loss
             state.best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+        if epoch + 1 == train_cfg["epochs"] or time.monotonic() - last_checkpoint < checkpoint_interval_s:
+            continue
         _save({"fingerprint": fingerprint, "epoch": epoch, "state_dict": model.state_dict(),
                "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
                "rng": torch.get_rng_state(), "history": state.history, "best_loss": state.best_loss,
                "best_state": state.best_state}, ckpt_path)
+        last_checkpoint = time.monotonic()
 
 
 def _save_outputs(out_dir: Path, name: str, model_cfg: Mapping[str, Any], state: TrainingState,
@@ -212,7 +223,7 @@ def _save_outputs(out_dir: Path, name: str, model_cfg: Mapping[str, Any], state:
 
 def train_model(name: str, *, cnn_cfg: Mapping[str, Any], sample_csv: str | Path, store_index_csv: str | Path,
                 out_dir: str | Path, init_state: str | Path | None = None,
-                device_name: str = "auto") -> dict[str, float]:
+                device_name: str = "auto", checkpoint_interval_s: float = CHECKPOINT_INTERVAL_S) -> dict[str, float]:
     """The stage's entry point: train model ``name`` of ``cnn_cfg['models']`` (the ``cnn`` config
     section) and write model.pt, history.csv and metrics.json to ``out_dir``.
 
@@ -221,8 +232,9 @@ def train_model(name: str, *, cnn_cfg: Mapping[str, Any], sample_csv: str | Path
     stores (objid, store, row; written by ``index-image-stores``), whose ``images/<image_size>``
     datasets (n, image_size, image_size) are the inputs. ``init_state``: a model.pt to start from
     (CNN 4 from CNN 1). ``device_name``: auto, cpu, cuda or cuda:N; ``cnn_cfg['compile']`` (none,
-    or a torch.compile mode) applies on CUDA only. A checkpoint made from the same inputs is
-    resumed. Returns the validation metrics (those of metrics.json).
+    or a torch.compile mode) applies on CUDA only. A checkpoint is written after an epoch once
+    ``checkpoint_interval_s`` seconds have passed since the last one (0: after every epoch but the
+    last); one made from the same inputs is resumed. Returns the validation metrics (those of metrics.json).
     """
     out_dir = Path(out_dir)
     ckpt_path = out_dir / "checkpoint" / "last.pt"
@@ -257,7 +269,8 @@ def train_model(name: str, *, cnn_cfg: Mapping[str, Any], sample_csv: str | Path
     state = _resume(ckpt_path, fingerprint, name, model, optimizer, scheduler)
     _train_epochs(name, model=model, forward=forward, optimizer=optimizer, scheduler=scheduler, state=state,
                   train_split=train_split, val_split=val_split, task=task, train_cfg=train_cfg, seed=seed,
-                  device=device, amp=amp, fingerprint=fingerprint, ckpt_path=ckpt_path)
+                  device=device, amp=amp, fingerprint=fingerprint, ckpt_path=ckpt_path,
+                  checkpoint_interval_s=checkpoint_interval_s)
 
     model.load_state_dict(state.best_state)
     _, val_pred = evaluate(forward, val_split, train_cfg["batch_size"], task, device, amp)
