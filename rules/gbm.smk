@@ -35,7 +35,7 @@ rule train_predictor:
         "results/benchmarks/train_predictor/{predictor}.tsv"
     conda:
         "../envs/gbm.yaml"
-    threads: 2
+    threads: 1
     params:
         cfg=stage_config("gbm"),
     shell:

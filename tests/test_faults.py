@@ -56,7 +56,7 @@ def _stage_args(name: str, results, out) -> tuple[list[str], list[str]]:
                  "--out", f"{out}/features.h5", "--dropped", f"{out}/dropped.csv"], ["features.h5", "dropped.csv"])
     return (["train-predictor", "--config-json", _cfg("gbm"), "--predictor", "g_morph", "--table",
              f"{results}/gbm/features.h5", "--model", f"{out}/model.txt", "--info", f"{out}/fit.json",
-             "--interval", f"{out}/interval.json", "--predictions", f"{out}/g_morph.csv", "--threads", "2"],
+             "--interval", f"{out}/interval.json", "--predictions", f"{out}/g_morph.csv", "--threads", "1"],
             ["model.txt", "fit.json", "interval.json", "g_morph.csv"])
 
 

@@ -138,4 +138,4 @@ def test_slurm_results_equal_the_local_run(slurm_run, tiny_run):
     for predictor in ("g_ref", "g_morph", "gi_powerlaw", "gi_gbm", "gi_morph"):
         a = pd.read_csv(work / "results" / "predictions" / f"{predictor}.csv")
         b = pd.read_csv(tiny_run / "results" / "predictions" / f"{predictor}.csv")
-        pd.testing.assert_frame_equal(a, b, check_exact=True)   # LightGBM with 4 threads here, 2 there
+        pd.testing.assert_frame_equal(a, b, check_exact=True)   # LightGBM with 4 threads here, 1 there
