@@ -18,12 +18,12 @@ export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1
 cat "$out/device.txt"
 
 # 1. The paper preset's CNN stages, eager (the default: cnn.compile none).
-timeout 240 python bench/cnn_bench.py --device cuda --preset config/paper.yaml \
+timeout 200 python bench/cnn_bench.py --device cuda --preset config/paper.yaml \
     --json "$out/cnn_bench.json" > "$out/cnn_bench.md" 2> "$out/cnn_bench.log"
 echo "eager bench: rc $?"
 
 # 2. The GPU tests (training step, extraction and the in-memory split on CUDA).
-timeout 90 python -m pytest -q -m gpu tests/test_cnn.py > "$out/tests.txt" 2>&1
+timeout 60 python -m pytest -q -m gpu tests/test_cnn.py > "$out/tests.txt" 2>&1
 echo "GPU tests: rc $?"
 
 # 3. ResNet50 (cnn1) with torch.compile (cnn.compile: default): its device limit and its training,
