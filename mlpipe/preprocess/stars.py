@@ -576,8 +576,6 @@ def subtract_stars(data: np.ndarray, *, star_xy: np.ndarray, star_mag: np.ndarra
         if saturated:
             sx, sy = refine_saturated_centre(out, x_px=sx, y_px=sy, fwhm_px=fwhm_px, psf=settings.psf,
                                              saturated_level=level)
-        fit = fit_point_source(out, x_px=sx, y_px=sy, fwhm_px=fwhm_px, sky_sigma=sky_sigma,
-                               psf=settings.psf, saturated_level=level)
         if not from_catalogue:
             # judged on the image less the brighter stars' fitted light, not on their replaced
             # discs: a knot that a bright star's disc kept (its light over the star's) stands
@@ -587,6 +585,8 @@ def subtract_stars(data: np.ndarray, *, star_xy: np.ndarray, star_mag: np.ndarra
             if not _is_star(judged, fwhm_px=fwhm_px, sky_sigma=sky_sigma, settings=settings, saturated=saturated):
                 records_by_index[i] = StarRecord(sx, sy, mag, STATUS_GALAXY, 0.0, judged.flux)
                 continue
+        fit = fit_point_source(out, x_px=sx, y_px=sy, fwhm_px=fwhm_px, sky_sigma=sky_sigma,
+                               psf=settings.psf, saturated_level=level)
         fit = fit_halo(out, x_px=sx, y_px=sy, fwhm_px=fwhm_px, sky_sigma=sky_sigma, psf=settings.psf, first=fit,
                        max_radius_px=settings.max_mask_radius_fwhm * fwhm_px, saturated_level=level,
                        galaxy_xy=protect_xy[-1] if protect_xy else None)
@@ -614,7 +614,7 @@ def subtract_stars(data: np.ndarray, *, star_xy: np.ndarray, star_mag: np.ndarra
         records_by_index[i] = StarRecord(sx, sy, mag, STATUS_REPLACED, radius, fit.flux, saturated, halo,
                                          mirror_xy, wings, replaced)
         if judged_on is not None:
-            judged_on -= star_light(data.shape, [records_by_index[i]])
+            add_star_light(judged_on, records_by_index[i], scale=-1.0)
     records = [records_by_index[i] for i in range(len(star_xy))]
     return out, records
 
@@ -623,18 +623,24 @@ def star_light(shape: tuple[int, int], records: list[StarRecord]) -> np.ndarray:
     """(N_y, N_x) the replaced stars' fitted light (image units per pixel) as it was in the image,
     out to each star's halo radius: where it outshines what is left, a pixel is the star's."""
     light = np.zeros(shape)
-    yy, xx = np.ogrid[:shape[0], :shape[1]]
     for rec in records:
-        if rec.status != STATUS_REPLACED or rec.model is None:
-            continue
-        reach = max(rec.halo_radius_px, rec.radius_px)
-        ys, ye = max(int(np.floor(rec.y - reach)), 0), min(int(np.ceil(rec.y + reach)) + 1, shape[0])
-        xs, xe = max(int(np.floor(rec.x - reach)), 0), min(int(np.ceil(rec.x + reach)) + 1, shape[1])
-        if ys >= ye or xs >= xe:
-            continue
-        r = np.hypot(xx[:, xs:xe] - rec.x, yy[ys:ye] - rec.y)
-        light[ys:ye, xs:xe] += np.where(r <= reach, rec.model(r), 0.0)
+        add_star_light(light, rec)
     return light
+
+
+def add_star_light(image: np.ndarray, rec: StarRecord, *, scale: float = 1.0) -> None:
+    """Add ``scale`` times a replaced star's fitted light, out to its halo radius, to ``image``
+    (N_y, N_x) in place; nothing for a star that was not replaced."""
+    if rec.status != STATUS_REPLACED or rec.model is None:
+        return
+    reach = max(rec.halo_radius_px, rec.radius_px)
+    ys, ye = max(int(np.floor(rec.y - reach)), 0), min(int(np.ceil(rec.y + reach)) + 1, image.shape[0])
+    xs, xe = max(int(np.floor(rec.x - reach)), 0), min(int(np.ceil(rec.x + reach)) + 1, image.shape[1])
+    if ys >= ye or xs >= xe:
+        return
+    yy, xx = np.ogrid[ys:ye, xs:xe]
+    r = np.hypot(xx - rec.x, yy - rec.y)
+    image[ys:ye, xs:xe] += scale * np.where(r <= reach, rec.model(r), 0.0)
 
 
 def replaced_pixels(shape: tuple[int, int], records: list[StarRecord]) -> np.ndarray:
