@@ -1,8 +1,9 @@
 """The CNN stages of a preset against the device's own limit, per model and in one run.
 
 For each CNN of the preset (its architecture, image size and training settings):
-- **device limit**: the bare forward pass on images already on the device (bf16 autocast and
-  channels-last on CUDA), and one training step (forward, backward, NAdam) at the preset's batch size;
+- **device limit**: the bare forward pass on images already on the device (channels-last, and
+  bfloat16 autocast where ``cnn.precision`` gives it, as in the workflow), and one training step
+  (forward, backward, NAdam) at the preset's batch size;
 - **store stream**: extraction's reading of the stores alone (one read and the digest check per
   store, into pinned memory on CUDA) with 1 and 2 reader threads: the host side's ceiling;
 - **extraction as the workflow runs it**: ``mlpipe extract-features`` as a whole process (start-up
@@ -45,7 +46,7 @@ import torch
 
 from mlpipe import gz2
 from mlpipe.cnn.data import GZ2_COLUMNS, StoreStream, augment
-from mlpipe.cnn.device import compiled, pick_device
+from mlpipe.cnn.device import PRECISIONS, compiled, pick_device, uses_bfloat16
 from mlpipe.cnn.models import model_from_config
 from mlpipe.cnn.train import loss_fn, train_model, training_settings
 from mlpipe.config import load_merged
@@ -94,11 +95,11 @@ def timed_rate(step, n_per_call: int, device: torch.device, seconds: float, min_
 
 
 def device_limit(cfg: dict, train_cfg: dict, device: torch.device, batch: int, seconds: float,
-                 compile_mode: str) -> tuple[float, float]:
+                 compile_mode: str, precision: str) -> tuple[float, float]:
     """(bare forward img/s at ``batch``, training step img/s at the preset's batch size) on
-    synthetic images already on the device."""
-    cuda = device.type == "cuda"
-    fmt = torch.channels_last if cuda else torch.contiguous_format
+    synthetic images already on the device, in the arithmetic ``precision`` (``cnn.precision``) gives."""
+    bfloat16 = uses_bfloat16(precision, device)
+    fmt = torch.channels_last
     model = model_from_config(cfg, pretrained=False).to(device).to(memory_format=fmt)
     forward = compiled(model, compile_mode, device)
     size = cfg["image_size"]
@@ -107,7 +108,7 @@ def device_limit(cfg: dict, train_cfg: dict, device: torch.device, batch: int, s
     model.eval()
 
     def infer():
-        with torch.inference_mode(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=cuda):
+        with torch.inference_mode(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=bfloat16):
             forward(images)
 
     bare = timed_rate(infer, batch, device, seconds)
@@ -122,7 +123,7 @@ def device_limit(cfg: dict, train_cfg: dict, device: torch.device, batch: int, s
 
     def train_step():
         batch_images = augment(x, generator, train_cfg["zoom_range"]).contiguous(memory_format=fmt)
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cuda):
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bfloat16):
             pred = forward(batch_images).float()
         loss = loss_fn(cfg["target"], pred, y, w)
         optimizer.zero_grad(set_to_none=True)
@@ -193,7 +194,8 @@ def measure_model(name: str, model_cfg: dict, cnn_cfg: dict, tmp: Path, sample: 
          "batch": train_cfg["batch_size"], "epochs": train_cfg["epochs"]}
     if "limit" in args.parts:
         r["bare_forward_img_s"], r["train_step_img_s"] = device_limit(model_cfg, train_cfg, device, args.forward_batch,
-                                                                      args.seconds, args.compile)
+                                                                      args.seconds, args.compile,
+                                                                      cnn_cfg.get("precision", "auto"))
         print(f"{name} device limit: bare forward {r['bare_forward_img_s']:,.0f} img/s (batch {args.forward_batch}), "
               f"training step {r['train_step_img_s']:,.0f} img/s (batch {r['batch']})", flush=True)
     if "stream" in args.parts:
@@ -219,7 +221,8 @@ def measure_model(name: str, model_cfg: dict, cnn_cfg: dict, tmp: Path, sample: 
     if "training" in args.parts:
         measured = {k: v for k, v in model_cfg.items() if k != "init_from"} | {"epochs": args.epochs}
         one = {"models": {name: measured},
-               "training": cnn_cfg["training"] | {"epochs": args.epochs}, "seed": 0, "compile": args.compile}
+               "training": cnn_cfg["training"] | {"epochs": args.epochs}, "seed": 0, "compile": args.compile,
+               "precision": cnn_cfg.get("precision", "auto")}
         train_model(name, cnn_cfg=one, sample_csv=tmp / "sample.csv", store_index_csv=tmp / "stores.csv",
                     out_dir=tmp / "train" / name, device_name=str(device))
         history = pd.read_csv(tmp / "train" / name / "history.csv")
@@ -248,6 +251,7 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--forward-batch", type=int, default=256, help="batch of the bare forward pass")
     ap.add_argument("--seconds", type=float, default=3.0, help="minimum time per device-limit measurement")
     ap.add_argument("--compile", default="none", help="cnn.compile mode for every measurement (CUDA only)")
+    ap.add_argument("--precision", choices=PRECISIONS, help="cnn.precision for every measurement (default: the preset's)")
     ap.add_argument("--threads", type=int, help="CPU threads for torch, here and in the extraction process")
     ap.add_argument("--parts", nargs="+", choices=PARTS, default=list(PARTS),
                     help="what to measure (the projection needs extraction and training)")
@@ -256,7 +260,7 @@ def main(argv: list[str] | None = None) -> dict:
     if args.threads:
         torch.set_num_threads(args.threads)
     cfg = load_merged(REPO / "workflow_config.yaml", args.preset)
-    cnn_cfg = cfg["cnn"] | {"compile": args.compile}
+    cnn_cfg = cfg["cnn"] | {"compile": args.compile, "precision": args.precision or cfg["cnn"].get("precision", "auto")}
     names = args.models or list(cnn_cfg["models"])
     per_shard = args.shard_galaxies or round(args.galaxies / cfg["catalog"]["n_shards"])
     device = pick_device(args.device)
@@ -265,7 +269,8 @@ def main(argv: list[str] | None = None) -> dict:
     n_train_preset = args.galaxies * (1 - fractions[0]) * (1 - fractions[1])
     t_start = time.perf_counter()
     print(f"device: {device} ({gpu}); preset {args.preset}; {args.shards} stores x {per_shard} galaxies; "
-          f"torch {torch.__version__}; compile {args.compile}", flush=True)
+          f"torch {torch.__version__}; compile {args.compile}; precision {cnn_cfg['precision']} "
+          f"({'bfloat16' if uses_bfloat16(cnn_cfg['precision'], device) else 'float32'} here)", flush=True)
 
     models = {name: cnn_cfg["models"][name] for name in names}
     startup = subprocess.run([sys.executable, "-c", STARTUP, device.type, json.dumps(models)],
@@ -320,7 +325,8 @@ def main(argv: list[str] | None = None) -> dict:
         print(f"\nprojected CNN stages of the preset on this device ({', '.join(measured)}, one after the other): "
               f"{total / 60:.1f} min", end="; ")
     print(f"bench wall time {time.perf_counter() - t_start:.0f} s")
-    report = {"device": gpu, "preset": args.preset, "compile": args.compile, "startup_s": startup,
+    report = {"device": gpu, "preset": args.preset, "compile": args.compile, "precision": cnn_cfg["precision"],
+              "startup_s": startup,
               "models": results, "projected_total_s": total, "bench_wall_s": time.perf_counter() - t_start}
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=2))

@@ -224,7 +224,7 @@ def extract_features(args: argparse.Namespace, cfg: dict[str, Any]) -> None:
     set_cpu_threads(args.threads)
     extract_stores(args.model_file, image_stores=stores, out_paths=outputs,
                    batch_size=extraction_batch_size(cfg["cnn"]), device_name=args.device,
-                   compile_mode=cfg["cnn"].get("compile", "none"))
+                   compile_mode=cfg["cnn"].get("compile", "none"), precision=cfg["cnn"].get("precision", "auto"))
 
 
 def _gbm_table_args(p: argparse.ArgumentParser) -> None:

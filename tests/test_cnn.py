@@ -61,6 +61,14 @@ def test_every_architecture_the_schema_allows_is_one_the_code_builds():
     assert sorted(models["properties"]["architecture"]["enum"]) == sorted(ARCHITECTURES)
 
 
+def test_every_precision_the_schema_allows_is_one_the_code_knows():
+    from mlpipe.cnn.device import PRECISIONS
+    from mlpipe.config import schema
+
+    cnn = schema()["properties"]["cnn"]["properties"]
+    assert sorted(cnn["precision"]["enum"]) == sorted(PRECISIONS)
+
+
 def test_pretrained_path_missing_is_a_clear_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="cannot be downloaded"):
         build_model(architecture="resnet50", task="gz2", image_size_px=32, pretrained_path=str(tmp_path / "nope.pth"))
@@ -270,6 +278,40 @@ def test_resume_continues_history_and_equals_uninterrupted(tiny_data, tmp_path, 
     shorter = pd.read_csv(tmp_path / "straight" / "history.csv")
     assert list(shorter["epoch"]) == [1, 2]
     np.testing.assert_allclose(shorter["val_loss"], straight["val_loss"].iloc[:2], rtol=1e-6)
+
+
+def test_bfloat16_training_on_the_cpu_repeats_exactly_and_differs_from_float32(tiny_data, tmp_path):
+    """cnn.precision bfloat16 (autocast) trains, records its precision, and two runs give the same
+    weights bit for bit; float32 gives other weights."""
+    tmp, stores = tiny_data
+    weights = {}
+    for run, precision in (("a", "bfloat16"), ("b", "bfloat16"), ("c", "float32")):
+        cfg = _cfg(epochs=1) | {"precision": precision}
+        _train(tmp, "cnn3", cfg, tmp_path / run, device_name="cpu")
+        saved = torch.load(tmp_path / run / "model.pt", weights_only=False)
+        assert saved["precision"] == precision
+        assert np.isfinite(pd.read_csv(tmp_path / run / "history.csv")["val_loss"]).all()
+        weights[run] = saved["state_dict"]
+    assert all(torch.equal(weights["a"][k], weights["b"][k]) for k in weights["a"])
+    assert not all(torch.equal(weights["a"][k], weights["c"][k]) for k in weights["a"])
+
+    features = {}
+    for precision in ("bfloat16", "float32"):   # extraction in either arithmetic, recorded in the store
+        out = tmp_path / f"features_{precision}.h5"
+        extract_shard(tmp_path / "a" / "model.pt", image_store=stores[0], out_path=out, device_name="cpu",
+                      precision=precision)
+        with h5py.File(out) as fh:
+            assert fh.attrs["precision"] == precision
+        features[precision] = read_features(out)
+        answers = features[precision][[c for c in features[precision].columns if c.startswith("cnn3_gz2_q01")]]
+        np.testing.assert_allclose(answers.sum(axis=1), 1.0, atol=1e-5)   # the GZ2 head runs in float32
+    assert not features["bfloat16"].equals(features["float32"])
+
+
+def test_an_unknown_precision_is_refused(tiny_data, tmp_path):
+    tmp, stores = tiny_data
+    with pytest.raises(ValueError, match="cnn.precision"):
+        _train(tmp, "cnn3", _cfg(epochs=1) | {"precision": "float16"}, tmp_path / "x", device_name="cpu")
 
 
 @pytest.mark.parametrize("readers", [1, 3])

@@ -29,6 +29,30 @@ def pick_device(requested: str = "auto") -> torch.device:
     return device
 
 
+#: ``cnn.precision`` (the schema's enum; a test keeps them equal): ``auto`` computes in bfloat16
+#: (autocast: bfloat16 matrix products and convolutions, float32 weights, optimiser and loss) where
+#: the device has bfloat16 arithmetic units, in float32 elsewhere
+PRECISIONS = ("auto", "float32", "bfloat16")
+
+
+def native_bfloat16(device: torch.device) -> bool:
+    """Whether ``device`` computes bfloat16 in hardware: a CUDA device that supports it, or a CPU
+    with AMX tiles or AVX512-BF16 (elsewhere torch emulates bfloat16, slower than float32)."""
+    if device.type == "cuda":
+        return bool(torch.cuda.is_bf16_supported())
+    if device.type == "cpu":
+        checks = ("_is_amx_tile_supported", "_is_avx512_bf16_supported")
+        return any(bool(getattr(torch.cpu, check, lambda: False)()) for check in checks)
+    return False
+
+
+def uses_bfloat16(precision: str, device: torch.device) -> bool:
+    """Whether the networks run under bfloat16 autocast on ``device`` for ``cnn.precision``."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"cnn.precision: {precision!r} is none of {', '.join(PRECISIONS)}")
+    return native_bfloat16(device) if precision == "auto" else precision == "bfloat16"
+
+
 def compiled(function, mode: str, device: torch.device):
     """``function`` through torch.compile in ``mode`` (``cnn.compile`` in the config schema;
     reduce-overhead: CUDA graphs) on CUDA; unchanged for ``none`` and on the CPU, whose results stay

@@ -20,7 +20,7 @@ import torch
 
 from mlpipe import gz2
 from mlpipe.cnn.data import StoreStream
-from mlpipe.cnn.device import compiled, pick_device
+from mlpipe.cnn.device import compiled, pick_device, uses_bfloat16
 from mlpipe.cnn.models import MorphologyNet, model_from_config
 from mlpipe.io.integrity import load_torch
 from mlpipe.io.store import create_store, write_matrix
@@ -57,9 +57,7 @@ def load_trained(model_path: str | Path, device: torch.device) -> tuple[str, dic
     name, model_cfg = saved["name"], saved["model_cfg"]
     model = model_from_config(model_cfg, pretrained=False)
     model.load_state_dict(saved["state_dict"])
-    model.to(device).eval()
-    if device.type == "cuda":
-        model = model.to(memory_format=torch.channels_last)
+    model = model.to(device, memory_format=torch.channels_last).eval()
     return name, model_cfg, model
 
 
@@ -77,9 +75,7 @@ def _forward_padded(forward, images: torch.Tensor, batch_size: int, device: torc
     padded[:n].copy_(images, non_blocking=True)
     parts: dict[str, list[torch.Tensor]] = {}
     for b in range(n_batches):
-        batch = padded[b * batch_size:(b + 1) * batch_size]
-        if device.type == "cuda":
-            batch = batch.contiguous(memory_format=torch.channels_last)
+        batch = padded[b * batch_size:(b + 1) * batch_size].contiguous(memory_format=torch.channels_last)
         for key, value in forward(batch).items():
             parts.setdefault(key, []).append(value.float().reshape(batch_size, -1))
     return {key: torch.cat(values)[:n] for key, values in parts.items()}
@@ -99,8 +95,9 @@ def _to_host(outputs: dict[str, torch.Tensor], device: torch.device):
 
 
 def _write(out_path, name: str, ids: np.ndarray, outputs: dict[str, torch.Tensor], event,
-           names: dict[str, list[str]]) -> None:
-    """Write ``objid`` and a ``features`` matrix (float32) with its ``columns`` attribute."""
+           names: dict[str, list[str]], precision: str) -> None:
+    """Write ``objid`` and a ``features`` matrix (float32) with its ``columns`` attribute; the
+    store's attributes name the model and the ``precision`` it ran in."""
     if event is not None:
         event.synchronize()
     blocks, columns = [], []
@@ -108,14 +105,14 @@ def _write(out_path, name: str, ids: np.ndarray, outputs: dict[str, torch.Tensor
         blocks.append(outputs[key].numpy() if key in outputs else np.empty((len(ids), len(cols)), np.float32))
         columns += cols
     matrix = np.concatenate(blocks, axis=1).astype(np.float32)
-    with create_store(out_path, {"model": name}) as fh:
+    with create_store(out_path, {"model": name, "precision": precision}) as fh:
         fh.create_dataset("objid", data=ids)
         write_matrix(fh, pd.DataFrame(matrix, columns=columns))
 
 
 def extract_stores(model_path: str | Path, *, image_stores: Sequence[str | Path], out_paths: Sequence[str | Path],
                    batch_size: int = EXTRACTION_BATCH_SIZE, device_name: str = "auto",
-                   compile_mode: str = "none") -> int:
+                   compile_mode: str = "none", precision: str = "auto") -> int:
     """The stage's entry point: write the features of every galaxy of ``image_stores[k]`` to
     ``out_paths[k]`` with the network of ``model_path`` (a model.pt of train-cnn); return the
     number of galaxies.
@@ -124,7 +121,7 @@ def extract_stores(model_path: str | Path, *, image_stores: Sequence[str | Path]
     each feature store gets ``objid`` (n,) and a float32 ``features`` matrix (n, n_features) whose
     columns are named by :func:`feature_names`. ``device_name``: auto, cpu, cuda or cuda:N;
     ``compile_mode``: none, or a torch.compile mode (default, reduce-overhead = CUDA graphs,
-    max-autotune), used on CUDA only."""
+    max-autotune), used on CUDA only; ``precision``: ``cnn.precision`` (auto, float32, bfloat16)."""
     if len(image_stores) != len(out_paths):
         raise ValueError(f"{len(image_stores)} image stores but {len(out_paths)} output paths")
     t_start = time.perf_counter()
@@ -135,17 +132,20 @@ def extract_stores(model_path: str | Path, *, image_stores: Sequence[str | Path]
     forward = compiled(model.forward_all, compile_mode, device)
     t_ready = time.perf_counter()
     total, pending = 0, None
-    with torch.inference_mode(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+    bfloat16 = uses_bfloat16(precision, device)
+    arithmetic = "bfloat16" if bfloat16 else "float32"
+    log.info("%s computes in %s (cnn.precision: %s)", name, arithmetic, precision)
+    with torch.inference_mode(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=bfloat16):
         # Every store is checked against its recorded digest as the stream reads it.
         stream = StoreStream(image_stores, model_cfg["image_size"], pin=device.type == "cuda")
         for (_store, ids, images), out_path in zip(stream, out_paths):
             outputs = _to_host(_forward_padded(forward, images, batch_size, device), device)
             if pending is not None:   # the previous store: its copy is done by now, write it
-                _write(*pending, names)
+                _write(*pending, names, arithmetic)
             pending = (out_path, name, ids, *outputs)
             total += len(ids)
         if pending is not None:
-            _write(*pending, names)
+            _write(*pending, names, arithmetic)
     t_end = time.perf_counter()
     log.info("%s: %d galaxies x %d features from %d stores; start-up %.2f s (device, model), "
              "extraction %.2f s (%.0f galaxies/s)", name, total, sum(map(len, names.values())), len(out_paths),
@@ -155,8 +155,8 @@ def extract_stores(model_path: str | Path, *, image_stores: Sequence[str | Path]
 
 def extract_shard(model_path: str | Path, *, image_store: str | Path, out_path: str | Path,
                   batch_size: int = EXTRACTION_BATCH_SIZE, device_name: str = "auto",
-                  compile_mode: str = "none") -> int:
+                  compile_mode: str = "none", precision: str = "auto") -> int:
     """One store's features, as :func:`extract_stores` writes them (what `mlpipe predict` runs on
     the new galaxies)."""
     return extract_stores(model_path, image_stores=[image_store], out_paths=[out_path], batch_size=batch_size,
-                          device_name=device_name, compile_mode=compile_mode)
+                          device_name=device_name, compile_mode=compile_mode, precision=precision)

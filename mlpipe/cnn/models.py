@@ -11,7 +11,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Mapping
 
-import timm
 import torch
 from torch import nn
 
@@ -47,8 +46,11 @@ class MorphologyNet(nn.Module):
         """Every quantity the feature stores keep: pooled, the 37 next-to-last, the output."""
         x = images.expand(-1, 3, -1, -1) if self.repeat_channels else images
         pooled = self.backbone(x)
-        hidden = self.head(pooled)
-        out = self.output(hidden)
+        # The small head in float32 even under bfloat16 autocast: the GZ2 answers of a question
+        # then sum to 1 to float32 precision, and M/L keeps float32 resolution.
+        with torch.autocast(pooled.device.type, enabled=False):
+            hidden = self.head(pooled.float())
+            out = self.output(hidden)
         return {"pooled": pooled, "hidden": hidden, "output": out if self.task == "gz2" else out[:, 0]}
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
@@ -101,6 +103,8 @@ def build_model(*, architecture: str, image_size_px: int, task: str,
             raise ValueError(f"the custom CNN needs images of at least {DielemanBackbone.MIN_SIZE} px "
                              f"(valid padding), got {image_size_px}")
         return MorphologyNet(DielemanBackbone(), 512, task, hidden=None, repeat_channels=False)
+    import timm  # here, not at the top: importing it takes seconds, which a job of the custom CNN never needs
+
     backbone = timm.create_model(TIMM_NAMES[architecture], pretrained=False, num_classes=0,
                                  global_pool="avg", in_chans=3)
     if pretrained_path:

@@ -23,7 +23,7 @@ import pandas as pd
 import torch
 
 from mlpipe.cnn.data import GZ2_COLUMNS, MemorySplit, augment, training_table
-from mlpipe.cnn.device import compiled, pick_device
+from mlpipe.cnn.device import compiled, pick_device, uses_bfloat16
 from mlpipe.cnn.models import init_from, model_from_config
 from mlpipe.io.atomic import atomic_path, write_csv
 from mlpipe.io.integrity import HASH_ATTR, IntegrityError, load_torch, open_store, save_torch
@@ -71,14 +71,13 @@ def _save(obj: dict[str, Any], path: Path) -> None:
 
 
 def evaluate(model, split: MemorySplit, batch_size: int, task: str, device: torch.device,
-             amp: bool) -> tuple[float, np.ndarray]:
+             bfloat16: bool) -> tuple[float, np.ndarray]:
     """Mean loss over a split (in order) and the stacked predictions; one wait for the device."""
     model.eval()
     total, preds = torch.zeros((), dtype=torch.float64, device=device), []
-    with torch.no_grad(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+    with torch.no_grad(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=bfloat16):
         for images, truth, weight in split.batches(batch_size):
-            if device.type == "cuda":
-                images = images.contiguous(memory_format=torch.channels_last)
+            images = images.contiguous(memory_format=torch.channels_last)
             pred = model(images).float()
             total += loss_fn(task, pred, truth, weight).detach().double() * len(images)
             preds.append(pred)
@@ -166,7 +165,7 @@ def _resume(ckpt_path: Path, fingerprint: str, name: str, model: torch.nn.Module
 
 def _train_epochs(name: str, *, model: torch.nn.Module, forward, optimizer, scheduler, state: TrainingState,
                   train_split: MemorySplit, val_split: MemorySplit, task: str, train_cfg: Mapping[str, Any],
-                  seed: int, device: torch.device, amp: bool, fingerprint: str, ckpt_path: Path,
+                  seed: int, device: torch.device, bfloat16: bool, fingerprint: str, ckpt_path: Path,
                   checkpoint_interval_s: float) -> None:
     """The epochs from ``state.start_epoch`` on, updating ``state``; a checkpoint after an epoch
     once ``checkpoint_interval_s`` have passed since the last one (never after the last epoch: the
@@ -182,9 +181,8 @@ def _train_epochs(name: str, *, model: torch.nn.Module, forward, optimizer, sche
         for images, truth, weight in train_split.batches(batch_size, order_gen):
             if train_cfg["augment"]:
                 images = augment(images, aug_gen, train_cfg["zoom_range"])
-            if device.type == "cuda":
-                images = images.contiguous(memory_format=torch.channels_last)
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+            images = images.contiguous(memory_format=torch.channels_last)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bfloat16):
                 pred = forward(images).float()
             loss = loss_fn(task, pred, truth, weight)
             optimizer.zero_grad(set_to_none=True)
@@ -192,7 +190,7 @@ def _train_epochs(name: str, *, model: torch.nn.Module, forward, optimizer, sche
             optimizer.step()
             total += loss.detach().double() * len(images)
         train_loss = total.item() / len(train_split)
-        val_loss, _ = evaluate(forward, val_split, batch_size, task, device, amp)
+        val_loss, _ = evaluate(forward, val_split, batch_size, task, device, bfloat16)
         scheduler.step(val_loss)
         lr = optimizer.param_groups[0]["lr"]
         state.history.append({"epoch": epoch + 1, "train_loss": train_loss, "val_loss": val_loss,
@@ -212,9 +210,10 @@ def _train_epochs(name: str, *, model: torch.nn.Module, forward, optimizer, sche
 
 
 def _save_outputs(out_dir: Path, name: str, model_cfg: Mapping[str, Any], state: TrainingState,
-                  metrics: dict[str, float]) -> None:
-    """model.pt (the best epoch's weights), history.csv and metrics.json."""
-    _save({"name": name, "model_cfg": dict(model_cfg), "state_dict": state.best_state, "metrics": metrics},
+                  metrics: dict[str, float], precision: str) -> None:
+    """model.pt (the best epoch's weights, and the ``precision`` it was trained in), history.csv and metrics.json."""
+    _save({"name": name, "model_cfg": dict(model_cfg), "state_dict": state.best_state, "metrics": metrics,
+           "precision": precision},
           out_dir / "model.pt")
     write_csv(pd.DataFrame(state.history), out_dir / "history.csv")
     with atomic_path(out_dir / "metrics.json", ".json") as tmp:
@@ -232,7 +231,8 @@ def train_model(name: str, *, cnn_cfg: Mapping[str, Any], sample_csv: str | Path
     stores (objid, store, row; written by ``index-image-stores``), whose ``images/<image_size>``
     datasets (n, image_size, image_size) are the inputs. ``init_state``: a model.pt to start from
     (CNN 4 from CNN 1). ``device_name``: auto, cpu, cuda or cuda:N; ``cnn_cfg['compile']`` (none,
-    or a torch.compile mode) applies on CUDA only. A checkpoint is written after an epoch once
+    or a torch.compile mode) applies on CUDA only; ``cnn_cfg['precision']`` (auto, float32 or
+    bfloat16; see :data:`mlpipe.cnn.device.PRECISIONS`) sets the arithmetic. A checkpoint is written after an epoch once
     ``checkpoint_interval_s`` seconds have passed since the last one (0: after every epoch but the
     last); one made from the same inputs is resumed. Returns the validation metrics (those of metrics.json).
     """
@@ -243,7 +243,9 @@ def train_model(name: str, *, cnn_cfg: Mapping[str, Any], sample_csv: str | Path
     task, size_px = model_cfg["target"], model_cfg["image_size"]
     seed = model_seed(cnn_cfg["seed"], name)
     device = pick_device(device_name)
-    amp = device.type == "cuda"
+    bfloat16 = uses_bfloat16(cnn_cfg.get("precision", "auto"), device)
+    precision = "bfloat16" if bfloat16 else "float32"
+    log.info("%s computes in %s (cnn.precision: %s)", name, precision, cnn_cfg.get("precision", "auto"))
     torch.manual_seed(seed)
     train_table, val_table, train_split, val_split, stores = _splits(name, sample_csv, store_index_csv, task, size_px,
                                                                      device)
@@ -253,9 +255,7 @@ def train_model(name: str, *, cnn_cfg: Mapping[str, Any], sample_csv: str | Path
     if parent is not None:
         init_from(model, parent["state_dict"])
         log.info("%s starts from %s", name, init_state)
-    model.to(device)
-    if device.type == "cuda":
-        model = model.to(memory_format=torch.channels_last)
+    model = model.to(device, memory_format=torch.channels_last)
     forward = compiled(model, cnn_cfg.get("compile", "none"), device)
     optimizer = torch.optim.NAdam(model.parameters(), lr=train_cfg["learning_rate"])
     scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="min", factor=train_cfg["lr_factor"],
@@ -263,19 +263,19 @@ def train_model(name: str, *, cnn_cfg: Mapping[str, Any], sample_csv: str | Path
     for store in stores:  # every image the training reads, checked against its store's digest once
         with open_store(store, ["objid", f"images/{size_px}"]):
             pass
-    fingerprint = checkpoint_fingerprint(name, model_cfg, train_cfg, cnn_cfg["seed"],
+    fingerprint = checkpoint_fingerprint(name, model_cfg, train_cfg | {"precision": precision}, cnn_cfg["seed"],
                                          pd.concat([train_table, val_table]), stores,
                                          parent and parent.get(HASH_ATTR))
     state = _resume(ckpt_path, fingerprint, name, model, optimizer, scheduler)
     _train_epochs(name, model=model, forward=forward, optimizer=optimizer, scheduler=scheduler, state=state,
                   train_split=train_split, val_split=val_split, task=task, train_cfg=train_cfg, seed=seed,
-                  device=device, amp=amp, fingerprint=fingerprint, ckpt_path=ckpt_path,
+                  device=device, bfloat16=bfloat16, fingerprint=fingerprint, ckpt_path=ckpt_path,
                   checkpoint_interval_s=checkpoint_interval_s)
 
     model.load_state_dict(state.best_state)
-    _, val_pred = evaluate(forward, val_split, train_cfg["batch_size"], task, device, amp)
+    _, val_pred = evaluate(forward, val_split, train_cfg["batch_size"], task, device, bfloat16)
     metrics = validation_metrics(task, val_pred, train_table, val_table) | {"best_val_loss": state.best_loss}
-    _save_outputs(out_dir, name, model_cfg, state, metrics)
+    _save_outputs(out_dir, name, model_cfg, state, metrics, precision)
     log.info("%s validation metrics: %s", name, metrics)
     return metrics
 

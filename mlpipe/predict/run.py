@@ -184,7 +184,7 @@ def _image_features(bundle: Bundle, galaxies: pd.DataFrame, rejected: pd.DataFra
         for name in models:
             extract_shard(weights_file(bundle, name, work), image_store=store, out_path=work / f"{name}.h5",
                           batch_size=extraction_batch_size(cfg["cnn"]), device_name=device,
-                          compile_mode=cfg["cnn"].get("compile", "none"))
+                          compile_mode=cfg["cnn"].get("compile", "none"), precision=cfg["cnn"].get("precision", "auto"))
             cnn_tables.append(read_features(work / f"{name}.h5"))
         images = image_features([store]).set_index("objid")
         with open_store(store, ["objid", "features"]) as fh:
