@@ -384,7 +384,7 @@ def read_inputs(*, table: str | Path, predictions: str | Path, metrics: str | Pa
     catalogues, and the example cut-outs of every image store the store index lists (its paths
     relative to the working directory, as the workflow writes them; none without images)."""
     from mlpipe.evaluate.tables import load_predictions
-    from mlpipe.gbm.table import read_table_store
+    from mlpipe.io.features_table import read_table_store
     from mlpipe.io.store import read_examples
 
     meta, features = read_table_store(table)

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from mlpipe import losses
-from mlpipe.gbm.table import read_table_store
+from mlpipe.io.features_table import read_table_store
 from mlpipe.io.validation import InputError
 
 log = logging.getLogger(__name__)

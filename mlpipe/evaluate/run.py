@@ -10,8 +10,8 @@ import pandas as pd
 
 from mlpipe.evaluate import tables
 from mlpipe.gbm.predictors import Predictor
-from mlpipe.gbm.table import read_table_store
 from mlpipe.io.atomic import write_csv
+from mlpipe.io.features_table import read_table_store
 
 #: the main predictors whose test L1 the per-class table splits by morphology class
 PER_CLASS_PREDICTORS = ["g_ref", "g_morph", "gi_gbm", "gi_morph"]

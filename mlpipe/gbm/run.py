@@ -16,8 +16,8 @@ from mlpipe.gbm import lightgbm_fit, powerlaw
 from mlpipe.gbm.predictors import Predictor, all_predictors, select_columns
 from mlpipe.gbm.saved import SavedPredictor, interval_bounds
 from mlpipe.gbm.settings import FitSettings
-from mlpipe.gbm.table import read_table_store
 from mlpipe.io.atomic import atomic_path, write_csv
+from mlpipe.io.features_table import read_table_store
 
 log = logging.getLogger(__name__)
 

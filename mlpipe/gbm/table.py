@@ -8,23 +8,21 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-import h5py
 import numpy as np
 import pandas as pd
 
 from mlpipe import physics
 from mlpipe.io.atomic import write_csv
+from mlpipe.io.features_table import write_table_store
 from mlpipe.io.integrity import open_store
 from mlpipe.io.photometry import BANDS
-from mlpipe.io.store import create_store, read_matrix, read_table, write_matrix
+from mlpipe.io.store import read_matrix, read_table
 
 log = logging.getLogger(__name__)
 
 IMAGE_LUMINOSITY_FEATURES = ["lum_sum", "lum_mean", "lum_max", "lum_min", "lum_std", "lum_centre", "lum_centre5"]
 IMAGE_STATS = ["log_sum", "log_mean", "log_std", "log_centre", "log_centre5", "image_size_px", "scale_a"]
 META = ["objid", "split", "ml", "ml_err", "lum_g", "gz2_match"]
-#: the table store's matrix of the M/L target: ml, ml_err and lum_g (its stored name, kept for existing stores)
-ML_TARGET_MATRIX = "targets"
 
 
 def _image_features(stores: Sequence[str | Path]) -> pd.DataFrame:
@@ -102,16 +100,6 @@ def drop_dead_features(meta: pd.DataFrame, features: pd.DataFrame) -> tuple[pd.D
     return features.drop(columns=dead), dead
 
 
-def write_table_store(meta: pd.DataFrame, features: pd.DataFrame, dead: list[str], path: str | Path) -> None:
-    with create_store(path, {"dropped_dead_features": dead}) as fh:
-        fh.create_dataset("objid", data=meta["objid"].to_numpy())
-        fh.create_dataset("split", data=meta["split"].astype(str).to_numpy().astype(object),
-                          dtype=h5py.string_dtype())
-        write_matrix(fh, meta[["ml", "ml_err", "lum_g"]].astype(float), ML_TARGET_MATRIX)
-        fh.create_dataset("gz2_match", data=meta["gz2_match"].astype(bool).to_numpy())
-        write_matrix(fh, features.astype(np.float32))
-
-
 def build_features_table(*, sample_csv: str | Path, image_stores: Sequence[str | Path],
                          feature_stores: Sequence[str | Path], cosmo_cfg: Mapping[str, Any], out_path: str | Path,
                          dropped_path: str | Path) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
@@ -124,13 +112,3 @@ def build_features_table(*, sample_csv: str | Path, image_stores: Sequence[str |
     write_table_store(meta, features, dead, out_path)
     write_csv(pd.DataFrame({"feature": dead, "reason": "zero for every training galaxy"}), dropped_path)
     return meta, features, dead
-
-
-def read_table_store(path: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
-    with open_store(path) as fh:
-        meta = read_matrix(fh, ML_TARGET_MATRIX)
-        meta.insert(0, "split", [s.decode() if isinstance(s, bytes) else s for s in fh["split"][()]])
-        meta.insert(0, "objid", fh["objid"][()])
-        meta["gz2_match"] = fh["gz2_match"][()]
-        features = read_matrix(fh)
-    return meta, features

@@ -17,7 +17,7 @@ REPO = Path(__file__).resolve().parents[2]
 # the project's dependencies: conda package -> import name
 IMPORT_NAMES = {"numpy": "numpy", "scipy": "scipy", "pandas": "pandas", "astropy": "astropy", "h5py": "h5py",
                 "pyyaml": "yaml", "jsonschema": "jsonschema", "matplotlib-base": "matplotlib", "galsim": "galsim",
-                "photutils": "photutils", "scikit-learn": "sklearn", "lightgbm": "lightgbm", "torch": "torch",
+                "photutils": "photutils", "lightgbm": "lightgbm", "torch": "torch",
                 "torchvision": "torchvision", "timm": "timm"}
 
 
