@@ -232,9 +232,10 @@ def train_model(name: str, *, cnn_cfg: Mapping[str, Any], sample_csv: str | Path
     datasets (n, image_size, image_size) are the inputs. ``init_state``: a model.pt to start from
     (CNN 4 from CNN 1). ``device_name``: auto, cpu, cuda or cuda:N; ``cnn_cfg['compile']`` (none,
     or a torch.compile mode) applies on CUDA only; ``cnn_cfg['precision']`` (auto, float32 or
-    bfloat16; see :data:`mlpipe.cnn.device.PRECISIONS`) sets the arithmetic. A checkpoint is written after an epoch once
-    ``checkpoint_interval_s`` seconds have passed since the last one (0: after every epoch but the
-    last); one made from the same inputs is resumed. Returns the validation metrics (those of metrics.json).
+    bfloat16; :data:`mlpipe.cnn.device.PRECISIONS`) sets the arithmetic, recorded in model.pt. A
+    checkpoint is written after an epoch once ``checkpoint_interval_s`` seconds have passed since
+    the last one (0: after every epoch but the last); one made from the same inputs is resumed.
+    Returns the validation metrics (those of metrics.json).
     """
     out_dir = Path(out_dir)
     ckpt_path = out_dir / "checkpoint" / "last.pt"
