@@ -46,7 +46,7 @@ import torch
 
 from mlpipe import gz2
 from mlpipe.cnn.data import GZ2_COLUMNS, StoreStream, augment
-from mlpipe.cnn.device import PRECISIONS, compiled, pick_device, uses_bfloat16
+from mlpipe.cnn.device import PRECISIONS, arithmetic, compiled, pick_device
 from mlpipe.cnn.models import model_from_config
 from mlpipe.cnn.train import loss_fn, train_model, training_settings
 from mlpipe.config import load_merged
@@ -98,12 +98,11 @@ def device_limit(cfg: dict, train_cfg: dict, device: torch.device, batch: int, s
                  compile_mode: str, precision: str) -> tuple[float, float]:
     """(bare forward img/s at ``batch``, training step img/s at the preset's batch size) on
     synthetic images already on the device, in the arithmetic ``precision`` (``cnn.precision``) gives."""
-    bfloat16 = uses_bfloat16(precision, device)
-    fmt = torch.channels_last
-    model = model_from_config(cfg, pretrained=False).to(device).to(memory_format=fmt)
+    bfloat16 = arithmetic(precision, device) == "bfloat16"
+    model = model_from_config(cfg, pretrained=False).to(device, memory_format=torch.channels_last)
     forward = compiled(model, compile_mode, device)
     size = cfg["image_size"]
-    images = torch.rand(batch, 1, size, size, device=device).contiguous(memory_format=fmt)
+    images = torch.rand(batch, 1, size, size, device=device).contiguous(memory_format=torch.channels_last)
 
     model.eval()
 
@@ -122,7 +121,7 @@ def device_limit(cfg: dict, train_cfg: dict, device: torch.device, batch: int, s
     generator = torch.Generator().manual_seed(0)
 
     def train_step():
-        batch_images = augment(x, generator, train_cfg["zoom_range"]).contiguous(memory_format=fmt)
+        batch_images = augment(x, generator, train_cfg["zoom_range"]).contiguous(memory_format=torch.channels_last)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bfloat16):
             pred = forward(batch_images).float()
         loss = loss_fn(cfg["target"], pred, y, w)
@@ -270,7 +269,7 @@ def main(argv: list[str] | None = None) -> dict:
     t_start = time.perf_counter()
     print(f"device: {device} ({gpu}); preset {args.preset}; {args.shards} stores x {per_shard} galaxies; "
           f"torch {torch.__version__}; compile {args.compile}; precision {cnn_cfg['precision']} "
-          f"({'bfloat16' if uses_bfloat16(cnn_cfg['precision'], device) else 'float32'} here)", flush=True)
+          f"({arithmetic(cnn_cfg['precision'], device)} here)", flush=True)
 
     models = {name: cnn_cfg["models"][name] for name in names}
     startup = subprocess.run([sys.executable, "-c", STARTUP, device.type, json.dumps(models)],

@@ -46,11 +46,14 @@ def native_bfloat16(device: torch.device) -> bool:
     return False
 
 
-def uses_bfloat16(precision: str, device: torch.device) -> bool:
-    """Whether the networks run under bfloat16 autocast on ``device`` for ``cnn.precision``."""
+def arithmetic(precision: str, device: torch.device) -> str:
+    """What the networks compute in on ``device`` for ``cnn.precision``: ``bfloat16`` (autocast)
+    or ``float32``."""
     if precision not in PRECISIONS:
         raise ValueError(f"cnn.precision: {precision!r} is none of {', '.join(PRECISIONS)}")
-    return native_bfloat16(device) if precision == "auto" else precision == "bfloat16"
+    if precision == "auto":
+        return "bfloat16" if native_bfloat16(device) else "float32"
+    return precision
 
 
 def compiled(function, mode: str, device: torch.device):

@@ -20,7 +20,7 @@ import torch
 
 from mlpipe import gz2
 from mlpipe.cnn.data import StoreStream
-from mlpipe.cnn.device import compiled, pick_device, uses_bfloat16
+from mlpipe.cnn.device import arithmetic, compiled, pick_device
 from mlpipe.cnn.models import MorphologyNet, model_from_config
 from mlpipe.io.integrity import load_torch
 from mlpipe.io.store import create_store, write_matrix
@@ -132,20 +132,19 @@ def extract_stores(model_path: str | Path, *, image_stores: Sequence[str | Path]
     forward = compiled(model.forward_all, compile_mode, device)
     t_ready = time.perf_counter()
     total, pending = 0, None
-    bfloat16 = uses_bfloat16(precision, device)
-    arithmetic = "bfloat16" if bfloat16 else "float32"
-    log.info("%s computes in %s (cnn.precision: %s)", name, arithmetic, precision)
-    with torch.inference_mode(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=bfloat16):
+    computed_in = arithmetic(precision, device)
+    log.info("%s computes in %s (cnn.precision: %s)", name, computed_in, precision)
+    with torch.inference_mode(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=computed_in == "bfloat16"):
         # Every store is checked against its recorded digest as the stream reads it.
         stream = StoreStream(image_stores, model_cfg["image_size"], pin=device.type == "cuda")
         for (_store, ids, images), out_path in zip(stream, out_paths):
             outputs = _to_host(_forward_padded(forward, images, batch_size, device), device)
             if pending is not None:   # the previous store: its copy is done by now, write it
-                _write(*pending, names, arithmetic)
+                _write(*pending, names, computed_in)
             pending = (out_path, name, ids, *outputs)
             total += len(ids)
         if pending is not None:
-            _write(*pending, names, arithmetic)
+            _write(*pending, names, computed_in)
     t_end = time.perf_counter()
     log.info("%s: %d galaxies x %d features from %d stores; start-up %.2f s (device, model), "
              "extraction %.2f s (%.0f galaxies/s)", name, total, sum(map(len, names.values())), len(out_paths),

@@ -23,7 +23,7 @@ import pandas as pd
 import torch
 
 from mlpipe.cnn.data import GZ2_COLUMNS, MemorySplit, augment, training_table
-from mlpipe.cnn.device import compiled, pick_device, uses_bfloat16
+from mlpipe.cnn.device import arithmetic, compiled, pick_device
 from mlpipe.cnn.models import init_from, model_from_config
 from mlpipe.io.atomic import atomic_path, write_csv
 from mlpipe.io.integrity import HASH_ATTR, IntegrityError, load_torch, open_store, save_torch
@@ -244,8 +244,8 @@ def train_model(name: str, *, cnn_cfg: Mapping[str, Any], sample_csv: str | Path
     task, size_px = model_cfg["target"], model_cfg["image_size"]
     seed = model_seed(cnn_cfg["seed"], name)
     device = pick_device(device_name)
-    bfloat16 = uses_bfloat16(cnn_cfg.get("precision", "auto"), device)
-    precision = "bfloat16" if bfloat16 else "float32"
+    precision = arithmetic(cnn_cfg.get("precision", "auto"), device)
+    bfloat16 = precision == "bfloat16"
     log.info("%s computes in %s (cnn.precision: %s)", name, precision, cnn_cfg.get("precision", "auto"))
     torch.manual_seed(seed)
     train_table, val_table, train_split, val_split, stores = _splits(name, sample_csv, store_index_csv, task, size_px,
