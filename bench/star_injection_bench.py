@@ -261,13 +261,17 @@ def bench_image(path: Path, cfg: dict, reps: int, rows: list, per_image: list, s
                         res.stages["scaled"] - ref_run.stages["scaled"])[seen], 90)) if seen.sum() >= 20 else np.nan)
                     if mode == "catalogue":
                         damage_image.append(row[f"{mode}_damage"])
-                        noisy = run(img, settings, radec, d25, stars=listed, fill_noise=True,
-                                    seed=len(rows))   # a fresh noise draw per injection
-                        patch = replaced_pixels(shape, noisy.stars)
-                        patch_noise = diff_noise(noisy.stages["clean"], patch)
-                        row["patch_noise_ratio"] = patch_noise / sky_noise
-                        # on a bright bulge the image's own noise there is the galaxy's photon noise too
-                        row["patch_noise_local_ratio"] = patch_noise / diff_noise(raw0, patch)
+                        try:
+                            noisy = run(img, settings, radec, d25, stars=listed, fill_noise=True,
+                                        seed=len(rows))   # a fresh noise draw per injection
+                        except Rejected:   # the fill noise tipped the star's share over the limit
+                            noisy = None
+                        if noisy is not None:
+                            patch = replaced_pixels(shape, noisy.stars)
+                            patch_noise = diff_noise(noisy.stages["clean"], patch)
+                            row["patch_noise_ratio"] = patch_noise / sky_noise
+                            # on a bright bulge the image's own noise there is the galaxy's photon noise too
+                            row["patch_noise_local_ratio"] = patch_noise / diff_noise(raw0, patch)
                 rows.append(row)
     per_image[-1]["catalogue_damage_max"] = float(np.nanmax(np.abs(damage_image))) if damage_image else np.nan
     mine = [r.get("none_damage", np.nan) for r in rows if r["objid"] == path.stem]

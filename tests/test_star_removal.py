@@ -554,3 +554,35 @@ def test_peaks_found_again_at_the_measured_fwhm(config):
     replaced = [(r.x, r.y) for r in got.stars if r.status == STATUS_REPLACED]
     for x, y in stars:
         assert any(np.hypot(x - rx, y - ry) < 1.5 for rx, ry in replaced), (x, y)
+
+
+def test_fwhm_of_a_star_on_a_saturated_star_wings_is_its_own(config):
+    """A star on the wings of a saturated one: its centroid is pulled towards the bright star
+    (~0.5 px) and over a plane the wings' curvature narrows its fitted core (by ~17 % here). Its
+    FWHM is fitted with its centre and with the saturated neighbour's wings, so with one other
+    star in the image the FWHM stays the stars' (a saturated core is clipped: it cannot say)."""
+    from mlpipe.preprocess.galaxy import image_fwhm_px
+    true_arcsec, true_px = 1.1, 1.1 / SCALE
+    c = (SIZE - 1) / 2.0
+    faint_xy = (60.0, 40.0)
+    alone = _field_with_stars(true_arcsec, [(110.0, 28.0)]) + galsim.Moffat(beta=3.5, fwhm=true_arcsec, flux=12.0).drawImage(
+        nx=SIZE, ny=SIZE, scale=SCALE, offset=(faint_xy[0] - c, faint_xy[1] - c)).array
+    # 7.5 FWHM away: a star 30 times over a core clipped 10^4 sky sigma up, with its halo
+    offset = (faint_xy[0] + 7.5 * true_px * np.cos(1.1) - c, faint_xy[1] + 7.5 * true_px * np.sin(1.1) - c)
+    accurate = galsim.GSParams(folding_threshold=1e-6, maxk_threshold=1e-6)
+    unit = (galsim.Moffat(beta=3.5, fwhm=true_arcsec, flux=0.95, gsparams=accurate).drawImage(
+                nx=SIZE, ny=SIZE, scale=SCALE, offset=offset).array
+            + galsim.Moffat(beta=2.0, fwhm=6 * true_arcsec, flux=0.05).drawImage(
+                nx=SIZE, ny=SIZE, scale=SCALE, offset=offset, method="no_pixel").array)
+    saturation = 1e4 * SIGMA
+    beside = np.minimum(alone + unit * 30 * saturation / unit.max(), saturation)
+    settings = _settings(config, detect_without_catalogue=True)
+
+    def fwhm_px(data):
+        return image_fwhm_px(data, header=fits.Header(), listed_xy=np.empty((0, 2)), sky_sigma=SIGMA,
+                             pixel_scale_arcsec=SCALE, settings=settings, detect=True)
+
+    (reference, _), (got, found) = fwhm_px(alone), fwhm_px(beside)
+    assert reference == pytest.approx(true_px, rel=0.04)
+    assert any(np.hypot(x - faint_xy[0], y - faint_xy[1]) < 1.5 for x, y in found)   # a candidate
+    assert got == pytest.approx(reference, rel=0.03)

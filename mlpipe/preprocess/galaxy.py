@@ -32,6 +32,7 @@ from mlpipe.preprocess.stars import (
     StarSettings,
     find_point_sources,
     replaced_pixels,
+    saturated_cores,
     star_light,
     subtract_stars,
 )
@@ -117,11 +118,13 @@ def image_fwhm_px(data: np.ndarray, *, header, listed_xy: np.ndarray, sky_sigma:
         return guess_px, found
     n = data.shape[0]
     centre = ((n - 1) / 2.0, (n - 1) / 2.0)
+    saturated = saturated_cores(data, sky_sigma=sky_sigma)
     nucleus = [centre] + [p for p in [brightest_peak(data, fwhm_px=guess_px, within_px=2.0 * guess_px)] if p]
 
     def measure(xy: np.ndarray) -> float | None:
         return measure_fwhm_px(data, xy=xy, guess_fwhm_px=guess_px, sky_sigma=sky_sigma, exclude_xy=nucleus,
-                               exclude_radius_px=stars.nucleus_protect_fwhm * guess_px)
+                               exclude_radius_px=stars.nucleus_protect_fwhm * guess_px, saturated_xy=saturated,
+                               model=stars.psf)
 
     measured = measure(listed_xy) if len(listed_xy) else None
     if measured is None and len(found):

@@ -19,6 +19,12 @@ PIXEL_STEP_PX = 0.25
 STELLAR_LOCUS_WIDTH = 1.25
 #: a source's FWHM is fitted within this many guessed FWHM of it
 FIT_RADIUS_FWHM = 2.0
+#: a saturated neighbour's wings are fitted with a source where they may reach this many sky sigma
+#: there (its flux is at least its clipped peak over the model's peak per unit flux)
+NEIGHBOUR_WING_MIN_SIGMA = 0.5
+#: a source's FWHM fit moves its centre from the finder's in these steps (px, in x and in y; each
+#: step the best of the 3 x 3 shifts, then the best FWHM): up to 0.75 px
+CENTRE_STEPS_PX = (0.5, 0.25)
 
 
 @dataclass(frozen=True)
@@ -111,6 +117,7 @@ def header_fwhm_arcsec(header, *, default_arcsec: float | None,
 
 def measure_fwhm_px(data: np.ndarray, *, xy: np.ndarray, guess_fwhm_px: float, sky_sigma: float,
                     exclude_xy: list[tuple[float, float]] = (), exclude_radius_px: float = 0.0,
+                    saturated_xy: np.ndarray | None = None, model: PsfModel = PsfModel(),
                     min_snr: float = 20.0, min_stars: int = 2) -> float | None:
     """Median FWHM (px) of the stars among the bright, unsaturated sources at ``xy``.
 
@@ -118,14 +125,26 @@ def measure_fwhm_px(data: np.ndarray, *, xy: np.ndarray, guess_fwhm_px: float, s
     width the star removal needs, whatever the survey's PSF shape. Sources within ``exclude_radius_px`` of
     a point of ``exclude_xy`` (the galaxy's nucleus) are left out, and of the rest only those
     within ``STELLAR_LOCUS_WIDTH`` of the narrowest count: a star is the narrowest thing in an
-    image, and a compact galaxy or a nucleus is broader than the PSF. None when fewer than
-    ``min_stars`` stars give a usable value."""
+    image, and a compact galaxy or a nucleus is broader than the PSF. Where a saturated star of
+    ``saturated_xy`` ((K, 2) x, y) may be brighter than ``NEIGHBOUR_WING_MIN_SIGMA`` sky sigma at a
+    source, its wings (``model`` at the guessed FWHM) are fitted with the source: over a plane
+    alone their curvature narrows the source's fitted core. None when fewer than ``min_stars``
+    stars give a usable value."""
+    saturated_xy = np.empty((0, 2)) if saturated_xy is None else np.asarray(saturated_xy, dtype=float)
+    # each saturated star's flux is at least its clipped peak over the model's peak per unit flux
+    peak_per_flux = float(psf_profile(np.zeros(1), fwhm_px=guess_fwhm_px, model=model)[0])
+    min_flux = [max(float(data[int(round(y)), int(round(x))]), 0.0) / peak_per_flux for x, y in saturated_xy]
     values = []
     for x, y in xy:
         if any(np.hypot(x - ex, y - ey) <= exclude_radius_px for ex, ey in exclude_xy):
             continue
+        distance = np.hypot(saturated_xy[:, 0] - x, saturated_xy[:, 1] - y)
+        reach = [k for k, d in enumerate(distance)
+                 if d > FIT_RADIUS_FWHM * guess_fwhm_px
+                 and min_flux[k] * psf_profile(np.array([d]), fwhm_px=guess_fwhm_px, model=model)[0]
+                 > NEIGHBOUR_WING_MIN_SIGMA * sky_sigma]
         value = _source_fwhm_px(data, x_px=x, y_px=y, guess_fwhm_px=guess_fwhm_px, sky_sigma=sky_sigma,
-                                min_snr=min_snr)
+                                min_snr=min_snr, neighbours_xy=saturated_xy[reach], model=model)
         if value is not None and value >= 0.5 * guess_fwhm_px:   # hot pixels and cosmic rays are narrower
             values.append(value)
     if values:
@@ -137,11 +156,14 @@ def measure_fwhm_px(data: np.ndarray, *, xy: np.ndarray, guess_fwhm_px: float, s
 
 
 def _source_fwhm_px(data: np.ndarray, *, x_px: float, y_px: float, guess_fwhm_px: float, sky_sigma: float,
-                    min_snr: float) -> float | None:
+                    min_snr: float, neighbours_xy: np.ndarray | None = None,
+                    model: PsfModel = PsfModel()) -> float | None:
     """One source's FWHM (px): the core FWHM of the PSF model that fits it best within
-    ``FIT_RADIUS_FWHM`` guessed FWHM, on a local plane (flux and plane linear, the FWHM on a grid
-    from 0.5 to 2 times the guess, refined by a parabola); None near the edge, below ``min_snr``
-    sky sigma at the peak, flat-topped (saturated) or at an end of the grid."""
+    ``FIT_RADIUS_FWHM`` guessed FWHM, on a local plane plus the wings of bright neighbours at
+    ``neighbours_xy`` ((K, 2) x, y; ``model`` at the guessed FWHM, each scaled freely) (flux,
+    plane and wings linear, the FWHM on a grid from 0.5 to 2 times the guess, refined by a
+    parabola); None near the edge, below ``min_snr`` sky sigma at the peak, flat-topped
+    (saturated) or at an end of the grid."""
     n_y, n_x = data.shape
     half = int(np.ceil(FIT_RADIUS_FWHM * guess_fwhm_px))
     ix, iy = int(round(x_px)), int(round(y_px))
@@ -158,13 +180,26 @@ def _source_fwhm_px(data: np.ndarray, *, x_px: float, y_px: float, guess_fwhm_px
     if values.max() - np.median(values) < min_snr * sky_sigma or np.sum(stamp >= stamp.max()) > 2:
         return None
     grid = guess_fwhm_px * np.exp(np.linspace(np.log(0.5), np.log(2.0), 36))
+    wings = [psf_profile(np.hypot(xx[use] + ix - nx, yy[use] + iy - ny), fwhm_px=guess_fwhm_px, model=model)
+             for nx, ny in (np.empty((0, 2)) if neighbours_xy is None else neighbours_xy)]
+    wings = [w / w.max() for w in wings]
     shape = PsfModel()
-    rss = []
-    for fwhm in grid:
-        design = np.column_stack([core_profile(r[use], fwhm_px=fwhm, model=shape), np.ones(use.sum()),
-                                  dx[use], dy[use]])
+    ones = np.ones(use.sum())
+
+    def rss_at(fwhm: float, shift: tuple[float, float]) -> float:
+        radius = np.hypot(dx[use] - shift[0], dy[use] - shift[1])
+        design = np.column_stack([core_profile(radius, fwhm_px=fwhm, model=shape), ones, dx[use], dy[use], *wings])
         coeffs, *_ = np.linalg.lstsq(design, values, rcond=None)
-        rss.append(float(np.sum((values - design @ coeffs) ** 2)) if coeffs[0] > 0 else np.inf)
+        return float(np.sum((values - design @ coeffs) ** 2)) if coeffs[0] > 0 else np.inf
+
+    # the centre is fitted too (on the guessed, then the fitted width): the finder's centroid is
+    # pulled towards a bright neighbour's wings, and a core fitted off its centre is broader
+    shift, fwhm = (0.0, 0.0), guess_fwhm_px
+    for step in CENTRE_STEPS_PX:
+        tried = [(shift[0] + i * step, shift[1] + j * step) for i in (-1, 0, 1) for j in (-1, 0, 1)]
+        shift = min(tried, key=lambda c: rss_at(fwhm, c))
+        rss = [rss_at(width, shift) for width in grid]
+        fwhm = float(grid[int(np.argmin(rss))])
     k = int(np.argmin(rss))
     if not (0 < k < len(grid) - 1 and np.isfinite(rss[k - 1:k + 2]).all()):
         return None
