@@ -313,15 +313,16 @@ def rejected(group: pd.DataFrame, mode: str) -> int:
 
 def summarise(rows: pd.DataFrame, per_image: pd.DataFrame) -> str:
     order = {b: i for i, b in enumerate([f"S/N {s}" for s in SNR_BINS] + [f"sat x{k:g}" for k in SATURATED])}
-    lines = ["| class | bin | n | removed, catalogue (median / 10th pct) | removed, no catalogue (median) | "
+    lines = ["| class | bin | n | removed, catalogue (median / 10th pct) | removed, no catalogue (median / 10th pct) | "
              "patch noise / sky noise; / the same pixels' noise without the star (median) | "
              "scaling max ratio (min / max) | no catalogue (min / max) | "
              "`a` ratio (min / max) | stretched galaxy: 90th pct abs change (max) | "
              "rejected (catalogue / no catalogue) |",
              "|---|---|---|---|---|---|---|---|---|---|---|"]
     for (cls, b), g in sorted(rows.groupby(["class", "bin"]), key=lambda t: (CLASSES.index(t[0][0]), order[t[0][1]])):
-        lines.append(f"| {cls} | {b} | {len(g)} | {g['catalogue_removed'].median():.3f} / "
-                     f"{g['catalogue_removed'].quantile(0.1):.3f} | {g['none_removed'].median():.3f} | "
+        removed = {mode: f"{round(g[f'{mode}_removed'].median(), 3) + 0.0:.3f} / "   # no "-0.000"
+                          f"{round(g[f'{mode}_removed'].quantile(0.1), 3) + 0.0:.3f}" for mode in ("catalogue", "none")}
+        lines.append(f"| {cls} | {b} | {len(g)} | {removed['catalogue']} | {removed['none']} | "
                      f"{g['patch_noise_ratio'].median():.2f}; {g['patch_noise_local_ratio'].median():.2f} | "
                      f"{g['catalogue_scale_ratio'].min():.3f} / "
                      f"{g['catalogue_scale_ratio'].max():.3f} | {g['none_scale_ratio'].min():.3f} / "

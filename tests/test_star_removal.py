@@ -586,3 +586,28 @@ def test_fwhm_of_a_star_on_a_saturated_star_wings_is_its_own(config):
     assert reference == pytest.approx(true_px, rel=0.04)
     assert any(np.hypot(x - faint_xy[0], y - faint_xy[1]) < 1.5 for x, y in found)   # a candidate
     assert got == pytest.approx(reference, rel=0.03)
+
+
+def test_faint_stars_off_the_galaxy_go_without_catalogue_and_faint_knots_on_it_stay(config):
+    """Without a catalogue, stars of PSF-optimal S/N ~12 on the sky are found (by the faint
+    kernel) and replaced, their point-likeness judged off the galaxy; knots of the same S/N on
+    the disc, where a faint star and an HII region look alike, stay."""
+    galaxy, _ = _disk_with_knot_and_star()
+    c = (SIZE - 1) / 2.0
+    psf = galsim.Moffat(beta=3.5, fwhm=FWHM)
+    unit = psf.drawImage(nx=41, ny=41, scale=SCALE).array
+    flux = 12.0 * SIGMA * np.sqrt(1.0 / np.sum(unit**2))     # PSF-optimal S/N 12 against the sky
+    sky_xy = [(12.0, 15.0), (125.0, 18.0), (15.0, 125.0), (124.0, 122.0), (70.0, 12.0), (12.0, 70.0)]
+    knot_xy = [(c + 10.0, c - 6.0), (c - 9.0, c + 8.0)]
+    def draw(xy):
+        return psf.withFlux(flux).drawImage(nx=SIZE, ny=SIZE, scale=SCALE, offset=(xy[0] - c, xy[1] - c)).array
+    image = galaxy + sum(draw(xy) for xy in sky_xy + knot_xy) + np.random.default_rng(5).normal(0, SIGMA, (SIZE, SIZE))
+    settings = _settings(config, detect_without_catalogue=True)
+    got = preprocess_galaxy(_image(image, PSF_FWHM=FWHM), ra_deg=150.0, dec_deg=2.0,
+                            d25_arcmin=SIZE * SCALE / 60 / 1.125, stars=pd.DataFrame(columns=["ra", "dec", "psfMag_g"]),
+                            distance_cm=3e26, sizes=[32], settings=settings, rng=np.random.default_rng(0),
+                            keep_stages=True)
+    replaced = [(r.x, r.y) for r in got.stars if r.status == STATUS_REPLACED]
+    found_on_sky = [xy for xy in sky_xy if any(np.hypot(xy[0] - x, xy[1] - y) < 1.5 for x, y in replaced)]
+    assert len(found_on_sky) >= 5, found_on_sky
+    assert not any(np.hypot(kx - x, ky - y) < 2 * FWHM / SCALE for kx, ky in knot_xy for x, y in replaced)

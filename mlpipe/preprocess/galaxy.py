@@ -112,10 +112,15 @@ def image_fwhm_px(data: np.ndarray, *, header, listed_xy: np.ndarray, sky_sigma:
     stars = settings.stars
     header_arcsec = header_fwhm_arcsec(header, default_arcsec=None, valid_range_arcsec=settings.psf_fwhm_range_arcsec)
     guess_px = (header_arcsec or settings.psf_fwhm_arcsec) / pixel_scale_arcsec
-    found = (find_point_sources(data, sky_sigma=sky_sigma, fwhm_px=guess_px, settings=stars)
-             if detect or header_arcsec is None else np.empty((0, 2)))
+
+    def candidates(kernel_fwhm_px: float) -> np.ndarray:
+        # the candidates include the faint peaks; the FWHM is measured on the others
+        return (find_point_sources(data, sky_sigma=sky_sigma, fwhm_px=kernel_fwhm_px, settings=stars, faint=True)
+                if detect else np.empty((0, 2)))
+
     if header_arcsec is not None:
-        return guess_px, found
+        return guess_px, candidates(guess_px)
+    found = find_point_sources(data, sky_sigma=sky_sigma, fwhm_px=guess_px, settings=stars)
     n = data.shape[0]
     centre = ((n - 1) / 2.0, (n - 1) / 2.0)
     saturated = saturated_cores(data, sky_sigma=sky_sigma)
@@ -134,11 +139,9 @@ def image_fwhm_px(data: np.ndarray, *, header, listed_xy: np.ndarray, sky_sigma:
         else:
             measured = measure(found)
     if measured is not None and 0.5 * guess_px <= measured <= 2.0 * guess_px:
-        if detect and abs(measured / guess_px - 1.0) > REFIND_FWHM_CHANGE:
-            # the finder's kernel at the guessed width misses stars much narrower or broader than it
-            found = find_point_sources(data, sky_sigma=sky_sigma, fwhm_px=measured, settings=stars)
-        return measured, found
-    return guess_px, found
+        # the finder's kernel at the guessed width misses stars much narrower or broader than it
+        return measured, candidates(measured if abs(measured / guess_px - 1.0) > REFIND_FWHM_CHANGE else guess_px)
+    return guess_px, candidates(guess_px)
 
 
 def star_light_share(clean: np.ndarray, star_pixels: np.ndarray, *, radius_px: float) -> float:

@@ -65,6 +65,16 @@ GALAXY_KEEP_MIN_SIGMA = 5.0
 #: Moffat beta 2.5 against 3.5 and twice the halo leave up to ~1.6 times the model at 2-8 FWHM),
 #: while the galaxy's light or a neighbour next to a star is many times its model wings
 MAX_WING_EXCESS = 3.0
+#: the finder's kernel reaches this many Gaussian sigma: DAOFIND's default for the candidates
+#: and the FWHM's stars, and, for the faint candidates of a field without a catalogue, a kernel
+#: that takes in more of a star's light, with wider sharpness and roundness ranges (at S/N 10 the
+#: noise scatters a star's beyond the configured ones; the fit judges each candidate): at 5 sigma
+#: they find ~95 % of the stars of PSF-optimal S/N 10, against ~5 % (synthetic Moffat stars of
+#: 2.7-3.5 px FWHM on pure noise, none found where there is no star)
+DAOFIND_SIGMA_RADIUS = 1.5
+FAINT_SIGMA_RADIUS = 3.0
+FAINT_SHARPNESS_RANGE = (0.0, 2.0)
+FAINT_ROUNDNESS_RANGE = (-1.0, 1.0)
 
 
 @dataclass(frozen=True)
@@ -81,6 +91,7 @@ class StarSettings:
     replace_threshold_sigma: float = 20.0
     detect_without_catalogue: bool = False
     point_like_min_delta_chi2: float = 9.0
+    point_like_min_delta_chi2_off_galaxy: float = 0.0
     galaxy_level_sigma: float = 1.0
     min_contrast_on_galaxy: float = 5.0
     star_model_error: float = 0.25
@@ -289,10 +300,12 @@ def _wing_scale(block: np.ndarray, *, r: np.ndarray, dx: np.ndarray, dy: np.ndar
     return float(np.clip(coeffs[0], 0.0, 1.5)) if np.isfinite(coeffs[0]) else 1.0
 
 
-def _finder(*, sky_sigma: float, fwhm_px: float, settings: StarSettings) -> DAOStarFinder:
+def _finder(*, sky_sigma: float, fwhm_px: float, settings: StarSettings, faint: bool = False) -> DAOStarFinder:
     return DAOStarFinder(threshold=settings.detection_sigma * sky_sigma, fwhm=fwhm_px,
-                         sharpness_range=tuple(settings.sharpness_range),
-                         roundness_range=tuple(settings.roundness_range), exclude_border=False)
+                         sigma_radius=FAINT_SIGMA_RADIUS if faint else DAOFIND_SIGMA_RADIUS,
+                         sharpness_range=FAINT_SHARPNESS_RANGE if faint else tuple(settings.sharpness_range),
+                         roundness_range=FAINT_ROUNDNESS_RANGE if faint else tuple(settings.roundness_range),
+                         exclude_border=False)
 
 
 def saturated_cores(data: np.ndarray, *, sky_sigma: float) -> np.ndarray:
@@ -312,15 +325,26 @@ def saturated_cores(data: np.ndarray, *, sky_sigma: float) -> np.ndarray:
     return np.asarray(out, dtype=float).reshape(-1, 2)
 
 
-def find_point_sources(data: np.ndarray, *, sky_sigma: float, fwhm_px: float,
-                       settings: StarSettings) -> np.ndarray:
-    """Candidate stars over the whole field (the prior when no catalogue covers it): point-like
-    DAOStarFinder peaks and saturated cores, as (N, 2) x, y."""
+def _peaks(data: np.ndarray, finder: DAOStarFinder) -> np.ndarray:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", NoDetectionsWarning)
-        found = _finder(sky_sigma=sky_sigma, fwhm_px=fwhm_px, settings=settings).find_stars(data)
-    peaks = (np.empty((0, 2)) if found is None else
-             np.column_stack([np.asarray(found["x_centroid"]), np.asarray(found["y_centroid"])]))
+        found = finder.find_stars(data)
+    return (np.empty((0, 2)) if found is None else
+            np.column_stack([np.asarray(found["x_centroid"]), np.asarray(found["y_centroid"])]))
+
+
+def find_point_sources(data: np.ndarray, *, sky_sigma: float, fwhm_px: float, settings: StarSettings,
+                       faint: bool = False) -> np.ndarray:
+    """Candidate stars over the whole field (the prior when no catalogue covers it): point-like
+    DAOStarFinder peaks and saturated cores, as (N, 2) x, y. ``faint``: also the fainter peaks
+    that the faint kernel finds (more than 1 FWHM from the others)."""
+    peaks = _peaks(data, _finder(sky_sigma=sky_sigma, fwhm_px=fwhm_px, settings=settings))
+    if faint:
+        more = _peaks(data, _finder(sky_sigma=sky_sigma, fwhm_px=fwhm_px, settings=settings, faint=True))
+        if len(peaks) and len(more):
+            d = np.hypot(more[:, None, 0] - peaks[None, :, 0], more[:, None, 1] - peaks[None, :, 1])
+            more = more[d.min(axis=1) > fwhm_px]
+        peaks = np.concatenate([peaks, more])
     cores = saturated_cores(data, sky_sigma=sky_sigma)
     if len(cores) and len(peaks):
         d = np.hypot(peaks[:, None, 0] - cores[None, :, 0], peaks[:, None, 1] - cores[None, :, 1])
@@ -337,6 +361,7 @@ class PointFit:
     mirror_xy: tuple[float, float] | None = None  # fitted against its counterparts about this centre
     core_fwhm_px: float | None = None   # the star's own FWHM and core beta, where fitted (else the model's)
     core_beta: float | None = None
+    background_max: float | None = None   # the fitted plane's highest value within the fit's reach
 
 
 def fit_halo(data: np.ndarray, *, x_px: float, y_px: float, fwhm_px: float, sky_sigma: float, psf: PsfModel,
@@ -451,7 +476,8 @@ def fit_point_source(data: np.ndarray, *, x_px: float, y_px: float, fwhm_px: flo
         coeffs, *_ = np.linalg.lstsq(design, v, rcond=None)
         results.append((coeffs, float(np.sum((v - design @ coeffs) ** 2))))
     (coeffs, rss_psf), (_, rss_wide) = results
-    return PointFit(float(coeffs[0]), float(coeffs[1]), (rss_wide - rss_psf) / sky_sigma**2)
+    return PointFit(float(coeffs[0]), float(coeffs[1]), (rss_wide - rss_psf) / sky_sigma**2,
+                    background_max=float(coeffs[1] + np.hypot(coeffs[2], coeffs[3])))
 
 
 def refine_saturated_centre(data: np.ndarray, *, x_px: float, y_px: float, fwhm_px: float, psf: PsfModel,
@@ -747,11 +773,22 @@ def _peak_value(data: np.ndarray, xy) -> float:
 def _is_star(fit: PointFit, *, fwhm_px: float, sky_sigma: float, settings: StarSettings,
              saturated: bool = False) -> bool:
     """A candidate found in the image is a star when the PSF fits it clearly better than a broader
-    source (a saturated core is point-like by its flat top) and, on the galaxy, its peak stands
-    min_contrast_on_galaxy times above the local light (a saturated galaxy nucleus does not)."""
-    if fit.flux <= 0 or (not saturated and fit.delta_chi2 < settings.point_like_min_delta_chi2):
+    source (point_like_min_delta_chi2; a saturated core is point-like by its flat top) and, on
+    the galaxy (local light above galaxy_level_sigma sky sigma), its peak stands
+    min_contrast_on_galaxy times above the local light (a saturated galaxy nucleus does not). Off
+    the galaxy over the whole fit (the fitted plane below that level everywhere within it), where
+    a compact source is a star or another galaxy, the PSF need only fit it better by
+    point_like_min_delta_chi2_off_galaxy (a faint star's own chi2 difference is small: ~6 at
+    PSF-optimal S/N 10)."""
+    if fit.flux <= 0:
         return False
-    if fit.background > settings.galaxy_level_sigma * sky_sigma:
+    level = settings.galaxy_level_sigma * sky_sigma
+    highest = fit.background if fit.background_max is None else max(fit.background, fit.background_max)
+    if highest <= level:   # off the galaxy over the whole fit, not only at the source
+        return saturated or fit.delta_chi2 >= settings.point_like_min_delta_chi2_off_galaxy
+    if not saturated and fit.delta_chi2 < settings.point_like_min_delta_chi2:
+        return False
+    if fit.background > level:
         peak = fit.flux * float(psf_profile(0.0, fwhm_px=fwhm_px, model=settings.psf))
         return peak >= settings.min_contrast_on_galaxy * fit.background
     return True
