@@ -102,8 +102,8 @@ def brightest_peak(data: np.ndarray, *, fwhm_px: float, within_px: float) -> tup
 def image_fwhm_px(data: np.ndarray, *, header, listed_xy: np.ndarray, sky_sigma: float,
                   pixel_scale_arcsec: float, settings: PreprocessSettings,
                   detect: bool) -> tuple[float, np.ndarray]:
-    """The PSF FWHM (px) for the star removal, and the point-like peaks found in the image ((N, 2)
-    x, y; found only where needed: ``detect``, or no PSF in the header).
+    """The PSF FWHM (px) for the star removal, and, with ``detect``, the candidate stars found in
+    the image ((N, 2) x, y: ``find_point_sources`` with its faint peaks; else empty).
 
     The header's PSF_FWHM or SEEING; without one, the FWHM of the image's own stars
     (``measure_fwhm_px``, the nucleus zone left out): the listed stars ``listed_xy`` where two
