@@ -46,7 +46,7 @@ import torch
 
 from mlpipe import gz2
 from mlpipe.cnn.data import GZ2_COLUMNS, StoreStream, augment
-from mlpipe.cnn.device import PRECISIONS, arithmetic, compiled, pick_device
+from mlpipe.cnn.device import PRECISIONS, arithmetic, autocast, compiled, pick_device
 from mlpipe.cnn.models import model_from_config
 from mlpipe.cnn.train import loss_fn, train_model, training_settings
 from mlpipe.config import load_merged
@@ -98,7 +98,7 @@ def device_limit(cfg: dict, train_cfg: dict, device: torch.device, batch: int, s
                  compile_mode: str, precision: str) -> tuple[float, float]:
     """(bare forward img/s at ``batch``, training step img/s at the preset's batch size) on
     synthetic images already on the device, in the arithmetic ``precision`` (``cnn.precision``) gives."""
-    bfloat16 = arithmetic(precision, device) == "bfloat16"
+    computed_in = arithmetic(precision, device)
     model = model_from_config(cfg, pretrained=False).to(device, memory_format=torch.channels_last)
     forward = compiled(model, compile_mode, device)
     size = cfg["image_size"]
@@ -107,7 +107,7 @@ def device_limit(cfg: dict, train_cfg: dict, device: torch.device, batch: int, s
     model.eval()
 
     def infer():
-        with torch.inference_mode(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=bfloat16):
+        with torch.inference_mode(), autocast(computed_in, device):
             forward(images)
 
     bare = timed_rate(infer, batch, device, seconds)
@@ -122,7 +122,7 @@ def device_limit(cfg: dict, train_cfg: dict, device: torch.device, batch: int, s
 
     def train_step():
         batch_images = augment(x, generator, train_cfg["zoom_range"]).contiguous(memory_format=torch.channels_last)
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bfloat16):
+        with autocast(computed_in, device):
             pred = forward(batch_images).float()
         loss = loss_fn(cfg["target"], pred, y, w)
         optimizer.zero_grad(set_to_none=True)

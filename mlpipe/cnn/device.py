@@ -56,6 +56,12 @@ def arithmetic(precision: str, device: torch.device) -> str:
     return precision
 
 
+def autocast(arithmetic_name: str, device: torch.device) -> torch.autocast:
+    """The autocast context for ``arithmetic_name`` (what :func:`arithmetic` returns): bfloat16
+    autocast, or none (float32)."""
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=arithmetic_name == "bfloat16")
+
+
 def compiled(function, mode: str, device: torch.device):
     """``function`` through torch.compile in ``mode`` (``cnn.compile`` in the config schema;
     reduce-overhead: CUDA graphs) on CUDA; unchanged for ``none`` and on the CPU, whose results stay

@@ -20,7 +20,7 @@ import torch
 
 from mlpipe import gz2
 from mlpipe.cnn.data import StoreStream
-from mlpipe.cnn.device import arithmetic, compiled, pick_device
+from mlpipe.cnn.device import arithmetic, autocast, compiled, pick_device
 from mlpipe.cnn.models import MorphologyNet, model_from_config
 from mlpipe.io.integrity import load_torch
 from mlpipe.io.store import create_store, write_matrix
@@ -134,7 +134,7 @@ def extract_stores(model_path: str | Path, *, image_stores: Sequence[str | Path]
     total, pending = 0, None
     computed_in = arithmetic(precision, device)
     log.info("%s computes in %s (cnn.precision: %s)", name, computed_in, precision)
-    with torch.inference_mode(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=computed_in == "bfloat16"):
+    with torch.inference_mode(), autocast(computed_in, device):
         # Every store is checked against its recorded digest as the stream reads it.
         stream = StoreStream(image_stores, model_cfg["image_size"], pin=device.type == "cuda")
         for (_store, ids, images), out_path in zip(stream, out_paths):

@@ -23,7 +23,7 @@ import pandas as pd
 import torch
 
 from mlpipe.cnn.data import GZ2_COLUMNS, MemorySplit, augment, training_table
-from mlpipe.cnn.device import arithmetic, compiled, pick_device
+from mlpipe.cnn.device import arithmetic, autocast, compiled, pick_device
 from mlpipe.cnn.models import init_from, model_from_config
 from mlpipe.io.atomic import atomic_path, write_csv
 from mlpipe.io.integrity import HASH_ATTR, IntegrityError, load_torch, open_store, save_torch
@@ -71,11 +71,12 @@ def _save(obj: dict[str, Any], path: Path) -> None:
 
 
 def evaluate(model, split: MemorySplit, batch_size: int, task: str, device: torch.device,
-             bfloat16: bool) -> tuple[float, np.ndarray]:
-    """Mean loss over a split (in order) and the stacked predictions; one wait for the device."""
+             precision: str) -> tuple[float, np.ndarray]:
+    """Mean loss over a split (in order) and the stacked predictions, computed in ``precision``
+    (bfloat16 or float32); one wait for the device."""
     model.eval()
     total, preds = torch.zeros((), dtype=torch.float64, device=device), []
-    with torch.no_grad(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=bfloat16):
+    with torch.no_grad(), autocast(precision, device):
         for images, truth, weight in split.batches(batch_size):
             images = images.contiguous(memory_format=torch.channels_last)
             pred = model(images).float()
@@ -165,7 +166,7 @@ def _resume(ckpt_path: Path, fingerprint: str, name: str, model: torch.nn.Module
 
 def _train_epochs(name: str, *, model: torch.nn.Module, forward, optimizer, scheduler, state: TrainingState,
                   train_split: MemorySplit, val_split: MemorySplit, task: str, train_cfg: Mapping[str, Any],
-                  seed: int, device: torch.device, bfloat16: bool, fingerprint: str, ckpt_path: Path,
+                  seed: int, device: torch.device, precision: str, fingerprint: str, ckpt_path: Path,
                   checkpoint_interval_s: float) -> None:
     """The epochs from ``state.start_epoch`` on, updating ``state``; a checkpoint after an epoch
     once ``checkpoint_interval_s`` have passed since the last one (never after the last epoch: the
@@ -182,7 +183,7 @@ def _train_epochs(name: str, *, model: torch.nn.Module, forward, optimizer, sche
             if train_cfg["augment"]:
                 images = augment(images, aug_gen, train_cfg["zoom_range"])
             images = images.contiguous(memory_format=torch.channels_last)
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bfloat16):
+            with autocast(precision, device):
                 pred = forward(images).float()
             loss = loss_fn(task, pred, truth, weight)
             optimizer.zero_grad(set_to_none=True)
@@ -190,7 +191,7 @@ def _train_epochs(name: str, *, model: torch.nn.Module, forward, optimizer, sche
             optimizer.step()
             total += loss.detach().double() * len(images)
         train_loss = total.item() / len(train_split)
-        val_loss, _ = evaluate(forward, val_split, batch_size, task, device, bfloat16)
+        val_loss, _ = evaluate(forward, val_split, batch_size, task, device, precision)
         scheduler.step(val_loss)
         lr = optimizer.param_groups[0]["lr"]
         state.history.append({"epoch": epoch + 1, "train_loss": train_loss, "val_loss": val_loss,
@@ -244,9 +245,9 @@ def train_model(name: str, *, cnn_cfg: Mapping[str, Any], sample_csv: str | Path
     task, size_px = model_cfg["target"], model_cfg["image_size"]
     seed = model_seed(cnn_cfg["seed"], name)
     device = pick_device(device_name)
-    precision = arithmetic(cnn_cfg.get("precision", "auto"), device)
-    bfloat16 = precision == "bfloat16"
-    log.info("%s computes in %s (cnn.precision: %s)", name, precision, cnn_cfg.get("precision", "auto"))
+    requested = cnn_cfg.get("precision", "auto")
+    precision = arithmetic(requested, device)
+    log.info("%s computes in %s (cnn.precision: %s)", name, precision, requested)
     torch.manual_seed(seed)
     train_table, val_table, train_split, val_split, stores = _splits(name, sample_csv, store_index_csv, task, size_px,
                                                                      device)
@@ -270,11 +271,11 @@ def train_model(name: str, *, cnn_cfg: Mapping[str, Any], sample_csv: str | Path
     state = _resume(ckpt_path, fingerprint, name, model, optimizer, scheduler)
     _train_epochs(name, model=model, forward=forward, optimizer=optimizer, scheduler=scheduler, state=state,
                   train_split=train_split, val_split=val_split, task=task, train_cfg=train_cfg, seed=seed,
-                  device=device, bfloat16=bfloat16, fingerprint=fingerprint, ckpt_path=ckpt_path,
+                  device=device, precision=precision, fingerprint=fingerprint, ckpt_path=ckpt_path,
                   checkpoint_interval_s=checkpoint_interval_s)
 
     model.load_state_dict(state.best_state)
-    _, val_pred = evaluate(forward, val_split, train_cfg["batch_size"], task, device, bfloat16)
+    _, val_pred = evaluate(forward, val_split, train_cfg["batch_size"], task, device, precision)
     metrics = validation_metrics(task, val_pred, train_table, val_table) | {"best_val_loss": state.best_loss}
     _save_outputs(out_dir, name, model_cfg, state, metrics, precision)
     log.info("%s validation metrics: %s", name, metrics)

@@ -783,7 +783,7 @@ def _is_star(fit: PointFit, *, fwhm_px: float, sky_sigma: float, settings: StarS
     if fit.flux <= 0:
         return False
     level = settings.galaxy_level_sigma * sky_sigma
-    highest = fit.background if fit.background_max is None else max(fit.background, fit.background_max)
+    highest = fit.background if fit.background_max is None else fit.background_max
     if highest <= level:   # off the galaxy over the whole fit, not only at the source
         return saturated or fit.delta_chi2 >= settings.point_like_min_delta_chi2_off_galaxy
     if not saturated and fit.delta_chi2 < settings.point_like_min_delta_chi2:
