@@ -152,7 +152,7 @@ def main() -> None:
     n = len(per_fold)
     print(f"{extra['n_galaxies']} galaxies, {n} folds ({args.repeats} x {args.folds}-fold CV), "
           f"{time.perf_counter() - t0:.0f} s")
-    for _, row in extra["ml_range"].iterrows():   # past the cuts, outside the physical M/L range
+    for _, row in extra["ml_range"].iterrows():   # past the sample cuts, outside the physical M/L range
         print(f"rejected {row['objid']}: {row['reason']}")
     print("| predictor | weighted L1 (ours) | standard error | plain LightGBM | fit seconds (all folds) |")
     print("|---|---|---|---|---|")

@@ -19,6 +19,9 @@ rule train_cnn:
         "results/logs/train_cnn/{model}.log",
     benchmark:
         "results/benchmarks/train_cnn/{model}.tsv"
+    # Trainings before extractions: each extraction takes one thread, so they pair up on the
+    # cores after the last training instead of leaving a core idle beside a lone extraction.
+    priority: 1
     conda:
         "../envs/torch.yaml"
     threads: 2

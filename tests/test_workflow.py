@@ -1,5 +1,6 @@
 """The Snakemake workflow: lint, dry run with per-shard jobs, and a tiny end-to-end run."""
 
+import re
 import shutil
 
 import numpy as np
@@ -107,6 +108,15 @@ def test_tiny_run_trains_cnns_and_writes_feature_stores(tiny_run):
                     h5py.File(tiny_run / "results" / "images" / f"shard-{shard}.h5") as img:
                 assert np.array_equal(fh["objid"][()], img["objid"][()])
                 assert fh["features"].shape[0] == len(img["objid"])
+
+
+def test_tiny_run_trains_every_cnn_before_extracting(tiny_run):
+    """train_cnn's priority: on 2 cores the one-thread extraction jobs wait for the last training
+    (two threads), then run two at a time, instead of one running beside an idle core."""
+    first_log = sorted((tiny_run / ".snakemake" / "log").glob("*.snakemake.log"))[0].read_text()
+    started = re.findall(r"^(?:local)?rule (train_cnn|extract_features):$", first_log, flags=re.MULTILINE)
+    assert sorted(started) == ["extract_features"] * 4 + ["train_cnn"] * 4
+    assert started[:4] == ["train_cnn"] * 4
 
 
 def test_tiny_run_writes_predictions_metrics_figures_report(tiny_run):
