@@ -200,3 +200,77 @@ def test_a_predictor_that_reads_images_stops_without_them(tmp_path, default_conf
     with pytest.raises(InputError, match=r"predictor g_test reads the g-band images .*give --images"):
         predict_galaxies(load_bundle(tmp_path / "b.zip"), catalogue=tmp_path / "new.csv", images_dir=None, stars=None,
                          out_path=tmp_path / "out.csv", rejected_path=tmp_path / "rej.csv")
+
+
+@pytest.mark.parametrize("value, reason", [("-99", "no logLg"), ("-9999", "no logLg"), ("", "no logLg"),
+                                           ("99", "logLg = 99 is outside"), ("1e10", "logLg = 1e+10 is outside"),
+                                           ("inf", "logLg = inf is not finite"), ("4.0", "logLg = 4 is outside")])
+def test_an_unusable_own_luminosity_is_rejected_with_the_reason(tmp_path, value, reason):
+    path = tmp_path / "new.csv"
+    path.write_text(f"objid,ra,dec,z,logLg\n1,150.0,2.0,0.05,10.2\n2,150.1,2.0,0.05,{value}\n")
+    galaxies, rejected = read_new_galaxies(path, needs_d25=False, lum_g_column="logLg")
+    assert galaxies["objid"].tolist() == [1] and galaxies["logLg"].tolist() == [10.2]
+    assert rejected["objid"].tolist() == [2] and rejected["reason"].iloc[0].startswith(reason)
+    path.write_text(f"objid,ra,dec,z,my_lum\n1,150.0,2.0,0.05,10.2\n2,150.1,2.0,0.05,{value}\n")   # a mapped name
+    galaxies, rejected = read_new_galaxies(path, needs_d25=False, lum_g_column="logLg", column_map={"logLg": "my_lum"})
+    assert galaxies["logLg"].tolist() == [10.2] and rejected["reason"].iloc[0].startswith(reason.replace("logLg", "my_lum"))
+
+
+def test_predict_rejects_a_galaxy_whose_own_luminosity_is_unusable(tmp_path, default_config):
+    from mlpipe.predict.run import predict_galaxies
+
+    folder = _table_only_bundle(tmp_path)
+    cfg = default_config | {"catalog": {**default_config["catalog"], "lum_g_column": "logLg"}}
+    export_bundle(folder, {}, "cnn1", cfg, tmp_path / "b.zip")
+    (tmp_path / "new.csv").write_text(
+        "objid,ra,dec,z,modelMag_g,modelMagErr_g,extinction_g,modelMag_i,modelMagErr_i,extinction_i,logLg\n"
+        "1237645017035724801,150.0,2.0,0.05,16.0,0.02,0.1,15.0,0.02,0.05,10.0\n"
+        "1237645017035724802,150.1,2.0,0.05,16.0,0.02,0.1,15.0,0.02,0.05,-99\n"
+        "1237645017035724803,150.2,2.0,0.05,16.0,0.02,0.1,15.0,0.02,0.05,1e10\n")
+    out = predict_galaxies(load_bundle(tmp_path / "b.zip"), catalogue=tmp_path / "new.csv", images_dir=None,
+                           stars=None, out_path=tmp_path / "out.csv", rejected_path=tmp_path / "rej.csv")
+    assert out["objid"].tolist() == [1237645017035724801] and out["lum_g"].tolist() == pytest.approx([1e10])
+    assert out["lum_g_source"].tolist() == ["catalogue column logLg"] and np.isfinite(out["log_mstar_pred"]).all()
+    rejected = pd.read_csv(tmp_path / "rej.csv")
+    assert rejected["objid"].tolist() == [1237645017035724802, 1237645017035724803]
+    assert rejected["reason"].str.contains("logLg").all()
+
+
+@pytest.mark.parametrize("fmt, name, unit, value, arcmin", [
+    ("ecsv", "d25_arcmin", "arcsec", 42.0, 42.0 / 60.0),
+    ("fits", "d25_arcmin", "deg", 0.01, 0.6),
+    ("votable", "d25_arcmin", "arcmin", 0.8, 0.8),
+    ("ecsv", "D25", "arcsec", 90.0, 1.5),                      # a mapped name
+])
+def test_d25_is_converted_from_the_angle_unit_the_file_gives(tmp_path, fmt, name, unit, value, arcmin):
+    from astropy.table import Column, Table
+
+    path = tmp_path / "new.dat"
+    Table({"objid": [1], "ra": [150.0], "dec": [2.0], "z": [0.05], name: Column([value], unit=unit)}).write(
+        path, format={"fits": "fits", "votable": "votable", "ecsv": "ascii.ecsv"}[fmt])
+    galaxies, rejected = read_new_galaxies(path, column_map={"d25_arcmin": name} if name != "d25_arcmin" else None)
+    assert rejected.empty and galaxies["d25_arcmin"].tolist() == pytest.approx([arcmin])
+
+
+@pytest.mark.parametrize("unit, value", [("arcmin", 1.2), ("arcsec", 72.0)])
+def test_a_logd25_column_with_an_angle_unit_is_a_diameter(tmp_path, unit, value):
+    from astropy.table import Column, Table
+
+    Table({"objid": [1], "ra": [150.0], "dec": [2.0], "z": [0.05], "logd25": Column([value], unit=unit)}).write(
+        tmp_path / "new.ecsv")
+    galaxies, rejected = read_new_galaxies(tmp_path / "new.ecsv")
+    assert rejected.empty and galaxies["d25_arcmin"].tolist() == pytest.approx([1.2])   # not 0.1 x 10^1.2
+
+
+@pytest.mark.parametrize("name, unit, message", [
+    ("d25_arcmin", "mag", r"new.ecsv, column 'd25_arcmin': unit 'mag' is not an angle"),
+    ("d25_arcmin", "kpc", r"new.ecsv, column 'd25_arcmin': unit 'kpc' is not an angle"),
+    ("logd25", "kpc", r"new.ecsv, column 'logd25': unit 'kpc' is neither a log10 of D25"),
+])
+def test_a_d25_unit_that_does_not_fit_is_an_error_naming_column_and_unit(tmp_path, name, unit, message):
+    from astropy.table import Column, Table
+
+    Table({"objid": [1], "ra": [150.0], "dec": [2.0], "z": [0.05], name: Column([0.8], unit=unit)}).write(
+        tmp_path / "new.ecsv")
+    with pytest.raises(InputError, match=message):
+        read_new_galaxies(tmp_path / "new.ecsv")

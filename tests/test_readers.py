@@ -128,3 +128,42 @@ def test_real_gswlc_and_hyperleda_files_read(real_dir):
     assert gswlc.loc[gswlc["objid"] > 0, "logmstar"].between(6, 13).mean() > 0.9
     leda = read_hyperleda(real_dir / "hyperleda" / "hyperleda-finn-24Feb20.csv")
     assert len(leda) == 9302 and leda["logd25"].notna().sum() == 7652
+
+
+def test_glxid_keeps_all_19_digits_in_text_and_fits(tmp_path):
+    from astropy.table import Table
+
+    path = tmp_path / "GSWLC-X2.dat"
+    path.write_text(_gswlc_line().replace(" 2411500000000000000 ", " 2411500000000000037 ") + "\n")
+    assert read_gswlc(path)["glxid"].tolist() == [2411500000000000037]
+    table = Table.from_pandas(read_gswlc(path).drop(columns="line"))
+    table["glxid"] = np.array([2411504015124728585], dtype=np.int64)
+    table.write(tmp_path / "g.fits")
+    assert read_gswlc(tmp_path / "g.fits")["glxid"].tolist() == [2411504015124728585]
+
+
+@pytest.mark.parametrize("unit, values", [
+    ("arcmin", [1.0, 2.0]),             # a linear diameter
+    ("arcsec", [60.0, 120.0]),
+    ("dex(arcmin)", [0.0, np.log10(2.0)]),
+    ("", [1.0, 1.0 + np.log10(2.0)]),   # no unit: HyperLeda's own log10(D25 / 0.1 arcmin)
+])
+def test_hyperleda_d25_in_the_unit_the_file_gives(tmp_path, unit, values):
+    from astropy import units as u
+    from astropy.table import Table
+
+    table = Table({"objname": ["PGC1", "PGC2"], "al2000": [10.0, 11.0], "de2000": [5.0, 6.0], "logd25": values})
+    if unit:
+        table["logd25"].unit = u.Unit(unit)
+    table.write(tmp_path / "leda.ecsv")
+    assert read_hyperleda(tmp_path / "leda.ecsv")["d25_arcmin"].tolist() == pytest.approx([1.0, 2.0])
+
+
+def test_hyperleda_d25_in_a_unit_that_is_no_angle_stops_naming_the_column(tmp_path):
+    from astropy.table import Table
+
+    table = Table({"objname": ["PGC1"], "al2000": [10.0], "de2000": [5.0], "D25": [3.0]})
+    table["D25"].unit = "kpc"
+    table.write(tmp_path / "leda.ecsv")
+    with pytest.raises(InputError, match=r"leda.ecsv, column 'D25': unit 'kpc' is neither"):
+        read_hyperleda(tmp_path / "leda.ecsv", column_map={"logd25": "D25"})

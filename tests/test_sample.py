@@ -11,7 +11,7 @@ from mlpipe.catalog.crossmatch import match_nearest
 from mlpipe.catalog.ml_target import mass_to_light
 from mlpipe.catalog.sample import build_sample, write_sample
 from mlpipe.catalog.split import shard_of, split_labels
-from mlpipe.io.gswlc import COLUMNS, write_gswlc
+from mlpipe.io.gswlc import COLUMNS, read_gswlc, write_gswlc
 from mlpipe.io.gz2_catalog import write_gz2
 from mlpipe.io.hyperleda import write_hyperleda
 from mlpipe.io.photometry import write_photometry
@@ -271,3 +271,57 @@ def test_build_sample_cli_names_the_file_and_exits_2_without_traceback(tmp_path,
     code = main(["build-sample", "--config-json", cfg.read_text(), *[f"--{k}={v}" for k, v in paths.items()],
                  "--outdir", str(tmp_path / "out")])
     assert code == 2 and "gswlc.dat: line 1: not UTF-8 text" in caplog.text and "Traceback" not in caplog.text
+
+
+def test_two_counterparts_at_similar_separations_are_ambiguous():
+    """A duplicated catalogue entry (the same position, another D25) or a close pair makes the match
+    ambiguous in whichever order the rows come; a far second candidate does not."""
+    ra, dec = np.array([10.0, 20.0]), np.zeros(2)
+    other_ra = np.array([10.0 + 1.0 / 3600, 10.0 + 1.0 / 3600, 20.0 + 0.5 / 3600, 20.0 + 4.0 / 3600])
+    for order in ([0, 1, 2, 3], [1, 0, 3, 2]):
+        m = match_nearest(ra, dec, other_ra[order], np.zeros(4), radius_arcsec=5.0)
+        assert list(m["status"]) == ["ambiguous", "matched"]
+        assert m.loc[0, "index"] == -1 and m.loc[0, "second_sep_arcsec"] == pytest.approx(1.0, abs=1e-3)
+        assert other_ra[order][m.loc[1, "index"]] == other_ra[2]
+
+
+def test_a_duplicated_hyperleda_entry_rejects_its_galaxy_with_both_names(tmp_path):
+    paths, ids = _write_catalogues(tmp_path)
+    leda = pd.read_csv(paths["hyperleda"])
+    twin = leda.iloc[[0]].assign(pgc=99, objname="PGC99", logd25=2.5)
+    for rows in (pd.concat([twin, leda]), pd.concat([leda, twin])):   # either order
+        rows.to_csv(paths["hyperleda"], index=False)
+        sample, rejected = build_sample(paths, catalog_cfg=CATALOG, cosmo_cfg=COSMO)
+        reason = rejected.set_index("objid").loc[ids[0]]
+        assert reason["stage"] == "hyperleda_match" and "ambiguous HyperLeda counterpart" in reason["reason"]
+        assert "PGC0" in reason["reason"] and "PGC99" in reason["reason"]
+        assert ids[0] not in set(sample["objid"]) and len(sample) + len(rejected) == len(ids)
+
+
+def test_no_galaxy_left_is_an_error_that_says_why(tmp_path):
+    paths, ids = _write_catalogues(tmp_path)
+    phot = pd.read_csv(paths["photometry"], dtype=str)
+    phot["logLg_sed"], phot["logLg_sed_err"] = "4.9e9", "0.03"   # a linear luminosity in the log column
+    phot.to_csv(paths["photometry"], index=False)
+    with pytest.raises(InputError, match=r"no galaxy of the 12 GSWLC rows .* passed: \d+ at luminosity "
+                                         r"\(e\.g\. objid \d+: logLg_sed = 4\.9e\+09 is outside"):
+        build_sample(paths, catalog_cfg=CATALOG | {"lum_g_column": "logLg_sed"}, cosmo_cfg=COSMO)
+
+
+def test_a_blank_flag_sed_is_a_rejection_and_a_null_in_an_unused_column_is_not_an_error(tmp_path, caplog):
+    from astropy.table import Table
+
+    paths, ids = _write_catalogues(tmp_path)
+    table = Table.from_pandas(read_gswlc(paths["gswlc"]).drop(columns="line"))
+    for name in ("flag_sed", "flag_wise", "glxid"):
+        table[name] = np.ma.MaskedArray(table[name], mask=np.arange(len(table)) == (0 if name == "flag_sed" else 10))
+    table["plate"] = table["plate"] + 0.5          # a column mlpipe does not use, not whole numbers
+    table.write(tmp_path / "gswlc.vot", format="votable")
+    with caplog.at_level("WARNING"):
+        sample, rejected = build_sample(paths | {"gswlc": str(tmp_path / "gswlc.vot")}, catalog_cfg=CATALOG,
+                                        cosmo_cfg=COSMO)
+    reasons = rejected.set_index("objid")["reason"]
+    assert reasons[ids[0]].startswith("no flag_sed (-99, blank or NULL)")
+    assert ids[10] in set(sample["objid"]) and "plate" not in sample.columns
+    assert "column 'plate'" in caplog.text and "column left out" in caplog.text
+    assert sample.set_index("objid").loc[ids[10], "glxid"] == -99

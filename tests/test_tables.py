@@ -7,7 +7,7 @@ import gzip
 import numpy as np
 import pandas as pd
 import pytest
-from astropy.table import Table
+from astropy.table import Column, Table
 from conftest import equal_fractions
 
 from mlpipe.io.gswlc import COLUMNS, read_gswlc, write_gswlc
@@ -273,3 +273,104 @@ def test_read_table_keeps_text_exact(tmp_path):
     (tmp_path / "x.csv").write_text('a,b\n"0012",x y\n')
     raw = read_table(tmp_path / "x.csv")
     assert raw.strings("a").tolist() == ["0012"] and raw.strings("b").tolist() == ["x y"]
+
+
+_UJY_PER_NMGY = 3.631                   # 1 nanomaggy = 3.631 uJy (AB zero point 3631 Jy)
+
+
+@pytest.mark.parametrize("unit, per_nmgy", [("uJy", _UJY_PER_NMGY), ("nJy", _UJY_PER_NMGY * 1e3),
+                                            ("mJy", _UJY_PER_NMGY * 1e-3), ("Jy", _UJY_PER_NMGY * 1e-6),
+                                            ("erg / (s cm2 Hz)", _UJY_PER_NMGY * 1e-29)])
+def test_flux_units_the_file_gives_are_converted_to_nanomaggies(tmp_path, unit, per_nmgy):
+    nmgy = np.array([100.0, 40.0])
+    flux = nmgy * per_nmgy                                   # the same fluxes in the file's unit
+    Table({"objid": IDS[:2], "flux_g": Column(flux, unit=unit),
+           "flux_ivar_g": 1.0 / (0.01 * flux) ** 2}).write(tmp_path / "f.ecsv")    # ivar: no unit, the flux's
+    phot = read_photometry(tmp_path / "f.ecsv", {"kind": "fluxes", "bands": "g", "extinction_corrected": True})
+    assert phot["mag_g"].to_numpy() == pytest.approx(22.5 - 2.5 * np.log10(nmgy))
+    assert phot["mag_err_g"].to_numpy() == pytest.approx(2.5 / np.log(10) * 0.01)
+    assert (phot["phot_problem"] == "").all()
+
+
+def test_an_inverse_variance_with_its_own_unit_is_converted_consistently(tmp_path):
+    nmgy = np.array([100.0, 40.0])
+    flux_ujy = nmgy * _UJY_PER_NMGY
+    ivar_per_njy2 = 1.0 / (0.01 * flux_ujy * 1e3) ** 2        # 1 % errors, in nJy^-2
+    Table({"objid": IDS[:2], "flux_g": Column(flux_ujy, unit="uJy"),
+           "flux_ivar_g": Column(ivar_per_njy2, unit="1 / nJy2")}).write(tmp_path / "f.fits")
+    phot = read_photometry(tmp_path / "f.fits", {"kind": "fluxes", "bands": "g", "extinction_corrected": True,
+                                                 "flux_unit": "maggies"})    # the file's units win
+    assert phot["mag_g"].to_numpy() == pytest.approx(22.5 - 2.5 * np.log10(nmgy))
+    assert phot["mag_err_g"].to_numpy() == pytest.approx(2.5 / np.log(10) * 0.01)
+
+
+@pytest.mark.parametrize("column, unit", [("flux_g", "mag"), ("flux_g", "deg"), ("flux_g", "garbage"),
+                                          ("flux_ivar_g", "uJy"), ("flux_ivar_g", "deg")])
+def test_a_flux_unit_that_is_not_a_flux_density_is_an_error_naming_file_column_and_unit(tmp_path, column, unit):
+    columns = {"objid": IDS[:2], "flux_g": Column([10.0, 20.0], unit="uJy"), "flux_ivar_g": [1.0, 1.0]}
+    columns[column] = Column([10.0, 20.0] if column == "flux_g" else [1.0, 1.0], unit=unit)
+    Table(columns).write(tmp_path / "f.ecsv")
+    with pytest.raises(InputError, match=rf"f.ecsv: column '{column}' has unit '{unit}', which is not .*accepted: "
+                                         r".*nanomaggies, maggies"):
+        read_photometry(tmp_path / "f.ecsv", {"kind": "fluxes", "bands": "g", "extinction_corrected": True})
+
+
+def _empty_star_table(names):
+    return Table({name: np.array([], dtype=float) for name in names})
+
+
+@pytest.mark.parametrize("fmt, content, column_map", [
+    ("text", "RA,DEC,PSFMAG_G\n", None),                                   # upper-case names
+    ("text", "RAJ2000,DEJ2000,gmag\n", {"ra": "RAJ2000", "dec": "DEJ2000", "psfMag_g": "gmag"}),
+    ("text", '"ra","dec","psfMag_g"\n', None),                             # quoted CSV header
+    ("text", "# no stars\nra dec psfMag_g\n", None),                       # whitespace-separated
+    ("text", "ra|dec|psfMag_g|\n", None),                                  # '|'-separated
+    ("text", "   ra |  dec | psfMag_g |\n-----+-----+----------+\n", None),
+    ("fits", ["RA", "DEC", "PSFMAG_G"], None),
+    ("votable", ["ra", "dec", "psfMag_g"], None),
+    ("ecsv", ["RAJ2000", "DEJ2000", "gmag"], {"ra": "RAJ2000", "dec": "DEJ2000", "psfMag_g": "gmag"}),
+])
+def test_a_star_catalogue_without_rows_is_an_empty_list_in_every_format(tmp_path, fmt, content, column_map):
+    path = tmp_path / "stars.dat"
+    if fmt == "text":
+        path.write_text(content)
+    else:
+        _empty_star_table(content).write(path, format={"fits": "fits", "votable": "votable", "ecsv": "ascii.ecsv"}[fmt])
+    stars = read_stars(path, column_map)
+    assert stars.empty and list(stars.columns) == ["ra", "dec", "psfMag_g"]
+
+
+@pytest.mark.parametrize("fmt, content, missing", [
+    ("text", "ra,dec\n", "psfMag_g"),
+    ("text", "RAJ2000,DEJ2000,gmag\n", "ra, dec, psfMag_g"),                  # not mapped
+    ("fits", ["ra", "psfMag_g"], "dec"),
+    ("ecsv", ["ra", "dec"], "psfMag_g"),
+])
+def test_an_empty_star_catalogue_without_the_columns_is_an_error_naming_them(tmp_path, fmt, content, missing):
+    path = tmp_path / "stars.dat"
+    if fmt == "text":
+        path.write_text(content)
+    else:
+        _empty_star_table(content).write(path, format={"fits": "fits", "ecsv": "ascii.ecsv"}[fmt])
+    with pytest.raises(InputError, match=rf"stars.dat: missing column\(s\) {missing}; map your names with "
+                                         r"inputs.stars.columns"):
+        read_stars(path)
+
+
+@pytest.mark.parametrize("fmt", ["fits", "votable", "ecsv"])
+def test_other_catalogues_with_no_rows_stay_errors(tmp_path, fmt):
+    path = tmp_path / "gswlc.dat"
+    Table({c: np.array([], dtype=float) for c in COLUMNS}).write(
+        path, format={"fits": "fits", "votable": "votable", "ecsv": "ascii.ecsv"}[fmt])
+    with pytest.raises(InputError, match="gswlc.dat: a table with no rows"):
+        read_gswlc(path)
+    (tmp_path / "phot.csv").write_text("objid,flux_g,flux_ivar_g\n")
+    with pytest.raises(InputError, match="phot.csv: a header but no data rows"):
+        read_photometry(tmp_path / "phot.csv", {"kind": "fluxes", "bands": "g", "extinction_corrected": True})
+
+
+def test_an_ecsv_file_with_a_byte_order_mark_reads_like_one_without(tmp_path):
+    table = Table({"ra": [1.0, 2.0], "dec": [0.0, 1.0], "psfMag_g": [18.0, 19.0]})
+    table.write(tmp_path / "stars.ecsv")
+    (tmp_path / "bom.ecsv").write_bytes(b"\xef\xbb\xbf" + (tmp_path / "stars.ecsv").read_bytes())
+    pd.testing.assert_frame_equal(read_stars(tmp_path / "bom.ecsv"), read_stars(tmp_path / "stars.ecsv"))

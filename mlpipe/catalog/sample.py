@@ -19,6 +19,7 @@ from mlpipe.catalog.crossmatch import match_nearest
 from mlpipe.catalog.ml_target import band_luminosity, mass_to_light
 from mlpipe.catalog.split import shard_of, split_labels
 from mlpipe.io.atomic import write_csv
+from mlpipe.io.gswlc import MISSING as GSWLC_MISSING
 from mlpipe.io.gswlc import read_gswlc
 from mlpipe.io.gz2_catalog import read_gz2
 from mlpipe.io.hyperleda import read_hyperleda
@@ -71,7 +72,12 @@ def _match_hyperleda(gal: pd.DataFrame, path: str, *, leda_inputs: Mapping[str, 
     m = match_nearest(gal["ra"], gal["dec"], leda["leda_ra"], leda["leda_dec"], radius_arcsec=match_arcsec)
     reason = np.where(m["status"] == "taken",
                       "HyperLeda counterpart is closer to another galaxy (near-duplicate)",
-                      f"no HyperLeda counterpart within {match_arcsec} arcsec")
+                      f"no HyperLeda counterpart within {match_arcsec} arcsec").astype(object)
+    names = leda["leda_name"].to_numpy()
+    for row in np.flatnonzero(m["status"].to_numpy() == "ambiguous"):
+        first, second = m.loc[row, ["nearest", "second"]]
+        reason[row] = (f"ambiguous HyperLeda counterpart: {names[first]} at {m.loc[row, 'sep_arcsec']:.2f} arcsec "
+                       f"and {names[second]} at {m.loc[row, 'second_sep_arcsec']:.2f} arcsec")
     gal = pd.concat([gal, m[["index", "sep_arcsec"]].rename(columns={"sep_arcsec": "leda_sep_arcsec"})], axis=1)
     gal = rejects.add(gal, m["status"].to_numpy() != "matched", "hyperleda_match", reason)
     gal = pd.concat([gal.drop(columns="index"),
@@ -90,8 +96,10 @@ def _gswlc_galaxies(path: str, columns: Mapping[str, str] | None, rejects: _Reje
     log.info("%-28s %7d", "GSWLC rows", n_rows)
     gal = rejects.add(gal, gal["objid"] <= 0, "gswlc_id",
                       _fmt("objid <= 0 (not a GSWLC galaxy, e.g. padding of a cross-match): ", gal["objid"]))
-    gal = rejects.add(gal, gal["flag_sed"] != 0, "gswlc_flags",
-                      _fmt("SED fit flagged: flag_sed = ", gal["flag_sed"]))
+    flag = gal["flag_sed"].to_numpy()
+    gal = rejects.add(gal, flag != 0, "gswlc_flags",
+                      np.where(flag == GSWLC_MISSING, "no flag_sed (-99, blank or NULL): the SED fit's quality is unknown",
+                               _fmt("SED fit flagged: flag_sed = ", gal["flag_sed"])))
     missing = gal[["z", "logmstar", "logmstarerr", "redchisq"]].isna().any(axis=1)
     gal = rejects.add(gal, missing, "gswlc_missing", "missing redshift, mass, mass error or chi2 (-99)")
     gal = rejects.add(gal, gal["z"] <= 0, "gswlc_redshift", _fmt("redshift <= 0: z = ", gal["z"]))
@@ -141,6 +149,9 @@ def _join_gz2(gal: pd.DataFrame, path: str | None, *, columns: Mapping[str, str]
         gz2 = read_gz2(path, columns)
         gm = match_nearest(gal["ra"], gal["dec"], gz2["gz2_ra"], gz2["gz2_dec"], radius_arcsec=match_arcsec)
         matched = gm["status"].to_numpy() == "matched"
+        if (gm["status"] == "ambiguous").any():
+            log.info("%-28s %7d (two GZ2 entries at similar separations: no GZ2 answers)", "ambiguous GZ2 match",
+                     int((gm["status"] == "ambiguous").sum()))
         gz2_cols = [c for c in gz2.columns if c.startswith("gz2_q")]
         gz2_rows = gz2.iloc[np.where(matched, gm["index"], 0)][["gz2_id", *gz2_cols]].reset_index(drop=True)
         gz2_rows[~matched] = np.nan
@@ -203,7 +214,20 @@ def build_sample(paths: Mapping[str, str | None], *, catalog_cfg: Mapping[str, A
     if len(gal) + len(rejected) != n_rows:
         raise InputError(f"{paths['gswlc']}: {n_rows} GSWLC rows but {len(gal)} in the sample and "
                          f"{len(rejected)} rejected; every row must be in one of them")
+    if len(gal) == 0:
+        raise InputError(f"no galaxy of the {n_rows} GSWLC rows of {paths['gswlc']} passed: "
+                         f"{rejection_summary(rejected)}")
     return gal.sort_values("objid").reset_index(drop=True), rejected
+
+
+def rejection_summary(rejected: pd.DataFrame, examples: int = 3) -> str:
+    """The rejections by stage, largest first, each with one of its reasons: what a user reads
+    when no galaxy is left."""
+    parts = []
+    for stage, rows in sorted(rejected.groupby("stage"), key=lambda item: -len(item[1]))[:examples]:
+        parts.append(f"{len(rows)} at {stage} (e.g. objid {rows['objid'].iloc[0]}: {rows['reason'].iloc[0]})")
+    more = rejected["stage"].nunique() - len(parts)
+    return "; ".join(parts) + (f"; {more} more stage(s)" if more > 0 else "")
 
 
 def write_sample(sample: pd.DataFrame, rejected: pd.DataFrame, *, n_shards: int, outdir: str | Path) -> None:

@@ -7,6 +7,7 @@ table format mlpipe reads (io/table.py), with the user's own names mapped in the
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Mapping
 
@@ -14,8 +15,10 @@ import numpy as np
 import pandas as pd
 
 from mlpipe.io.atomic import atomic_path
-from mlpipe.io.table import read_table
+from mlpipe.io.table import RawTable, read_table
 from mlpipe.io.validation import InputError, integer_valued
+
+log = logging.getLogger(__name__)
 
 COLUMNS = ["objid", "glxid", "plate", "mjd", "fiber_id", "ra", "dec", "z", "redchisq",
            "logmstar", "logmstarerr", "logsfrsed", "logsfrsederr", "afuv", "afuverr",
@@ -25,8 +28,10 @@ REQUIRED = ["objid", "ra", "dec", "z", "redchisq", "logmstar", "logmstarerr", "f
 #: Other names the release's FITS form uses for our columns.
 ALIASES = {"dec": ("decl",)}
 MISSING = -99.0
-_INT_COLUMNS = {"objid", "glxid", "plate", "mjd", "fiber_id", "flag_sed", "uv_survey",
-                "flag_wise", "flag_unwise", "flag_mgs"}
+#: 64-bit ids (SDSS objid, GALEX glxid: 19 digits), read exactly, never through float
+_ID_COLUMNS = {"objid", "glxid"}
+_INT_COLUMNS = {*_ID_COLUMNS, "plate", "mjd", "fiber_id", "flag_sed", "uv_survey", "flag_wise", "flag_unwise",
+                "flag_mgs"}
 _FORMATS = {c: ("{:d}" if c in _INT_COLUMNS else "{:.6f}") for c in COLUMNS}
 
 
@@ -35,10 +40,13 @@ def read_gswlc(path: str | Path, column_map: Mapping[str, str] | None = None) ->
     named through ``column_map`` = {our name: the file's name}).
 
     Returns our column names (``REQUIRED`` and whichever of the other release columns the file has)
-    plus ``line`` (where each row is in the file). ``objid`` is read as a 64-bit integer, never
-    through float; -99 becomes NaN; the flag columns must be whole numbers; RA/Dec must be on the
-    sky. Rows with objid <= 0 (padding in cross-matched tables) are kept: the sample builder
-    records them as rejected."""
+    plus ``line`` (where each row is in the file). ``objid`` and ``glxid`` are read as 64-bit
+    integers, never through float; -99, a blank field or a NULL is missing: NaN in a float column,
+    -99 in an integer one (a missing ``flag_sed`` is then not a good fit); the flag columns must be
+    whole numbers; RA/Dec must be on the sky. A release column mlpipe does not use (not in
+    ``REQUIRED``) that cannot be read exactly (a float id, a fractional flag) is left out with a
+    warning instead of stopping the run. Rows with objid <= 0 (padding in cross-matched tables) are
+    kept: the sample builder records them as rejected."""
     raw = read_table(path, names=COLUMNS)
     found = raw.require(REQUIRED, column_map, ALIASES, "inputs.gswlc.columns")
     for name in COLUMNS:
@@ -47,13 +55,14 @@ def read_gswlc(path: str | Path, column_map: Mapping[str, str] | None = None) ->
             if col is not None:
                 found[name] = col
     df = pd.DataFrame({"line": raw.locations})
-    for name, col in found.items():
-        if name == "objid":
-            df[name] = raw.ids(col)
-        elif name in _INT_COLUMNS:  # -99 (missing) stays -99: a missing flag_sed is not a good fit
-            df[name] = integer_valued(raw.numbers(col), raw.where, col)
-        else:
-            df[name] = raw.numbers(col, missing=(MISSING,))
+    for name, col in list(found.items()):
+        try:
+            df[name] = _column(raw, name, col)
+        except InputError as err:
+            if name in REQUIRED:
+                raise
+            log.warning("%s; column left out (mlpipe does not use it)", err)
+            del found[name]
     real = (df["objid"] > 0).to_numpy()
     for name, lo, hi in (("ra", 0.0, 360.0), ("dec", -90.0, 90.0)):
         values = df[name].to_numpy()
@@ -68,6 +77,18 @@ def read_gswlc(path: str | Path, column_map: Mapping[str, str] | None = None) ->
         row = int(np.flatnonzero(dup.to_numpy())[0])
         raise InputError(f"{raw.where(row, found['objid'])}: duplicate id {df['objid'].iloc[row]}")
     return df[["line"] + [c for c in COLUMNS if c in df.columns]]
+
+
+def _column(raw: RawTable, name: str, col: str) -> np.ndarray:
+    """Our column ``name`` from the file's ``col``: an exact id, an integer flag (missing: -99) or a
+    float (missing: NaN)."""
+    if name in _ID_COLUMNS:
+        return raw.ids(col, missing=None if name == "objid" else int(MISSING))
+    if name in _INT_COLUMNS:
+        values = raw.numbers(col)
+        values[np.isnan(values)] = MISSING
+        return integer_valued(values, raw.where, col)
+    return raw.numbers(col, missing=(MISSING,))
 
 
 def write_gswlc(df: pd.DataFrame, path: str | Path) -> None:

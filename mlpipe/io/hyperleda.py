@@ -17,7 +17,7 @@ import pandas as pd
 
 from mlpipe.io.atomic import atomic_path, write_csv
 from mlpipe.io.table import read_table
-from mlpipe.io.validation import InputError, angle_degrees, range_reasons
+from mlpipe.io.validation import InputError, angle_degrees, log_d25, range_reasons
 
 REQUIRED = ["objname", "al2000", "de2000", "logd25"]
 
@@ -26,7 +26,9 @@ def read_hyperleda(path: str | Path, column_map: Mapping[str, str] | None = None
                    units: Mapping[str, str] | None = None) -> pd.DataFrame:
     """Read a HyperLeda export (CSV, ``|`` text, or any table format; ``column_map`` = {our name:
     the file's name} for objname, al2000, de2000, logd25); returns name, ra/dec in degrees and D25 in
-    arcmin. ``al2000`` is in hours unless the file or ``units`` (e.g. {al2000: deg}) says otherwise.
+    arcmin. ``al2000`` is in hours unless the file or ``units`` (e.g. {al2000: deg}) says otherwise;
+    ``logd25`` is log10(D25 / 0.1 arcmin) unless the file gives it another unit
+    (:func:`mlpipe.io.validation.log_d25`: a log of another angle, or a linear diameter in arcmin).
 
     A missing, non-finite or impossible ``logd25`` is kept as NaN with the reason in ``d25_problem``,
     so that the sample builder records why a matched galaxy fails; a bad position is an error.
@@ -47,7 +49,7 @@ def read_hyperleda(path: str | Path, column_map: Mapping[str, str] | None = None
                     else f"{round(values[row] / scale, 9)} is outside [{lo / scale:g}, {hi / scale:g}]")
             raise InputError(f"{raw.where(row, found[name])}: {what}")
     names = raw.strings(found["objname"])
-    logd25 = raw.numbers(found["logd25"])
+    logd25 = log_d25(raw.numbers(found["logd25"]), raw.unit(found["logd25"]), f"{path}, column '{found['logd25']}'")
     problem = range_reasons(logd25, "logd25", "HyperLeda logd25")
     problem[np.isnan(logd25)] = "HyperLeda lists no logd25"
     logd25 = np.where(problem == "", logd25, np.nan)

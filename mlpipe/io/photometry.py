@@ -1,6 +1,8 @@
 """Photometry tables as users hold them: SDSS magnitudes (``modelMag``, ``cModelMag``, ... with
 errors and Galactic extinction) or fluxes (nanomaggies or maggies with inverse variances, e.g. NSA's
-``NMGY`` / ``NMGY_IVAR`` array columns), extinction-corrected or not, in any table format.
+``NMGY`` / ``NMGY_IVAR`` array columns), extinction-corrected or not, in any table format. A flux
+column's own unit wins over the configured ``flux_unit``: (nano)maggies, or any spectral flux density
+(Jy and its prefixes, erg s^-1 cm^-2 Hz^-1) converted to nanomaggies; another unit is an error.
 
 Every reader output is the same: ``objid``, per band ``mag_<b>`` (extinction-corrected AB
 magnitude) and ``mag_err_<b>``, and ``phot_problem``: "" for a galaxy whose required bands are
@@ -10,12 +12,14 @@ all usable, else the first reason (a missing-value marker such as 99 or -9999, i
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
+from mlpipe import physics
 from mlpipe.io.atomic import write_csv
 from mlpipe.io.table import RawTable, read_table
 from mlpipe.io.validation import (
@@ -32,7 +36,16 @@ COLUMNS = ["objid"] + [f"{kind}_{b}" for kind in ("modelMag", "modelMagErr", "ex
 DEFAULTS: dict[str, Any] = {"kind": "magnitudes", "magnitude": "modelMag", "flux_unit": "nanomaggies",
                             "extinction_corrected": False, "bands": BANDS, "band_order": BANDS,
                             "columns": {}}
-_FLUX_ZERO_POINT = {"nanomaggies": 22.5, "maggies": 0.0}
+#: nanomaggies per configured ``flux_unit`` (1 nanomaggy is AB magnitude 22.5, 3.631 uJy).
+_NANOMAGGIES_PER = {"nanomaggies": 1.0, "maggies": 1.0e9}
+_NANOMAGGY_ZERO_POINT = 22.5
+#: 1 nanomaggy in Jy (erg s^-1 cm^-2 Hz^-1 of the AB zero point x 1e-9, over 1e-23 per Jy)
+_NANOMAGGY_JY = physics.AB_ZERO_POINT_CGS * 1.0e-9 / 1.0e-23
+_MAGGY_SPELLING = re.compile(r"^(nano|n)?(maggy|maggies|maggys|mgy)$")
+#: markers of a missing value in a user's own extra columns (log L_g and its error)
+EXTRA_MISSING = (-9999.0, -99.0)
+ACCEPTED_FLUX_UNITS = ("nanomaggies, maggies, or a spectral flux density astropy converts "
+                       "(Jy, mJy, uJy, nJy, erg s-1 cm-2 Hz-1, W m-2 Hz-1)")
 _MAG_PER_LN = 2.5 / np.log(10.0)
 
 
@@ -72,14 +85,58 @@ def _band_values(raw: RawTable, name: str, band: str, settings: Mapping[str, Any
                      f"inputs.photometry.columns (the file has: {', '.join(list(raw.columns)[:40])})")
 
 
-def _flux_unit(raw: RawTable, column: str, configured: str) -> str:
-    """The file's own unit where it names one, else the configured one."""
-    unit = (raw.unit(column.split("[")[0]) or "").lower()
-    if "nano" in unit or "nmgy" in unit:
-        return "nanomaggies"
-    if "maggy" in unit or "maggies" in unit or unit == "mgy":
-        return "maggies"
-    return configured
+def _flux_unit(raw: RawTable, column: str, configured: str) -> tuple[str, float]:
+    """(unit label, nanomaggies per unit) of a flux column: the file's own unit where it names one
+    (nanomaggies, maggies, or any spectral flux density astropy converts: Jy and its prefixes,
+    erg s^-1 cm^-2 Hz^-1), else the configured ``flux_unit``. Any other unit (``mag``, ``deg``,
+    unparseable text) is an InputError naming file, column and unit."""
+    from astropy import units as u
+
+    unit = (raw.unit(column.split("[")[0]) or "").strip()
+    if not unit:
+        return configured, _NANOMAGGIES_PER[configured]
+    spelled = _MAGGY_SPELLING.match(unit.lower().replace(" ", ""))
+    if spelled:
+        return ("nanomaggies", 1.0) if spelled.group(1) else ("maggies", _NANOMAGGIES_PER["maggies"])
+    try:
+        return unit, _flux_density_unit(unit).to(u.Jy) / _NANOMAGGY_JY
+    except u.UnitsError:
+        raise InputError(f"{raw.path}: column '{column}' has unit {unit!r}, which is not a flux density; accepted: "
+                         f"{ACCEPTED_FLUX_UNITS} (magnitudes: inputs.photometry.kind: magnitudes)") from None
+
+
+def _flux_density_unit(text: str):
+    """An astropy unit from a file's unit text, the SDSS spellings of (nano)maggies (which astropy
+    does not convert to Jy) read as 3.631 uJy and 3631 Jy; UnitsError when it is not a linear unit."""
+    from astropy import units as u
+
+    nmgy = u.def_unit("mlpipe_nanomaggy", _NANOMAGGY_JY * u.Jy)
+    mgy = u.def_unit("mlpipe_maggy", _NANOMAGGIES_PER["maggies"] * _NANOMAGGY_JY * u.Jy)
+    name = re.sub(r"(?i)(?<![a-z])(nanomagg(y|ies|ys)|nmgy)(?![a-z])", "mlpipe_nanomaggy", text)
+    name = re.sub(r"(?i)(?<![a-z_])(magg(y|ies|ys)|mgy)(?![a-z])", "mlpipe_maggy", name)
+    with u.add_enabled_units([nmgy, mgy]):
+        parsed = u.Unit(name, parse_strict="silent")
+    if not isinstance(parsed, u.UnitBase) or isinstance(parsed, u.UnrecognizedUnit):
+        raise u.UnitsError(f"{text!r} is not a linear unit")
+    return parsed
+
+
+def _ivar_to_flux_unit(raw: RawTable, column: str, flux_nmgy_per_unit: float) -> float:
+    """The factor that puts an inverse-variance column in the inverse square of its flux column's
+    unit (``flux_nmgy_per_unit`` nanomaggies): 1 when the file gives it no unit (it is then in that
+    unit's inverse square), else converted from its own unit (``1/uJy2``, ``nanomaggies^-2``); a
+    unit that is not an inverse squared flux density is an InputError naming file, column and unit."""
+    from astropy import units as u
+
+    unit = (raw.unit(column.split("[")[0]) or "").strip()
+    if not unit:
+        return 1.0
+    try:
+        return _flux_density_unit(unit).to(u.Jy**-2) * (flux_nmgy_per_unit * _NANOMAGGY_JY) ** 2
+    except u.UnitsError:
+        raise InputError(f"{raw.path}: column '{column}' has unit {unit!r}, which is not an inverse variance of a "
+                         f"flux density (1 / flux^2); accepted: the inverse square of {ACCEPTED_FLUX_UNITS}, "
+                         "or no unit (the inverse square of the flux column's unit)") from None
 
 
 def band_magnitudes(raw: RawTable, band: str, settings: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -97,7 +154,8 @@ def band_magnitudes(raw: RawTable, band: str, settings: Mapping[str, Any]) -> tu
                                range_reasons(np.where(err_bad, np.nan, error), "mag_err", error_col))
         mag, mag_err = value, error
     else:
-        unit = _flux_unit(raw, value_col, settings["flux_unit"])
+        unit, nmgy_per_unit = _flux_unit(raw, value_col, settings["flux_unit"])
+        ivar_scale = _ivar_to_flux_unit(raw, error_col, nmgy_per_unit)
         good_flux = np.isfinite(value) & (value > 0)
         problem = np.where(good_flux, "", np.array([f"{value_col} = {v:g} is not a positive flux" for v in value],
                                                    dtype=object))
@@ -105,8 +163,10 @@ def band_magnitudes(raw: RawTable, band: str, settings: Mapping[str, Any]) -> tu
         problem = first_reason(problem, np.where(good_ivar, "", np.array(
             [f"{error_col} = {v:g} is not a positive inverse variance" for v in error], dtype=object)))
         with np.errstate(divide="ignore", invalid="ignore"):
-            mag = _FLUX_ZERO_POINT[unit] - 2.5 * np.log10(np.where(good_flux, value, np.nan))
-            mag_err = _MAG_PER_LN / (np.where(good_flux, value, np.nan) * np.sqrt(np.where(good_ivar, error, np.nan)))
+            mag = (_NANOMAGGY_ZERO_POINT - 2.5 * np.log10(nmgy_per_unit)
+                   - 2.5 * np.log10(np.where(good_flux, value, np.nan)))
+            mag_err = _MAG_PER_LN / (np.where(good_flux, value, np.nan)
+                                     * np.sqrt(np.where(good_ivar, error * ivar_scale, np.nan)))
         problem = first_reason(problem, range_reasons(mag, "mag", f"the magnitude of {value_col} ({unit})"))
     if "extinction" in names:
         ext, ext_col = _band_values(raw, names["extinction"], band, settings)
@@ -140,7 +200,7 @@ def read_photometry(path: str | Path, settings: Mapping[str, Any] | None = None,
         problems.append(problem)
     extra = raw.require(list(extra_columns), settings["columns"], what="inputs.photometry.columns")
     for name, col in extra.items():
-        df[name] = raw.numbers(col, missing=(-9999.0, -99.0))
+        df[name] = raw.numbers(col, missing=EXTRA_MISSING)
     df["phot_problem"] = first_reason(*problems) if problems else ""
     return df
 

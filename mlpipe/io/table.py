@@ -114,12 +114,15 @@ class RawTable:
                              f"(the file has: {', '.join(list(self.columns)[:40])})")
         return found
 
-    def ids(self, column: str) -> np.ndarray:
+    def ids(self, column: str, missing: int | None = None) -> np.ndarray:
         """A 64-bit integer id column, exactly: text must be digits (``123.0`` is an error), a binary
-        column must be integer typed (float64 cannot hold 19-digit SDSS ids)."""
+        column must be integer typed (float64 cannot hold 19-digit SDSS ids). A blank field or a
+        masked (NULL) value is an error, or ``missing`` where one is given (an optional id)."""
         values = self.columns[column]
         if not self.is_text and values.dtype.kind in "iu":
             if np.ma.isMaskedArray(values) and np.ma.getmaskarray(values).any():
+                if missing is not None:
+                    return np.ma.filled(values.astype(np.int64), missing)
                 row = int(np.flatnonzero(np.ma.getmaskarray(values))[0])
                 raise InputError(f"{self.where(row, column)}: missing id")
             return np.asarray(values).astype(np.int64)
@@ -129,6 +132,9 @@ class RawTable:
         text = self.strings(column)
         out = np.zeros(len(text), dtype=np.int64)
         for row, value in enumerate(text):
+            if not value and missing is not None:
+                out[row] = missing
+                continue
             if not _INTEGER.match(value):
                 kind = "missing id" if not value else f"not an integer id: {value!r}"
                 raise InputError(f"{self.where(row, column)}: {kind}")
@@ -204,7 +210,7 @@ def _decode(path: Path) -> str:
                          f"{err.start}); is it a binary or differently encoded file?") from None
 
 
-def _read_text(path: Path, fmt: str, names: Sequence[str] | None) -> RawTable:
+def _read_text(path: Path, fmt: str, names: Sequence[str] | None, allow_empty: bool = False) -> RawTable:
     lines = [(n, line) for n, line in enumerate(_decode(path).splitlines(), start=1)
              if line.strip() and not line.lstrip().startswith("#")]
     if fmt == "csv":
@@ -229,7 +235,7 @@ def _read_text(path: Path, fmt: str, names: Sequence[str] | None) -> RawTable:
     if len(set(header)) != len(header):
         dup = next(h for h in header if header.count(h) > 1)
         raise InputError(f"{path}: the header names column '{dup}' twice")
-    if not rows:
+    if not rows and not allow_empty:
         raise InputError(f"{path}: a header but no data rows")
     sep = {"csv": "comma-separated", "pipe": "'|'-separated", "whitespace": "whitespace-separated"}[fmt]
     for n, values in rows:
@@ -249,7 +255,7 @@ def _looks_numeric(value: str) -> bool:
         return value == ""
 
 
-def _read_astropy(path: Path, fmt: str) -> RawTable:
+def _read_astropy(path: Path, fmt: str, allow_empty: bool = False) -> RawTable:
     import warnings
 
     from astropy.table import Table
@@ -263,14 +269,15 @@ def _read_astropy(path: Path, fmt: str) -> RawTable:
             elif fmt == "votable":
                 table = Table.read(path, format="votable")
             else:
-                table = Table.read(path, format="ascii.ecsv")
-                header_lines = sum(1 for line in _decode(path).splitlines() if line.startswith("#")) + 1
+                text = _decode(path)   # without a byte-order mark, which the ECSV reader refuses
+                table = Table.read(text.splitlines(), format="ascii.ecsv")
+                header_lines = sum(1 for line in text.splitlines() if line.startswith("#")) + 1
             columns = {name: _native(table[name]) for name in table.colnames}
     except InputError:
         raise
     except Exception as err:  # astropy raises many types for a damaged file; all mean the same to a user
         raise InputError(f"{path}: not a readable {fmt.upper()} table ({type(err).__name__}: {err})") from None
-    if len(table) == 0:
+    if len(table) == 0 and not allow_empty:
         raise InputError(f"{path}: a table with no rows")
     units = {name: str(table[name].unit) for name in table.colnames if table[name].unit is not None}
     if fmt == "ecsv":
@@ -293,12 +300,18 @@ def _native(column) -> np.ndarray:
     return data
 
 
-def read_table_or_empty(path: str | Path, columns: Sequence[str]) -> RawTable | None:
+def read_table_or_empty(path: str | Path, columns: Sequence[str], column_map: Mapping[str, str] | None = None,
+                        what: str = "") -> RawTable:
     """Like :func:`read_table`, for a list that may rightly be empty (a star catalogue of a field
-    without stars): a text file holding only a header naming ``columns`` gives None."""
+    without stars): a text file holding only a header (CSV, quoted CSV, whitespace or ``|``) or a
+    FITS, VOTable or ECSV table with no rows gives a table of zero rows. Either way the file must
+    have ``columns`` (found through ``column_map``, ignoring case), else an error naming the
+    missing ones (and ``what`` to map them with); an empty file is still an error."""
     path = Path(path)
-    if detect_format(path) in TEXT_FORMATS:
-        lines = [line for line in _decode(path).splitlines() if line.strip() and not line.lstrip().startswith("#")]
-        if len(lines) == 1 and set(columns) <= {f.strip() for f in lines[0].replace("|", ",").split(",")}:
-            return None
-    return read_table(path)
+    fmt = detect_format(path)
+    if fmt in TEXT_FORMATS:
+        raw = _read_text(path, fmt, None, allow_empty=True)
+    else:
+        raw = _read_astropy(path, fmt, allow_empty=True)
+    raw.require(columns, column_map, what=what)
+    return raw

@@ -119,14 +119,70 @@ def integer_valued(values: np.ndarray, where, column: str) -> np.ndarray:
     return values.astype(np.int64)
 
 
+#: spellings of angle units that astropy does not parse as such
+_ANGLE_ALIASES = {"h": "hourangle", "hour": "hourangle", "hours": "hourangle", "hr": "hourangle",
+                  "degrees": "deg", "arcmins": "arcmin", "arcsecs": "arcsec", "'": "arcmin", '"': "arcsec"}
+
+
+def _parse_unit(name: str, physical_type: str | None = None):
+    """An astropy unit from a file's unit text, as written or in lower case (FITS writers often
+    use upper case: ``DEG``; ``H`` is an hour where an angle is expected, not a henry)."""
+    from astropy import units as u
+
+    for text in (name, name.lower()):
+        try:
+            unit = u.Unit(_ANGLE_ALIASES.get(text, text))
+        except ValueError:
+            continue
+        if physical_type is None or unit.physical_type == physical_type:
+            return unit
+    raise ValueError("not a unit astropy knows" if physical_type is None else f"not an {physical_type}")
+
+
 def angle_degrees(values: np.ndarray, unit: str | None, default: str, what: str) -> np.ndarray:
     """Convert an angle column to degrees from the file's unit, else the configured/default one."""
     from astropy import units as u
 
     name = unit or default
     try:
-        factor = u.Unit({"h": "hourangle", "hour": "hourangle", "hours": "hourangle",
-                         "degrees": "deg"}.get(name, name)).to(u.deg)
-    except (ValueError, u.UnitConversionError) as err:
-        raise InputError(f"{what}: unit {name!r} is not an angle ({err})") from None
+        factor = _parse_unit(name, "angle").to(u.deg)
+    except (ValueError, u.UnitConversionError, u.UnitsError):
+        raise InputError(f"{what}: unit {name!r} is not an angle (h, hourangle, deg, rad, ...)") from None
     return np.asarray(values, dtype=float) * factor
+
+
+def log_d25(values: np.ndarray, unit: str | None, what: str) -> np.ndarray:
+    """HyperLeda's ``logd25`` (log10 of D25 in 0.1 arcmin) from a column in the file's ``unit``.
+
+    No unit, ``dex`` or a dimensionless one: already that log. A log of an angle (astropy's
+    ``dex(arcmin)``, or the text ``[0.1arcmin]`` / ``log(0.1 arcmin)`` of VizieR and HyperLeda):
+    converted to the 0.1 arcmin base. A plain angle (arcmin, arcsec, deg): a linear diameter,
+    converted to the log. Any other unit is an InputError naming ``what`` (file and column)."""
+    import re
+
+    from astropy import units as u
+
+    values = np.asarray(values, dtype=float)
+    if not unit or not unit.strip():
+        return values
+    text = unit.strip()
+    wrapped = re.fullmatch(r"\[(.+)\]|log\s*\((.+)\)|dex\s*\((.+)\)", text, flags=re.IGNORECASE)
+    try:
+        if wrapped:   # a log of the angle inside
+            inner = next(g for g in wrapped.groups() if g).strip()
+            number = re.fullmatch(r"([0-9.eE+-]+)\s*(.+)", inner)
+            scale = float(number.group(1)) if number else 1.0
+            base = _parse_unit(number.group(2) if number else inner)
+            return values + np.log10(scale * base.to(u.arcmin) / 0.1)
+        parsed = _parse_unit(text)
+        if parsed == u.dex or parsed == u.dimensionless_unscaled:
+            return values
+        if getattr(parsed, "physical_unit", None) is not None and parsed.physical_unit.physical_type == "angle":
+            return values + np.log10(parsed.physical_unit.to(u.arcmin) / 0.1)
+        if parsed.physical_type == "angle":
+            with np.errstate(divide="ignore", invalid="ignore"):
+                return np.log10(values * parsed.to(u.arcmin) / 0.1)
+    except (ValueError, u.UnitConversionError, u.UnitsError, StopIteration):
+        pass
+    raise InputError(f"{what}: unit {unit!r} is neither a log10 of D25 in 0.1 arcmin (no unit, dex, "
+                     "[0.1arcmin]) nor an angle (a linear diameter in arcmin, arcsec or deg)")

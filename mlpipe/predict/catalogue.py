@@ -6,6 +6,12 @@ Required columns: ``objid``, ``ra``, ``dec`` (degrees), ``z``; ``d25_arcmin`` (o
 ``modelMag_<band>`` with ``modelMagErr_<band>`` and ``extinction_<band>`` by default, or fluxes) for
 the bands a colour predictor uses; the luminosity column the bundle was trained with
 (``catalog.lum_g_column``, log10 L_g / L_sun) where it was. ``column_map`` = {our name: yours}.
+
+``d25_arcmin`` is in arcmin unless the file gives it another angle unit (``arcsec``, ``deg``), which
+is converted; a unit that is not an angle is an error. ``logd25`` is log10(D25 / 0.1 arcmin) and is
+read as the HyperLeda reader reads it (:func:`mlpipe.io.validation.log_d25`): a log of another angle
+(``[0.1arcmin]``, ``dex(arcmin)``) is rebased, a plain angle unit (``arcmin``, ``arcsec``, ``deg``)
+means the column holds the diameter itself, which is converted to the log; another unit is an error.
 """
 
 from __future__ import annotations
@@ -17,9 +23,9 @@ import numpy as np
 import pandas as pd
 
 from mlpipe.io.photometry import DEFAULTS as PHOTOMETRY_DEFAULTS
-from mlpipe.io.photometry import band_magnitudes, source_columns
-from mlpipe.io.table import read_table
-from mlpipe.io.validation import InputError, first_reason, range_reasons
+from mlpipe.io.photometry import EXTRA_MISSING, band_magnitudes, source_columns
+from mlpipe.io.table import RawTable, read_table
+from mlpipe.io.validation import InputError, angle_degrees, first_reason, log_d25, range_reasons
 
 REQUIRED = ["objid", "ra", "dec", "z"]
 
@@ -27,11 +33,14 @@ REQUIRED = ["objid", "ra", "dec", "z"]
 def read_new_galaxies(path: str | Path, *, bands: str = "", needs_d25: bool = True,
                       photometry: Mapping[str, Any] | None = None, column_map: Mapping[str, str] | None = None,
                       extra_columns: Sequence[str] = (), optional_columns: Sequence[str] = (),
-                      optional_bands: str = ""
+                      optional_bands: str = "", lum_g_column: str | None = None
                       ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Return (galaxies, rejected). Rows with an unusable redshift, D25 (when ``needs_d25``),
+    """Return (galaxies, rejected). Rows with an unusable redshift, D25 (when ``needs_d25``; arcmin),
     magnitude of one of ``bands`` (99, -9999, inf, NaN, outside the physical range) or extra
-    column are rejected with the reason; galaxies keep ``mag_<b>``/``mag_err_<b>`` per band."""
+    column are rejected with the reason; galaxies keep ``mag_<b>``/``mag_err_<b>`` per band.
+    ``lum_g_column`` (the bundle's ``catalog.lum_g_column``, log10 L_g / L_sun), where the catalogue
+    has it, is read and checked as the sample builder checks it: a missing value (blank, -99,
+    -9999) or one outside ``RANGES['logLg']`` rejects the galaxy with the reason."""
     settings = {**PHOTOMETRY_DEFAULTS, **(photometry or {})}
     column_map = {**settings["columns"], **(column_map or {})}
     settings["columns"] = column_map
@@ -57,7 +66,8 @@ def read_new_galaxies(path: str | Path, *, bands: str = "", needs_d25: bool = Tr
         d25_col, log_col = raw.find("d25_arcmin", column_map), raw.find("logd25", column_map)
         if d25_col is None and log_col is None:
             raise InputError(f"{path}: missing column d25_arcmin (or logd25), needed for the images' field of view")
-        d25 = raw.numbers(d25_col) if d25_col else 0.1 * 10.0 ** raw.numbers(log_col)
+        d25 = (_d25_arcmin(raw, d25_col) if d25_col else
+               0.1 * 10.0 ** log_d25(raw.numbers(log_col), raw.unit(log_col), f"{path}, column '{log_col}'"))
         df["d25_arcmin"] = d25
         reasons += [np.where(~(d25 > 0), "no D25 (needed for the field of view)", ""),
                     range_reasons(d25, "d25_arcmin", "D25 (arcmin)")]
@@ -72,11 +82,26 @@ def read_new_galaxies(path: str | Path, *, bands: str = "", needs_d25: bool = Tr
         if band not in bands and raw.find(source_columns(settings, band)["value"], column_map) is not None:
             mag, mag_err, problem = band_magnitudes(raw, band, settings)
             df[f"mag_{band}"], df[f"mag_err_{band}"] = np.where(problem == "", mag, np.nan), mag_err
-    for name in optional_columns:  # read where the catalogue has them (a user's own log L_g)
+    for name in optional_columns:  # read where the catalogue has them
         col = raw.find(name, column_map)
         if col is not None:
             df[name] = raw.numbers(col)
+    lum_col = raw.find(lum_g_column, column_map) if lum_g_column else None
+    if lum_col is not None:  # the user's own log10 L_g / L_sun, checked as build-sample checks it
+        df[lum_g_column] = lum = raw.numbers(lum_col, missing=EXTRA_MISSING)
+        reasons += [np.where(np.isnan(lum), f"no {lum_col} (blank or a missing-value marker)", ""),
+                    range_reasons(lum, "logLg", lum_col)]
     reason = first_reason(*reasons)
     bad = reason != ""
     rejected = pd.DataFrame({"objid": df.loc[bad, "objid"], "reason": reason[bad]})
     return df[~bad].reset_index(drop=True), rejected.reset_index(drop=True)
+
+
+def _d25_arcmin(raw: RawTable, column: str) -> np.ndarray:
+    """A D25 column in arcmin: as read where the file gives no unit, else converted from its angle
+    unit (arcsec, deg, ...); a unit that is not an angle is an InputError naming file, column and unit."""
+    values = raw.numbers(column)
+    unit = raw.unit(column)
+    if not unit:
+        return values
+    return angle_degrees(values, unit, "arcmin", f"{raw.path}, column '{column}'") * 60.0

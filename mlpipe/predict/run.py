@@ -118,7 +118,7 @@ def predict_galaxies(bundle: Bundle, *, catalogue: str | Path, images_dir: str |
     lum_column = cfg["catalog"]["lum_g_column"]
     galaxies, rejected = read_new_galaxies(catalogue, bands=required_bands(bundle.predictor.features),
                                            needs_d25=bool(from_images), photometry=inputs.get("photometry"),
-                                           column_map=columns, optional_columns=[lum_column] if lum_column else [],
+                                           column_map=columns, lum_g_column=lum_column or None,
                                            optional_bands="g")
     if galaxies.empty:
         write_csv(rejected, rejected_path)
