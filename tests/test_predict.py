@@ -274,3 +274,15 @@ def test_a_d25_unit_that_does_not_fit_is_an_error_naming_column_and_unit(tmp_pat
         tmp_path / "new.ecsv")
     with pytest.raises(InputError, match=message):
         read_new_galaxies(tmp_path / "new.ecsv")
+
+
+def test_a_d25_column_in_a_log_unit_is_not_read_as_a_diameter(tmp_path):
+    from astropy import units as u
+    from astropy.table import Table
+
+    table = Table({"objid": np.array([1, 2], dtype=np.int64), "ra": [10.0, 20.0], "dec": [0.0, 1.0],
+                   "z": [0.05, 0.06], "d25_arcmin": [1.2, 0.5]})
+    table["d25_arcmin"].unit = u.dex(u.arcmin)
+    table.write(tmp_path / "new.ecsv")
+    with pytest.raises(InputError, match=r"new.ecsv, column 'd25_arcmin': unit 'dex\(arcmin\)' is not an angle"):
+        read_new_galaxies(tmp_path / "new.ecsv")

@@ -167,3 +167,14 @@ def test_hyperleda_d25_in_a_unit_that_is_no_angle_stops_naming_the_column(tmp_pa
     table.write(tmp_path / "leda.ecsv")
     with pytest.raises(InputError, match=r"leda.ecsv, column 'D25': unit 'kpc' is neither"):
         read_hyperleda(tmp_path / "leda.ecsv", column_map={"logd25": "D25"})
+
+
+@pytest.mark.parametrize("unit", ["0.1 arcmin", "kpc"])
+def test_hyperleda_d25_in_a_scaled_angle_or_no_angle_is_an_error(tmp_path, unit):
+    from astropy.table import Table
+
+    table = Table({"objname": ["PGC1"], "al2000": [10.0], "de2000": [5.0], "logd25": [1.2]})
+    table["logd25"].unit = unit
+    table.write(tmp_path / "leda.ecsv")
+    with pytest.raises(InputError, match=r"column 'logd25': unit '0.1 arcmin' is a scaled angle|unit 'kpc' is neither"):
+        read_hyperleda(tmp_path / "leda.ecsv")

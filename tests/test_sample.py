@@ -325,3 +325,14 @@ def test_a_blank_flag_sed_is_a_rejection_and_a_null_in_an_unused_column_is_not_a
     assert ids[10] in set(sample["objid"]) and "plate" not in sample.columns
     assert "column 'plate'" in caplog.text and "column left out" in caplog.text
     assert sample.set_index("objid").loc[ids[10], "glxid"] == -99
+
+
+def test_counterparts_closer_than_positions_can_tell_apart_are_ambiguous():
+    """Two entries at exactly the galaxy's position (0" and 0"), or both within 1": ambiguous in
+    either row order; one at 0.5" beside one at 4" stays a match."""
+    for other_ra in ([150.0, 150.0], [150.0, 150.0 + 0.6 / 3600], [150.0 + 0.5 / 3600, 150.0 + 4.0 / 3600]):
+        for order in ([0, 1], [1, 0]):
+            m = match_nearest(np.array([150.0]), np.array([2.0]), np.asarray(other_ra)[order],
+                              np.full(2, 2.0), radius_arcsec=5.0)
+            expected = "matched" if other_ra[1] - other_ra[0] > 3.0 / 3600 else "ambiguous"
+            assert m.loc[0, "status"] == expected, (other_ra, order)

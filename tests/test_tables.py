@@ -374,3 +374,31 @@ def test_an_ecsv_file_with_a_byte_order_mark_reads_like_one_without(tmp_path):
     table.write(tmp_path / "stars.ecsv")
     (tmp_path / "bom.ecsv").write_bytes(b"\xef\xbb\xbf" + (tmp_path / "stars.ecsv").read_bytes())
     pd.testing.assert_frame_equal(read_stars(tmp_path / "bom.ecsv"), read_stars(tmp_path / "stars.ecsv"))
+
+
+def test_positions_in_another_angle_unit_are_converted_to_degrees(tmp_path):
+    from astropy import units as u
+
+    stars = Table({"ra": np.radians([10.0, 20.0]), "dec": np.radians([1.0, -2.0]), "psfMag_g": [18.0, 19.0]})
+    stars["ra"].unit = stars["dec"].unit = u.rad
+    stars.write(tmp_path / "stars.fits")
+    out = read_stars(tmp_path / "stars.fits")
+    assert out["ra"].tolist() == pytest.approx([10.0, 20.0]) and out["dec"].tolist() == pytest.approx([1.0, -2.0])
+    df = _gswlc_frame()
+    table = Table.from_pandas(df)
+    table["ra"] = np.asarray(table["ra"]) / 15.0
+    table["ra"].unit = "h"
+    table.write(tmp_path / "gswlc.fits")
+    assert read_gswlc(tmp_path / "gswlc.fits")["ra"].tolist() == pytest.approx(df["ra"].tolist())
+    stars["ra"].unit = u.kpc
+    stars.write(tmp_path / "bad.fits")
+    with pytest.raises(InputError, match=r"bad.fits, column 'ra': unit 'kpc' is not an angle"):
+        read_stars(tmp_path / "bad.fits")
+
+
+def test_an_unsigned_id_beyond_64_bits_is_an_error_not_a_wrapped_number(tmp_path):
+    table = Table.from_pandas(_gswlc_frame())
+    table["objid"] = np.array([2**63 + 1, 5, 6], dtype=np.uint64)
+    table.write(tmp_path / "gswlc.fits")
+    with pytest.raises(InputError, match=r"row 1, column 'objid': id 9223372036854775809 does not fit in 64 bits"):
+        read_gswlc(tmp_path / "gswlc.fits")

@@ -12,8 +12,11 @@ from astropy.coordinates import SkyCoord, search_around_sky
 
 #: a second counterpart within the radius and less than this many times as far as the nearest makes
 #: the match ambiguous (a counterpart at 0.5" beside another at 4" is a match, one at 2" beside
-#: another at 3" is not)
+#: another at 3" is not) ...
 AMBIGUOUS_SEPARATION_RATIO = 2.0
+#: ... and so does any second one within this distance (arcsec), closer than catalogue positions
+#: can be told apart (an entry duplicated at the same position: 0" and 0")
+AMBIGUOUS_WITHIN_ARCSEC = 1.0
 
 
 def match_nearest(ra: np.ndarray, dec: np.ndarray, other_ra: np.ndarray, other_dec: np.ndarray, *,
@@ -24,7 +27,7 @@ def match_nearest(ra: np.ndarray, dec: np.ndarray, other_ra: np.ndarray, other_d
 
     status is "matched", "none" (nothing within the radius), "taken" (its nearest counterpart is
     closer to another source) or "ambiguous" (a second counterpart within the radius, less than
-    ``AMBIGUOUS_SEPARATION_RATIO`` times as far as the nearest).
+    ``AMBIGUOUS_SEPARATION_RATIO`` times as far as the nearest or within ``AMBIGUOUS_WITHIN_ARCSEC``).
     """
     n = len(ra)
     out = pd.DataFrame({"index": np.full(n, -1), "sep_arcsec": np.full(n, np.nan),
@@ -46,7 +49,7 @@ def match_nearest(ra: np.ndarray, dec: np.ndarray, other_ra: np.ndarray, other_d
     idx2, sep2 = np.full(n, -1), np.full(n, np.inf)
     idx2[second["source"].to_numpy()], sep2[second["source"].to_numpy()] = second["candidate"], second["sep"]
     within = idx >= 0
-    ambiguous = within & (idx2 >= 0) & (sep2 < AMBIGUOUS_SEPARATION_RATIO * sep)
+    ambiguous = within & (idx2 >= 0) & ((sep2 < AMBIGUOUS_SEPARATION_RATIO * sep) | (sep2 <= AMBIGUOUS_WITHIN_ARCSEC))
     out["second"] = idx2
     out["second_sep_arcsec"] = np.where(idx2 >= 0, sep2, np.nan)
     claiming = within & ~ambiguous

@@ -18,13 +18,14 @@ COLUMNS = ["ra", "dec", "psfMag_g"]
 def read_stars(path: str | Path, column_map: Mapping[str, str] | None = None) -> pd.DataFrame:
     """ra, dec (degrees) and psfMag_g of every listed point source, from any table format
     (``column_map`` = {our name: the file's name}). A header-only text file or a FITS, VOTable or
-    ECSV table with no rows is an empty list (its header must still name the columns); a star
-    off the sky is an error naming its line; a missing magnitude (99, -9999, blank) is NaN."""
+    ECSV table with no rows is an empty list (its header must still name the columns); ra and dec
+    are in degrees unless the file gives another angle unit; a star off the sky is an error naming
+    its line; a missing magnitude (99, -9999, blank) is NaN."""
     raw = read_table_or_empty(path, COLUMNS, column_map, what="inputs.stars.columns")
     found = raw.require(COLUMNS, column_map, what="inputs.stars.columns")
     if len(raw) == 0:
         return pd.DataFrame({c: pd.Series(dtype=float) for c in COLUMNS})
-    df = pd.DataFrame({c: raw.numbers(found[c]) for c in COLUMNS})
+    df = pd.DataFrame({c: raw.degrees(found[c]) if c in ("ra", "dec") else raw.numbers(found[c]) for c in COLUMNS})
     for name, lo, hi in (("ra", 0.0, 360.0), ("dec", -90.0, 90.0)):
         bad = ~df[name].between(lo, hi).to_numpy()
         if bad.any():

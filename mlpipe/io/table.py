@@ -120,6 +120,9 @@ class RawTable:
         masked (NULL) value is an error, or ``missing`` where one is given (an optional id)."""
         values = self.columns[column]
         if not self.is_text and values.dtype.kind in "iu":
+            if values.dtype.kind == "u" and (np.ma.filled(values, 0) >= 2**63).any():
+                row = int(np.flatnonzero(np.ma.filled(values, 0) >= 2**63)[0])
+                raise InputError(f"{self.where(row, column)}: id {values[row]} does not fit in 64 bits")
             if np.ma.isMaskedArray(values) and np.ma.getmaskarray(values).any():
                 if missing is not None:
                     return np.ma.filled(values.astype(np.int64), missing)
@@ -169,6 +172,16 @@ class RawTable:
         for marker in missing:
             out[out == marker] = np.nan
         return out
+
+    def degrees(self, column: str, missing: Sequence[float] = ()) -> np.ndarray:
+        """An angle column (RA, Dec) in degrees: as read where the file gives no unit, else
+        converted from the file's angle unit (rad, hourangle, ...); another unit is an error.
+        ``missing`` as in :meth:`numbers`."""
+        from mlpipe.io.validation import angle_degrees
+
+        values = self.numbers(column, missing)
+        unit = self.unit(column)
+        return values if not unit else angle_degrees(values, unit, "deg", f"{self.path}, column '{column}'")
 
     def array_numbers(self, column: str) -> np.ndarray:
         """A binary-table array column (e.g. NSA's ``NMGY[7]``) as a (rows, elements) float array."""

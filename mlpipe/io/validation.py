@@ -134,8 +134,8 @@ def _parse_unit(name: str, physical_type: str | None = None):
             unit = u.Unit(_ANGLE_ALIASES.get(text, text))
         except ValueError:
             continue
-        if physical_type is None or unit.physical_type == physical_type:
-            return unit
+        if physical_type is None or (isinstance(unit, u.UnitBase) and unit.physical_type == physical_type):
+            return unit   # with a physical type: a linear unit, never a log of one (dex(arcmin))
     raise ValueError("not a unit astropy knows" if physical_type is None else f"not an {physical_type}")
 
 
@@ -179,9 +179,14 @@ def log_d25(values: np.ndarray, unit: str | None, what: str) -> np.ndarray:
             return values
         if getattr(parsed, "physical_unit", None) is not None and parsed.physical_unit.physical_type == "angle":
             return values + np.log10(parsed.physical_unit.to(u.arcmin) / 0.1)
-        if parsed.physical_type == "angle":
+        if isinstance(parsed, u.UnitBase) and parsed.physical_type == "angle":
+            if parsed.scale != 1:   # "0.1 arcmin": HyperLeda's log base written without its log
+                raise InputError(f"{what}: unit {unit!r} is a scaled angle: write log(0.1 arcmin) for HyperLeda's "
+                                 "log10 of D25, or a plain angle (arcmin) for a linear diameter")
             with np.errstate(divide="ignore", invalid="ignore"):
                 return np.log10(values * parsed.to(u.arcmin) / 0.1)
+    except InputError:
+        raise
     except (ValueError, u.UnitConversionError, u.UnitsError, StopIteration):
         pass
     raise InputError(f"{what}: unit {unit!r} is neither a log10 of D25 in 0.1 arcmin (no unit, dex, "

@@ -54,7 +54,7 @@ def read_new_galaxies(path: str | Path, *, bands: str = "", needs_d25: bool = Tr
         row = int(np.flatnonzero(dup.to_numpy())[0])
         raise InputError(f"{raw.where(row, found['objid'])}: duplicate id {df['objid'].iloc[row]}")
     for name in ("ra", "dec", "z"):
-        df[name] = raw.numbers(found[name])
+        df[name] = raw.degrees(found[name]) if name in ("ra", "dec") else raw.numbers(found[name])
     for name, lo, hi in (("ra", 0.0, 360.0), ("dec", -90.0, 90.0)):
         bad = ~df[name].between(lo, hi).to_numpy()
         if bad.any():
