@@ -402,3 +402,13 @@ def test_an_unsigned_id_beyond_64_bits_is_an_error_not_a_wrapped_number(tmp_path
     table.write(tmp_path / "gswlc.fits")
     with pytest.raises(InputError, match=r"row 1, column 'objid': id 9223372036854775809 does not fit in 64 bits"):
         read_gswlc(tmp_path / "gswlc.fits")
+
+
+def test_a_flux_measured_at_too_low_a_signal_to_noise_is_a_reason_like_its_magnitude(tmp_path):
+    """A magnitude error above 5 (RANGES["mag_err"]) rejects the galaxy whether the table gives
+    magnitudes or fluxes: 10 nanomaggies with an inverse variance of 1e-6 is S/N 0.01, 108.6 mag."""
+    pd.DataFrame({"objid": IDS[:2], "flux_g": [10.0, 10.0], "flux_ivar_g": [1.0, 1e-6]}).to_csv(tmp_path / "f.csv",
+                                                                                                 index=False)
+    phot = read_photometry(tmp_path / "f.csv", {"kind": "fluxes", "bands": "g", "extinction_corrected": True})
+    assert phot["phot_problem"].iloc[0] == ""
+    assert phot["phot_problem"].iloc[1].startswith("the magnitude error of flux_g and flux_ivar_g = 108.574 is outside [0, 5]")

@@ -167,7 +167,8 @@ def band_magnitudes(raw: RawTable, band: str, settings: Mapping[str, Any]) -> tu
                    - 2.5 * np.log10(np.where(good_flux, value, np.nan)))
             mag_err = _MAG_PER_LN / (np.where(good_flux, value, np.nan)
                                      * np.sqrt(np.where(good_ivar, error * ivar_scale, np.nan)))
-        problem = first_reason(problem, range_reasons(mag, "mag", f"the magnitude of {value_col} ({unit})"))
+        problem = first_reason(problem, range_reasons(mag, "mag", f"the magnitude of {value_col} ({unit})"),
+                               range_reasons(mag_err, "mag_err", f"the magnitude error of {value_col} and {error_col}"))
     if "extinction" in names:
         ext, ext_col = _band_values(raw, names["extinction"], band, settings)
         problem = first_reason(problem, np.where(np.isnan(ext), f"{ext_col} is missing", ""),
