@@ -89,7 +89,7 @@ def _column(raw: RawTable, name: str, col: str) -> np.ndarray:
         values[np.isnan(values)] = MISSING
         return integer_valued(values, raw.where, col)
     if name in ("ra", "dec"):
-        return raw.degrees(col, missing=(MISSING,))
+        return raw.angles(col, missing=(MISSING,))
     return raw.numbers(col, missing=(MISSING,))
 
 

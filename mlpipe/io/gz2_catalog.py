@@ -39,7 +39,7 @@ def read_gz2(path: str | Path, column_map: Mapping[str, str] | None = None) -> p
                          "inputs.gz2.columns")
     found = raw.require(["ra", "dec", *fractions], column_map, what="inputs.gz2.columns")
     ids = raw.ids(id_col)
-    ra, dec = raw.degrees(found["ra"]), raw.degrees(found["dec"])
+    ra, dec = raw.angles(found["ra"]), raw.angles(found["dec"])
     for values, name, lo, hi in ((ra, "ra", 0.0, 360.0), (dec, "dec", -90.0, 90.0)):
         bad = ~((values >= lo) & (values <= hi))
         if bad.any():

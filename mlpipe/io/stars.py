@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from mlpipe.io.atomic import write_csv
-from mlpipe.io.table import read_table_or_empty
+from mlpipe.io.table import read_table
 from mlpipe.io.validation import MAGNITUDE_MISSING, InputError
 
 COLUMNS = ["ra", "dec", "psfMag_g"]
@@ -21,11 +21,11 @@ def read_stars(path: str | Path, column_map: Mapping[str, str] | None = None) ->
     ECSV table with no rows is an empty list (its header must still name the columns); ra and dec
     are in degrees unless the file gives another angle unit; a star off the sky is an error naming
     its line; a missing magnitude (99, -9999, blank) is NaN."""
-    raw = read_table_or_empty(path, COLUMNS, column_map, what="inputs.stars.columns")
+    raw = read_table(path, allow_empty=True)
     found = raw.require(COLUMNS, column_map, what="inputs.stars.columns")
     if len(raw) == 0:
         return pd.DataFrame({c: pd.Series(dtype=float) for c in COLUMNS})
-    df = pd.DataFrame({c: raw.degrees(found[c]) if c in ("ra", "dec") else raw.numbers(found[c]) for c in COLUMNS})
+    df = pd.DataFrame({c: raw.angles(found[c]) if c in ("ra", "dec") else raw.numbers(found[c]) for c in COLUMNS})
     for name, lo, hi in (("ra", 0.0, 360.0), ("dec", -90.0, 90.0)):
         bad = ~df[name].between(lo, hi).to_numpy()
         if bad.any():

@@ -173,15 +173,19 @@ class RawTable:
             out[out == marker] = np.nan
         return out
 
-    def degrees(self, column: str, missing: Sequence[float] = ()) -> np.ndarray:
-        """An angle column (RA, Dec) in degrees: as read where the file gives no unit, else
-        converted from the file's angle unit (rad, hourangle, ...); another unit is an error.
-        ``missing`` as in :meth:`numbers`."""
+    def angles(self, column: str, *, unit: str = "deg", missing: Sequence[float] = ()) -> np.ndarray:
+        """An angle column (RA, Dec in degrees; a diameter in arcmin) in ``unit``: as read where the
+        file gives no unit, else converted from the file's angle unit (rad, hourangle, arcsec, ...);
+        another unit (or a log of an angle) is an error naming file, column and unit. ``missing``
+        as in :meth:`numbers`."""
+        from astropy import units as u
+
         from mlpipe.io.validation import angle_degrees
 
         values = self.numbers(column, missing)
-        unit = self.unit(column)
-        return values if not unit else angle_degrees(values, unit, "deg", f"{self.path}, column '{column}'")
+        if not self.unit(column):
+            return values
+        return angle_degrees(values, self.unit(column), "deg", f"{self.path}, column '{column}'") * u.deg.to(unit)
 
     def array_numbers(self, column: str) -> np.ndarray:
         """A binary-table array column (e.g. NSA's ``NMGY[7]``) as a (rows, elements) float array."""
@@ -203,14 +207,17 @@ class RawTable:
         return self.units.get(column)
 
 
-def read_table(path: str | Path, names: Sequence[str] | None = None) -> RawTable:
+def read_table(path: str | Path, names: Sequence[str] | None = None, allow_empty: bool = False) -> RawTable:
     """Read any supported catalogue file. ``names``: column names for a header-less whitespace
-    file (the GSWLC-2 release); a header-less file without them is an error."""
+    file (the GSWLC-2 release); a header-less file without them is an error. A file with a header
+    but no rows is an error too, unless ``allow_empty`` (a list that may rightly be empty, such as
+    the star catalogue of a field without stars): a text header (CSV, quoted CSV, whitespace or
+    ``|``) or a FITS, VOTable or ECSV table of zero rows then gives a table of zero rows."""
     path = Path(path)
     fmt = detect_format(path)
     if fmt in TEXT_FORMATS:
-        return _read_text(path, fmt, names)
-    return _read_astropy(path, fmt)
+        return _read_text(path, fmt, names, allow_empty)
+    return _read_astropy(path, fmt, allow_empty)
 
 
 def _decode(path: Path) -> str:
@@ -282,9 +289,9 @@ def _read_astropy(path: Path, fmt: str, allow_empty: bool = False) -> RawTable:
             elif fmt == "votable":
                 table = Table.read(path, format="votable")
             else:
-                text = _decode(path)   # without a byte-order mark, which the ECSV reader refuses
-                table = Table.read(text.splitlines(), format="ascii.ecsv")
-                header_lines = sum(1 for line in text.splitlines() if line.startswith("#")) + 1
+                lines = _decode(path).splitlines()   # without a byte-order mark, which the ECSV reader refuses
+                table = Table.read(lines, format="ascii.ecsv")
+                header_lines = sum(1 for line in lines if line.startswith("#")) + 1
             columns = {name: _native(table[name]) for name in table.colnames}
     except InputError:
         raise
@@ -311,20 +318,3 @@ def _native(column) -> np.ndarray:
     if data.dtype.byteorder not in "=|":
         data = data.astype(data.dtype.newbyteorder("="))
     return data
-
-
-def read_table_or_empty(path: str | Path, columns: Sequence[str], column_map: Mapping[str, str] | None = None,
-                        what: str = "") -> RawTable:
-    """Like :func:`read_table`, for a list that may rightly be empty (a star catalogue of a field
-    without stars): a text file holding only a header (CSV, quoted CSV, whitespace or ``|``) or a
-    FITS, VOTable or ECSV table with no rows gives a table of zero rows. Either way the file must
-    have ``columns`` (found through ``column_map``, ignoring case), else an error naming the
-    missing ones (and ``what`` to map them with); an empty file is still an error."""
-    path = Path(path)
-    fmt = detect_format(path)
-    if fmt in TEXT_FORMATS:
-        raw = _read_text(path, fmt, None, allow_empty=True)
-    else:
-        raw = _read_astropy(path, fmt, allow_empty=True)
-    raw.require(columns, column_map, what=what)
-    return raw

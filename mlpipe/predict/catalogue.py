@@ -24,8 +24,8 @@ import pandas as pd
 
 from mlpipe.io.photometry import DEFAULTS as PHOTOMETRY_DEFAULTS
 from mlpipe.io.photometry import EXTRA_MISSING, band_magnitudes, source_columns
-from mlpipe.io.table import RawTable, read_table
-from mlpipe.io.validation import InputError, angle_degrees, first_reason, log_d25, range_reasons
+from mlpipe.io.table import read_table
+from mlpipe.io.validation import InputError, first_reason, log_d25, range_reasons
 
 REQUIRED = ["objid", "ra", "dec", "z"]
 
@@ -54,7 +54,7 @@ def read_new_galaxies(path: str | Path, *, bands: str = "", needs_d25: bool = Tr
         row = int(np.flatnonzero(dup.to_numpy())[0])
         raise InputError(f"{raw.where(row, found['objid'])}: duplicate id {df['objid'].iloc[row]}")
     for name in ("ra", "dec", "z"):
-        df[name] = raw.degrees(found[name]) if name in ("ra", "dec") else raw.numbers(found[name])
+        df[name] = raw.angles(found[name]) if name in ("ra", "dec") else raw.numbers(found[name])
     for name, lo, hi in (("ra", 0.0, 360.0), ("dec", -90.0, 90.0)):
         bad = ~df[name].between(lo, hi).to_numpy()
         if bad.any():
@@ -66,7 +66,7 @@ def read_new_galaxies(path: str | Path, *, bands: str = "", needs_d25: bool = Tr
         d25_col, log_col = raw.find("d25_arcmin", column_map), raw.find("logd25", column_map)
         if d25_col is None and log_col is None:
             raise InputError(f"{path}: missing column d25_arcmin (or logd25), needed for the images' field of view")
-        d25 = (_d25_arcmin(raw, d25_col) if d25_col else
+        d25 = (raw.angles(d25_col, unit="arcmin") if d25_col else
                0.1 * 10.0 ** log_d25(raw.numbers(log_col), raw.unit(log_col), f"{path}, column '{log_col}'"))
         df["d25_arcmin"] = d25
         reasons += [np.where(~(d25 > 0), "no D25 (needed for the field of view)", ""),
@@ -95,13 +95,3 @@ def read_new_galaxies(path: str | Path, *, bands: str = "", needs_d25: bool = Tr
     bad = reason != ""
     rejected = pd.DataFrame({"objid": df.loc[bad, "objid"], "reason": reason[bad]})
     return df[~bad].reset_index(drop=True), rejected.reset_index(drop=True)
-
-
-def _d25_arcmin(raw: RawTable, column: str) -> np.ndarray:
-    """A D25 column in arcmin: as read where the file gives no unit, else converted from its angle
-    unit (arcsec, deg, ...); a unit that is not an angle is an InputError naming file, column and unit."""
-    values = raw.numbers(column)
-    unit = raw.unit(column)
-    if not unit:
-        return values
-    return angle_degrees(values, unit, "arcmin", f"{raw.path}, column '{column}'") * 60.0
