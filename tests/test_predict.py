@@ -216,6 +216,22 @@ def test_an_unusable_own_luminosity_is_rejected_with_the_reason(tmp_path, value,
     assert galaxies["logLg"].tolist() == [10.2] and rejected["reason"].iloc[0].startswith(reason.replace("logLg", "my_lum"))
 
 
+@pytest.mark.parametrize("unit, values", [("solLum", [10.0**10.2, 0.0]), ("1e10 Lsun", [10.0**0.2, -1.0]),
+                                           ("dex(solLum)", [10.2, -99.0])])
+def test_an_own_luminosity_is_read_in_the_files_unit(tmp_path, unit, values):
+    from astropy.table import Column, Table
+
+    Table({"objid": [1, 2], "ra": [150.0, 150.1], "dec": [2.0, 2.0], "z": [0.05, 0.05],
+           "logLg": Column(values, unit=unit)}).write(tmp_path / "new.ecsv")
+    galaxies, rejected = read_new_galaxies(tmp_path / "new.ecsv", needs_d25=False, lum_g_column="logLg")
+    assert galaxies["logLg"].tolist() == pytest.approx([10.2])
+    assert rejected["objid"].tolist() == [2]   # L <= 0 (or the log's missing marker): a reason, not a log of it
+    Table({"objid": [1], "ra": [150.0], "dec": [2.0], "z": [0.05],
+           "logLg": Column([1e43], unit="erg / s")}).write(tmp_path / "erg.ecsv")
+    with pytest.raises(InputError, match=r"erg.ecsv, column 'logLg': unit 'erg / s' is neither"):
+        read_new_galaxies(tmp_path / "erg.ecsv", needs_d25=False, lum_g_column="logLg")
+
+
 def test_predict_rejects_a_galaxy_whose_own_luminosity_is_unusable(tmp_path, default_config):
     from mlpipe.predict.run import predict_galaxies
 

@@ -412,3 +412,52 @@ def test_a_flux_measured_at_too_low_a_signal_to_noise_is_a_reason_like_its_magni
     phot = read_photometry(tmp_path / "f.csv", {"kind": "fluxes", "bands": "g", "extinction_corrected": True})
     assert phot["phot_problem"].iloc[0] == ""
     assert phot["phot_problem"].iloc[1].startswith("the magnitude error of flux_g and flux_ivar_g = 108.574 is outside [0, 5]")
+
+
+@pytest.mark.parametrize("delimiter", [" ", ","])
+@pytest.mark.parametrize("column, bad, kind", [("z", "abc", "float64"), ("objid", "3.5", "int64")])
+def test_text_in_a_numeric_ecsv_column_is_an_error_naming_its_line(tmp_path, delimiter, column, bad, kind):
+    table = Table({"objid": IDS, "z": [0.05, 0.06, 0.07], "name": ["a b", "c", "d"]})
+    table.write(tmp_path / "good.ecsv", delimiter=delimiter)
+    lines = (tmp_path / "good.ecsv").read_text().splitlines()
+    last = len(lines)                                    # the third row, on the file's last line
+    fields = next(__import__("csv").reader([lines[-1]], delimiter=delimiter))
+    fields[0 if column == "objid" else 1] = bad
+    lines[-1] = delimiter.join(fields)
+    (tmp_path / "bad.ecsv").write_text("\n".join(lines) + "\n")
+    with pytest.raises(InputError, match=rf"bad.ecsv: line {last}, column '{column}': '{bad}' does not fit "
+                                         rf"the column's datatype {kind}"):
+        read_table(tmp_path / "bad.ecsv")
+
+
+LOG_LG = np.array([10.2, 9.8, 10.9])
+
+
+@pytest.mark.parametrize("unit, values, err_unit, errors", [
+    (None, LOG_LG, None, [0.03] * 3),
+    ("dex", LOG_LG, "dex", [0.03] * 3),
+    ("dex(solLum)", LOG_LG, "dex", [0.03] * 3),
+    ("log(Lsun)", LOG_LG, "mag", [0.075] * 3),                      # an error in mag is 2.5 x the dex
+    ("solLum", 10.0**LOG_LG, None, 10.0**LOG_LG * 0.03 * np.log(10)),  # linear, the error in the same unit
+    ("1e10 Lsun", 10.0**(LOG_LG - 10), "1e10 Lsun", 10.0**(LOG_LG - 10) * 0.03 * np.log(10)),
+])
+def test_a_users_luminosity_column_is_read_in_its_unit(tmp_path, unit, values, err_unit, errors):
+    Table({"objid": IDS, "mag_g": Column([15.0] * 3), "mag_err_g": [0.01] * 3, "extinction_g": [0.1] * 3,
+           "logLg": Column(values, unit=unit), "logLg_err": Column(errors, unit=err_unit)}).write(tmp_path / "p.ecsv")
+    assert (read_table(tmp_path / "p.ecsv").unit("logLg") is None) == (unit is None)   # the file kept its unit
+    settings = {"bands": "g", "columns": {"modelMag_g": "mag_g", "modelMagErr_g": "mag_err_g"}}
+    phot = read_photometry(tmp_path / "p.ecsv", settings, lum_g_column="logLg")
+    assert phot["logLg"].to_numpy() == pytest.approx(LOG_LG)
+    assert phot["logLg_err"].to_numpy() == pytest.approx(0.03)
+
+
+@pytest.mark.parametrize("unit, err_unit, message", [
+    ("erg / s", None, r"column 'logLg': unit 'erg / s' is neither a log10 of L / L_sun"),
+    ("mag", None, r"column 'logLg': unit 'mag' is neither"),
+    ("dex", "erg / s", r"column 'logLg_err': unit 'erg / s' is not an error of a luminosity"),
+])
+def test_a_luminosity_in_a_unit_without_the_bands_solar_value_is_an_error(tmp_path, unit, err_unit, message):
+    Table({"objid": IDS, "modelMag_g": [15.0] * 3, "modelMagErr_g": [0.01] * 3, "extinction_g": [0.1] * 3,
+           "logLg": Column(LOG_LG, unit=unit), "logLg_err": Column([0.03] * 3, unit=err_unit)}).write(tmp_path / "p.ecsv")
+    with pytest.raises(InputError, match=rf"p.ecsv, {message}"):
+        read_photometry(tmp_path / "p.ecsv", {"bands": "g"}, lum_g_column="logLg")

@@ -115,7 +115,7 @@ def _join_photometry(gal: pd.DataFrame, path: str, *, photometry_inputs: Mapping
     """Each galaxy's photometry row (and the user's own log10 L_g column ``lum_column`` with its
     error, when given), the galaxies without a usable one rejected."""
     lum_columns = [lum_column, f"{lum_column}_err"] if lum_column else []
-    phot = read_photometry(path, photometry_inputs, lum_columns)
+    phot = read_photometry(path, photometry_inputs, lum_g_column=lum_column)
     gal = gal.merge(phot, on="objid", how="left", indicator=True)
     gal = rejects.add(gal, (gal.pop("_merge") != "both").to_numpy(), "photometry", "no photometry row for this objid")
     reason = gal.pop("phot_problem").to_numpy()

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Mapping
 
 import numpy as np
 import pandas as pd
@@ -26,6 +26,8 @@ from mlpipe.io.validation import (
     MAGNITUDE_MISSING,
     InputError,
     first_reason,
+    log_luminosity,
+    log_luminosity_error,
     range_reasons,
 )
 
@@ -177,14 +179,31 @@ def band_magnitudes(raw: RawTable, band: str, settings: Mapping[str, Any]) -> tu
     return mag, mag_err, problem
 
 
+def user_log_luminosity(raw: RawTable, column: str, error_column: str | None = None
+                        ) -> tuple[np.ndarray, np.ndarray | None]:
+    """A user's own luminosity column (e.g. a Bayesian L_g) as log10(L / L_sun), and its error
+    column in dex, each from the file's unit (:func:`~mlpipe.io.validation.log_luminosity`); a
+    missing-value marker (-99, -9999, blank) is NaN."""
+    what = f"{raw.path}, column '{column}'"
+    values, _ = log_luminosity(raw.numbers(column, missing=EXTRA_MISSING), raw.unit(column), what)
+    if error_column is None:
+        return values, None
+    errors = log_luminosity_error(raw.numbers(error_column, missing=EXTRA_MISSING), raw.unit(error_column),
+                                  luminosity_log=values, luminosity_unit=raw.unit(column),
+                                  what=f"{raw.path}, column '{error_column}'")
+    return values, errors
+
+
 def read_photometry(path: str | Path, settings: Mapping[str, Any] | None = None,
-                    extra_columns: Sequence[str] = (), required_bands: str | None = None) -> pd.DataFrame:
+                    lum_g_column: str | None = None, required_bands: str | None = None) -> pd.DataFrame:
     """Read a photometry table. ``settings`` is ``inputs.photometry`` of the config (``DEFAULTS``
     where absent); the bands read are ``settings['bands']`` and each must be usable for a galaxy
     to pass (``required_bands`` narrows that, e.g. to the bands a bundle's predictor uses).
-    ``extra_columns`` (e.g. a user's own log L_g and its error) are read as numbers too.
+    ``lum_g_column``: a user's own luminosity column and its error ``<lum_g_column>_err``, read in
+    their units (:func:`user_log_luminosity`).
 
-    Returns objid, ``mag_<b>``, ``mag_err_<b>`` per band, the extra columns and ``phot_problem``.
+    Returns objid, ``mag_<b>``, ``mag_err_<b>`` per band, ``<lum_g_column>`` (log10 L_g / L_sun) and
+    ``<lum_g_column>_err`` (dex) where asked for, and ``phot_problem``.
     """
     settings = {**DEFAULTS, **(settings or {})}
     bands = settings["bands"] if required_bands is None else required_bands
@@ -199,9 +218,11 @@ def read_photometry(path: str | Path, settings: Mapping[str, Any] | None = None,
     for band in bands:
         df[f"mag_{band}"], df[f"mag_err_{band}"], problem = band_magnitudes(raw, band, settings)
         problems.append(problem)
-    extra = raw.require(list(extra_columns), settings["columns"], what="inputs.photometry.columns")
-    for name, col in extra.items():
-        df[name] = raw.numbers(col, missing=EXTRA_MISSING)
+    if lum_g_column:
+        found = raw.require([lum_g_column, f"{lum_g_column}_err"], settings["columns"],
+                            what="inputs.photometry.columns")
+        df[lum_g_column], df[f"{lum_g_column}_err"] = user_log_luminosity(raw, found[lum_g_column],
+                                                                          found[f"{lum_g_column}_err"])
     df["phot_problem"] = first_reason(*problems) if problems else ""
     return df
 

@@ -280,7 +280,7 @@ def _read_astropy(path: Path, fmt: str, allow_empty: bool = False) -> RawTable:
 
     from astropy.table import Table
 
-    header_lines = 0
+    header_lines, lines = 0, []
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -296,7 +296,8 @@ def _read_astropy(path: Path, fmt: str, allow_empty: bool = False) -> RawTable:
     except InputError:
         raise
     except Exception as err:  # astropy raises many types for a damaged file; all mean the same to a user
-        raise InputError(f"{path}: not a readable {fmt.upper()} table ({type(err).__name__}: {err})") from None
+        located = _ecsv_bad_field(path, lines) if fmt == "ecsv" else None
+        raise InputError(located or f"{path}: not a readable {fmt.upper()} table ({type(err).__name__}: {err})") from None
     if len(table) == 0 and not allow_empty:
         raise InputError(f"{path}: a table with no rows")
     units = {name: str(table[name].unit) for name in table.colnames if table[name].unit is not None}
@@ -305,6 +306,44 @@ def _read_astropy(path: Path, fmt: str, allow_empty: bool = False) -> RawTable:
     else:
         locations = [f"row {i + 1}" for i in range(len(table))]
     return RawTable(str(path), fmt, columns, locations, units)
+
+
+def _ecsv_bad_field(path: Path, lines: list[str]) -> str | None:
+    """Where an ECSV table astropy refuses holds a value its header's datatype cannot hold: "file:
+    line N, column 'c': not a float64: 'abc'", or None where no single field explains the refusal."""
+    import yaml
+
+    header = [line[2:] if line.startswith("# ") else line[1:] for line in lines if line.startswith("#")]
+    try:
+        meta = yaml.safe_load("\n".join(header[header.index("---") + 1:]))
+        datatypes = {c["name"]: c.get("datatype", "string") for c in meta["datatype"] if "subtype" not in c}
+    except (ValueError, yaml.YAMLError, KeyError, TypeError):
+        return None
+    delimiter = meta.get("delimiter", " ")
+    data = [(n, line) for n, line in enumerate(lines, start=1) if not line.startswith("#") and line.strip()]
+    if not data:
+        return None
+
+    def fields(line: str) -> list[str]:
+        return next(csv.reader([line.strip()], delimiter=delimiter, skipinitialspace=True))
+
+    names = fields(data[0][1])
+    for n, line in data[1:]:
+        for name, value in zip(names, fields(line)):
+            kind = datatypes.get(name, "string")
+            if value == "" or not kind.startswith(("int", "uint", "float", "bool")):
+                continue
+            try:
+                if kind.startswith("float"):
+                    float(value)
+                elif kind.startswith("bool"):
+                    if value not in ("True", "False", "0", "1"):
+                        raise ValueError(value)
+                elif not _INTEGER.match(value):
+                    raise ValueError(value)
+            except ValueError:
+                return f"{path}: line {n}, column '{name}': {value!r} does not fit the column's datatype {kind}"
+    return None
 
 
 def _native(column) -> np.ndarray:

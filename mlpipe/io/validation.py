@@ -191,3 +191,86 @@ def log_d25(values: np.ndarray, unit: str | None, what: str) -> np.ndarray:
         pass
     raise InputError(f"{what}: unit {unit!r} is neither a log10 of D25 in 0.1 arcmin (no unit, dex, "
                      "[0.1arcmin]) nor an angle (a linear diameter in arcmin, arcsec or deg)")
+
+
+#: spellings of a solar luminosity that astropy does not parse (compared in lower case)
+_SOLAR_LUMINOSITY_ALIASES = ("l_sun", "lsol", "l_sol", "solar luminosity", "solar luminosities", "solum")
+
+
+def _solar_luminosity_scale(text: str) -> float | None:
+    """Solar luminosities per unit of ``text`` (``Lsun``, ``solLum``, ``1e10 Lsun``, ...), else None."""
+    from astropy import units as u
+
+    spelled = "solLum" if text.strip().lower() in _SOLAR_LUMINOSITY_ALIASES else text.strip()
+    try:
+        unit = u.Unit(spelled)
+    except (ValueError, TypeError):
+        return None
+    if isinstance(unit, u.UnitBase) and unit.bases == [u.solLum] and unit.powers == [1]:
+        return float(unit.scale)
+    return None
+
+
+def log_luminosity(values: np.ndarray, unit: str | None, what: str) -> tuple[np.ndarray, bool]:
+    """A user's luminosity column as log10(L / L_sun), from the file's ``unit``, and whether the
+    file held it linearly.
+
+    No unit, ``dex``, a dimensionless one or a log of a solar luminosity (``dex(solLum)``,
+    ``log(Lsun)``, ``[Lsun]``): already that log. A linear solar luminosity (``solLum``, ``Lsun``,
+    ``1e10 Lsun``): converted to the log (a value <= 0 becomes -inf, which the range check rejects).
+    Any other unit (erg/s, W, mag, ...) is an InputError naming ``what``: a band luminosity in
+    physical units needs the band's solar luminosity, which the file does not give."""
+    import re
+
+    from astropy import units as u
+
+    values = np.asarray(values, dtype=float)
+    if not unit or not unit.strip():
+        return values, False
+    text = unit.strip()
+    wrapped = re.fullmatch(r"\[(.+)\]|log(?:10)?\s*\((.+)\)|dex\s*\((.+)\)", text, flags=re.IGNORECASE)
+    if wrapped:
+        scale = _solar_luminosity_scale(next(g for g in wrapped.groups() if g))
+        if scale is not None:
+            return values + np.log10(scale), False
+    scale = _solar_luminosity_scale(text)
+    if scale is not None:
+        positive = values > 0
+        with np.errstate(divide="ignore", invalid="ignore"):
+            logs = np.log10(np.where(positive, values, 1.0) * scale)
+        return np.where(positive, logs, np.where(np.isnan(values), np.nan, -np.inf)), True
+    try:
+        parsed = u.Unit(text)
+    except (ValueError, TypeError):
+        parsed = None
+    if parsed is not None and (parsed == u.dex or parsed == u.dimensionless_unscaled):
+        return values, False
+    raise InputError(f"{what}: unit {unit!r} is neither a log10 of L / L_sun (no unit, dex, dex(solLum)) nor a "
+                     "solar luminosity (solLum, Lsun); a luminosity in erg/s or W needs the band's solar "
+                     "luminosity, which mlpipe does not assume")
+
+
+def log_luminosity_error(errors: np.ndarray, unit: str | None, *, luminosity_log: np.ndarray,
+                         luminosity_unit: str | None, what: str) -> np.ndarray:
+    """The error of a user's luminosity in dex, from the error column's ``unit``: ``dex``, none or a
+    log of a solar luminosity: dex; ``mag``: divided by 2.5; a linear solar luminosity: over
+    L ln 10 (``luminosity_log`` is log10 L / L_sun). Without its own unit, the error of a linear
+    luminosity is in the luminosity's unit (``luminosity_unit``). Any other unit is an InputError
+    naming ``what``."""
+    errors = np.asarray(errors, dtype=float)
+    text = (unit or "").strip()
+    if not text and luminosity_unit and _solar_luminosity_scale(luminosity_unit) is not None:
+        text = luminosity_unit.strip()
+    if text.lower() in ("mag", "mags", "magnitude", "magnitudes"):
+        return errors / 2.5
+    scale = _solar_luminosity_scale(text) if text else None
+    if scale is not None:
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            return errors * scale / (10.0 ** luminosity_log * np.log(10.0))
+    if text:
+        try:
+            log_luminosity(errors, text, what)
+        except InputError:
+            raise InputError(f"{what}: unit {unit!r} is not an error of a luminosity (dex, mag, or a solar "
+                             "luminosity)") from None
+    return errors

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from mlpipe.io.photometry import DEFAULTS as PHOTOMETRY_DEFAULTS
-from mlpipe.io.photometry import EXTRA_MISSING, band_magnitudes, source_columns
+from mlpipe.io.photometry import band_magnitudes, source_columns, user_log_luminosity
 from mlpipe.io.table import read_table
 from mlpipe.io.validation import InputError, first_reason, log_d25, range_reasons
 
@@ -88,7 +88,7 @@ def read_new_galaxies(path: str | Path, *, bands: str = "", needs_d25: bool = Tr
             df[name] = raw.numbers(col)
     lum_col = raw.find(lum_g_column, column_map) if lum_g_column else None
     if lum_col is not None:  # the user's own log10 L_g / L_sun, checked as build-sample checks it
-        df[lum_g_column] = lum = raw.numbers(lum_col, missing=EXTRA_MISSING)
+        df[lum_g_column] = lum = user_log_luminosity(raw, lum_col)[0]
         reasons += [np.where(np.isnan(lum), f"no {lum_col} (blank or a missing-value marker)", ""),
                     range_reasons(lum, "logLg", lum_col)]
     reason = first_reason(*reasons)
