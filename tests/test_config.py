@@ -73,7 +73,7 @@ def _wrong_type(value):
         return 12
     if isinstance(value, list):
         return "not a list"
-    return 3.5   # null-able strings (paths, column names)
+    return [3.5]   # null-able strings (paths, column names) and numbers (a zero point)
 
 
 def _set(cfg, path, value):

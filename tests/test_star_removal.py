@@ -186,6 +186,42 @@ def test_unknown_unit_rejected_and_header_zero_point_used():
     assert got.cgs == pytest.approx(NANOMAGGY_CGS * 10 ** (-1.0))
 
 
+def _counts_cgs(zero_point_mag):
+    return NANOMAGGY_CGS * 10 ** (-0.4 * (zero_point_mag - 22.5))
+
+
+@pytest.mark.parametrize("cards, expected, source", [
+    ({"BUNIT": "ADU", "MAGZP": "28.25"}, _counts_cgs(28.25), "BUNIT, zero point MAGZP"),   # a number as text
+    ({"BUNIT": "ADU", "MAGZP": 99.0, "PHOTZP": 27.0}, _counts_cgs(27.0), "BUNIT, zero point PHOTZP"),
+    ({"BUNIT": "counts", "MAGZERO": 26.0}, _counts_cgs(26.0), "BUNIT, zero point MAGZERO"),
+    ({"BUNIT": "DN", "FLUX20": 2000.0}, _counts_cgs(20 + 2.5 * np.log10(2000.0)), "BUNIT, zero point FLUX20"),
+    ({"BUNIT": "adu", "FLUXMAG0": 1e11}, _counts_cgs(27.5), "BUNIT, zero point FLUXMAG0"),
+    ({"MAGZP": 28.0}, _counts_cgs(28.0), "header MAGZP"),       # no BUNIT: a zero point means counts
+    ({"SOFTBIAS": 1000, "FLUX20": 2000.0}, _counts_cgs(20 + 2.5 * np.log10(2000.0)), "header FLUX20"),
+    ({"BUNIT": "nanomaggy/pixel"}, NANOMAGGY_CGS, "BUNIT"),
+    ({"BUNIT": "nanomaggies per pixel"}, NANOMAGGY_CGS, "BUNIT"),
+    ({"BUNIT": "uJy"}, NANOMAGGY_CGS / 3.631, "BUNIT"),
+    ({"BUNIT": "Jy/pixel"}, NANOMAGGY_CGS / 3.631e-6, "BUNIT"),
+    ({"BUNIT": "1e-9 maggy"}, NANOMAGGY_CGS, "BUNIT"),
+])
+def test_the_headers_unit_and_zero_point_win_over_the_configured_default(cards, expected, source):
+    got = image_unit(fits.Header(cards), configured_unit="nanomaggies", configured_zero_point_mag=None)
+    assert got.cgs == pytest.approx(expected, rel=1e-9) and got.source == source
+
+
+@pytest.mark.parametrize("cards, message", [
+    ({"BUNIT": "ADU", "MAGZP": "n/a"}, r"zero point is unusable: MAGZP = 'n/a'"),
+    ({"BUNIT": "ADU", "MAGZP": 0.0}, r"MAGZP = 0.0"),
+    ({"MAGZP": "NaN"}, r"MAGZP = 'NaN'"),                      # without BUNIT too: not the default unit
+    ({"BUNIT": "ADU", "FLUX20": -5.0}, r"FLUX20 = -5.0"),
+    ({"BUNIT": "ADU"}, r"image in counts without a zero point"),
+    ({"BUNIT": "MJy/sr"}, r"unknown image unit BUNIT = 'MJy/sr'"),
+])
+def test_an_image_whose_scale_is_unknown_is_rejected_naming_the_card(cards, message):
+    with pytest.raises(Rejected, match=message):
+        image_unit(fits.Header(cards), configured_unit="nanomaggies", configured_zero_point_mag=None)
+
+
 def test_luminosity_features_follow_the_unit(config):
     """The same galaxy written without BUNIT (config: nanomaggies) and with BUNIT = nmgy gives the
     same image luminosities, finite in float32."""

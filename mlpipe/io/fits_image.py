@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import re
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from astropy.io import fits
-from astropy.wcs import WCS, FITSFixedWarning
+from astropy.wcs import WCS
+from astropy.wcs.utils import proj_plane_pixel_scales
 
 from mlpipe.io.atomic import atomic_path
 
@@ -24,28 +26,116 @@ class Image:
     header: fits.Header
 
 
+#: EXTNAMEs of the planes beside a science image (masks, weights, errors, exposure maps): never the image
+AUXILIARY_EXTNAMES = ("MASK", "BPM", "DQ", "FLAG", "FLAGS", "WHT", "WEIGHT", "IVAR", "INVVAR", "ERR", "ERROR",
+                      "SIG", "SIGMA", "RMS", "NOISE", "VAR", "VARIANCE", "EXP", "EXPMAP", "CON", "CTX", "PSF")
+#: header cards that describe one HDU's own layout: never inherited from the primary header
+_STRUCTURAL = re.compile(r"^(SIMPLE|BITPIX|NAXIS\d*|EXTEND|XTENSION|PCOUNT|GCOUNT|EXTNAME|EXTVER|BSCALE|BZERO|BLANK|"
+                         r"CHECKSUM|DATASUM|INHERIT|COMMENT|HISTORY|ZIMAGE|ZSIMPLE|ZTENSION|ZBITPIX|ZNAXIS\d*|"
+                         r"ZTILE\d*|ZCMPTYPE|ZNAME\d*|ZVAL\d*|ZQUANTIZ|ZDITHER0|ZEXTEND|ZBLOCKED|ZPCOUNT|ZGCOUNT|"
+                         r"ZHECKSUM|ZDATASUM)$")
+#: largest ratio of a pixel's two sides (the cut-out is square in pixels, so it must be in arcsec)
+MAX_PIXEL_ASPECT = 1.01
+
+
+def _image_plane(data) -> np.ndarray | None:
+    """A 2-D image from an HDU's data (a cube whose extra axes have length 1 is squeezed), else None."""
+    if data is None or not hasattr(data, "ndim") or data.dtype.names is not None:
+        return None
+    if data.ndim > 2 and all(n == 1 for n in data.shape[:-2]):
+        data = data.reshape(data.shape[-2:])
+    return data if data.ndim == 2 else None
+
+
+def _with_inherited(primary: fits.Header, header: fits.Header) -> fits.Header:
+    """An extension's header with the primary header's cards it lacks, where INHERIT = T (the FITS
+    convention for multi-extension files: BUNIT, the zero point or the WCS may sit in the primary)."""
+    if not (header.get("INHERIT") is True or primary.get("INHERIT") is True):
+        return header
+    merged = header.copy()
+    for card in primary.cards:
+        if card.keyword and not _STRUCTURAL.match(card.keyword) and card.keyword not in merged:
+            merged[card.keyword] = (card.value, card.comment)
+    return merged
+
+
+def _celestial_wcs(header: fits.Header, name: str) -> WCS | None:
+    """The header's celestial WCS, or None where it has none; a WCS that cannot be evaluated
+    (a singular CD matrix, a malformed CTYPE) raises ImageError naming the file."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")   # FITSFixedWarning and the like: astropy repairs what it can
+            wcs = WCS(header, naxis=2)
+            if not wcs.has_celestial:
+                return None
+            wcs.celestial.all_pix2world([[0.0, 0.0]], 0)
+    except Exception as err:  # wcslib raises its own types (SingularMatrixError, InvalidTransformError, ...)
+        first = str(err).strip().splitlines()[0] if str(err).strip() else ""
+        raise ImageError(f"invalid WCS in {name}: {type(err).__name__}: {first}") from None
+    return wcs
+
+
 def read_image(path: str | Path) -> Image:
-    """Read the first 2-D image HDU; a missing, corrupt or WCS-less file raises ImageError."""
+    """Read a single-band image: the first 2-D image HDU with a celestial WCS that is not a mask,
+    weight or error plane (by EXTNAME), with the primary header's cards where the extension
+    inherits them (INHERIT = T). A missing, truncated or corrupt file, one without such an image,
+    a WCS that cannot be evaluated and pixels that are not square (or whose scale is not finite)
+    raise ImageError, the galaxy's rejection reason."""
     path = Path(path)
     if not path.exists():
         raise ImageError(f"image file missing: {path.name}")
     try:
         with fits.open(path, memmap=False) as hdul:
-            hdu = next((h for h in hdul if h.data is not None and np.ndim(h.data) == 2), None)
-            if hdu is None:
-                raise ImageError(f"no 2-D image in {path.name}")
-            data = np.asarray(hdu.data, dtype=np.float64)
-            header = hdu.header.copy()
+            primary = hdul[0].header
+            planes, first = [], None
+            for index, hdu in enumerate(hdul):
+                if str(hdu.header.get("EXTNAME", "")).strip().upper() in AUXILIARY_EXTNAMES:
+                    continue
+                data = _image_plane(hdu.data)
+                if data is None:
+                    continue
+                header = hdu.header.copy() if index == 0 else _with_inherited(primary, hdu.header)
+                first = first or (data, header)
+                wcs = _celestial_wcs(header, path.name)
+                if wcs is not None:
+                    planes.append((np.asarray(data, dtype=np.float64), wcs, header))
+                    break
     except ImageError:
         raise
     except Exception as err:  # astropy raises many types for truncated or corrupt files
-        raise ImageError(f"unreadable FITS {path.name}: {type(err).__name__}: {err}") from err
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", FITSFixedWarning)
-        wcs = WCS(header, naxis=2)
-    if not wcs.has_celestial:
-        raise ImageError(f"no celestial WCS in {path.name}")
+        raise ImageError(f"unreadable FITS {path.name} (truncated or damaged?): {type(err).__name__}: {err}") from err
+    if not planes:
+        raise ImageError(f"no 2-D image in {path.name}" if first is None else f"no celestial WCS in {path.name}")
+    data, wcs, header = planes[0]
+    scales = proj_plane_pixel_scales(wcs.celestial) * 3600.0
+    if not (np.isfinite(scales).all() and (scales > 0).all()):
+        raise ImageError(f"the WCS of {path.name} gives no finite pixel scale ({scales[0]:.4g} x {scales[1]:.4g} "
+                         "arcsec)")
+    if scales.max() > MAX_PIXEL_ASPECT * scales.min():
+        raise ImageError(f"pixels of {path.name} are not square ({scales[0]:.4g} x {scales[1]:.4g} arcsec): "
+                         "resample the image to square pixels")
     return Image(data, wcs, header)
+
+
+def world_to_pixel(wcs: WCS, *, ra_deg, dec_deg) -> tuple[np.ndarray, np.ndarray]:
+    """0-based pixel (x, y) of ICRS positions (deg), in whatever frame and axis order the image's
+    WCS uses (ICRS or FK5 J2000 directly; galactic, FK4 B1950, ... through astropy's transforms)."""
+    from astropy.coordinates import FK5, ICRS, SkyCoord
+    from astropy.wcs.utils import skycoord_to_pixel, wcs_to_celestial_frame
+
+    celestial = wcs.celestial
+    try:
+        frame = wcs_to_celestial_frame(celestial)
+    except ValueError:
+        frame = None
+    direct = celestial.wcs.lng == 0 and celestial.wcs.lat == 1 and (
+        isinstance(frame, ICRS) or (isinstance(frame, FK5) and frame.equinox.jyear == 2000.0))
+    if direct:
+        return celestial.all_world2pix(ra_deg, dec_deg, 0)
+    if frame is None:
+        raise ImageError("the image's celestial frame is not one astropy knows (CTYPE / RADESYS)")
+    x, y = skycoord_to_pixel(SkyCoord(ra_deg, dec_deg, unit="deg", frame="icrs"), celestial, origin=0, mode="all")
+    return np.asarray(x), np.asarray(y)
 
 
 def tan_wcs(ra: float, dec: float, crpix: tuple[float, float], pixel_scale_arcsec: float) -> WCS:

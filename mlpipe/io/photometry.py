@@ -101,13 +101,13 @@ def _flux_unit(raw: RawTable, column: str, configured: str) -> tuple[str, float]
     if spelled:
         return ("nanomaggies", 1.0) if spelled.group(1) else ("maggies", _NANOMAGGIES_PER["maggies"])
     try:
-        return unit, _flux_density_unit(unit).to(u.Jy) / _NANOMAGGY_JY
+        return unit, flux_density_unit(unit).to(u.Jy) / _NANOMAGGY_JY
     except u.UnitsError:
         raise InputError(f"{raw.path}: column '{column}' has unit {unit!r}, which is not a flux density; accepted: "
                          f"{ACCEPTED_FLUX_UNITS} (magnitudes: inputs.photometry.kind: magnitudes)") from None
 
 
-def _flux_density_unit(text: str):
+def flux_density_unit(text: str):
     """An astropy unit from a file's unit text, the SDSS spellings of (nano)maggies (which astropy
     does not convert to Jy) read as 3.631 uJy and 3631 Jy; UnitsError when it is not a linear unit."""
     from astropy import units as u
@@ -134,7 +134,7 @@ def _ivar_to_flux_unit(raw: RawTable, column: str, flux_nmgy_per_unit: float) ->
     if not unit:
         return 1.0
     try:
-        return _flux_density_unit(unit).to(u.Jy**-2) * (flux_nmgy_per_unit * _NANOMAGGY_JY) ** 2
+        return flux_density_unit(unit).to(u.Jy**-2) * (flux_nmgy_per_unit * _NANOMAGGY_JY) ** 2
     except u.UnitsError:
         raise InputError(f"{raw.path}: column '{column}' has unit {unit!r}, which is not an inverse variance of a "
                          f"flux density (1 / flux^2); accepted: the inverse square of {ACCEPTED_FLUX_UNITS}, "

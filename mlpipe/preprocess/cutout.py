@@ -10,7 +10,7 @@ from astropy.stats import sigma_clipped_stats
 from astropy.wcs.utils import proj_plane_pixel_scales
 from scipy import ndimage
 
-from mlpipe.io.fits_image import Image
+from mlpipe.io.fits_image import Image, world_to_pixel
 from mlpipe.preprocess.errors import Rejected
 
 
@@ -31,16 +31,45 @@ def pixel_scale_arcsec(image: Image) -> float:
     return float(np.mean(proj_plane_pixel_scales(image.wcs.celestial)) * 3600.0)
 
 
+#: exact zeros are no data wherever the sky lies this many pixel-noise sigma from zero (an image
+#: with its sky left in: SDSS fpC, raw frames)
+ZERO_SKY_SIGMA = 5.0
+#: share of the valid pixels that may be isolated exact zeros before zero counts as a data value
+#: (an integer image quantised at about the noise, whose sky-subtracted pixels are often exactly 0)
+QUANTISED_ZERO_FRACTION = 0.01
+
+
+def _pixel_noise(values: np.ndarray) -> float:
+    """Robust pixel-to-pixel noise of a 2-D array's rows (NaN pairs left out)."""
+    diffs = (values[:, 1:] - values[:, :-1]).ravel()
+    diffs = diffs[np.isfinite(diffs)]
+    if diffs.size < 20:
+        return 0.0
+    return 1.4826 * float(np.median(np.abs(diffs - np.median(diffs)))) / np.sqrt(2.0)
+
+
 def missing_pixels(data: np.ndarray, *, min_zero_run_px: int) -> np.ndarray:
-    """Pixels without data: NaN or infinite, or part of a connected patch of at least
-    ``min_zero_run_px`` exact zeros (how many archives write missing rows and chip gaps)."""
+    """Pixels without data: NaN or infinite, or exact zeros where zero cannot be a value: every
+    zero where the sky lies ZERO_SKY_SIGMA pixel-noise sigma or more from zero (the sky left
+    in), else each connected patch of at least ``min_zero_run_px`` zeros (how many archives write
+    missing rows and chip gaps), unless isolated zeros are common (an image quantised at about
+    its noise, where 0 is a value)."""
     missing = ~np.isfinite(data)
     zeros = data == 0.0
+    if not zeros.any():
+        return missing
+    values = np.where(missing | zeros, np.nan, data)
+    noise = _pixel_noise(values)
+    if noise > 0 and abs(float(np.nanpercentile(values, 25))) > ZERO_SKY_SIGMA * noise:
+        return missing | zeros
     if min_zero_run_px > 0 and zeros.sum() >= min_zero_run_px:
         labels, n = ndimage.label(zeros)
         sizes = np.bincount(labels.ravel(), minlength=n + 1)
         big = sizes >= min_zero_run_px
         big[0] = False
+        isolated = zeros & ~big[labels]
+        if isolated.sum() > QUANTISED_ZERO_FRACTION * (~missing).sum():
+            return missing
         missing |= big[labels]
     return missing
 
@@ -62,7 +91,7 @@ def cut_field_of_view(image: Image, *, ra_deg: float, dec_deg: float, d25_arcmin
     if side < 8:
         raise Rejected(f"field of view is only {side} px across ({fov_d25} x D25 = "
                        f"{fov_d25 * d25_arcmin:.3f} arcmin at {scale:.3f} arcsec/px)")
-    x, y = image.wcs.celestial.all_world2pix(ra, dec, 0)
+    x, y = world_to_pixel(image.wcs, ra_deg=ra, dec_deg=dec)
     if not (np.isfinite(x) and np.isfinite(y)):
         raise Rejected("galaxy position cannot be placed on the image by its WCS")
     x0 = int(round(float(x) - (side - 1) / 2.0))

@@ -10,7 +10,8 @@ import numpy as np
 import pandas as pd
 from scipy import ndimage
 
-from mlpipe.io.fits_image import Image
+from mlpipe.io.fits_image import Image, world_to_pixel
+from mlpipe.preprocess.cosmic_rays import cosmic_ray_pixels, replace_cosmic_rays
 from mlpipe.preprocess.cutout import cut_field_of_view, sky_level
 from mlpipe.preprocess.errors import Rejected
 from mlpipe.preprocess.features import log_image_features, luminosity_features
@@ -33,6 +34,7 @@ from mlpipe.preprocess.stars import (
     find_point_sources,
     replaced_pixels,
     saturated_cores,
+    saturated_pixels,
     star_light,
     subtract_stars,
 )
@@ -154,6 +156,31 @@ def star_light_share(clean: np.ndarray, star_pixels: np.ndarray, *, radius_px: f
     return float(light[star_pixels].sum() / total) if total > 0 else 0.0
 
 
+def _clear_saturation(clean: np.ndarray, *, sky_sigma: float, fwhm_px: float, r25_px: float) -> tuple[np.ndarray, int]:
+    """What to do with the saturated plateaus the star removal left (flat-topped groups of pixels at
+    the detector's limit: a bleed trail, a saturated star that was not removed). One within 2 FWHM
+    of the centre is the galaxy's own saturated nucleus and stays. Another reaching into the D25
+    circle rejects the galaxy: its pixels hold the detector's limit, not the galaxy's light, and
+    would set the luminosities and the scaling. One wholly outside D25 is set to the sky (0).
+    Returns the image and the number of pixels set to the sky."""
+    flat = saturated_pixels(clean, sky_sigma=sky_sigma)
+    if not flat.any():
+        return clean, 0
+    labels, n = ndimage.label(flat, structure=np.ones((3, 3)))
+    nucleus = within_radius(clean.shape, radius_px=2.0 * fwhm_px)
+    d25 = within_radius(clean.shape, radius_px=r25_px)
+    cleared = np.zeros(clean.shape, bool)
+    for k in range(1, n + 1):
+        group = labels == k
+        if (group & nucleus).any():
+            continue
+        if (group & d25).any():
+            raise Rejected(f"{int(group.sum())} saturated pixels (a flat top at {clean[group][0]:.4g} above the sky: a "
+                           "bleed trail or a saturated star that was not removed) lie within D25")
+        cleared |= group
+    return np.where(cleared, 0.0, clean), int(cleared.sum())
+
+
 def preprocess_galaxy(image: Image, *, ra_deg: float, dec_deg: float, d25_arcmin: float,
                       stars: pd.DataFrame, distance_cm: float, sizes: list[int],
                       settings: PreprocessSettings, rng: np.random.Generator,
@@ -171,17 +198,19 @@ def preprocess_galaxy(image: Image, *, ra_deg: float, dec_deg: float, d25_arcmin
                             max_masked_d25_fraction=settings.max_masked_d25_fraction)
     unit = image_unit(image.header, configured_unit=settings.image_unit,
                       configured_zero_point_mag=settings.image_zero_point_mag)
-    n = cut.data.shape[0]
+    cosmic = cosmic_ray_pixels(cut.data, sky_sigma=cut.sky_sigma, valid=~cut.missing)
+    data = replace_cosmic_rays(cut.data, cosmic)
+    n = data.shape[0]
     centre = ((n - 1) / 2.0, (n - 1) / 2.0)
     r25_px = n / (2.0 * settings.fov_d25)
     star_settings = settings.stars
     from_catalogue = len(stars) > 0 or not star_settings.detect_without_catalogue
     if len(stars):
-        sx, sy = image.wcs.celestial.all_world2pix(stars["ra"].to_numpy(), stars["dec"].to_numpy(), 0)
+        sx, sy = world_to_pixel(image.wcs, ra_deg=stars["ra"].to_numpy(), dec_deg=stars["dec"].to_numpy())
         star_xy = np.column_stack([sx - cut.x0, sy - cut.y0])
     else:
         star_xy = np.empty((0, 2))
-    fwhm_px, found = image_fwhm_px(cut.data, header=image.header, listed_xy=star_xy, sky_sigma=cut.sky_sigma,
+    fwhm_px, found = image_fwhm_px(data, header=image.header, listed_xy=star_xy, sky_sigma=cut.sky_sigma,
                                    pixel_scale_arcsec=cut.pixel_scale_arcsec, settings=settings,
                                    detect=not from_catalogue)
     if not from_catalogue:
@@ -189,10 +218,10 @@ def preprocess_galaxy(image: Image, *, ra_deg: float, dec_deg: float, d25_arcmin
     fwhm_arcsec = fwhm_px * cut.pixel_scale_arcsec
     star_mag = stars["psfMag_g"].to_numpy() if len(stars) else np.full(len(star_xy), np.nan)
     protect = [centre]
-    peak = brightest_peak(cut.data, fwhm_px=fwhm_px, within_px=2.0 * fwhm_px) if len(star_xy) else None
+    peak = brightest_peak(data, fwhm_px=fwhm_px, within_px=2.0 * fwhm_px) if len(star_xy) else None
     if peak is not None:
         protect.append(peak)
-    clean, records = subtract_stars(cut.data, star_xy=star_xy, star_mag=star_mag, sky_sigma=cut.sky_sigma,
+    clean, records = subtract_stars(data, star_xy=star_xy, star_mag=star_mag, sky_sigma=cut.sky_sigma,
                                     fwhm_px=fwhm_px, protect_xy=protect, settings=star_settings, rng=rng,
                                     from_catalogue=from_catalogue, valid=~cut.missing, fill_noise=fill_noise)
     sky = cut.sky
@@ -202,6 +231,7 @@ def preprocess_galaxy(image: Image, *, ra_deg: float, dec_deg: float, d25_arcmin
         residual_sky, _ = sky_level(clean, ~cut.missing)
         clean = np.where(cut.missing, 0.0, clean - residual_sky)
         sky += residual_sky
+    clean, saturated_left = _clear_saturation(clean, sky_sigma=cut.sky_sigma, fwhm_px=fwhm_px, r25_px=r25_px)
 
     # where a removed star's model error could outshine what is left, the pixels are the star's,
     # not the galaxy's: left out of the scaling; when they (and the replaced pixels) hold most of
@@ -213,7 +243,11 @@ def preprocess_galaxy(image: Image, *, ra_deg: float, dec_deg: float, d25_arcmin
         raise Rejected(f"the galaxy is under a star: {100 * star_share:.0f} % of its light within D25 lies in a "
                        f"removed star's pixels (replaced, or where its model error outshines what is left; > "
                        f"preprocess.stars.max_star_light_fraction = {star_settings.max_star_light_fraction})")
-    central = clean[int(centre[1]) - 2:int(centre[1]) + 3, int(centre[0]) - 2:int(centre[0]) + 3]
+    core = (slice(int(centre[1]) - 2, int(centre[1]) + 3), slice(int(centre[0]) - 2, int(centre[0]) + 3))
+    if cut.missing[core].sum() > cut.missing[core].size // 2:
+        raise Rejected(f"the nucleus has no data: {int(cut.missing[core].sum())} of the central 5x5 pixels are "
+                       "missing (NaN, infinite, zero runs or off the image)")
+    central = clean[core]
     snr = central.sum() / (cut.sky_sigma * np.sqrt(central.size))
     if not snr >= settings.min_central_snr:
         raise Rejected(f"no signal: the central 5x5 pixels hold {snr:.2f} sigma of flux "
@@ -236,6 +270,7 @@ def preprocess_galaxy(image: Image, *, ra_deg: float, dec_deg: float, d25_arcmin
                  "stars_replaced": float(sum(r.status == STATUS_REPLACED for r in records)),
                  "stars_kept_as_galaxy": float(kept), "masked_d25_fraction": cut.masked_d25_fraction,
                  "scale_min": lo, "scale_max": hi, "psf_fwhm_arcsec": fwhm_arcsec,
+                 "cosmic_ray_pixels": float(cosmic.sum()), "saturated_pixels_cleared": float(saturated_left),
                  "flux_unit_cgs": unit.cgs}
     stages = {"raw": cut.data, "clean": clean, "scaled": scaled} if keep_stages else {}
     return ProcessedGalaxy({s: resize(scaled, s) for s in sizes}, features, records, unit, stages)

@@ -20,6 +20,7 @@ from mlpipe import physics
 from mlpipe.io.fits_image import Image, ImageError, read_image
 from mlpipe.io.stars import read_stars, stars_within
 from mlpipe.io.store import create_store, write_table
+from mlpipe.io.validation import InputError
 from mlpipe.preprocess.cutout import pixel_scale_arcsec
 from mlpipe.preprocess.errors import Rejected
 from mlpipe.preprocess.galaxy import PreprocessSettings, ProcessedGalaxy, preprocess_galaxy
@@ -29,11 +30,34 @@ log = logging.getLogger(__name__)
 STORE_VERSION = 1
 
 
+#: the names a galaxy's own cut-out may have, tried in this order: ``{objid}`` and one of these
+IMAGE_SUFFIXES = (".fits", ".fits.gz", ".fits.fz", ".fits.bz2", ".fit", ".fit.gz", ".fts", ".FITS", ".FIT")
+
+
+def galaxy_image_path(images_dir: str | Path, objid: int) -> Path:
+    """The galaxy's cut-out ``{objid}.fits`` in ``images_dir``, or the first of the other usual
+    names (``.fits.gz``, ``.fits.fz``, ``.fit``, ...) that exists; ``{objid}.fits`` where none does."""
+    for suffix in IMAGE_SUFFIXES:
+        path = Path(images_dir) / f"{objid}{suffix}"
+        if path.exists():
+            return path
+    return Path(images_dir) / f"{objid}.fits"
+
+
 def image_reader(images_dir: str | Path, image_index: Mapping[int, str] | None) -> Callable[[int], Image]:
-    """Read a galaxy's image: ``{objid}.fits``, or its frame from the index (the last few frames
-    kept in memory, as neighbouring galaxies often share one)."""
+    """Read a galaxy's image: ``{objid}.fits`` (or .fits.gz, .fit, ...: :data:`IMAGE_SUFFIXES`), or
+    its frame from the index (the last few frames kept in memory, as neighbouring galaxies often
+    share one). A folder that does not exist is an InputError, not a missing image per galaxy."""
+    if not Path(images_dir).is_dir():
+        raise InputError(f"{images_dir}: no such folder of images")
     if image_index is None:
-        return lambda objid: read_image(Path(images_dir) / f"{objid}.fits")
+        def read_own(objid: int) -> Image:
+            path = galaxy_image_path(images_dir, objid)
+            if not path.exists():
+                raise ImageError(f"image file missing: {path.name} (nor {objid}.fits.gz, .fits.fz, .fit, ...)")
+            return read_image(path)
+
+        return read_own
     read_frame = lru_cache(maxsize=4)(read_image)
 
     def read(objid: int) -> Image:
@@ -157,7 +181,8 @@ def process_shard(shard_csv: str | Path, *, images_dir: str | Path, stars_csv: s
     stars = read_stars(stars_csv, star_columns)
     cosmo = physics.cosmology(cosmo_cfg["H0"], cosmo_cfg["Om0"])
     distances = physics.luminosity_distance_cm(shard["z"].to_numpy(), cosmo) if len(shard) else []
-    content = _process_galaxies(shard, read=image_reader(images_dir, image_index), stars=stars,
+    read = image_reader(images_dir, image_index) if len(shard) else None   # an empty shard needs no folder
+    content = _process_galaxies(shard, read=read, stars=stars,
                                 distances_cm=distances, sizes=sizes, settings=settings, seed=preprocess_cfg["seed"],
                                 fov_d25=preprocess_cfg["fov_d25"], n_figure=n_figure)
     rejects = pd.DataFrame(content.rejects, columns=["objid", "reason"])

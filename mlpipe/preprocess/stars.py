@@ -276,7 +276,9 @@ def _ring_plane(block: np.ndarray, *, ring: np.ndarray, xx: np.ndarray, yy: np.n
     values = block[ring]
     coeffs, *_ = np.linalg.lstsq(design, values, rcond=None)
     resid = values - design @ coeffs
-    good = np.abs(resid) < 3.0 * max(1.4826 * np.median(np.abs(resid)), 1e-30)
+    # a floor relative to the values (never an absolute one: images come in any flux unit, 1e-30 erg/s/cm2/Hz too)
+    floor = max(1e-12 * float(np.max(np.abs(values))), np.finfo(float).tiny)
+    good = np.abs(resid) < 3.0 * max(1.4826 * np.median(np.abs(resid)), floor)
     if 16 <= good.sum() < good.size:
         coeffs, *_ = np.linalg.lstsq(design[good], values[good], rcond=None)
     return coeffs
@@ -308,21 +310,34 @@ def _finder(*, sky_sigma: float, fwhm_px: float, settings: StarSettings, faint: 
                          exclude_border=False)
 
 
-def saturated_cores(data: np.ndarray, *, sky_sigma: float) -> np.ndarray:
-    """(N, 2) x, y of flat-topped cores: connected groups of at least SATURATED_MIN_PIXELS pixels
-    at one value, SATURATED_MIN_SIGMA sky sigma or more above the sky."""
+def _plateaus(data: np.ndarray, *, sky_sigma: float) -> tuple[np.ndarray, np.ndarray]:
+    """(labels, at_plateau): the connected regions SATURATED_MIN_SIGMA sky sigma above the sky, and
+    the pixels of those whose peak value at least SATURATED_MIN_PIXELS of them share (flat tops)."""
     bright = data > SATURATED_MIN_SIGMA * sky_sigma
     if bright.sum() < SATURATED_MIN_PIXELS:
-        return np.empty((0, 2))
+        return np.zeros(data.shape, int), np.zeros(data.shape, bool)
     labels, n = ndimage.label(bright)
     peak = ndimage.maximum(data, labels, index=np.arange(1, n + 1))
     at_peak = bright & (data == np.concatenate([[np.inf], peak])[labels])
-    counts = np.bincount(labels[at_peak], minlength=n + 1)[1:]
+    counts = np.bincount(labels[at_peak], minlength=n + 1)
+    counts[0] = 0
+    return labels, at_peak & (counts[labels] >= SATURATED_MIN_PIXELS)
+
+
+def saturated_cores(data: np.ndarray, *, sky_sigma: float) -> np.ndarray:
+    """(N, 2) x, y of flat-topped cores: connected groups of at least SATURATED_MIN_PIXELS pixels
+    at one value, SATURATED_MIN_SIGMA sky sigma or more above the sky."""
+    labels, flat = _plateaus(data, sky_sigma=sky_sigma)
     out = []
-    for k in np.flatnonzero(counts >= SATURATED_MIN_PIXELS):
-        yy, xx = np.nonzero(at_peak & (labels == k + 1))
+    for k in np.unique(labels[flat]):
+        yy, xx = np.nonzero(flat & (labels == k))
         out.append((xx.mean(), yy.mean()))
     return np.asarray(out, dtype=float).reshape(-1, 2)
+
+
+def saturated_pixels(data: np.ndarray, *, sky_sigma: float) -> np.ndarray:
+    """(N_y, N_x) bool: the pixels of flat-topped (saturated) groups, as :func:`saturated_cores` finds them."""
+    return _plateaus(data, sky_sigma=sky_sigma)[1]
 
 
 def _peaks(data: np.ndarray, finder: DAOStarFinder) -> np.ndarray:

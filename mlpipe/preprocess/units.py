@@ -1,8 +1,10 @@
-"""Image flux units: from the header's BUNIT, else from the configuration
+"""Image flux units: from the header's BUNIT or zero point, else from the configuration
 (``data.real.image_unit``), as erg s^-1 cm^-2 Hz^-1 per image unit."""
 
 from __future__ import annotations
 
+import math
+import re
 from dataclasses import dataclass
 
 from mlpipe.preprocess.errors import Rejected
@@ -11,51 +13,115 @@ from mlpipe.preprocess.errors import Rejected
 NANOMAGGY_CGS = 3.631e-29
 #: erg s^-1 cm^-2 Hz^-1 of an AB magnitude 0 source
 AB_ZERO_CGS = 3.631e-20
-#: BUNIT spellings of each unit (compared in lower case)
+#: BUNIT spellings of each unit (compared in lower case, after a per-pixel suffix is dropped)
 NANOMAGGY_NAMES = ("nanomaggy", "nanomaggies", "nmgy", "nanomaggys")
-COUNT_NAMES = ("adu", "adus", "count", "counts", "dn", "data number")
-#: header keys that may hold a counts image's AB zero point (magnitude of one count)
-ZERO_POINT_KEYS = ("MAGZP", "PHOTZP", "ZEROPT", "ZP")
+COUNT_NAMES = ("adu", "adus", "count", "counts", "dn", "data number", "data numbers")
+#: header keys that may hold a counts image's AB zero point (magnitude of one count), in order
+ZERO_POINT_KEYS = ("MAGZP", "MAGZPT", "MAGZERO", "PHOTZP", "ZEROPT", "ZEROPNT", "ZP")
+#: header keys giving the counts of a source of a fixed magnitude: FLUXMAG0 (magnitude 0, LSST /
+#: HSC) and FLUX20 (magnitude 20, SDSS fpC frames)
+FLUX_AT_MAGNITUDE_KEYS = {"FLUXMAG0": 0.0, "FLUX20": 20.0}
 UNITS = ("nanomaggies", "counts")
+#: a per-pixel suffix of BUNIT ("nanomaggy/pixel", "ADU per pixel"): the pixel's own unit
+_PER_PIXEL = re.compile(r"\s*(/|\bper\b)\s*(pixel|pix|px)s?\s*$", flags=re.IGNORECASE)
 
 
 @dataclass(frozen=True)
 class ImageUnit:
-    name: str          # "nanomaggies" or "counts"
+    name: str          # "nanomaggies", "counts" or "flux density" (a Jy-like BUNIT)
     cgs: float         # erg s^-1 cm^-2 Hz^-1 per image unit
-    source: str        # where it came from: "BUNIT" or "config"
+    source: str        # where it came from: "BUNIT", "config", "header MAGZP" (the key of a zero point
+                       # without BUNIT), with ", zero point MAGZP" where the header gave a counts unit's
 
 
 def _zero_point_cgs(zero_point_mag: float) -> float:
     return AB_ZERO_CGS * 10.0 ** (-0.4 * zero_point_mag)
 
 
+def _header_number(value) -> float | None:
+    """A header value as a number: a real, or text holding one; None for anything else."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value.strip())
+        except ValueError:
+            return None
+    return None
+
+
+def header_zero_point(header) -> tuple[float, str] | None:
+    """The header's AB zero point (magnitude of one count) and the key that gave it, or None
+    where the header has no zero-point key. A key present with a value that is no magnitude in
+    (0, 50) (text, NaN, 0, 99, ...) rejects the galaxy, naming the key: the image's scale is
+    then unknown, and a default would be silently wrong."""
+    unusable = []
+    for key in ZERO_POINT_KEYS:
+        if key in header:
+            value = _header_number(header[key])
+            if value is not None and math.isfinite(value) and 0 < value < 50:
+                return value, key
+            unusable.append(f"{key} = {header[key]!r}")
+    for key, magnitude in FLUX_AT_MAGNITUDE_KEYS.items():
+        if key in header:
+            value = _header_number(header[key])
+            if value is not None and math.isfinite(value) and value > 0:
+                return magnitude + 2.5 * math.log10(value), key
+            unusable.append(f"{key} = {header[key]!r}")
+    if unusable:
+        raise Rejected(f"the header's zero point is unusable: {', '.join(unusable)} (a magnitude in (0, 50), or "
+                       "counts > 0 for FLUXMAG0 / FLUX20)")
+    return None
+
+
+def _flux_density_cgs(text: str) -> float | None:
+    """erg s^-1 cm^-2 Hz^-1 per unit of a spectral flux density BUNIT (Jy, uJy, maggy, ...), else None."""
+    from astropy import units as u
+
+    from mlpipe.io.photometry import flux_density_unit
+
+    try:
+        return float(flux_density_unit(text).to(u.erg / u.s / u.cm**2 / u.Hz))
+    except (u.UnitsError, ValueError, TypeError):
+        return None
+
+
 def image_unit(header, *, configured_unit: str, configured_zero_point_mag: float | None) -> ImageUnit:
     """The unit of an image's pixels.
 
-    BUNIT wins when present (nanomaggies, or counts with a zero point from the header's MAGZP /
-    PHOTZP / ZEROPT / ZP or the configuration); without BUNIT the configured unit is used. An
-    unknown BUNIT, or counts without any zero point, rejects the galaxy: a wrong unit would
-    scale every luminosity feature."""
+    BUNIT wins when present (per pixel: a ``/pixel`` suffix is dropped): nanomaggies; a spectral
+    flux density (Jy and its prefixes, maggies, erg s^-1 cm^-2 Hz^-1); or counts, with the zero
+    point from the header (:func:`header_zero_point`) or else the configuration. Without BUNIT, a
+    zero point in the header makes the image counts at that zero point; else the configured unit
+    is used. An unknown BUNIT, an unusable header zero point, or counts without any zero point
+    reject the galaxy: a wrong unit would scale every luminosity feature."""
     bunit = header.get("BUNIT")
-    if bunit is not None and str(bunit).strip():
-        text = str(bunit).strip().lower()
-        if text in NANOMAGGY_NAMES:
+    text = _PER_PIXEL.sub("", str(bunit)).strip() if bunit is not None else ""
+    if text:
+        if text.lower() in NANOMAGGY_NAMES:
             return ImageUnit("nanomaggies", NANOMAGGY_CGS, "BUNIT")
-        if text not in COUNT_NAMES:
-            raise Rejected(f"unknown image unit BUNIT = {bunit!r} (known: nanomaggy, nmgy, ADU, counts)")
+        if text.lower() not in COUNT_NAMES:
+            cgs = _flux_density_cgs(text)
+            if cgs is None:
+                raise Rejected(f"unknown image unit BUNIT = {bunit!r} (known: nanomaggy, nmgy, a flux density such "
+                               "as Jy or uJy, ADU, counts; per pixel)")
+            return ImageUnit("flux density", cgs, "BUNIT")
         name, source = "counts", "BUNIT"
     else:
         if configured_unit not in UNITS:
             raise ValueError(f"data.real.image_unit must be one of {UNITS}, not {configured_unit!r}")
+        zero_point = header_zero_point(header)
+        if zero_point is not None:   # a zero point says the image is in counts, whatever the default unit
+            return ImageUnit("counts", _zero_point_cgs(zero_point[0]), f"header {zero_point[1]}")
         if configured_unit == "nanomaggies":
             return ImageUnit("nanomaggies", NANOMAGGY_CGS, "config")
         name, source = "counts", "config"
-    for key in ZERO_POINT_KEYS:
-        value = header.get(key)
-        if isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value < 50:
-            return ImageUnit(name, _zero_point_cgs(float(value)), source)
+    zero_point = header_zero_point(header)
+    if zero_point is not None:
+        return ImageUnit(name, _zero_point_cgs(zero_point[0]), f"{source}, zero point {zero_point[1]}")
     if configured_zero_point_mag is None:
-        raise Rejected("image in counts without a zero point: no MAGZP/PHOTZP/ZEROPT in the header "
-                       "and no data.real.image_zero_point_mag")
+        raise Rejected("image in counts without a zero point: no MAGZP / PHOTZP / ZEROPT / FLUXMAG0 / FLUX20 in "
+                       "the header and no data.real.image_zero_point_mag")
     return ImageUnit(name, _zero_point_cgs(configured_zero_point_mag), source)

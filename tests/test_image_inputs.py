@@ -1,0 +1,217 @@
+"""Image files as archives and instruments write them: containers and inherited headers, WCS
+frames, and pixels no sky holds (exact zeros, cosmic rays, saturated bleed trails), each read
+correctly or rejected with its reason."""
+
+import galsim
+import numpy as np
+import pandas as pd
+import pytest
+from astropy.coordinates import SkyCoord
+from astropy.io import fits
+from astropy.wcs import WCS
+
+from mlpipe.io.fits_image import Image, ImageError, read_image, tan_wcs
+from mlpipe.io.validation import InputError
+from mlpipe.preprocess.cosmic_rays import cosmic_ray_pixels
+from mlpipe.preprocess.cutout import cut_field_of_view, missing_pixels
+from mlpipe.preprocess.errors import Rejected
+from mlpipe.preprocess.galaxy import PreprocessSettings, preprocess_galaxy
+from mlpipe.preprocess.shard import galaxy_image_path, process_shard
+from mlpipe.preprocess.units import image_unit
+
+SCALE = 0.396
+SIZE = 128
+SIGMA = 0.025          # sky noise, nanomaggies
+RA, DEC = 150.0, 2.0
+D25 = SIZE * SCALE / 60 / 1.125
+
+
+def _galaxy(size=SIZE, fwhm_arcsec=1.4):
+    psf = galsim.Moffat(beta=3.5, fwhm=fwhm_arcsec)
+    gal = galsim.Exponential(half_light_radius=5.0, flux=300.0).shear(q=0.6, beta=30 * galsim.degrees)
+    gal += galsim.DeVaucouleurs(half_light_radius=1.2, flux=80.0)
+    return galsim.Convolve(gal, psf).drawImage(nx=size, ny=size, scale=SCALE).array
+
+
+def _noisy(seed=0):
+    return _galaxy() + np.random.default_rng(seed).normal(0, SIGMA, (SIZE, SIZE))
+
+
+def _wcs():
+    return tan_wcs(RA, DEC, ((SIZE + 1) / 2.0, (SIZE + 1) / 2.0), SCALE)
+
+
+def _process(data, config, *, header=None, wcs=None):
+    settings = PreprocessSettings.from_config(config["preprocess"])
+    image = Image(np.asarray(data, float), wcs or _wcs(), header or fits.Header({"BUNIT": "nanomaggy"}))
+    return preprocess_galaxy(image, ra_deg=RA, dec_deg=DEC, d25_arcmin=D25,
+                             stars=pd.DataFrame(columns=["ra", "dec", "psfMag_g"]), distance_cm=3e26, sizes=[64],
+                             settings=settings, rng=np.random.default_rng(0))
+
+
+# --- containers and headers -------------------------------------------------------------------
+
+
+def test_an_extension_inherits_the_primary_headers_unit_and_zero_point(tmp_path):
+    primary = fits.PrimaryHDU(header=fits.Header({"BUNIT": "ADU", "MAGZP": 25.0}))
+    sci = fits.ImageHDU(np.ones((20, 20), np.float32), header=_wcs().to_header(), name="SCI")
+    sci.header["INHERIT"] = True
+    fits.HDUList([primary, sci]).writeto(tmp_path / "mef.fits")
+    image = read_image(tmp_path / "mef.fits")
+    unit = image_unit(image.header, configured_unit="nanomaggies", configured_zero_point_mag=None)
+    assert (unit.name, unit.source) == ("counts", "BUNIT, zero point MAGZP")
+    sci.header["INHERIT"] = False                            # without the convention, nothing is inherited
+    fits.HDUList([primary, sci]).writeto(tmp_path / "own.fits")
+    assert "MAGZP" not in read_image(tmp_path / "own.fits").header
+
+
+def test_the_science_plane_is_read_not_a_mask_before_it(tmp_path):
+    mask = fits.PrimaryHDU(np.zeros((20, 20), np.int16), header=_wcs().to_header())
+    mask.header["EXTNAME"] = "MASK"
+    science = np.arange(400, dtype=np.float32).reshape(20, 20)
+    fits.HDUList([mask, fits.ImageHDU(science, header=_wcs().to_header(), name="SCI"),
+                  fits.ImageHDU(np.ones((20, 20), np.float32), header=_wcs().to_header(), name="IVAR")]
+                 ).writeto(tmp_path / "planes.fits")
+    assert np.array_equal(read_image(tmp_path / "planes.fits").data, science)
+
+
+def test_a_cube_with_one_plane_is_read_as_that_plane(tmp_path):
+    header = _wcs().to_header()
+    plane = np.arange(400, dtype=np.float32).reshape(20, 20)
+    fits.PrimaryHDU(plane[None], header=header).writeto(tmp_path / "cube.fits")
+    assert np.array_equal(read_image(tmp_path / "cube.fits").data, plane)
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"CD1_1": 0.0, "CD1_2": 0.0, "CD2_1": 0.0, "CD2_2": 0.0}, r"invalid WCS in bad.fits: \w+Error"),
+    ({"CD1_1": -0.396 / 3600, "CD2_2": 0.594 / 3600}, r"pixels of bad.fits are not square \(0.396 x 0.594 arcsec\)"),
+])
+def test_a_wcs_that_cannot_place_the_galaxy_is_a_one_line_reason(tmp_path, change, message):
+    header = _wcs().to_header()
+    for key in ("PC1_1", "PC1_2", "PC2_1", "PC2_2", "CDELT1", "CDELT2"):
+        header.remove(key, ignore_missing=True)
+    header.update({"CD1_1": -SCALE / 3600, "CD1_2": 0.0, "CD2_1": 0.0, "CD2_2": SCALE / 3600} | change)
+    fits.PrimaryHDU(np.ones((20, 20), np.float32), header=header).writeto(tmp_path / "bad.fits")
+    with pytest.raises(ImageError, match=message) as err:
+        read_image(tmp_path / "bad.fits")
+    assert "\n" not in str(err.value)
+
+
+def _other_wcs(kind):
+    wcs = WCS(naxis=2)
+    centre = (SIZE + 1) / 2.0
+    if kind == "galactic":
+        coord = SkyCoord(RA, DEC, unit="deg").galactic
+        wcs.wcs.ctype, wcs.wcs.crval = ["GLON-TAN", "GLAT-TAN"], [coord.l.deg, coord.b.deg]
+        # the pixel grid rotated against RA/Dec: compare only the galaxy's position below
+    else:   # declination first
+        wcs.wcs.ctype, wcs.wcs.crval = ["DEC--TAN", "RA---TAN"], [DEC, RA]
+    wcs.wcs.crpix = [centre, centre]
+    wcs.wcs.cdelt = [-SCALE / 3600, SCALE / 3600] if kind == "galactic" else [SCALE / 3600, -SCALE / 3600]
+    return wcs
+
+
+@pytest.mark.parametrize("kind", ["galactic", "dec_first"])
+def test_the_galaxy_is_placed_in_the_frame_and_axis_order_of_the_images_wcs(kind):
+    data = np.random.default_rng(4).normal(0, SIGMA, (SIZE, SIZE))
+    data[60:68, 60:68] += 1.0                                 # the galaxy at the reference pixel
+    image = Image(data, _other_wcs(kind), fits.Header())
+    cut = cut_field_of_view(image, ra_deg=RA, dec_deg=DEC, d25_arcmin=0.4, fov_d25=1.125, min_coverage=0.9,
+                            max_bad_fraction=0.5)
+    n = cut.data.shape[0]
+    assert cut.x0 == cut.y0 == int(round((SIZE - 1) / 2.0 - (n - 1) / 2.0))
+
+
+@pytest.mark.parametrize("name", ["7.fits.gz", "7.fit", "7.fits.fz", "7.FITS"])
+def test_a_galaxys_cut_out_is_found_under_the_usual_names(tmp_path, name):
+    (tmp_path / name).write_bytes(b"")
+    assert galaxy_image_path(tmp_path, 7).name == name
+    (tmp_path / "7.fits").write_bytes(b"")
+    assert galaxy_image_path(tmp_path, 7).name == "7.fits"    # the plain name first
+
+
+def test_a_folder_of_images_that_does_not_exist_is_one_error(tmp_path, config):
+    pd.DataFrame({"objid": [1], "ra": [RA], "dec": [DEC], "z": [0.05], "d25_arcmin": [D25],
+                  "pixel_kpc": [0.4]}).to_csv(tmp_path / "shard.csv", index=False)
+    (tmp_path / "stars.csv").write_text("ra,dec,psfMag_g\n")
+    with pytest.raises(InputError, match=r"imagse: no such folder of images"):
+        process_shard(tmp_path / "shard.csv", images_dir=tmp_path / "imagse", stars_csv=tmp_path / "stars.csv",
+                      sizes=[32], preprocess_cfg=config["preprocess"], cosmo_cfg=config["cosmology"],
+                      out_path=tmp_path / "s.h5")
+    assert not (tmp_path / "s.h5").exists()
+
+
+# --- pixels no sky holds ----------------------------------------------------------------------
+
+
+def test_zeros_in_an_image_with_its_sky_left_in_are_missing_pixels():
+    rng = np.random.default_rng(1)
+    data = 1100.0 + 5.0 * rng.normal(size=(64, 64))           # ADU with the sky left in
+    data[10, 10] = data[30, 40] = 0.0                        # single masked pixels, as archives write them
+    assert missing_pixels(data, min_zero_run_px=5).sum() == 2
+    subtracted = data - 1100.0                                # sky subtracted: a lone zero could be a value
+    subtracted[10, 10] = subtracted[30, 40] = 0.0
+    assert missing_pixels(subtracted, min_zero_run_px=5).sum() == 0
+
+
+def test_zeros_are_values_in_an_image_quantised_at_its_noise():
+    rng = np.random.default_rng(2)
+    data = np.round(rng.normal(size=(64, 64)))                # sky subtracted, one count ~ one sigma
+    data[20:23, 20:23] = 0.0                                  # a run of zeros that is just data
+    assert (data == 0).mean() > 0.3 and missing_pixels(data, min_zero_run_px=5).sum() == 0
+    data[40:42, :] = 0.0                                      # a zeroed stripe is still data here: no way to tell
+    float_data = rng.normal(size=(64, 64))
+    float_data[40:42, :] = 0.0
+    assert missing_pixels(float_data, min_zero_run_px=5).sum() == 128   # in float noise the stripe is missing
+
+
+def _cosmic_rays(data, level):
+    hit = data.copy()
+    for (y, x), shape in zip([(40, 80), (90, 50), (75, 70)], ["pair", "single", "ell"]):
+        hit[y, x] += level
+        if shape in ("pair", "ell"):
+            hit[y, x + 1] += 0.7 * level
+        if shape == "ell":
+            hit[y + 1, x] += 0.5 * level
+    return hit
+
+
+def test_cosmic_rays_are_replaced_before_they_set_the_luminosity_or_the_stretch(config):
+    clean = _noisy()
+    hit = _cosmic_rays(clean, level=60.0)                     # 2400 sigma, beside the galaxy's ~5 nanomaggy peak
+    flagged = cosmic_ray_pixels(hit, sky_sigma=SIGMA)
+    assert flagged.sum() == 6 and not cosmic_ray_pixels(clean, sky_sigma=SIGMA).any()
+    before, after = _process(clean, config), _process(hit, config)
+    assert after.features["cosmic_ray_pixels"] == 6
+    assert after.features["lum_sum"] == pytest.approx(before.features["lum_sum"], rel=2e-3)
+    assert after.features["scale_a"] == pytest.approx(before.features["scale_a"], rel=1e-3)
+    assert np.abs(after.images[64] - before.images[64]).max() < 0.03      # where the hits were: their neighbours' median
+
+
+@pytest.mark.parametrize("fwhm_arcsec", [0.8, 1.4, 2.5])
+def test_no_star_or_nucleus_is_taken_for_a_cosmic_ray(fwhm_arcsec):
+    rng = np.random.default_rng(3)
+    data = _galaxy(fwhm_arcsec=fwhm_arcsec) + rng.normal(0, SIGMA, (SIZE, SIZE))
+    for x, y, flux in [(20.3, 30.7, 5000.0), (100.0, 100.5, 50.0), (30.5, 100.0, 2.0)]:   # bright to faint stars
+        data += galsim.Moffat(beta=3.5, fwhm=fwhm_arcsec, flux=flux).drawImage(
+            nx=SIZE, ny=SIZE, scale=SCALE, offset=(x - (SIZE - 1) / 2, y - (SIZE - 1) / 2)).array
+    assert not cosmic_ray_pixels(data, sky_sigma=SIGMA).any()
+
+
+def test_a_saturated_bleed_trail_across_the_disc_rejects_the_galaxy(config):
+    data = _noisy()
+    data[30:100, 92:95] = 40.0                                # a flat column at the detector's limit, 29 px off centre
+    with pytest.raises(Rejected, match=r"210 saturated pixels \(a flat top at 40 .*lie within D25"):
+        _process(data, config)
+    outside = _noisy()
+    outside[0:12, 2:5] = 40.0                                 # in the field's corner, beyond D25: set to the sky
+    result, reference = _process(outside, config), _process(_noisy(), config)
+    assert result.features["saturated_pixels_cleared"] == 36
+    assert result.features["lum_sum"] == pytest.approx(reference.features["lum_sum"], rel=0.02)
+
+
+def test_a_nucleus_without_data_is_named_as_such(config):
+    data = _noisy()
+    data[61:67, 61:67] = np.nan
+    with pytest.raises(Rejected, match=r"the nucleus has no data: 25 of the central 5x5 pixels are missing"):
+        _process(data, config)
