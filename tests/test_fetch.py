@@ -97,3 +97,17 @@ def test_a_download_that_is_not_a_fits_image_is_discarded(tmp_path, server):
 def test_image_url_fills_position_and_size():
     gal = pd.Series({"ra": 10.5, "dec": -1.25, "d25_arcmin": 1.0})
     assert image_url("x?id={objid}&ra={ra}&dec={dec}&s={size_px}", gal, 12) == "x?id=12&ra=10.500000&dec=-1.250000&s=212"
+
+
+def test_a_users_own_compressed_cut_out_is_not_downloaded_again(tmp_path, server):
+    import gzip
+
+    root, url, requests = server
+    pd.DataFrame({"objid": [7], "ra": 150.0, "dec": 2.0, "d25_arcmin": 0.5}).to_csv(tmp_path / "shard.csv", index=False)
+    _fits(root / "7.fits", 1)
+    images = tmp_path / "images"
+    images.mkdir()
+    (images / "7.fits.gz").write_bytes(gzip.compress((root / "7.fits").read_bytes()))
+    cfg = {"url_template": url + "/{objid}.fits", "retries": 0, "timeout_s": 5}
+    report = fetch_shard(tmp_path / "shard.csv", images, cfg, tmp_path / "report.csv")
+    assert list(report["status"]) == ["cached"] and not requests and not (images / "7.fits").exists()

@@ -10,13 +10,13 @@ from astropy.coordinates import SkyCoord
 from astropy.io import fits
 from astropy.wcs import WCS
 
-from mlpipe.io.fits_image import Image, ImageError, read_image, tan_wcs
+from mlpipe.io.fits_image import Image, ImageError, galaxy_image_path, read_image, tan_wcs
 from mlpipe.io.validation import InputError
 from mlpipe.preprocess.cosmic_rays import cosmic_ray_pixels
 from mlpipe.preprocess.cutout import cut_field_of_view, missing_pixels
 from mlpipe.preprocess.errors import Rejected
 from mlpipe.preprocess.galaxy import PreprocessSettings, preprocess_galaxy
-from mlpipe.preprocess.shard import galaxy_image_path, process_shard
+from mlpipe.preprocess.shard import process_shard
 from mlpipe.preprocess.units import image_unit
 
 SCALE = 0.396

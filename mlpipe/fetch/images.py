@@ -19,7 +19,7 @@ import pandas as pd
 
 from mlpipe import physics
 from mlpipe.io.atomic import write_csv
-from mlpipe.io.fits_image import ImageError, read_image
+from mlpipe.io.fits_image import ImageError, galaxy_image_path, read_image
 
 log = logging.getLogger(__name__)
 CHUNK = 1 << 16
@@ -71,7 +71,8 @@ def fetch_shard(shard_csv: str | Path, images_dir: str | Path, cfg: Mapping[str,
     for objid, (_, gal) in zip(shard["objid"].to_numpy(), shard.iterrows()):  # ids from their int64 column
         objid = int(objid)
         image_path = images_dir / f"{objid}.fits"
-        if image_path.exists() and _usable(image_path):
+        existing = galaxy_image_path(images_dir, objid)   # the user's own {objid}.fits.gz, .fit, ... too
+        if existing.exists() and _usable(existing):
             rows.append((objid, "cached", ""))
             continue
         url = image_url(cfg["url_template"], gal, objid)

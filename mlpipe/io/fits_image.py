@@ -138,6 +138,20 @@ def world_to_pixel(wcs: WCS, *, ra_deg, dec_deg) -> tuple[np.ndarray, np.ndarray
     return np.asarray(x), np.asarray(y)
 
 
+#: the names a galaxy's own cut-out may have, tried in this order: ``{objid}`` and one of these
+IMAGE_SUFFIXES = (".fits", ".fits.gz", ".fits.fz", ".fits.bz2", ".fit", ".fit.gz", ".fts", ".FITS", ".FIT")
+
+
+def galaxy_image_path(images_dir: str | Path, objid: int) -> Path:
+    """The galaxy's cut-out ``{objid}.fits`` in ``images_dir``, or the first of the other usual
+    names (``.fits.gz``, ``.fits.fz``, ``.fit``, ...) that exists; ``{objid}.fits`` where none does."""
+    for suffix in IMAGE_SUFFIXES:
+        path = Path(images_dir) / f"{objid}{suffix}"
+        if path.exists():
+            return path
+    return Path(images_dir) / f"{objid}.fits"
+
+
 def tan_wcs(ra: float, dec: float, crpix: tuple[float, float], pixel_scale_arcsec: float) -> WCS:
     """A north-up TAN WCS (east to the left) with reference pixel ``crpix`` (1-based)."""
     wcs = WCS(naxis=2)

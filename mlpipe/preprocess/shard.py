@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from mlpipe import physics
-from mlpipe.io.fits_image import Image, ImageError, read_image
+from mlpipe.io.fits_image import Image, ImageError, galaxy_image_path, read_image
 from mlpipe.io.stars import read_stars, stars_within
 from mlpipe.io.store import create_store, write_table
 from mlpipe.io.validation import InputError
@@ -28,20 +28,6 @@ from mlpipe.preprocess.stars import STATUS_REPLACED
 
 log = logging.getLogger(__name__)
 STORE_VERSION = 1
-
-
-#: the names a galaxy's own cut-out may have, tried in this order: ``{objid}`` and one of these
-IMAGE_SUFFIXES = (".fits", ".fits.gz", ".fits.fz", ".fits.bz2", ".fit", ".fit.gz", ".fts", ".FITS", ".FIT")
-
-
-def galaxy_image_path(images_dir: str | Path, objid: int) -> Path:
-    """The galaxy's cut-out ``{objid}.fits`` in ``images_dir``, or the first of the other usual
-    names (``.fits.gz``, ``.fits.fz``, ``.fit``, ...) that exists; ``{objid}.fits`` where none does."""
-    for suffix in IMAGE_SUFFIXES:
-        path = Path(images_dir) / f"{objid}{suffix}"
-        if path.exists():
-            return path
-    return Path(images_dir) / f"{objid}.fits"
 
 
 def image_reader(images_dir: str | Path, image_index: Mapping[int, str] | None) -> Callable[[int], Image]:
