@@ -215,3 +215,15 @@ def test_a_nucleus_without_data_is_named_as_such(config):
     data[61:67, 61:67] = np.nan
     with pytest.raises(Rejected, match=r"the nucleus has no data: 25 of the central 5x5 pixels are missing"):
         _process(data, config)
+
+
+def test_a_hole_in_the_disc_is_filled_from_the_galaxy_around_it_not_with_the_sky(config):
+    reference = _process(_noisy(), config)
+    data = _noisy()
+    data[55:65, 66:76] = np.nan                               # 10 x 10 px beside the nucleus: 1 % of D25
+    result = _process(data, config)
+    assert result.features["masked_d25_fraction"] == pytest.approx(100 / np.sum(
+        np.hypot(*np.mgrid[:SIZE, :SIZE] - (SIZE - 1) / 2) <= SIZE / 2.25), rel=0.01)
+    # filled with the sky the hole lost ~10 % of the light and showed a black square (0.66 of the stretch)
+    assert result.features["lum_sum"] == pytest.approx(reference.features["lum_sum"], rel=0.03)
+    assert np.abs(result.images[64] - reference.images[64]).max() < 0.25

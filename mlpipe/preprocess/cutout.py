@@ -126,7 +126,30 @@ def cut_field_of_view(image: Image, *, ra_deg: float, dec_deg: float, d25_arcmin
     valid = ~missing
     sky, sky_sigma = sky_level(cut, valid)
     data = np.where(valid, cut - sky, 0.0)
+    holes = missing & in_d25
+    if holes.any():   # within D25 the galaxy's light, not the sky, lies under a hole
+        data = fill_holes(data, holes)
     return Cutout(data, x0, y0, scale, sky, sky_sigma, bad_fraction, masked_d25, missing)
+
+
+#: the Gaussian (sigma, px) that fills a hole in the galaxy from the pixels around it, pass by pass
+HOLE_FILL_SIGMA_PX = 1.5
+
+
+def fill_holes(data: np.ndarray, holes: np.ndarray) -> np.ndarray:
+    """``data`` with the ``holes`` (missing pixels within the galaxy) interpolated from the pixels
+    around them: each pass fills a hole's rim with the Gaussian-weighted mean of its known
+    neighbours (astropy's ``interpolate_replace_nans``) until the hole is closed; a hole no pass
+    reaches is set to the sky (0)."""
+    from astropy.convolution import Gaussian2DKernel, interpolate_replace_nans
+
+    kernel = Gaussian2DKernel(x_stddev=HOLE_FILL_SIGMA_PX)
+    filled = np.where(holes, np.nan, data)
+    for _ in range(int(np.ceil(data.shape[0] / 2))):
+        if not np.isnan(filled).any():
+            break
+        filled = interpolate_replace_nans(filled, kernel, boundary="extend")
+    return np.where(np.isnan(filled), 0.0, filled)
 
 
 def sky_level(cut: np.ndarray, finite: np.ndarray) -> tuple[float, float]:
