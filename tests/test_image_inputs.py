@@ -41,12 +41,12 @@ def _wcs():
     return tan_wcs(RA, DEC, ((SIZE + 1) / 2.0, (SIZE + 1) / 2.0), SCALE)
 
 
-def _process(data, config, *, header=None, wcs=None):
+def _process(data, config, *, header=None, wcs=None, stars=None):
     settings = PreprocessSettings.from_config(config["preprocess"])
     image = Image(np.asarray(data, float), wcs or _wcs(), header or fits.Header({"BUNIT": "nanomaggy"}))
     return preprocess_galaxy(image, ra_deg=RA, dec_deg=DEC, d25_arcmin=D25,
-                             stars=pd.DataFrame(columns=["ra", "dec", "psfMag_g"]), distance_cm=3e26, sizes=[64],
-                             settings=settings, rng=np.random.default_rng(0))
+                             stars=pd.DataFrame(columns=["ra", "dec", "psfMag_g"]) if stars is None else stars,
+                             distance_cm=3e26, sizes=[64], settings=settings, rng=np.random.default_rng(0))
 
 
 # --- containers and headers -------------------------------------------------------------------
@@ -65,11 +65,24 @@ def test_an_extension_inherits_the_primary_headers_unit_and_zero_point(tmp_path)
     assert "MAGZP" not in read_image(tmp_path / "own.fits").header
 
 
+def test_an_extension_with_its_own_wcs_inherits_none_of_the_primarys(tmp_path):
+    mosaic = fits.Header({"CTYPE1": "RA---TAN", "CTYPE2": "DEC--TAN", "CRVAL1": 10.0, "CRVAL2": -5.0,
+                          "CRPIX1": 1.0, "CRPIX2": 1.0, "CD1_1": -1e-3, "CD2_2": 1e-3, "BUNIT": "nanomaggy"})
+    sci = fits.ImageHDU(np.ones((20, 20), np.float32), header=_wcs().to_header(), name="SCI")   # CDELT + PC
+    sci.header["INHERIT"] = True
+    fits.HDUList([fits.PrimaryHDU(header=mosaic), sci]).writeto(tmp_path / "mef.fits")
+    image = read_image(tmp_path / "mef.fits")
+    assert "CD1_1" not in image.header and image.header["BUNIT"] == "nanomaggy"   # the unit, not the mosaic's WCS
+    assert image.wcs.celestial.wcs.crval[0] == pytest.approx(RA)
+
+
 def test_the_science_plane_is_read_not_a_mask_before_it(tmp_path):
     mask = fits.PrimaryHDU(np.zeros((20, 20), np.int16), header=_wcs().to_header())
     mask.header["EXTNAME"] = "MASK"
     science = np.arange(400, dtype=np.float32).reshape(20, 20)
-    fits.HDUList([mask, fits.ImageHDU(science, header=_wcs().to_header(), name="SCI"),
+    errors = fits.ImageHDU(np.ones((20, 20), np.float32), header=_wcs().to_header(), name="UNCERT")
+    badpix = fits.ImageHDU(np.zeros((20, 20), np.float32), header=_wcs().to_header(), name="BADPIX")
+    fits.HDUList([mask, errors, badpix, fits.ImageHDU(science, header=_wcs().to_header(), name="SCI"),
                   fits.ImageHDU(np.ones((20, 20), np.float32), header=_wcs().to_header(), name="IVAR")]
                  ).writeto(tmp_path / "planes.fits")
     assert np.array_equal(read_image(tmp_path / "planes.fits").data, science)
@@ -83,7 +96,8 @@ def test_a_cube_with_one_plane_is_read_as_that_plane(tmp_path):
 
 
 @pytest.mark.parametrize("change, message", [
-    ({"CD1_1": 0.0, "CD1_2": 0.0, "CD2_1": 0.0, "CD2_2": 0.0}, r"invalid WCS in bad.fits: \w+Error"),
+    ({"CD1_1": 0.0, "CD1_2": 0.0, "CD2_1": 0.0, "CD2_2": 0.0}, r"invalid WCS in bad.fits: \w+Error: .*singular"),
+    ({"CRVAL1": "NAN"}, r"invalid WCS in bad.fits: CRVAL1 = 'NAN' is not a finite number"),
     ({"CD1_1": -0.396 / 3600, "CD2_2": 0.594 / 3600}, r"pixels of bad.fits are not square \(0.396 x 0.594 arcsec\)"),
 ])
 def test_a_wcs_that_cannot_place_the_galaxy_is_a_one_line_reason(tmp_path, change, message):
@@ -159,10 +173,14 @@ def test_zeros_are_values_in_an_image_quantised_at_its_noise():
     data = np.round(rng.normal(size=(64, 64)))                # sky subtracted, one count ~ one sigma
     data[20:23, 20:23] = 0.0                                  # a run of zeros that is just data
     assert (data == 0).mean() > 0.3 and missing_pixels(data, min_zero_run_px=5).sum() == 0
-    data[40:42, :] = 0.0                                      # a zeroed stripe is still data here: no way to tell
+    data[40:42, :] = 0.0                                      # a zeroed stripe: longer than chance makes one
+    data[:, 60:] = 0.0                                        # and a zeroed edge
+    stripe_and_edge = np.zeros(data.shape, bool)
+    stripe_and_edge[40:42, :] = stripe_and_edge[:, 60:] = True
+    assert np.array_equal(missing_pixels(data, min_zero_run_px=5), stripe_and_edge)
     float_data = rng.normal(size=(64, 64))
     float_data[40:42, :] = 0.0
-    assert missing_pixels(float_data, min_zero_run_px=5).sum() == 128   # in float noise the stripe is missing
+    assert missing_pixels(float_data, min_zero_run_px=5).sum() == 128   # in float noise too
 
 
 def _cosmic_rays(data, level):
@@ -201,8 +219,29 @@ def test_no_star_or_nucleus_is_taken_for_a_cosmic_ray(fwhm_arcsec):
 def test_a_saturated_bleed_trail_across_the_disc_rejects_the_galaxy(config):
     data = _noisy()
     data[30:100, 92:95] = 40.0                                # a flat column at the detector's limit, 29 px off centre
-    with pytest.raises(Rejected, match=r"210 saturated pixels \(a flat top at 40 .*lie within D25"):
+    with pytest.raises(Rejected, match=r"210 saturated pixels \(a bleed trail .*\) lie within D25"):
         _process(data, config)
+    flat_fielded = data + np.where(data == 40.0, np.random.default_rng(5).normal(0, 0.2, data.shape), 0.0)
+    with pytest.raises(Rejected, match=r"saturated pixels"):   # not one exact value: 0.5 % scatter
+        _process(flat_fielded, config)
+    header = fits.Header({"BUNIT": "nanomaggy", "SATURATE": 30.0})
+    with pytest.raises(Rejected, match=r"saturated pixels"):   # the header's level, whatever the pixels' scatter
+        _process(_noisy() + np.where(data == 40.0, 35.0 + np.random.default_rng(6).uniform(0, 5, data.shape), 0.0),
+                 config, header=header)
+    star = _noisy() + galsim.Moffat(beta=3.5, fwhm=1.4, flux=3000.0).drawImage(
+        nx=SIZE, ny=SIZE, scale=SCALE, offset=(93.0 - (SIZE - 1) / 2, 40.0 - (SIZE - 1) / 2)).array
+    star = np.minimum(star, 40.0)
+    star[40:100, 92:95] = 40.0                                # a listed saturated star bleeding across the disc
+    ra, dec = _wcs().all_pix2world(93.0, 40.0, 0)
+    listed = pd.DataFrame({"ra": [float(ra)], "dec": [float(dec)], "psfMag_g": [13.8]})
+    with pytest.raises(Rejected, match=r"saturated pixels"):  # its fitted wings do not hide the trail
+        _process(star, config, stars=listed)
+    from_nucleus = _noisy()
+    from_nucleus[58:70, 58:70] = 40.0                         # a saturated nucleus ...
+    assert _process(from_nucleus, config).features["saturated_pixels_cleared"] == 0   # ... stays
+    from_nucleus[20:108, 62:66] = 40.0                        # ... with a bleed trail out of it does not
+    with pytest.raises(Rejected, match=r"a bleed trail from the saturated nucleus"):
+        _process(from_nucleus, config)
     outside = _noisy()
     outside[0:12, 2:5] = 40.0                                 # in the field's corner, beyond D25: set to the sky
     result, reference = _process(outside, config), _process(_noisy(), config)
@@ -227,3 +266,10 @@ def test_a_hole_in_the_disc_is_filled_from_the_galaxy_around_it_not_with_the_sky
     # filled with the sky the hole lost ~10 % of the light and showed a black square (0.66 of the stretch)
     assert result.features["lum_sum"] == pytest.approx(reference.features["lum_sum"], rel=0.03)
     assert np.abs(result.images[64] - reference.images[64]).max() < 0.25
+
+
+def test_an_undersampled_point_like_nucleus_is_not_taken_for_a_cosmic_ray(config):
+    data = _noisy()
+    data[64, 64] += 30.0                                      # all of a bright point source in one pixel
+    assert cosmic_ray_pixels(data, sky_sigma=SIGMA)[64, 64]   # as sharp as a hit ...
+    assert _process(data, config).features["cosmic_ray_pixels"] == 0   # ... but where the nucleus is

@@ -203,6 +203,10 @@ def _counts_cgs(zero_point_mag):
     ({"BUNIT": "uJy"}, NANOMAGGY_CGS / 3.631, "BUNIT"),
     ({"BUNIT": "Jy/pixel"}, NANOMAGGY_CGS / 3.631e-6, "BUNIT"),
     ({"BUNIT": "1e-9 maggy"}, NANOMAGGY_CGS, "BUNIT"),
+    ({"BUNIT": "nanomaggy pix-1"}, NANOMAGGY_CGS, "BUNIT"),
+    ({"BUNIT": "JY/PIXEL"}, NANOMAGGY_CGS / 3.631e-6, "BUNIT"),   # FITS writers' upper case
+    ({"BUNIT": "UJY"}, NANOMAGGY_CGS / 3.631, "BUNIT"),
+    ({"BUNIT": "ct", "MAGZP": 28.0}, _counts_cgs(28.0), "BUNIT, zero point MAGZP"),
 ])
 def test_the_headers_unit_and_zero_point_win_over_the_configured_default(cards, expected, source):
     got = image_unit(fits.Header(cards), configured_unit="nanomaggies", configured_zero_point_mag=None)
@@ -216,6 +220,9 @@ def test_the_headers_unit_and_zero_point_win_over_the_configured_default(cards, 
     ({"BUNIT": "ADU", "FLUX20": -5.0}, r"FLUX20 = -5.0"),
     ({"BUNIT": "ADU"}, r"image in counts without a zero point"),
     ({"BUNIT": "MJy/sr"}, r"unknown image unit BUNIT = 'MJy/sr'"),
+    ({"BUNIT": "MJY"}, r"unknown image unit BUNIT = 'MJY'"),     # mega or milli: not guessed
+    ({"BUNIT": "AB"}, r"unknown image unit BUNIT = 'AB'"),       # a magnitude system, not a pixel unit
+    ({"BUNIT": "ADU", "MAGZPT": 25.0, "EXPTIME": 53.9}, r"counts without a zero point"),   # CASU's: per second
 ])
 def test_an_image_whose_scale_is_unknown_is_rejected_naming_the_card(cards, message):
     with pytest.raises(Rejected, match=message):

@@ -26,9 +26,16 @@ class Image:
     header: fits.Header
 
 
-#: EXTNAMEs of the planes beside a science image (masks, weights, errors, exposure maps): never the image
-AUXILIARY_EXTNAMES = ("MASK", "BPM", "DQ", "FLAG", "FLAGS", "WHT", "WEIGHT", "IVAR", "INVVAR", "ERR", "ERROR",
-                      "SIG", "SIGMA", "RMS", "NOISE", "VAR", "VARIANCE", "EXP", "EXPMAP", "CON", "CTX", "PSF")
+#: EXTNAME beginnings of the planes beside a science image (masks, weights, errors, exposure maps):
+#: never the image (MASK, BADPIX, WHT, WEIGHT_MAP, IVAR, ERR, UNCERT, SIGMA_MAP, STDEV, VARIANCE, ...)
+AUXILIARY_EXTNAMES = ("MASK", "BPM", "BADPIX", "DQ", "FLAG", "WHT", "WEIGHT", "IVAR", "INVVAR", "ERR", "UNC",
+                      "SIG", "STD", "RMS", "NOISE", "VAR", "EXP", "CON", "CTX", "PSF")
+#: the cards of a world coordinate system: an extension with its own takes none of the primary's
+_WCS_CARD = re.compile(r"^(WCSAXES|CTYPE\d|CRVAL\d|CRPIX\d|CDELT\d|CUNIT\d|CROTA\d|CD\d_\d|PC\d_\d|PV\d_\d+|"
+                       r"PS\d_\d+|LONPOLE|LATPOLE|RADESYS|RADECSYS|EQUINOX|EPOCH|[AB]P?_\d+_\d+|"
+                       r"[AB]P?_ORDER|[AB]P?_DMAX)$")
+#: the numeric cards a WCS needs, each a finite number where present
+_WCS_NUMBERS = re.compile(r"^(CRVAL\d|CRPIX\d|CDELT\d|CD\d_\d|PC\d_\d|CROTA\d)$")
 #: header cards that describe one HDU's own layout: never inherited from the primary header
 _STRUCTURAL = re.compile(r"^(SIMPLE|BITPIX|NAXIS\d*|EXTEND|XTENSION|PCOUNT|GCOUNT|EXTNAME|EXTVER|BSCALE|BZERO|BLANK|"
                          r"CHECKSUM|DATASUM|INHERIT|COMMENT|HISTORY|ZIMAGE|ZSIMPLE|ZTENSION|ZBITPIX|ZNAXIS\d*|"
@@ -52,16 +59,23 @@ def _with_inherited(primary: fits.Header, header: fits.Header) -> fits.Header:
     convention for multi-extension files: BUNIT, the zero point or the WCS may sit in the primary)."""
     if not (header.get("INHERIT") is True or primary.get("INHERIT") is True):
         return header
+    own_wcs = any(_WCS_CARD.match(key) for key in header if key)   # a WCS is inherited whole or not at all
     merged = header.copy()
     for card in primary.cards:
-        if card.keyword and not _STRUCTURAL.match(card.keyword) and card.keyword not in merged:
-            merged[card.keyword] = (card.value, card.comment)
+        key = card.keyword
+        if key and not _STRUCTURAL.match(key) and key not in merged and not (own_wcs and _WCS_CARD.match(key)):
+            merged[key] = (card.value, card.comment)
     return merged
 
 
 def _celestial_wcs(header: fits.Header, name: str) -> WCS | None:
     """The header's celestial WCS, or None where it has none; a WCS that cannot be evaluated
     (a singular CD matrix, a malformed CTYPE) raises ImageError naming the file."""
+    for key in header:
+        if key and _WCS_NUMBERS.match(key):
+            value = header[key]
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value):
+                raise ImageError(f"invalid WCS in {name}: {key} = {value!r} is not a finite number")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")   # FITSFixedWarning and the like: astropy repairs what it can
@@ -70,8 +84,9 @@ def _celestial_wcs(header: fits.Header, name: str) -> WCS | None:
                 return None
             wcs.celestial.all_pix2world([[0.0, 0.0]], 0)
     except Exception as err:  # wcslib raises its own types (SingularMatrixError, InvalidTransformError, ...)
-        first = str(err).strip().splitlines()[0] if str(err).strip() else ""
-        raise ImageError(f"invalid WCS in {name}: {type(err).__name__}: {first}") from None
+        # wcslib's message is its source location on one line and the reason on the next: both, on one
+        text = " ".join(line.strip() for line in str(err).splitlines() if line.strip())
+        raise ImageError(f"invalid WCS in {name}: {type(err).__name__}: {text}") from None
     return wcs
 
 
@@ -89,7 +104,7 @@ def read_image(path: str | Path) -> Image:
             primary = hdul[0].header
             planes, first = [], None
             for index, hdu in enumerate(hdul):
-                if str(hdu.header.get("EXTNAME", "")).strip().upper() in AUXILIARY_EXTNAMES:
+                if str(hdu.header.get("EXTNAME", "")).strip().upper().startswith(AUXILIARY_EXTNAMES):
                     continue
                 data = _image_plane(hdu.data)
                 if data is None:

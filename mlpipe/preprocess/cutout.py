@@ -52,8 +52,9 @@ def missing_pixels(data: np.ndarray, *, min_zero_run_px: int) -> np.ndarray:
     """Pixels without data: NaN or infinite, or exact zeros where zero cannot be a value: every
     zero where the sky lies ZERO_SKY_SIGMA pixel-noise sigma or more from zero (the sky left
     in), else each connected patch of at least ``min_zero_run_px`` zeros (how many archives write
-    missing rows and chip gaps), unless isolated zeros are common (an image quantised at about
-    its noise, where 0 is a value)."""
+    missing rows and chip gaps). Where isolated zeros are common (an image quantised at about
+    its noise, where 0 is a value), only the zeros in a row or column run longer than chance
+    gives."""
     missing = ~np.isfinite(data)
     zeros = data == 0.0
     if not zeros.any():
@@ -69,9 +70,23 @@ def missing_pixels(data: np.ndarray, *, min_zero_run_px: int) -> np.ndarray:
         big[0] = False
         isolated = zeros & ~big[labels]
         if isolated.sum() > QUANTISED_ZERO_FRACTION * (~missing).sum():
-            return missing
+            return missing | _straight_zero_runs(zeros, valid=~missing)
         missing |= big[labels]
     return missing
+
+
+def _straight_zero_runs(zeros: np.ndarray, *, valid: np.ndarray) -> np.ndarray:
+    """In an image where zero is a common value: the zeros in a row or column run longer than
+    chance gives (a zeroed stripe, a chip gap or edge), of at least the length L at which
+    p0^L x N < 0.01 for the share p0 of zeros among the N valid pixels."""
+    share = zeros.sum() / max(valid.sum(), 1)
+    if share >= 0.9:
+        return np.zeros(zeros.shape, bool)
+    length = int(np.ceil(np.log(0.01 / max(valid.sum(), 1)) / np.log(share)))
+    if length > max(zeros.shape):
+        return np.zeros(zeros.shape, bool)
+    return (ndimage.binary_opening(zeros, structure=np.ones((1, length)))
+            | ndimage.binary_opening(zeros, structure=np.ones((length, 1))))
 
 
 def cut_field_of_view(image: Image, *, ra_deg: float, dec_deg: float, d25_arcmin: float, fov_d25: float,

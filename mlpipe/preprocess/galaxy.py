@@ -27,6 +27,7 @@ from mlpipe.preprocess.scaling import (
 )
 from mlpipe.preprocess.stars import (
     SATURATED_MIN_PIXELS,
+    SATURATED_MIN_SIGMA,
     STATUS_GALAXY,
     STATUS_REPLACED,
     StarRecord,
@@ -34,7 +35,6 @@ from mlpipe.preprocess.stars import (
     find_point_sources,
     replaced_pixels,
     saturated_cores,
-    saturated_pixels,
     star_light,
     subtract_stars,
 )
@@ -156,27 +156,64 @@ def star_light_share(clean: np.ndarray, star_pixels: np.ndarray, *, radius_px: f
     return float(light[star_pixels].sum() / total) if total > 0 else 0.0
 
 
-def _clear_saturation(clean: np.ndarray, *, sky_sigma: float, fwhm_px: float, r25_px: float) -> tuple[np.ndarray, int]:
-    """What to do with the saturated plateaus the star removal left (flat-topped groups of pixels at
-    the detector's limit: a bleed trail, a saturated star that was not removed). One within 2 FWHM
-    of the centre is the galaxy's own saturated nucleus and stays. Another reaching into the D25
-    circle rejects the galaxy: its pixels hold the detector's limit, not the galaxy's light, and
-    would set the luminosities and the scaling. One wholly outside D25 is set to the sky (0).
-    Returns the image and the number of pixels set to the sky."""
-    flat = saturated_pixels(clean, sky_sigma=sky_sigma)
-    if not flat.any():
+#: header keys of the detector's saturation level (in the image's raw unit, sky included)
+SATURATION_KEYS = ("SATURATE", "SATURLEV", "SATLEVEL", "SATUR")
+#: a saturated plateau's pixels lie within this fraction of its top (a flat-fielded or bias-corrected
+#: trail is not at one exact value)
+PLATEAU_TOLERANCE = 0.01
+
+
+def saturated_plateaus(data: np.ndarray, *, sky: float, sky_sigma: float, header) -> np.ndarray:
+    """(N_y, N_x) bool: pixels at the detector's limit in ``data`` (sky subtracted): at or above the
+    header's saturation level (SATURATE, ...) where it gives one, and the pixels of every bright
+    region (SATURATED_MIN_SIGMA sky sigma up) of which at least SATURATED_MIN_PIXELS lie within
+    PLATEAU_TOLERANCE of its top (a flat top: no PSF or galaxy profile is flat to 1 %)."""
+    bright = data > SATURATED_MIN_SIGMA * sky_sigma
+    flat = np.zeros(data.shape, bool)
+    if bright.sum() >= SATURATED_MIN_PIXELS:
+        labels, n = ndimage.label(bright)
+        top = np.concatenate([[np.inf], ndimage.maximum(data, labels, index=np.arange(1, n + 1))])
+        near_top = bright & (data >= (1.0 - PLATEAU_TOLERANCE) * top[labels])
+        counts = np.bincount(labels[near_top], minlength=n + 1)
+        counts[0] = 0
+        flat = near_top & (counts[labels] >= SATURATED_MIN_PIXELS)
+    for key in SATURATION_KEYS:
+        level = header.get(key)
+        if isinstance(level, (int, float)) and not isinstance(level, bool) and np.isfinite(level) and level > sky:
+            flat |= data + sky >= level
+            break
+    return flat
+
+
+def _clear_saturation(clean: np.ndarray, flat: np.ndarray, *, handled: np.ndarray, fwhm_px: float,
+                      r25_px: float) -> tuple[np.ndarray, int]:
+    """What to do with the saturated pixels ``flat`` that the star removal left (``handled``: the
+    pixels it replaced): a bleed trail, a saturated star that was not removed.
+    A group within 2 FWHM of the centre is the galaxy's own saturated nucleus and stays, unless
+    it runs out from there (a bleed trail from the nucleus: farther than twice its own radius).
+    Another group reaching into the D25 circle rejects the galaxy: its pixels hold the detector's
+    limit, not the galaxy's light, and would set the luminosities and the scaling. One wholly
+    outside D25 is set to the sky (0). Returns the image and the number of pixels set to the sky."""
+    left = flat & ~handled
+    if not left.any():
         return clean, 0
-    labels, n = ndimage.label(flat, structure=np.ones((3, 3)))
-    nucleus = within_radius(clean.shape, radius_px=2.0 * fwhm_px)
-    d25 = within_radius(clean.shape, radius_px=r25_px)
+    labels, n = ndimage.label(left, structure=np.ones((3, 3)))
+    n_y, n_x = clean.shape
+    yy, xx = np.mgrid[:n_y, :n_x]
+    r = np.hypot(xx - (n_x - 1) / 2.0, yy - (n_y - 1) / 2.0)
     cleared = np.zeros(clean.shape, bool)
     for k in range(1, n + 1):
         group = labels == k
-        if (group & nucleus).any():
-            continue
-        if (group & d25).any():
-            raise Rejected(f"{int(group.sum())} saturated pixels (a flat top at {clean[group][0]:.4g} above the sky: a "
-                           "bleed trail or a saturated star that was not removed) lie within D25")
+        reach = float(r[group].max())
+        if r[group].min() <= 2.0 * fwhm_px:
+            if reach <= max(2.0 * fwhm_px, 2.0 * np.sqrt(group.sum() / np.pi)):
+                continue        # the nucleus's own plateau
+            what = "a bleed trail from the saturated nucleus"
+        else:
+            what = "a bleed trail or a saturated star that was not removed"
+        if r[group].min() <= r25_px:
+            raise Rejected(f"{int(group.sum())} saturated pixels ({what}; the detector's limit, not the galaxy's "
+                           f"light) lie within D25, reaching {reach:.0f} px from the centre")
         cleared |= group
     return np.where(cleared, 0.0, clean), int(cleared.sum())
 
@@ -198,9 +235,11 @@ def preprocess_galaxy(image: Image, *, ra_deg: float, dec_deg: float, d25_arcmin
                             max_masked_d25_fraction=settings.max_masked_d25_fraction)
     unit = image_unit(image.header, configured_unit=settings.image_unit,
                       configured_zero_point_mag=settings.image_zero_point_mag)
-    cosmic = cosmic_ray_pixels(cut.data, sky_sigma=cut.sky_sigma, valid=~cut.missing)
+    n = cut.data.shape[0]
+    # never within 2 FWHM (the configured one) of the centre: an undersampled nucleus can be as sharp
+    nucleus = within_radius(cut.data.shape, radius_px=max(3.0, 2.0 * settings.psf_fwhm_arcsec / cut.pixel_scale_arcsec))
+    cosmic = cosmic_ray_pixels(cut.data, sky_sigma=cut.sky_sigma, valid=~cut.missing & ~nucleus)
     data = replace_cosmic_rays(cut.data, cosmic)
-    n = data.shape[0]
     centre = ((n - 1) / 2.0, (n - 1) / 2.0)
     r25_px = n / (2.0 * settings.fov_d25)
     star_settings = settings.stars
@@ -231,7 +270,9 @@ def preprocess_galaxy(image: Image, *, ra_deg: float, dec_deg: float, d25_arcmin
         residual_sky, _ = sky_level(clean, ~cut.missing)
         clean = np.where(cut.missing, 0.0, clean - residual_sky)
         sky += residual_sky
-    clean, saturated_left = _clear_saturation(clean, sky_sigma=cut.sky_sigma, fwhm_px=fwhm_px, r25_px=r25_px)
+    clean, saturated_left = _clear_saturation(
+        clean, saturated_plateaus(data, sky=cut.sky, sky_sigma=cut.sky_sigma, header=image.header),
+        handled=replaced_pixels(clean.shape, records), fwhm_px=fwhm_px, r25_px=r25_px)
 
     # where a removed star's model error could outshine what is left, the pixels are the star's,
     # not the galaxy's: left out of the scaling; when they (and the replaced pixels) hold most of

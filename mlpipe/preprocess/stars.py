@@ -335,11 +335,6 @@ def saturated_cores(data: np.ndarray, *, sky_sigma: float) -> np.ndarray:
     return np.asarray(out, dtype=float).reshape(-1, 2)
 
 
-def saturated_pixels(data: np.ndarray, *, sky_sigma: float) -> np.ndarray:
-    """(N_y, N_x) bool: the pixels of flat-topped (saturated) groups, as :func:`saturated_cores` finds them."""
-    return _plateaus(data, sky_sigma=sky_sigma)[1]
-
-
 def _peaks(data: np.ndarray, finder: DAOStarFinder) -> np.ndarray:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", NoDetectionsWarning)

@@ -15,15 +15,18 @@ NANOMAGGY_CGS = 3.631e-29
 AB_ZERO_CGS = 3.631e-20
 #: BUNIT spellings of each unit (compared in lower case, after a per-pixel suffix is dropped)
 NANOMAGGY_NAMES = ("nanomaggy", "nanomaggies", "nmgy", "nanomaggys")
-COUNT_NAMES = ("adu", "adus", "count", "counts", "dn", "data number", "data numbers")
+COUNT_NAMES = ("adu", "adus", "count", "counts", "ct", "cts", "dn", "data number", "data numbers")
+#: BUNITs astropy reads as a flux density that are no pixel unit (a magnitude system's name)
+NOT_PIXEL_UNITS = ("ab", "st", "mag", "abmag", "stmag")
 #: header keys that may hold a counts image's AB zero point (magnitude of one count), in order
-ZERO_POINT_KEYS = ("MAGZP", "MAGZPT", "MAGZERO", "PHOTZP", "ZEROPT", "ZEROPNT", "ZP")
+#: (not MAGZPT: CASU's is per second of exposure)
+ZERO_POINT_KEYS = ("MAGZP", "MAGZERO", "PHOTZP", "ZEROPT", "ZEROPNT", "ZP")
 #: header keys giving the counts of a source of a fixed magnitude: FLUXMAG0 (magnitude 0, LSST /
 #: HSC) and FLUX20 (magnitude 20, SDSS fpC frames)
 FLUX_AT_MAGNITUDE_KEYS = {"FLUXMAG0": 0.0, "FLUX20": 20.0}
 UNITS = ("nanomaggies", "counts")
 #: a per-pixel suffix of BUNIT ("nanomaggy/pixel", "ADU per pixel"): the pixel's own unit
-_PER_PIXEL = re.compile(r"\s*(/|\bper\b)\s*(pixel|pix|px)s?\s*$", flags=re.IGNORECASE)
+_PER_PIXEL = re.compile(r"\s*((/|\bper\b)\s*(pixel|pix|px)s?|\s(pixel|pix|px)(\^|\*\*)?-1)\s*$", flags=re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -82,10 +85,14 @@ def _flux_density_cgs(text: str) -> float | None:
 
     from mlpipe.io.photometry import flux_density_unit
 
-    try:
-        return float(flux_density_unit(text).to(u.erg / u.s / u.cm**2 / u.Hz))
-    except (u.UnitsError, ValueError, TypeError):
+    if text.strip().lower() in NOT_PIXEL_UNITS:
         return None
+    for spelled in (text, re.sub(r"(?i)(?<![a-z])([un]?)jy\b", lambda m: m.group(1).lower() + "Jy", text)):
+        try:
+            return float(flux_density_unit(spelled).to(u.erg / u.s / u.cm**2 / u.Hz))
+        except (u.UnitsError, ValueError, TypeError):
+            continue
+    return None
 
 
 def image_unit(header, *, configured_unit: str, configured_zero_point_mag: float | None) -> ImageUnit:
