@@ -273,3 +273,14 @@ def test_an_undersampled_point_like_nucleus_is_not_taken_for_a_cosmic_ray(config
     data[64, 64] += 30.0                                      # all of a bright point source in one pixel
     assert cosmic_ray_pixels(data, sky_sigma=SIGMA)[64, 64]   # as sharp as a hit ...
     assert _process(data, config).features["cosmic_ray_pixels"] == 0   # ... but where the nucleus is
+
+
+def test_a_star_whose_model_takes_more_light_than_it_had_rejects_the_galaxy(config):
+    """A saturated star with wings unlike the PSF model's (Moffat beta 2.5 against the model's
+    3.5 and halo), fitted beyond its clipped core, over-subtracts the disc around it."""
+    data = _noisy() + galsim.Moffat(beta=2.5, fwhm=1.4, flux=3e5).drawImage(
+        nx=SIZE, ny=SIZE, scale=SCALE, offset=(93.0 - (SIZE - 1) / 2, 74.0 - (SIZE - 1) / 2)).array
+    ra, dec = _wcs().all_pix2world(93.0, 74.0, 0)
+    listed = pd.DataFrame({"ra": [float(ra)], "dec": [float(dec)], "psfMag_g": [22.5 - 2.5 * np.log10(3e5)]})
+    with pytest.raises(Rejected, match=r"a removed star's model does not fit it: .* sky sigma below the sky"):
+        _process(np.minimum(data, 40.0), config, stars=listed)

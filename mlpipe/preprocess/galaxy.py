@@ -218,6 +218,27 @@ def _clear_saturation(clean: np.ndarray, flat: np.ndarray, *, handled: np.ndarra
     return np.where(cleared, 0.0, clean), int(cleared.sum())
 
 
+#: what a removed star leaves where its model was subtracted may not lie further below the sky
+#: (median, in sky sigma): galaxy light and noise leave it at or above 0 when the model fits
+OVERSUBTRACTED_SKY_SIGMA = 1.0
+
+
+def _check_not_oversubtracted(clean: np.ndarray, stars_light: np.ndarray, *, handled: np.ndarray,
+                              sky_sigma: float) -> None:
+    """Reject the galaxy where the removed stars' models took more light than the stars had: the
+    median of what is left where their light exceeded the sky noise (beyond the replaced and
+    missing pixels, ``handled``) lies OVERSUBTRACTED_SKY_SIGMA sky sigma below the sky or more (a
+    star's wings steeper than the PSF model's, fitted beyond a saturated core)."""
+    footprint = (stars_light > sky_sigma) & ~handled
+    if footprint.sum() < 20:
+        return
+    level = float(np.median(clean[footprint]))
+    if level < -OVERSUBTRACTED_SKY_SIGMA * sky_sigma:
+        raise Rejected(f"a removed star's model does not fit it: where its light was, what is left lies "
+                       f"{-level / sky_sigma:.1f} sky sigma below the sky (median over {int(footprint.sum())} px); "
+                       "its wings were over-subtracted")
+
+
 def preprocess_galaxy(image: Image, *, ra_deg: float, dec_deg: float, d25_arcmin: float,
                       stars: pd.DataFrame, distance_cm: float, sizes: list[int],
                       settings: PreprocessSettings, rng: np.random.Generator,
@@ -278,6 +299,8 @@ def preprocess_galaxy(image: Image, *, ra_deg: float, dec_deg: float, d25_arcmin
     # not the galaxy's: left out of the scaling; when they (and the replaced pixels) hold most of
     # the galaxy's light, the image shows the star's removal rather than the galaxy
     stars_light = star_light(clean.shape, records)
+    _check_not_oversubtracted(clean, stars_light, handled=replaced_pixels(clean.shape, records) | cut.missing,
+                              sky_sigma=cut.sky_sigma)
     star_pixels = star_settings.star_model_error * stars_light > np.maximum(np.abs(clean), cut.sky_sigma)
     star_share = star_light_share(clean, star_pixels | replaced_pixels(clean.shape, records), radius_px=r25_px)
     if star_share > star_settings.max_star_light_fraction:
