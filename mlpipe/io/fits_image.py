@@ -73,7 +73,10 @@ def _celestial_wcs(header: fits.Header, name: str) -> WCS | None:
     (a singular CD matrix, a malformed CTYPE) raises ImageError naming the file."""
     for key in header:
         if key and _WCS_NUMBERS.match(key):
-            value = header[key]
+            try:
+                value = header[key]
+            except Exception as err:  # a card astropy cannot parse (CRVAL1 = NAN): VerifyError and the like
+                raise ImageError(f"invalid WCS in {name}: card {key} cannot be read ({type(err).__name__})") from None
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value):
                 raise ImageError(f"invalid WCS in {name}: {key} = {value!r} is not a finite number")
     try:

@@ -156,18 +156,17 @@ def star_light_share(clean: np.ndarray, star_pixels: np.ndarray, *, radius_px: f
     return float(light[star_pixels].sum() / total) if total > 0 else 0.0
 
 
-#: header keys of the detector's saturation level (in the image's raw unit, sky included)
-SATURATION_KEYS = ("SATURATE", "SATURLEV", "SATLEVEL", "SATUR")
 #: a saturated plateau's pixels lie within this fraction of its top (a flat-fielded or bias-corrected
 #: trail is not at one exact value)
 PLATEAU_TOLERANCE = 0.01
 
 
-def saturated_plateaus(data: np.ndarray, *, sky: float, sky_sigma: float, header) -> np.ndarray:
-    """(N_y, N_x) bool: pixels at the detector's limit in ``data`` (sky subtracted): at or above the
-    header's saturation level (SATURATE, ...) where it gives one, and the pixels of every bright
-    region (SATURATED_MIN_SIGMA sky sigma up) of which at least SATURATED_MIN_PIXELS lie within
-    PLATEAU_TOLERANCE of its top (a flat top: no PSF or galaxy profile is flat to 1 %)."""
+def saturated_plateaus(data: np.ndarray, *, sky_sigma: float) -> np.ndarray:
+    """(N_y, N_x) bool: pixels at the detector's limit in ``data`` (sky subtracted): those of every
+    bright region (SATURATED_MIN_SIGMA sky sigma up) of which at least SATURATED_MIN_PIXELS lie
+    within PLATEAU_TOLERANCE of its top (a flat top: no PSF or galaxy profile is flat to 1 %).
+    A header's SATURATE is not used: it is often in another unit or scale than the pixels (a
+    coadd, electrons against ADU), where it would call a bright galaxy saturated."""
     bright = data > SATURATED_MIN_SIGMA * sky_sigma
     flat = np.zeros(data.shape, bool)
     if bright.sum() >= SATURATED_MIN_PIXELS:
@@ -177,11 +176,6 @@ def saturated_plateaus(data: np.ndarray, *, sky: float, sky_sigma: float, header
         counts = np.bincount(labels[near_top], minlength=n + 1)
         counts[0] = 0
         flat = near_top & (counts[labels] >= SATURATED_MIN_PIXELS)
-    for key in SATURATION_KEYS:
-        level = header.get(key)
-        if isinstance(level, (int, float)) and not isinstance(level, bool) and np.isfinite(level) and level > sky:
-            flat |= data + sky >= level
-            break
     return flat
 
 
@@ -292,7 +286,7 @@ def preprocess_galaxy(image: Image, *, ra_deg: float, dec_deg: float, d25_arcmin
         clean = np.where(cut.missing, 0.0, clean - residual_sky)
         sky += residual_sky
     clean, saturated_left = _clear_saturation(
-        clean, saturated_plateaus(data, sky=cut.sky, sky_sigma=cut.sky_sigma, header=image.header),
+        clean, saturated_plateaus(data, sky_sigma=cut.sky_sigma),
         handled=replaced_pixels(clean.shape, records), fwhm_px=fwhm_px, r25_px=r25_px)
 
     # where a removed star's model error could outshine what is left, the pixels are the star's,
