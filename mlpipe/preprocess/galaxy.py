@@ -212,25 +212,48 @@ def _clear_saturation(clean: np.ndarray, flat: np.ndarray, *, handled: np.ndarra
     return np.where(cleared, 0.0, clean), int(cleared.sum())
 
 
-#: what a removed star leaves where its model was subtracted may not lie further below the sky
-#: (median, in sky sigma): galaxy light and noise leave it at or above 0 when the model fits
-OVERSUBTRACTED_SKY_SIGMA = 1.0
+#: what a removed star leaves where its model was subtracted may not sum below minus this share of
+#: the galaxy's light within D25 beyond it: where galaxy light and noise leave about 0 or more when the
+#: model fits, a deficit that size is the star's model taking more light than the star had
+OVERSUBTRACTED_LIGHT_FRACTION = 0.5
 
 
 def _check_not_oversubtracted(clean: np.ndarray, stars_light: np.ndarray, *, handled: np.ndarray,
-                              sky_sigma: float) -> None:
+                              r25_px: float, sky_sigma: float) -> None:
     """Reject the galaxy where the removed stars' models took more light than the stars had: the
-    median of what is left where their light exceeded the sky noise (beyond the replaced and
-    missing pixels, ``handled``) lies OVERSUBTRACTED_SKY_SIGMA sky sigma below the sky or more (a
-    star's wings steeper than the PSF model's, fitted beyond a saturated core)."""
+    sum of what is left where their light exceeded the sky noise (beyond the replaced and missing
+    pixels, ``handled``) lies below -OVERSUBTRACTED_LIGHT_FRACTION times the galaxy's light
+    within D25 (``r25_px``) beyond it: a star's wings steeper than the PSF model's, fitted beyond
+    a saturated core, which would leave a luminosity near 0 or negative."""
     footprint = (stars_light > sky_sigma) & ~handled
-    if footprint.sum() < 20:
+    if not footprint.any():
         return
-    level = float(np.median(clean[footprint]))
-    if level < -OVERSUBTRACTED_SKY_SIGMA * sky_sigma:
-        raise Rejected(f"a removed star's model does not fit it: where its light was, what is left lies "
-                       f"{-level / sky_sigma:.1f} sky sigma below the sky (median over {int(footprint.sum())} px); "
-                       "its wings were over-subtracted")
+    galaxy = float(np.clip(np.where(within_radius(clean.shape, radius_px=r25_px) & ~footprint, clean, 0.0),
+                           0.0, None).sum())
+    left = float(clean[footprint].sum())
+    if left < -OVERSUBTRACTED_LIGHT_FRACTION * galaxy:
+        raise Rejected(f"a removed star's model does not fit it: where its light was, what is left sums to "
+                       f"{left / galaxy if galaxy > 0 else -np.inf:.2g} times the galaxy's light within D25 (its "
+                       "wings were over-subtracted)")
+
+
+#: a saturated core this many FWHM from every listed star is a star the catalogue does not list
+UNLISTED_CORE_FWHM = 3.0
+
+
+def unlisted_saturated_cores(data: np.ndarray, *, listed_xy: np.ndarray, sky_sigma: float,
+                             fwhm_px: float) -> np.ndarray:
+    """(N, 2) x, y of the saturated cores in ``data`` that no listed star (``listed_xy``, (M, 2) px)
+    explains: a star centred just off the image whose core and halo reach in, or one the catalogue
+    misses. A saturated core is a star's whatever the catalogue says, so it is removed in
+    catalogue mode too (a galaxy's own saturated nucleus is protected by the star removal)."""
+    cores = saturated_cores(data, sky_sigma=sky_sigma)
+    n_y, n_x = data.shape
+    on_image = listed_xy[(listed_xy[:, 0] >= 0) & (listed_xy[:, 0] < n_x) & (listed_xy[:, 1] >= 0) & (listed_xy[:, 1] < n_y)]
+    if not len(cores) or not len(on_image):   # a listed star off the field is not removed: its core here is
+        return cores
+    nearest = np.hypot(cores[:, None, 0] - on_image[None, :, 0], cores[:, None, 1] - on_image[None, :, 1]).min(axis=1)
+    return cores[nearest > UNLISTED_CORE_FWHM * fwhm_px]
 
 
 def preprocess_galaxy(image: Image, *, ra_deg: float, dec_deg: float, d25_arcmin: float,
@@ -271,6 +294,10 @@ def preprocess_galaxy(image: Image, *, ra_deg: float, dec_deg: float, d25_arcmin
         star_xy = found
     fwhm_arcsec = fwhm_px * cut.pixel_scale_arcsec
     star_mag = stars["psfMag_g"].to_numpy() if len(stars) else np.full(len(star_xy), np.nan)
+    if from_catalogue:
+        unlisted = unlisted_saturated_cores(data, listed_xy=star_xy, sky_sigma=cut.sky_sigma, fwhm_px=fwhm_px)
+        star_xy = np.vstack([star_xy, unlisted])
+        star_mag = np.concatenate([star_mag, np.full(len(unlisted), np.nan)])
     protect = [centre]
     peak = brightest_peak(data, fwhm_px=fwhm_px, within_px=2.0 * fwhm_px) if len(star_xy) else None
     if peak is not None:
@@ -294,7 +321,7 @@ def preprocess_galaxy(image: Image, *, ra_deg: float, dec_deg: float, d25_arcmin
     # the galaxy's light, the image shows the star's removal rather than the galaxy
     stars_light = star_light(clean.shape, records)
     _check_not_oversubtracted(clean, stars_light, handled=replaced_pixels(clean.shape, records) | cut.missing,
-                              sky_sigma=cut.sky_sigma)
+                              r25_px=r25_px, sky_sigma=cut.sky_sigma)
     star_pixels = star_settings.star_model_error * stars_light > np.maximum(np.abs(clean), cut.sky_sigma)
     star_share = star_light_share(clean, star_pixels | replaced_pixels(clean.shape, records), radius_px=r25_px)
     if star_share > star_settings.max_star_light_fraction:
@@ -312,6 +339,9 @@ def preprocess_galaxy(image: Image, *, ra_deg: float, dec_deg: float, d25_arcmin
                        f"(< {settings.min_central_snr})")
 
     features = luminosity_features(clean, distance_cm, unit.cgs)
+    if not features["lum_sum"] > 0:   # light cannot sum to nothing: what the star removal left is not the galaxy
+        raise Rejected(f"the field's light sums to {features['lum_sum']:.3g} erg/s/Hz (<= 0) after the star removal: "
+                       "a removed star took more light than it had")
     # the floor (the sky's noise floor) where no star's model error exceeds the sky noise
     lo, hi = galaxy_range(clean, radius_px=r25_px, exclude=star_pixels,
                           exclude_min=star_settings.star_model_error * stars_light > cut.sky_sigma)
