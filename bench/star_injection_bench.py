@@ -62,11 +62,11 @@ from mlpipe.io.figure import save_figure
 from mlpipe.io.fits_image import Image, read_image
 from mlpipe.preprocess.errors import Rejected
 from mlpipe.preprocess.galaxy import PreprocessSettings, preprocess_galaxy
+from mlpipe.preprocess.noise import pixel_noise
 from mlpipe.preprocess.psf import PsfModel, radius_at_level
 from mlpipe.preprocess.stars import (
     STATUS_REPLACED,
     annulus_width_px,
-    pixel_noise,
     protected_pixels,
     replace_disc,
     replaced_pixels,

@@ -475,7 +475,8 @@ def test_fwhm_from_the_image_stars_when_the_header_has_none(config, listed):
 def test_fill_noise_follows_the_local_pixel_noise_on_a_bright_galaxy():
     """A patch on a bright galaxy, whose photon noise is 3 times the sky's, gets the noise of its
     annulus's pixel-to-pixel differences (blind to the galaxy's gradient), not the sky's."""
-    from mlpipe.preprocess.stars import pixel_noise, replace_disc
+    from mlpipe.preprocess.noise import pixel_noise
+    from mlpipe.preprocess.stars import replace_disc
     rng = np.random.default_rng(5)
     yy, xx = np.mgrid[:80, :80]
     bulge = 20.0 + 0.3 * (xx - 40) + 0.2 * (yy - 40)   # a gradient 5 times the noise per pixel

@@ -12,6 +12,7 @@ from scipy import ndimage
 
 from mlpipe.io.fits_image import Image, world_to_pixel
 from mlpipe.preprocess.errors import Rejected
+from mlpipe.preprocess.noise import pixel_noise
 
 
 @dataclass
@@ -39,15 +40,6 @@ ZERO_SKY_SIGMA = 5.0
 QUANTISED_ZERO_FRACTION = 0.01
 
 
-def _pixel_noise(values: np.ndarray) -> float:
-    """Robust pixel-to-pixel noise of a 2-D array's rows (NaN pairs left out)."""
-    diffs = (values[:, 1:] - values[:, :-1]).ravel()
-    diffs = diffs[np.isfinite(diffs)]
-    if diffs.size < 20:
-        return 0.0
-    return 1.4826 * float(np.median(np.abs(diffs - np.median(diffs)))) / np.sqrt(2.0)
-
-
 def missing_pixels(data: np.ndarray, *, min_zero_run_px: int) -> np.ndarray:
     """Pixels without data: NaN or infinite, or exact zeros where zero cannot be a value: every
     zero where the sky lies ZERO_SKY_SIGMA pixel-noise sigma or more from zero (the sky left
@@ -60,7 +52,7 @@ def missing_pixels(data: np.ndarray, *, min_zero_run_px: int) -> np.ndarray:
     if not zeros.any():
         return missing
     values = np.where(missing | zeros, np.nan, data)
-    noise = _pixel_noise(values)
+    noise = pixel_noise(values, np.isfinite(values), min_pairs=20)
     if noise > 0 and abs(float(np.nanpercentile(values, 25))) > ZERO_SKY_SIGMA * noise:
         return missing | zeros
     if min_zero_run_px > 0 and zeros.sum() >= min_zero_run_px:
@@ -183,9 +175,7 @@ def sky_level(cut: np.ndarray, finite: np.ndarray) -> tuple[float, float]:
     # the pixel-to-pixel noise, from neighbour differences: a star's halo or the galaxy's
     # gradient across the corners does not raise it
     quiet = border & (np.abs(np.where(finite, cut, median) - median) < 3.0 * clipped_sigma)
-    pairs = quiet[:, 1:] & quiet[:, :-1]
-    diffs = (cut[:, 1:] - cut[:, :-1])[pairs]
-    sigma = 1.4826 * float(np.median(np.abs(diffs - np.median(diffs)))) / np.sqrt(2.0)
+    sigma = pixel_noise(cut, quiet, min_pairs=1)
     if not sigma > 0:
         sigma = float(clipped_sigma)
     return float(median), float(min(sigma, clipped_sigma))

@@ -33,6 +33,7 @@ from photutils.utils.exceptions import NoDetectionsWarning
 from scipy import ndimage
 from scipy.optimize import lsq_linear
 
+from mlpipe.preprocess.noise import pixel_noise
 from mlpipe.preprocess.psf import PIXEL_STEP_PX, PsfModel, core_profile, halo_profile, psf_profile, radius_at_level, star_profile
 
 STATUS_REPLACED = "replaced"
@@ -156,17 +157,6 @@ def mirror_light(data: np.ndarray, *, x_px: np.ndarray, y_px: np.ndarray, centre
     out[~ok] = np.nan
     return out
 
-
-def pixel_noise(data: np.ndarray, mask: np.ndarray, *, min_pairs: int = 32) -> float:
-    """The pixel-to-pixel noise of ``data`` within ``mask`` (image units): 1.4826 times the
-    median absolute deviation of horizontal neighbour differences, over sqrt 2. Blind to smooth
-    gradients, which the scatter of the pixels themselves is not; 0 with fewer than ``min_pairs``
-    pairs."""
-    pair = mask[:, 1:] & mask[:, :-1]
-    d = (data[:, 1:] - data[:, :-1])[pair]
-    if d.size < min_pairs:
-        return 0.0
-    return float(1.4826 * np.median(np.abs(d - np.median(d))) / np.sqrt(2.0))
 
 
 def replace_disc(data: np.ndarray, *, x_px: float, y_px: float, radius_px: float, width_px: float,
