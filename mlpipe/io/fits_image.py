@@ -105,34 +105,33 @@ def read_image(path: str | Path) -> Image:
     try:
         with fits.open(path, memmap=False) as hdul:
             primary = hdul[0].header
-            planes, first = [], None
+            image, saw_plane = None, False
             for index, hdu in enumerate(hdul):
                 if str(hdu.header.get("EXTNAME", "")).strip().upper().startswith(AUXILIARY_EXTNAMES):
                     continue
                 data = _image_plane(hdu.data)
                 if data is None:
                     continue
+                saw_plane = True
                 header = hdu.header.copy() if index == 0 else _with_inherited(primary, hdu.header)
-                first = first or (data, header)
                 wcs = _celestial_wcs(header, path.name)
                 if wcs is not None:
-                    planes.append((np.asarray(data, dtype=np.float64), wcs, header))
+                    image = Image(np.asarray(data, dtype=np.float64), wcs, header)
                     break
     except ImageError:
         raise
     except Exception as err:  # astropy raises many types for truncated or corrupt files
         raise ImageError(f"unreadable FITS {path.name} (truncated or damaged?): {type(err).__name__}: {err}") from err
-    if not planes:
-        raise ImageError(f"no 2-D image in {path.name}" if first is None else f"no celestial WCS in {path.name}")
-    data, wcs, header = planes[0]
-    scales = proj_plane_pixel_scales(wcs.celestial) * 3600.0
+    if image is None:
+        raise ImageError(f"no celestial WCS in {path.name}" if saw_plane else f"no 2-D image in {path.name}")
+    scales = proj_plane_pixel_scales(image.wcs.celestial) * 3600.0
     if not (np.isfinite(scales).all() and (scales > 0).all()):
         raise ImageError(f"the WCS of {path.name} gives no finite pixel scale ({scales[0]:.4g} x {scales[1]:.4g} "
                          "arcsec)")
     if scales.max() > MAX_PIXEL_ASPECT * scales.min():
         raise ImageError(f"pixels of {path.name} are not square ({scales[0]:.4g} x {scales[1]:.4g} arcsec): "
                          "resample the image to square pixels")
-    return Image(data, wcs, header)
+    return image
 
 
 def world_to_pixel(wcs: WCS, *, ra_deg, dec_deg) -> tuple[np.ndarray, np.ndarray]:

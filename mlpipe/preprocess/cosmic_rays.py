@@ -34,12 +34,19 @@ def cosmic_ray_pixels(data: np.ndarray, *, sky_sigma: float, valid: np.ndarray |
     """(N_y, N_x) bool: the pixels of ``data`` (sky subtracted, any flux unit; ``sky_sigma`` in the
     same unit) that are cosmic rays or hot pixels by the module's criterion; ``valid``: pixels
     with data (the others are never flagged)."""
-    ordered = np.sort(_neighbours(data), axis=0)
+    # a hit stands COSMIC_RAY_CONTRAST sky sigma up at least: only those pixels' neighbours are sorted
+    candidates = data > COSMIC_RAY_CONTRAST * sky_sigma
+    if valid is not None:
+        candidates &= valid
+    sharp = np.zeros(data.shape, bool)
+    if not candidates.any():
+        return sharp
+    ordered = np.sort(_neighbours(data)[:, candidates], axis=0)
     median = 0.5 * (ordered[3] + ordered[4])
-    third_highest = ordered[-3]
-    sharp = (data - median > COSMIC_RAY_MIN_SIGMA * sky_sigma) & \
-        (data > COSMIC_RAY_CONTRAST * np.maximum(third_highest, sky_sigma))
-    return sharp if valid is None else sharp & valid
+    value = data[candidates]
+    sharp[candidates] = (value - median > COSMIC_RAY_MIN_SIGMA * sky_sigma) & \
+        (value > COSMIC_RAY_CONTRAST * np.maximum(ordered[-3], sky_sigma))
+    return sharp
 
 
 def replace_cosmic_rays(data: np.ndarray, flagged: np.ndarray) -> np.ndarray:

@@ -119,15 +119,13 @@ def image_unit(header, *, configured_unit: str, configured_zero_point_mag: float
     else:
         if configured_unit not in UNITS:
             raise ValueError(f"data.real.image_unit must be one of {UNITS}, not {configured_unit!r}")
-        zero_point = header_zero_point(header)
-        if zero_point is not None:   # a zero point says the image is in counts, whatever the default unit
-            return ImageUnit("counts", _zero_point_cgs(zero_point[0]), f"header {zero_point[1]}")
-        if configured_unit == "nanomaggies":
-            return ImageUnit("nanomaggies", NANOMAGGY_CGS, "config")
         name, source = "counts", "config"
     zero_point = header_zero_point(header)
-    if zero_point is not None:
-        return ImageUnit(name, _zero_point_cgs(zero_point[0]), f"{source}, zero point {zero_point[1]}")
+    if zero_point is not None:   # without BUNIT, a zero point says the image is in counts, whatever the default
+        return ImageUnit(name, _zero_point_cgs(zero_point[0]),
+                         f"{source}, zero point {zero_point[1]}" if text else f"header {zero_point[1]}")
+    if not text and configured_unit == "nanomaggies":
+        return ImageUnit("nanomaggies", NANOMAGGY_CGS, "config")
     if configured_zero_point_mag is None:
         raise Rejected("image in counts without a zero point: no MAGZP / PHOTZP / ZEROPT / FLUXMAG0 / FLUX20 in "
                        "the header and no data.real.image_zero_point_mag")
