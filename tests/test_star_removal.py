@@ -207,6 +207,7 @@ def _counts_cgs(zero_point_mag):
     ({"BUNIT": "JY/PIXEL"}, NANOMAGGY_CGS / 3.631e-6, "BUNIT"),   # FITS writers' upper case
     ({"BUNIT": "UJY"}, NANOMAGGY_CGS / 3.631, "BUNIT"),
     ({"BUNIT": "ct", "MAGZP": 28.0}, _counts_cgs(28.0), "BUNIT, zero point MAGZP"),
+    ({"BUNIT": "ADU", "MAGZP": 28.25, "MAGZERO": 28.27}, _counts_cgs(28.25), "BUNIT, zero point MAGZP"),  # agree
 ])
 def test_the_headers_unit_and_zero_point_win_over_the_configured_default(cards, expected, source):
     got = image_unit(fits.Header(cards), configured_unit="nanomaggies", configured_zero_point_mag=None)
@@ -223,6 +224,9 @@ def test_the_headers_unit_and_zero_point_win_over_the_configured_default(cards, 
     ({"BUNIT": "MJY"}, r"unknown image unit BUNIT = 'MJY'"),     # mega or milli: not guessed
     ({"BUNIT": "AB"}, r"unknown image unit BUNIT = 'AB'"),       # a magnitude system, not a pixel unit
     ({"BUNIT": "ADU", "MAGZPT": 25.0, "EXPTIME": 53.9}, r"counts without a zero point"),   # CASU's: per second
+    ({"BUNIT": "ADU", "MAGZP": 28.25, "FLUX20": 4000.0}, r"zero points disagree: MAGZP = 28.25 \(28.250 mag\), "
+                                                         r"FLUX20 = 4000.0 \(29.005 mag\)"),
+    ({"MAGZP": 28.25, "ZP": 24.0}, r"zero points disagree: MAGZP .*ZP = 24.0"),   # a per-second ZP beside it
 ])
 def test_an_image_whose_scale_is_unknown_is_rejected_naming_the_card(cards, message):
     with pytest.raises(Rejected, match=message):

@@ -24,6 +24,8 @@ ZERO_POINT_KEYS = ("MAGZP", "MAGZERO", "PHOTZP", "ZEROPT", "ZEROPNT", "ZP")
 #: header keys giving the counts of a source of a fixed magnitude: FLUXMAG0 (magnitude 0, LSST /
 #: HSC) and FLUX20 (magnitude 20, SDSS fpC frames)
 FLUX_AT_MAGNITUDE_KEYS = {"FLUXMAG0": 0.0, "FLUX20": 20.0}
+#: mag: header zero points further apart than this reject the galaxy (5 % in flux)
+ZERO_POINT_TOLERANCE_MAG = 0.05
 UNITS = ("nanomaggies", "counts")
 #: a per-pixel suffix of BUNIT ("nanomaggy/pixel", "ADU per pixel"): the pixel's own unit
 _PER_PIXEL = re.compile(r"\s*((/|\bper\b)\s*(pixel|pix|px)s?|\s(pixel|pix|px)(\^|\*\*)?-1)\s*$", flags=re.IGNORECASE)
@@ -57,22 +59,36 @@ def _header_number(value) -> float | None:
 
 def header_zero_point(header) -> tuple[float, str] | None:
     """The header's AB zero point (magnitude of one count) and the key that gave it, or None
-    where the header has no zero-point key. A key present with a value that is no magnitude in
-    (0, 50) (text, NaN, 0, 99, ...) rejects the galaxy, naming the key: the image's scale is
-    then unknown, and a default would be silently wrong."""
-    unusable = []
+    where the header has no zero-point key.
+
+    Every key of :data:`ZERO_POINT_KEYS` and :data:`FLUX_AT_MAGNITUDE_KEYS` is read; the first usable
+    one is returned. Usable keys that disagree by more than :data:`ZERO_POINT_TOLERANCE_MAG` reject
+    the galaxy, naming them: which one describes the pixels is then unknown. Keys whose value is no
+    magnitude in (0, 50) (text, NaN, 0, 99, ...) are passed over beside a usable one (placeholders)
+    and reject the galaxy where they are all there is: the image's scale is then unknown, and a
+    default would be silently wrong."""
+    usable, unusable = [], []
     for key in ZERO_POINT_KEYS:
         if key in header:
             value = _header_number(header[key])
             if value is not None and math.isfinite(value) and 0 < value < 50:
-                return value, key
-            unusable.append(f"{key} = {header[key]!r}")
+                usable.append((value, key))
+            else:
+                unusable.append(f"{key} = {header[key]!r}")
     for key, magnitude in FLUX_AT_MAGNITUDE_KEYS.items():
         if key in header:
             value = _header_number(header[key])
             if value is not None and math.isfinite(value) and value > 0:
-                return magnitude + 2.5 * math.log10(value), key
-            unusable.append(f"{key} = {header[key]!r}")
+                usable.append((magnitude + 2.5 * math.log10(value), key))
+            else:
+                unusable.append(f"{key} = {header[key]!r}")
+    if usable:
+        values = [value for value, _ in usable]
+        if max(values) - min(values) > ZERO_POINT_TOLERANCE_MAG:
+            listed = ", ".join(f"{key} = {header[key]!r} ({value:.3f} mag)" for value, key in usable)
+            raise Rejected(f"the header's zero points disagree: {listed} (more than {ZERO_POINT_TOLERANCE_MAG} mag "
+                           "apart; keep the one that describes the pixels)")
+        return usable[0]
     if unusable:
         raise Rejected(f"the header's zero point is unusable: {', '.join(unusable)} (a magnitude in (0, 50), or "
                        "counts > 0 for FLUXMAG0 / FLUX20)")
