@@ -24,6 +24,14 @@ include: "rules/evaluate.smk"
 include: "rules/predict.smk"
 
 
+# Under a cluster profile these run on the submitting host, not as jobs: each takes about a second
+# and little memory at any sample size (a list of the image stores' rows; the report's text).
+localrules:
+    all,
+    index_image_stores,
+    report,
+
+
 rule all:
     default_target: True
     input:
