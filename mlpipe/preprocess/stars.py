@@ -158,7 +158,6 @@ def mirror_light(data: np.ndarray, *, x_px: np.ndarray, y_px: np.ndarray, centre
     return out
 
 
-
 def replace_disc(data: np.ndarray, *, x_px: float, y_px: float, radius_px: float, width_px: float,
                  noise_sigma: float, rng: np.random.Generator, valid: np.ndarray | None = None,
                  wings: Callable[[np.ndarray], np.ndarray] | None = None, halo_radius_px: float = 0.0,

@@ -57,6 +57,17 @@ def _header_number(value) -> float | None:
     return None
 
 
+def _card_zero_point(value, *, flux_magnitude: float | None) -> float | None:
+    """A header card as an AB zero point (mag), or None where it is unusable: a magnitude in (0, 50)
+    where ``flux_magnitude`` is None, else counts > 0 of a source of magnitude ``flux_magnitude``."""
+    number = _header_number(value)
+    if number is None or not math.isfinite(number):
+        return None
+    if flux_magnitude is None:
+        return number if 0 < number < 50 else None
+    return flux_magnitude + 2.5 * math.log10(number) if number > 0 else None
+
+
 def header_zero_point(header) -> tuple[float, str] | None:
     """The header's AB zero point (magnitude of one count) and the key that gave it, or None
     where the header has no zero-point key.
@@ -68,20 +79,13 @@ def header_zero_point(header) -> tuple[float, str] | None:
     and reject the galaxy where they are all there is: the image's scale is then unknown, and a
     default would be silently wrong."""
     usable, unusable = [], []
-    for key in ZERO_POINT_KEYS:
+    for key, flux_magnitude in [(key, None) for key in ZERO_POINT_KEYS] + list(FLUX_AT_MAGNITUDE_KEYS.items()):
         if key in header:
-            value = _header_number(header[key])
-            if value is not None and math.isfinite(value) and 0 < value < 50:
+            value = _card_zero_point(header[key], flux_magnitude=flux_magnitude)
+            if value is None:
+                unusable.append(f"{key} = {header[key]!r}")
+            else:
                 usable.append((value, key))
-            else:
-                unusable.append(f"{key} = {header[key]!r}")
-    for key, magnitude in FLUX_AT_MAGNITUDE_KEYS.items():
-        if key in header:
-            value = _header_number(header[key])
-            if value is not None and math.isfinite(value) and value > 0:
-                usable.append((magnitude + 2.5 * math.log10(value), key))
-            else:
-                unusable.append(f"{key} = {header[key]!r}")
     if usable:
         values = [value for value, _ in usable]
         if max(values) - min(values) > ZERO_POINT_TOLERANCE_MAG:
