@@ -41,10 +41,10 @@ def _wcs():
     return tan_wcs(RA, DEC, ((SIZE + 1) / 2.0, (SIZE + 1) / 2.0), SCALE)
 
 
-def _process(data, config, *, header=None, wcs=None, stars=None):
+def _process(data, config, *, header=None, wcs=None, stars=None, d25_arcmin=D25):
     settings = PreprocessSettings.from_config(config["preprocess"])
     image = Image(np.asarray(data, float), wcs or _wcs(), header or fits.Header({"BUNIT": "nanomaggy"}))
-    return preprocess_galaxy(image, ra_deg=RA, dec_deg=DEC, d25_arcmin=D25,
+    return preprocess_galaxy(image, ra_deg=RA, dec_deg=DEC, d25_arcmin=d25_arcmin,
                              stars=pd.DataFrame(columns=["ra", "dec", "psfMag_g"]) if stars is None else stars,
                              distance_cm=3e26, sizes=[64], settings=settings, rng=np.random.default_rng(0))
 
@@ -295,6 +295,48 @@ def test_a_saturated_star_at_the_fields_edge_is_removed_even_when_its_listed_cen
     result = _process(np.minimum(_noisy() + star, 40.0), config, stars=listed)
     assert result.features["stars_replaced"] == 1
     assert result.features["lum_sum"] == pytest.approx(_process(_noisy(), config).features["lum_sum"], rel=0.03)
+
+
+#: a field 110 px across in the 128 px image: 9 px of image around it on each side
+SMALL_D25 = 110 * SCALE / 60 / 1.125
+FIELD_EDGE_PX = (SIZE - 1) / 2 + 55
+
+
+def _star_with_halo(x_px, y_px, flux):
+    """A star as the PSF model draws it: a Moffat core and 5 % of its flux in a wide halo."""
+    star = galsim.Moffat(beta=3.5, fwhm=1.4, flux=0.95 * flux) + galsim.Moffat(beta=2.0, fwhm=6 * 1.4, flux=0.05 * flux)
+    return star.drawImage(nx=SIZE, ny=SIZE, scale=SCALE, offset=(x_px - (SIZE - 1) / 2, y_px - (SIZE - 1) / 2)).array
+
+
+def _listed(x_px, y_px):
+    ra, dec = _wcs().all_pix2world(x_px, y_px, 0)
+    return pd.DataFrame({"ra": [float(ra)], "dec": [float(dec)], "psfMag_g": [np.nan]})
+
+
+@pytest.mark.parametrize("x_px", [FIELD_EDGE_PX + 5.0, SIZE - 1 + 6.0],
+                         ids=["in the image around the field", "off the image"])
+def test_a_saturated_star_centred_outside_the_field_is_removed_from_the_light_it_sends_in(config, x_px):
+    """Its core and halo reach into the field: left there (as an unlisted star), they add tens of
+    per cent to the luminosity; centred on the image around the field it is fitted there, centred
+    off the image it is fitted on its wings alone."""
+    y_px = (SIZE - 1) / 2 + 20.0
+    data = np.minimum(_noisy() + _star_with_halo(x_px, y_px, 3e4), 40.0)
+    reference = _process(_noisy(), config, d25_arcmin=SMALL_D25).features["lum_sum"]
+    left_in = _process(data, config, d25_arcmin=SMALL_D25, stars=_listed(-500.0, -500.0)).features["lum_sum"]
+    assert left_in > 1.1 * reference
+    result = _process(data, config, d25_arcmin=SMALL_D25, stars=_listed(x_px, y_px))
+    assert [r.status for r in result.stars] == ["replaced"]
+    assert result.features["lum_sum"] == pytest.approx(reference, rel=0.03)
+
+
+def test_a_listed_star_off_the_image_that_sends_no_light_in_changes_nothing(config):
+    """Listed just beyond the image's edge where nothing shines: no flux is fitted to its wings
+    (the galaxy's own light is left out of the fit), and the field is as without it."""
+    alone = _process(_noisy(), config, d25_arcmin=SMALL_D25)
+    result = _process(_noisy(), config, d25_arcmin=SMALL_D25, stars=_listed(SIZE - 1 + 5.0, (SIZE - 1) / 2))
+    assert [r.status for r in result.stars] == ["not found"]
+    assert result.features["lum_sum"] == alone.features["lum_sum"]
+    np.testing.assert_array_equal(result.images[64], alone.images[64])
 
 
 def test_a_field_whose_light_sums_to_nothing_is_rejected(config):

@@ -109,6 +109,67 @@ def test_listed_knot_on_galaxy_centre_is_kept(config):
     assert records[0].status == "galaxy nucleus" and np.array_equal(clean, image)
 
 
+def _galaxy_with_star_near_centre(offset_fwhm: float, star_flux: float):
+    """A bulge + disc galaxy (~750 nanomaggies) and a star (Moffat core and 5 % halo, not
+    saturated) ``offset_fwhm`` FWHM from its centre, with sky noise; the star's listed position."""
+    c = (SIZE - 1) / 2.0
+    psf = galsim.Moffat(beta=3.5, fwhm=FWHM)
+    gal = galsim.Convolve(galsim.DeVaucouleurs(half_light_radius=1.5, flux=150.0)
+                          + galsim.Exponential(half_light_radius=8.0, flux=600.0).shear(q=0.7, beta=20 * galsim.degrees),
+                          psf)
+    galaxy = gal.drawImage(nx=SIZE, ny=SIZE, scale=SCALE).array
+    xy = (c + offset_fwhm * FWHM / SCALE * np.cos(0.6), c + offset_fwhm * FWHM / SCALE * np.sin(0.6))
+    star = (galsim.Moffat(beta=3.5, fwhm=FWHM, flux=0.95 * star_flux)
+            + galsim.Moffat(beta=2.0, fwhm=6 * FWHM, flux=0.05 * star_flux)).drawImage(
+        nx=SIZE, ny=SIZE, scale=SCALE, offset=(xy[0] - c, xy[1] - c)).array
+    noise = np.random.default_rng(11).normal(0, SIGMA, (SIZE, SIZE))
+    return galaxy + noise, galaxy + star + noise, xy
+
+
+def _preprocess_listed(image, config, *, star_xy=None, star_mag=np.nan):
+    stars = pd.DataFrame(columns=["ra", "dec", "psfMag_g"])
+    if star_xy is not None:
+        ra, dec = image.wcs.celestial.all_pix2world(star_xy[0], star_xy[1], 0)
+        stars = pd.DataFrame({"ra": [float(ra)], "dec": [float(dec)], "psfMag_g": [star_mag]})
+    return preprocess_galaxy(image, ra_deg=150.0, dec_deg=2.0, d25_arcmin=SIZE * SCALE / 60 / 1.125, stars=stars,
+                             distance_cm=3e26, sizes=[32], settings=PreprocessSettings.from_config(config["preprocess"]),
+                             rng=np.random.default_rng(0))
+
+
+def test_a_listed_star_in_the_nucleus_zone_but_off_the_nucleus_is_removed(config):
+    """A star twice the galaxy's light 1.5 FWHM from its centre: within the protected zone
+    (``nucleus_protect_fwhm``), where the brightest central peak is the star's, yet clear of the
+    nucleus. It is removed by its model (the zone's pixels are not replaced), its surroundings
+    taken for the galaxy's symmetric light; left in, it would triple the luminosity."""
+    plain, with_star, xy = _galaxy_with_star_near_centre(1.5, 1500.0)
+    reference = _preprocess_listed(_image(plain), config).features["lum_sum"]
+    got = _preprocess_listed(_image(with_star), config, star_xy=xy, star_mag=22.5 - 2.5 * np.log10(1500.0))
+    assert [r.status for r in got.stars] == [STATUS_REPLACED]
+    assert got.features["lum_sum"] == pytest.approx(reference, rel=0.05)
+
+
+@pytest.mark.parametrize(("star_flux", "listed_flux", "outcome"), [
+    (300.0, 300.0, "rejected"),              # 0.4 times the galaxy's light: it cannot be counted as the galaxy's
+    (30.0, 30.0, "kept"),                    # 4 %: the nucleus, as before
+    (300.0, None, "kept"),                   # no magnitude: the image alone cannot tell it from the nucleus
+], ids=["bright", "faint", "no magnitude"])
+def test_a_listed_star_on_the_nucleus_is_kept_unless_its_magnitude_says_it_outshines_it(config, star_flux,
+                                                                                      listed_flux, outcome):
+    """Half a FWHM from the centre a star and the nucleus cannot be told apart: the listed star is
+    taken for the nucleus, unless its catalogue magnitude makes it more than a tenth of the galaxy's
+    light, which would then be counted as the galaxy's."""
+    _, with_star, xy = _galaxy_with_star_near_centre(0.5, star_flux)
+    mag = np.nan if listed_flux is None else 22.5 - 2.5 * np.log10(listed_flux)
+    image = _image(with_star, BUNIT="nanomaggy")
+    if outcome == "rejected":
+        with pytest.raises(Rejected, match=r"a listed star \(psfMag_g = 16\.31\) lies on the nucleus, 0\.7 arcsec "
+                                           r"\(0\.5 FWHM\) from the centre.* 0\.4\d? times the galaxy's light"):
+            _preprocess_listed(image, config, star_xy=xy, star_mag=mag)
+    else:
+        got = _preprocess_listed(image, config, star_xy=xy, star_mag=mag)
+        assert [r.status for r in got.stars] == ["galaxy nucleus"]
+
+
 def test_hot_pixel_and_outer_star_do_not_set_the_scale():
     yy, xx = np.mgrid[:100, :100]
     data = 5.0 * np.exp(-np.hypot(xx - 49.5, yy - 49.5) / 6.0)

@@ -10,11 +10,13 @@ import numpy as np
 import pandas as pd
 from scipy import ndimage
 
+from mlpipe import physics
 from mlpipe.io.fits_image import Image, world_to_pixel
 from mlpipe.preprocess.cosmic_rays import cosmic_ray_pixels, replace_cosmic_rays
-from mlpipe.preprocess.cutout import cut_field_of_view, sky_level
+from mlpipe.preprocess.cutout import Cutout, cut_field_of_view, sky_level
 from mlpipe.preprocess.errors import Rejected
 from mlpipe.preprocess.features import log_image_features, luminosity_features
+from mlpipe.preprocess.margin import field_with_margin, margin_px, record_in_field, stars_reaching_field
 from mlpipe.preprocess.psf import header_fwhm_arcsec, measure_fwhm_px
 from mlpipe.preprocess.resize import resize
 from mlpipe.preprocess.saturation import clear_saturation, saturated_plateaus, unlisted_saturated_cores
@@ -27,8 +29,11 @@ from mlpipe.preprocess.scaling import (
     within_radius,
 )
 from mlpipe.preprocess.stars import (
+    NUCLEUS_MATCH_FWHM,
     SATURATED_MIN_PIXELS,
     STATUS_GALAXY,
+    STATUS_NUCLEUS,
+    STATUS_OUTSIDE,
     STATUS_REPLACED,
     StarRecord,
     StarSettings,
@@ -162,6 +167,34 @@ def star_light_share(clean: np.ndarray, star_pixels: np.ndarray, *, radius_px: f
 OVERSUBTRACTED_LIGHT_FRACTION = 0.5
 
 
+#: a listed star taken for the nucleus (within NUCLEUS_MATCH_FWHM of the centre, where the two
+#: cannot be told apart) may hold at most this share of the galaxy's light within D25 by its
+#: catalogue magnitude: a brighter one would be counted as the galaxy's
+NUCLEUS_STAR_MAX_LIGHT_FRACTION = 0.1
+
+
+def _check_no_bright_star_on_nucleus(clean: np.ndarray, records: list[StarRecord], *, unit: ImageUnit,
+                                     r25_px: float, fwhm_px: float, pixel_scale_arcsec: float) -> None:
+    """Reject the galaxy where a listed star taken for its nucleus is, by its catalogue magnitude
+    (``psfMag_g``, AB), brighter than NUCLEUS_STAR_MAX_LIGHT_FRACTION of the galaxy's light within
+    D25 (``r25_px``: the light in ``clean``, image units ``unit``, less the star's): its light
+    cannot be told from the nucleus's, and left in it would be counted as the galaxy's. A star
+    without a magnitude is the nucleus, as the image alone cannot say otherwise."""
+    n = clean.shape[0]
+    light = float(np.clip(np.where(within_radius(clean.shape, radius_px=r25_px), clean, 0.0), 0.0, None).sum())
+    for rec in records:
+        if rec.status != STATUS_NUCLEUS or not np.isfinite(rec.mag):
+            continue
+        star = physics.AB_ZERO_POINT_CGS * 10.0 ** (-0.4 * float(rec.mag)) / unit.cgs
+        galaxy = light - star
+        if star > NUCLEUS_STAR_MAX_LIGHT_FRACTION * galaxy:
+            offset = np.hypot(rec.x - (n - 1) / 2.0, rec.y - (n - 1) / 2.0)
+            raise Rejected(f"a listed star (psfMag_g = {rec.mag:.2f}) lies on the nucleus, {offset * pixel_scale_arcsec:.1f} "
+                           f"arcsec ({offset / fwhm_px:.1f} FWHM) from the centre, where it cannot be told from the "
+                           f"galaxy, and holds {star / galaxy if galaxy > 0 else np.inf:.2g} times the galaxy's light "
+                           f"within D25 (> {NUCLEUS_STAR_MAX_LIGHT_FRACTION})")
+
+
 def _check_not_oversubtracted(clean: np.ndarray, stars_light: np.ndarray, *, handled: np.ndarray,
                               r25_px: float, sky_sigma: float) -> None:
     """Reject the galaxy where the removed stars' models took more light than the stars had: the
@@ -179,6 +212,60 @@ def _check_not_oversubtracted(clean: np.ndarray, stars_light: np.ndarray, *, han
         raise Rejected(f"a removed star's model does not fit it: where its light was, what is left sums to "
                        f"{left / galaxy if galaxy > 0 else -np.inf:.2g} times the galaxy's light within D25 (its "
                        "wings were over-subtracted)")
+
+
+def _remove_stars(image: Image, cut: Cutout, data: np.ndarray, *, star_xy: np.ndarray, star_mag: np.ndarray,
+                  fwhm_px: float, r25_px: float, from_catalogue: bool, settings: PreprocessSettings,
+                  rng: np.random.Generator, fill_noise: bool) -> tuple[np.ndarray, list[StarRecord]]:
+    """The field ``data`` freed of its stars (``subtract_stars``), and a record per candidate: the
+    listed stars (``star_xy`` (N, 2) px in the field's frame; those outside it too), then, from a
+    catalogue, the saturated cores no listed star explains. Where a listed star centred outside
+    the field reaches into it (``stars_reaching_field``), the stars are removed on the field with
+    a margin of the image around it (``field_with_margin``), and the result is cut back."""
+    star_settings = settings.stars
+    n = data.shape[0]
+    on_field = np.all((star_xy >= 0) & (star_xy < n), axis=1) if len(star_xy) else np.zeros(0, bool)
+    reaching = np.zeros(len(star_xy), bool)
+    if from_catalogue and (~on_field).any():
+        reaching = stars_reaching_field(image.data, star_xy=star_xy, side_px=n, x0_px=cut.x0, y0_px=cut.y0,
+                                        sky=cut.sky, sky_sigma=cut.sky_sigma, fwhm_px=fwhm_px, settings=star_settings)
+    margin = margin_px(fwhm_px=fwhm_px, settings=star_settings) if reaching.any() else 0
+    if margin:
+        work, valid = field_with_margin(image.data, field=data, field_missing=cut.missing, x0_px=cut.x0,
+                                        y0_px=cut.y0, margin_px=margin, sky=cut.sky,
+                                        min_zero_run_px=settings.min_zero_run_px)
+    else:
+        work, valid = data, ~cut.missing
+    used = on_field | reaching
+    xy, mag = star_xy[used] + margin, star_mag[used]
+    if from_catalogue:
+        unlisted = unlisted_saturated_cores(work, listed_xy=xy, sky_sigma=cut.sky_sigma, fwhm_px=fwhm_px)
+        xy = np.vstack([xy, unlisted])
+        mag = np.concatenate([mag, np.full(len(unlisted), np.nan)])
+    centre = ((n - 1) / 2.0 + margin, (n - 1) / 2.0 + margin)
+    protect = [centre]
+    peak = brightest_peak(data, fwhm_px=fwhm_px, within_px=2.0 * fwhm_px) if len(xy) else None
+    if peak is not None:
+        peak = (peak[0] + margin, peak[1] + margin)
+        # the brightest central peak is a listed star's, not the nucleus, when the star lies on it
+        # and away from the galaxy's centre
+        near = NUCLEUS_MATCH_FWHM * fwhm_px
+        on_star = from_catalogue and len(xy) and bool(np.any(
+            (np.hypot(xy[:, 0] - peak[0], xy[:, 1] - peak[1]) < near)
+            & (np.hypot(xy[:, 0] - centre[0], xy[:, 1] - centre[1]) >= near)))
+        if not on_star:
+            protect.append(peak)
+    clean, removed = subtract_stars(work, star_xy=xy, star_mag=mag, sky_sigma=cut.sky_sigma, fwhm_px=fwhm_px,
+                                    protect_xy=protect, settings=star_settings, rng=rng,
+                                    from_catalogue=from_catalogue, valid=valid, fill_noise=fill_noise,
+                                    galaxy_radius_px=r25_px)
+    if margin:
+        clean = clean[margin:margin + n, margin:margin + n]
+        removed = [record_in_field(rec, margin_px=margin, side_px=n) for rec in removed]
+    records = [StarRecord(x, y, m, STATUS_OUTSIDE) for (x, y), m in zip(star_xy, star_mag)]
+    for k, i in enumerate(np.flatnonzero(used)):
+        records[i] = removed[k]
+    return clean, records + removed[int(used.sum()):]
 
 
 def preprocess_galaxy(image: Image, *, ra_deg: float, dec_deg: float, d25_arcmin: float,
@@ -219,17 +306,9 @@ def preprocess_galaxy(image: Image, *, ra_deg: float, dec_deg: float, d25_arcmin
         star_xy = found
     fwhm_arcsec = fwhm_px * cut.pixel_scale_arcsec
     star_mag = stars["psfMag_g"].to_numpy() if len(stars) else np.full(len(star_xy), np.nan)
-    if from_catalogue:
-        unlisted = unlisted_saturated_cores(data, listed_xy=star_xy, sky_sigma=cut.sky_sigma, fwhm_px=fwhm_px)
-        star_xy = np.vstack([star_xy, unlisted])
-        star_mag = np.concatenate([star_mag, np.full(len(unlisted), np.nan)])
-    protect = [centre]
-    peak = brightest_peak(data, fwhm_px=fwhm_px, within_px=2.0 * fwhm_px) if len(star_xy) else None
-    if peak is not None:
-        protect.append(peak)
-    clean, records = subtract_stars(data, star_xy=star_xy, star_mag=star_mag, sky_sigma=cut.sky_sigma,
-                                    fwhm_px=fwhm_px, protect_xy=protect, settings=star_settings, rng=rng,
-                                    from_catalogue=from_catalogue, valid=~cut.missing, fill_noise=fill_noise)
+    clean, records = _remove_stars(image, cut, data, star_xy=star_xy, star_mag=star_mag, fwhm_px=fwhm_px,
+                                   r25_px=r25_px, from_catalogue=from_catalogue, settings=settings, rng=rng,
+                                   fill_noise=fill_noise)
     sky = cut.sky
     if any(r.status == STATUS_REPLACED for r in records):
         # a bright star's halo in the corners raised the sky measured there: measured again on
@@ -245,6 +324,8 @@ def preprocess_galaxy(image: Image, *, ra_deg: float, dec_deg: float, d25_arcmin
     # not the galaxy's: left out of the scaling; when they (and the replaced pixels) hold most of
     # the galaxy's light, the image shows the star's removal rather than the galaxy
     stars_light = star_light(clean.shape, records)
+    _check_no_bright_star_on_nucleus(clean, records, unit=unit, r25_px=r25_px, fwhm_px=fwhm_px,
+                                     pixel_scale_arcsec=cut.pixel_scale_arcsec)
     _check_not_oversubtracted(clean, stars_light, handled=replaced_pixels(clean.shape, records) | cut.missing,
                               r25_px=r25_px, sky_sigma=cut.sky_sigma)
     star_pixels = star_settings.star_model_error * stars_light > np.maximum(np.abs(clean), cut.sky_sigma)

@@ -59,6 +59,15 @@ def image_reader(images_dir: str | Path, image_index: Mapping[int, str] | None) 
 STAR_SEARCH_FOV_FRACTION = 0.75
 
 
+def star_search_radius_arcsec(*, d25_arcmin: float, settings: PreprocessSettings) -> float:
+    """Radius (arcsec) around a galaxy within which the catalogue's stars are handed to its
+    preprocessing: the field's corners, and beyond them the margin where a star centred outside the
+    field may still reach into it (``max_mask_radius_fwhm`` FWHM, for FWHMs up to twice
+    ``psf_fwhm_arcsec``: a measured FWHM is used up to twice the configured one)."""
+    margin = settings.stars.max_mask_radius_fwhm * 2.0 * settings.psf_fwhm_arcsec
+    return STAR_SEARCH_FOV_FRACTION * settings.fov_d25 * d25_arcmin * 60.0 + margin
+
+
 @dataclass
 class _ShardContent:
     """What the galaxies of a shard give, in shard order: the store's rows and the rejects."""
@@ -92,7 +101,7 @@ class _ShardContent:
 
 def _process_galaxies(shard: pd.DataFrame, *, read: Callable[[int], Image], stars: pd.DataFrame,
                       distances_cm: np.ndarray, sizes: list[int], settings: PreprocessSettings, seed: int,
-                      fov_d25: float, n_figure: int) -> _ShardContent:
+                      n_figure: int) -> _ShardContent:
     """Preprocess each galaxy of the shard; one that fails is a reject with its reason."""
     content = _ShardContent(sizes)
     # ids from their own int64 column: a row Series of an all-numeric table is float64, which
@@ -104,7 +113,7 @@ def _process_galaxies(shard: pd.DataFrame, *, read: Callable[[int], Image], star
             t0 = time.perf_counter()
             image = read(objid)
             t1 = time.perf_counter()
-            radius_arcsec = STAR_SEARCH_FOV_FRACTION * fov_d25 * gal["d25_arcmin"] * 60.0
+            radius_arcsec = star_search_radius_arcsec(d25_arcmin=float(gal["d25_arcmin"]), settings=settings)
             result = preprocess_galaxy(image, ra_deg=float(gal["ra"]), dec_deg=float(gal["dec"]),
                                        d25_arcmin=float(gal["d25_arcmin"]),
                                        stars=stars_within(stars, gal["ra"], gal["dec"], radius_arcsec),
@@ -170,7 +179,7 @@ def process_shard(shard_csv: str | Path, *, images_dir: str | Path, stars_csv: s
     read = image_reader(images_dir, image_index) if len(shard) else None   # an empty shard needs no folder
     content = _process_galaxies(shard, read=read, stars=stars,
                                 distances_cm=distances, sizes=sizes, settings=settings, seed=preprocess_cfg["seed"],
-                                fov_d25=preprocess_cfg["fov_d25"], n_figure=n_figure)
+                                n_figure=n_figure)
     rejects = pd.DataFrame(content.rejects, columns=["objid", "reason"])
     attrs = {"config": dict(preprocess_cfg), "cosmology": dict(cosmo_cfg), "sizes": list(sizes),
              "store_version": STORE_VERSION,

@@ -39,11 +39,17 @@ from mlpipe.preprocess.psf import PIXEL_STEP_PX, PsfModel, core_profile, halo_pr
 STATUS_REPLACED = "replaced"
 STATUS_GALAXY = "galaxy structure"
 STATUS_NUCLEUS = "galaxy nucleus"
+STATUS_OUTSIDE = "outside"   # centred outside the field, its light not reaching in
 #: a saturated core: at least this many connected pixels at one value, this many sky sigma up
 SATURATED_MIN_PIXELS = 6
 SATURATED_MIN_SIGMA = 100.0
 #: a listed star the finder misses is still replaced when its PSF flux has this S/N
 LISTED_MIN_SNR = 3.0
+#: a listed star within this many FWHM of the galaxy's centre (or of its brightest central peak)
+#: is the galaxy's nucleus: the two cannot be told apart there. One further out, even within the
+#: protected zone (``nucleus_protect_fwhm``), is a star and removed by its model (the zone's pixels
+#: are never replaced)
+NUCLEUS_MATCH_FWHM = 1.0
 #: the broader alternative a point source must beat: FWHM x this
 EXTENDED_FWHM_RATIO = 1.5
 #: the shapes a bright star's halo fit tries (the best fitting is its model): FWHM x these (core
@@ -210,7 +216,8 @@ def replace_disc(data: np.ndarray, *, x_px: float, y_px: float, radius_px: float
     if model is not None:
         scale = 1.0 if light is not None else _wing_scale(block, r=r, dx=xx - x_px, dy=yy - y_px,
                                                           radius_px=radius_px, width_px=width_px, wings=wings,
-                                                          sky_sigma=sky_sigma)
+                                                          sky_sigma=sky_sigma,
+                                                          valid=None if valid is None else valid[ys:ye, xs:xe])
         modelled = ((r > radius_px) & (r <= reach)) | ((r <= radius_px) & ~inner)
         block[modelled] -= scale * model[modelled]
     ring = ((r > radius_px) & (r <= r_out)) | ((r <= radius_px) & ~inner & ~kept)
@@ -274,12 +281,15 @@ def _ring_plane(block: np.ndarray, *, ring: np.ndarray, xx: np.ndarray, yy: np.n
 
 
 def _wing_scale(block: np.ndarray, *, r: np.ndarray, dx: np.ndarray, dy: np.ndarray, radius_px: float,
-                width_px: float, wings: Callable[[np.ndarray], np.ndarray], sky_sigma: float | None) -> float:
+                width_px: float, wings: Callable[[np.ndarray], np.ndarray], sky_sigma: float | None,
+                valid: np.ndarray | None = None) -> float:
     """How much of the star model the data outside the replaced disc hold: the model's amplitude
     fitted with a plane over two annulus widths, within [0, 1.5], where the model's wings there
     are bright enough to measure it to ~10 % (else 1). A real star whose wings are fainter than
     the model is then not over-subtracted (which leaves a dark ring and fill)."""
     zone = (r > radius_px) & (r <= radius_px + 2.0 * width_px)
+    if valid is not None:   # pixels without data hold 0, not the star's wings
+        zone &= valid
     if sky_sigma is None or zone.sum() < 20:
         return 1.0
     model = wings(r[zone])
@@ -365,7 +375,7 @@ class PointFit:
 
 def fit_halo(data: np.ndarray, *, x_px: float, y_px: float, fwhm_px: float, sky_sigma: float, psf: PsfModel,
              first: PointFit, max_radius_px: float, saturated_level: float | None = None,
-             galaxy_xy: tuple[float, float] | None = None) -> PointFit:
+             galaxy_xy: tuple[float, float] | None = None, valid: np.ndarray | None = None) -> PointFit:
     """Refit a bright star with the core's and the halo's fluxes free (over a plane), out to
     where the model's halo drops to the sky noise: real halos differ from star to star and
     from the model. Where that reaches the galaxy's centre ``galaxy_xy`` (a star on the bulge),
@@ -374,7 +384,7 @@ def fit_halo(data: np.ndarray, *, x_px: float, y_px: float, fwhm_px: float, sky_
     cannot do, and is not handed to the star's halo (subtracting that would erase galaxy light);
     there only the star's total flux is free, its halo keeping the model's share (the broad halo
     nearly cancels against its counterpart, so the data hardly constrain it). Returns ``first``
-    unchanged when the halo is not detectable or the fit fails."""
+    unchanged when the halo is not detectable or the fit fails. Only ``valid`` pixels are fitted."""
     halo_model = psf.halo_fraction * first.flux
     r_halo = radius_at_level(flux=halo_model, level=sky_sigma, fwhm_px=fwhm_px, model=psf,
                              max_radius_px=max_radius_px, halo_flux=halo_model)
@@ -387,6 +397,8 @@ def fit_halo(data: np.ndarray, *, x_px: float, y_px: float, fwhm_px: float, sky_
     r = np.hypot(xx - x_px, yy - y_px)
     values = data[ys:ye, xs:xe].astype(float)
     use = r <= r_halo
+    if valid is not None:   # pixels without data (off the image) hold 0, not the star's light
+        use &= valid[ys:ye, xs:xe]
     if saturated_level is not None:
         use &= values < saturated_level
     # every 2nd pixel beyond 3 FWHM: the halo is smooth and the fit stays cheap
@@ -450,9 +462,11 @@ def fit_halo(data: np.ndarray, *, x_px: float, y_px: float, fwhm_px: float, sky_
 
 
 def fit_point_source(data: np.ndarray, *, x_px: float, y_px: float, fwhm_px: float, sky_sigma: float,
-                     psf: PsfModel, saturated_level: float | None = None) -> PointFit:
+                     psf: PsfModel, saturated_level: float | None = None,
+                     valid: np.ndarray | None = None) -> PointFit:
     """Least-squares PSF flux over a plane, within 2 FWHM (beyond the saturated core, which is
-    left out), and how much better the PSF fits than a source EXTENDED_FWHM_RATIO times broader."""
+    left out; ``valid`` pixels only), and how much better the PSF fits than a source
+    EXTENDED_FWHM_RATIO times broader."""
     n_y, n_x = data.shape
     r_fit = 2.0 * fwhm_px
     if saturated_level is not None:
@@ -464,6 +478,8 @@ def fit_point_source(data: np.ndarray, *, x_px: float, y_px: float, fwhm_px: flo
     r = np.hypot(xx - x_px, yy - y_px)
     use = r <= r_fit
     values = data[ys:ye, xs:xe]
+    if valid is not None:
+        use &= valid[ys:ye, xs:xe]
     if saturated_level is not None:
         use &= values < saturated_level
     if use.sum() < 8:
@@ -479,14 +495,76 @@ def fit_point_source(data: np.ndarray, *, x_px: float, y_px: float, fwhm_px: flo
                     background_max=float(coeffs[1] + np.hypot(coeffs[2], coeffs[3])))
 
 
+#: a listed star centred where the image has no data (off its edge) is removed when its wings
+#: give its flux with at least this S/N
+WINGS_MIN_SNR = 5.0
+
+
+def fit_wings(data: np.ndarray, *, x_px: float, y_px: float, fwhm_px: float, sky_sigma: float, psf: PsfModel,
+              valid: np.ndarray, reach_px: float, exclude: np.ndarray | None = None) -> PointFit:
+    """The light of a star centred at (x, y) where ``data`` has no data (off the image's edge),
+    from its wings alone: its core's and its halo's fluxes over a constant, fitted to the ``valid``
+    pixels within ``reach_px`` that are not ``exclude``d (the galaxy) nor on a saturated plateau
+    (its clipped core reaching in), for each of the star shapes ``fit_halo`` tries (the best
+    fitting is kept), with one 3-sigma clipping pass (other sources). A total flux below
+    WINGS_MIN_SNR times its noise (from ``sky_sigma``), or fewer than 20 pixels, gives flux 0."""
+    n_y, n_x = data.shape
+    xs, xe = max(int(np.floor(x_px - reach_px)), 0), min(int(np.ceil(x_px + reach_px)) + 1, n_x)
+    ys, ye = max(int(np.floor(y_px - reach_px)), 0), min(int(np.ceil(y_px + reach_px)) + 1, n_y)
+    if xe <= xs or ye <= ys:
+        return PointFit(0.0, 0.0, 0.0)
+    yy, xx = np.mgrid[ys:ye, xs:xe]
+    r = np.hypot(xx - x_px, yy - y_px)
+    values = data[ys:ye, xs:xe]
+    use = valid[ys:ye, xs:xe] & (r <= reach_px)
+    if exclude is not None:
+        use &= ~exclude[ys:ye, xs:xe]
+    if use.sum() < 20:
+        return PointFit(0.0, 0.0, 0.0)
+    top = float(values[use].max())
+    if top > SATURATED_MIN_SIGMA * sky_sigma and np.sum(values[use] == top) >= SATURATED_MIN_PIXELS:
+        use &= values < top
+    r_use, target = r[use], values[use]
+    best = None
+    for scale in CORE_FWHM_SCALES:
+        halo = halo_profile(r_use, fwhm_px=scale * fwhm_px, model=psf)
+        for beta in (psf.core_beta + d for d in CORE_BETA_STEPS):
+            core = core_profile(r_use, fwhm_px=scale * fwhm_px, model=replace(psf, core_beta=beta))
+            design = np.column_stack([core, halo, np.ones_like(core)])
+            coeffs, *_ = np.linalg.lstsq(design, target, rcond=None)
+            resid = target - design @ coeffs
+            good = np.abs(resid) < 3.0 * max(1.4826 * float(np.median(np.abs(resid))), sky_sigma)
+            if 20 <= good.sum() < good.size:
+                coeffs, *_ = np.linalg.lstsq(design[good], target[good], rcond=None)
+            if not (np.isfinite(coeffs).all() and coeffs[0] > 0 and coeffs[1] >= 0):
+                continue
+            rss = float(np.sum((target[good] - design[good] @ coeffs) ** 2))
+            if best is None or rss < best[0]:
+                best = (rss, coeffs, design[good], scale * fwhm_px, beta)
+    if best is None:
+        return PointFit(0.0, 0.0, 0.0)
+    _, coeffs, design, core_fwhm, core_beta = best
+    # the noise of the total flux: var(c + h) from the fit's covariance
+    try:
+        cov = np.linalg.inv(design.T @ design) * sky_sigma**2
+    except np.linalg.LinAlgError:
+        return PointFit(0.0, 0.0, 0.0)
+    total = float(coeffs[0] + coeffs[1])
+    noise = float(np.sqrt(max(cov[0, 0] + cov[1, 1] + 2.0 * cov[0, 1], 0.0)))
+    if not total >= WINGS_MIN_SNR * noise:
+        return PointFit(0.0, 0.0, 0.0)
+    return PointFit(total, float(coeffs[2]), 0.0, float(coeffs[1]), None, core_fwhm, core_beta)
+
+
 def refine_saturated_centre(data: np.ndarray, *, x_px: float, y_px: float, fwhm_px: float, psf: PsfModel,
-                            saturated_level: float, iterations: int = 3) -> tuple[float, float]:
+                            saturated_level: float, iterations: int = 3,
+                            valid: np.ndarray | None = None) -> tuple[float, float]:
     """The centre (px) of a saturated star fitted on the unclipped pixels around its core.
 
     The mean of the clipped pixels is the centre only to a fraction of a pixel, and a bright star's
     model misplaced by 0.2 px leaves ~20 % of its light 3 px from it. The PSF model and its shifts
     (finite differences) are fitted over a plane out to 3 FWHM beyond the clipped core; the shift
-    is applied and the fit repeated. Moves by at most 1 px from (``x_px``, ``y_px``)."""
+    is applied and the fit repeated (``valid`` pixels only). Moves by at most 1 px from (``x_px``, ``y_px``)."""
     n_y, n_x = data.shape
     core = np.sqrt(np.sum(data >= saturated_level) / np.pi)
     r_fit = core + 3.0 * fwhm_px
@@ -494,10 +572,11 @@ def refine_saturated_centre(data: np.ndarray, *, x_px: float, y_px: float, fwhm_
     ys, ye = max(int(np.floor(y_px - r_fit)), 0), min(int(np.ceil(y_px + r_fit)) + 1, n_y)
     yy, xx = np.mgrid[ys:ye, xs:xe]
     values = data[ys:ye, xs:xe]
+    on_data = valid[ys:ye, xs:xe] if valid is not None else True
     h = PIXEL_STEP_PX
     x, y = x_px, y_px
     for _ in range(iterations):
-        use = (np.hypot(xx - x, yy - y) <= r_fit) & (values < saturated_level)
+        use = (np.hypot(xx - x, yy - y) <= r_fit) & (values < saturated_level) & on_data
         if use.sum() < 20:
             break
         px, py = xx[use] - x, yy[use] - y
@@ -542,14 +621,20 @@ def _locate(stamp: np.ndarray, *, x_px: float, y_px: float, search_px: float, sk
 def subtract_stars(data: np.ndarray, *, star_xy: np.ndarray, star_mag: np.ndarray, sky_sigma: float,
                    fwhm_px: float, protect_xy: list[tuple[float, float]], settings: StarSettings,
                    rng: np.random.Generator, from_catalogue: bool = True,
-                   valid: np.ndarray | None = None, fill_noise: bool = True) -> tuple[np.ndarray, list[StarRecord]]:
+                   valid: np.ndarray | None = None, fill_noise: bool = True,
+                   galaxy_radius_px: float = 0.0) -> tuple[np.ndarray, list[StarRecord]]:
     """Return a star-subtracted copy of ``data`` (N_y, N_x; sky-subtracted image units) and what
     happened to each candidate at ``star_xy`` (N, 2; pixels).
 
-    ``protect_xy``: the galaxy's centre and brightest peak, never replaced. ``from_catalogue``:
+    ``protect_xy``: the galaxy's centre and brightest peak: no pixel within ``nucleus_protect_fwhm``
+    FWHM of them is replaced; a listed star within NUCLEUS_MATCH_FWHM of them (a candidate found in
+    the image: within ``nucleus_protect_fwhm``) is taken for the nucleus. ``from_catalogue``:
     the candidates are catalogue stars (False: peaks found in the image, which must also prove
     to be stars against the galaxy's light). ``fill_noise=False`` leaves the replaced pixels
-    noise-free (the injection benchmark measures the replacement's flux with it)."""
+    noise-free (the injection benchmark measures the replacement's flux with it). A listed star
+    centred on pixels that are not ``valid`` (off the image) is fitted on its wings
+    (``fit_wings``), leaving out the galaxy within ``galaxy_radius_px`` of the first of
+    ``protect_xy``."""
     out = data.copy()
     records: list[StarRecord] = []
     n_y, n_x = data.shape
@@ -558,8 +643,11 @@ def subtract_stars(data: np.ndarray, *, star_xy: np.ndarray, star_mag: np.ndarra
     protect = settings.nucleus_protect_fwhm * fwhm_px
     finder = _finder(sky_sigma=sky_sigma, fwhm_px=fwhm_px, settings=settings)
 
+    # a listed star is the nucleus only on it; a candidate found in the image anywhere in the zone
+    nucleus_radius = NUCLEUS_MATCH_FWHM * fwhm_px if from_catalogue else protect
+
     def protected(x: float, y: float) -> bool:
-        return any(np.hypot(x - px, y - py) < protect for px, py in protect_xy)
+        return any(np.hypot(x - px, y - py) < nucleus_radius for px, py in protect_xy)
 
     keep = protected_pixels(data.shape, protect_xy=protect_xy, radius_px=protect)
 
@@ -571,10 +659,17 @@ def subtract_stars(data: np.ndarray, *, star_xy: np.ndarray, star_mag: np.ndarra
     for i in order:
         (x, y), mag = star_xy[i], star_mag[i]
         if not (0 <= x < n_x and 0 <= y < n_y):
-            records_by_index[i] = StarRecord(x, y, mag, "outside")
+            records_by_index[i] = StarRecord(x, y, mag, STATUS_OUTSIDE)
             continue
         if protected(x, y):
             records_by_index[i] = StarRecord(x, y, mag, STATUS_NUCLEUS)
+            continue
+        if from_catalogue and valid is not None and not valid[min(int(round(y)), n_y - 1), min(int(round(x)), n_x - 1)]:
+            # centred where the image has no data (off its edge): only its wings can be fitted
+            records_by_index[i] = _remove_by_wings(out, x_px=x, y_px=y, mag=mag, sky_sigma=sky_sigma,
+                                                   fwhm_px=fwhm_px, settings=settings, valid=valid, keep=keep,
+                                                   galaxy_xy=protect_xy[0] if protect_xy else None,
+                                                   galaxy_radius_px=galaxy_radius_px, rng=rng, fill_noise=fill_noise)
             continue
         xs, ys = max(int(x) - half, 0), max(int(y) - half, 0)
         stamp = out[ys:min(int(y) + half + 1, n_y), xs:min(int(x) + half + 1, n_x)]
@@ -587,7 +682,8 @@ def subtract_stars(data: np.ndarray, *, star_xy: np.ndarray, star_mag: np.ndarra
             located = (x - xs, y - ys, bool(near))
         if located is None and from_catalogue:
             # a faint listed star the finder misses: fitted at its listed position instead
-            fit = fit_point_source(out, x_px=x, y_px=y, fwhm_px=fwhm_px, sky_sigma=sky_sigma, psf=settings.psf)
+            fit = fit_point_source(out, x_px=x, y_px=y, fwhm_px=fwhm_px, sky_sigma=sky_sigma, psf=settings.psf,
+                                   valid=valid)
             if fit.flux >= LISTED_MIN_SNR * sky_sigma * _noise_area_sqrt(fwhm_px, settings.psf):
                 located = (x - xs, y - ys, False)
         if located is None:
@@ -600,35 +696,40 @@ def subtract_stars(data: np.ndarray, *, star_xy: np.ndarray, star_mag: np.ndarra
         level = float(out[int(round(sy)), int(round(sx))]) if saturated else None
         if saturated:
             sx, sy = refine_saturated_centre(out, x_px=sx, y_px=sy, fwhm_px=fwhm_px, psf=settings.psf,
-                                             saturated_level=level)
+                                             saturated_level=level, valid=valid)
         if not from_catalogue:
             # judged on the image less the brighter stars' fitted light, not on their replaced
             # discs: a knot that a bright star's disc kept (its light over the star's) stands
             # alone on the disc's fill and would fit the PSF
             judged = fit_point_source(judged_on, x_px=sx, y_px=sy, fwhm_px=fwhm_px, sky_sigma=sky_sigma,
-                                      psf=settings.psf, saturated_level=level)
+                                      psf=settings.psf, saturated_level=level, valid=valid)
             if not _is_star(judged, fwhm_px=fwhm_px, sky_sigma=sky_sigma, settings=settings, saturated=saturated):
                 records_by_index[i] = StarRecord(sx, sy, mag, STATUS_GALAXY, 0.0, judged.flux)
                 continue
         fit = fit_point_source(out, x_px=sx, y_px=sy, fwhm_px=fwhm_px, sky_sigma=sky_sigma,
-                               psf=settings.psf, saturated_level=level)
+                               psf=settings.psf, saturated_level=level, valid=valid)
         fit = fit_halo(out, x_px=sx, y_px=sy, fwhm_px=fwhm_px, sky_sigma=sky_sigma, psf=settings.psf, first=fit,
                        max_radius_px=settings.max_mask_radius_fwhm * fwhm_px, saturated_level=level,
-                       galaxy_xy=protect_xy[-1] if protect_xy else None)
+                       galaxy_xy=protect_xy[-1] if protect_xy else None, valid=valid)
         radius, halo = star_radii(flux=fit.flux, sky_sigma=sky_sigma, fwhm_px=fwhm_px, settings=settings,
                                   saturated_px=np.sqrt(np.sum(stamp >= level) / np.pi) if saturated else 0.0,
                                   halo_flux=fit.halo_flux)
         wings = _wings(fit, fwhm_px=fwhm_px, psf=settings.psf)
+        # a star within the nucleus zone lies on the bulge whether or not its halo fit was taken
+        # against the counterparts: its surroundings are the galaxy's symmetric light, not its wings
+        bulge_xy = fit.mirror_xy
+        if bulge_xy is None and protect_xy and np.hypot(sx - protect_xy[-1][0], sy - protect_xy[-1][1]) < protect:
+            bulge_xy = tuple(protect_xy[-1])
         radius = residual_radius(out, x_px=sx, y_px=sy, radius_px=radius, wings=wings,
                                  level=settings.halo_threshold_sigma * sky_sigma,
                                  max_radius_px=min(2.0 * radius, settings.max_mask_radius_fwhm * fwhm_px),
-                                 mirror_xy=fit.mirror_xy)
+                                 mirror_xy=bulge_xy)
         halo = max(halo, radius)
         # the replaced pixels come from their counterparts about the centre only where the disc
         # reaches the nucleus zone (the bulge's curvature); further out a plane follows the
         # galaxy, where a counterpart may be another star or a knot
-        on_bulge = fit.mirror_xy is not None and np.hypot(sx - fit.mirror_xy[0], sy - fit.mirror_xy[1]) < radius + protect
-        mirror_xy = fit.mirror_xy if on_bulge else None
+        on_bulge = bulge_xy is not None and np.hypot(sx - bulge_xy[0], sy - bulge_xy[1]) < radius + protect
+        mirror_xy = bulge_xy if on_bulge else None
         replaced = replace_disc(out, x_px=sx, y_px=sy, radius_px=radius,
                      width_px=annulus_width_px(radius_px=radius, fwhm_px=fwhm_px),
                      noise_sigma=sky_sigma if fill_noise else 0.0, rng=rng, valid=valid,
@@ -642,6 +743,40 @@ def subtract_stars(data: np.ndarray, *, star_xy: np.ndarray, star_mag: np.ndarra
             add_star_light(judged_on, records_by_index[i], scale=-1.0)
     records = [records_by_index[i] for i in range(len(star_xy))]
     return out, records
+
+
+def _remove_by_wings(out: np.ndarray, *, x_px: float, y_px: float, mag: float, sky_sigma: float, fwhm_px: float,
+                     settings: StarSettings, valid: np.ndarray, keep: np.ndarray,
+                     galaxy_xy: tuple[float, float] | None, galaxy_radius_px: float,
+                     rng: np.random.Generator, fill_noise: bool) -> StarRecord:
+    """Fit a listed star centred where ``out`` has no data on its wings (``fit_wings``, out to
+    ``max_mask_radius_fwhm`` FWHM, the galaxy left out) and remove it from ``out`` in place as any
+    other star: its disc replaced where it reaches valid pixels, its model subtracted beyond."""
+    exclude = None
+    if galaxy_xy is not None and galaxy_radius_px > 0:
+        exclude = protected_pixels(out.shape, protect_xy=[galaxy_xy], radius_px=galaxy_radius_px)
+    reach = settings.max_mask_radius_fwhm * fwhm_px
+    fit = fit_wings(out, x_px=x_px, y_px=y_px, fwhm_px=fwhm_px, sky_sigma=sky_sigma, psf=settings.psf, valid=valid,
+                    reach_px=reach, exclude=exclude)
+    if not fit.flux > 0:
+        return StarRecord(x_px, y_px, mag, "not found")
+    # its clipped core reaching in: replaced out to 2 FWHM beyond its farthest clipped pixel
+    labels, flat = _plateaus(out, sky_sigma=sky_sigma)
+    yy, xx = np.nonzero(flat)
+    r_flat = np.hypot(xx - x_px, yy - y_px)
+    near = r_flat <= reach
+    saturated = bool(near.any())
+    level = float(out[yy[near], xx[near]].min()) if saturated else None
+    radius, halo = star_radii(flux=fit.flux, sky_sigma=sky_sigma, fwhm_px=fwhm_px, settings=settings,
+                              saturated_px=float(r_flat[near].max()) if saturated else 0.0)
+    wings = _wings(fit, fwhm_px=fwhm_px, psf=settings.psf)
+    replaced = replace_disc(out, x_px=x_px, y_px=y_px, radius_px=radius,
+                            width_px=annulus_width_px(radius_px=radius, fwhm_px=fwhm_px),
+                            noise_sigma=sky_sigma if fill_noise else 0.0, rng=rng, valid=valid, wings=wings,
+                            halo_radius_px=halo, sky_sigma=sky_sigma,
+                            core_radius_px=settings.mask_radius_fwhm * fwhm_px,
+                            keep=((keep & (out < level)) if saturated else keep) | ~valid)
+    return StarRecord(x_px, y_px, mag, STATUS_REPLACED, radius, fit.flux, saturated, halo, None, wings, replaced)
 
 
 def star_light(shape: tuple[int, int], records: list[StarRecord]) -> np.ndarray:

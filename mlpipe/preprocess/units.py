@@ -7,12 +7,11 @@ import math
 import re
 from dataclasses import dataclass
 
+from mlpipe import physics
 from mlpipe.preprocess.errors import Rejected
 
 #: erg s^-1 cm^-2 Hz^-1 per nanomaggy (AB zero point 3631 Jy)
 NANOMAGGY_CGS = 3.631e-29
-#: erg s^-1 cm^-2 Hz^-1 of an AB magnitude 0 source
-AB_ZERO_CGS = 3.631e-20
 #: BUNIT spellings of each unit (compared in lower case, after a per-pixel suffix is dropped)
 NANOMAGGY_NAMES = ("nanomaggy", "nanomaggies", "nmgy", "nanomaggys")
 COUNT_NAMES = ("adu", "adus", "count", "counts", "ct", "cts", "dn", "data number", "data numbers")
@@ -40,7 +39,7 @@ class ImageUnit:
 
 
 def _zero_point_cgs(zero_point_mag: float) -> float:
-    return AB_ZERO_CGS * 10.0 ** (-0.4 * zero_point_mag)
+    return physics.AB_ZERO_POINT_CGS * 10.0 ** (-0.4 * zero_point_mag)
 
 
 def _header_number(value) -> float | None:

@@ -1,0 +1,97 @@
+"""Stars centred outside the field of view whose light reaches into it: a bright star's wings and
+halo, or a saturated star's core just beyond the edge, add light the galaxy does not have (a
+saturated star 12 px beyond the edge of a 180 px field triples its luminosity) and raise the sky
+measured in the field's corners. Such stars are removed on the field together with a margin of
+the image around it, and the result is cut back to the field."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+
+from mlpipe.preprocess.cutout import missing_pixels
+from mlpipe.preprocess.psf import psf_profile
+from mlpipe.preprocess.stars import StarRecord, StarSettings, saturated_cores
+
+
+def margin_px(*, fwhm_px: float, settings: StarSettings) -> int:
+    """Width (px) of the image around the field searched for stars that reach into it: the largest
+    replaced radius a star may have (``max_mask_radius_fwhm`` FWHM)."""
+    return int(np.ceil(settings.max_mask_radius_fwhm * fwhm_px))
+
+
+def stars_reaching_field(image_data: np.ndarray, *, star_xy: np.ndarray, side_px: int, x0_px: int, y0_px: int,
+                         sky: float, sky_sigma: float, fwhm_px: float, settings: StarSettings) -> np.ndarray:
+    """(N,) bool: the listed stars centred outside the field (``star_xy``: (N, 2) px in the field's
+    frame, whose corner lies at (``x0_px``, ``y0_px``) of ``image_data``, the whole image) within
+    ``margin_px`` of its edge whose light may reach it at ``halo_threshold_sigma`` sky sigma:
+    centred off the image or on missing pixels (only their wings can tell: fitted there), on a
+    saturated core, or with a peak pixel (``image_data`` less ``sky``) whose PSF-model star is that
+    bright at the field's nearest pixel."""
+    margin = margin_px(fwhm_px=fwhm_px, settings=settings)
+    x, y = star_xy[:, 0], star_xy[:, 1]
+    # distance (px) from each star to the nearest pixel of the field
+    gap = np.hypot(np.clip(np.maximum(-x, x - (side_px - 1)), 0.0, None),
+                   np.clip(np.maximum(-y, y - (side_px - 1)), 0.0, None))
+    candidate = (gap > 0) & (gap <= margin)
+    reaching = np.zeros(len(star_xy), bool)
+    peak_per_flux = float(psf_profile(0.0, fwhm_px=fwhm_px, model=settings.psf))
+    level = settings.halo_threshold_sigma * sky_sigma
+    n_y, n_x = image_data.shape
+    half = max(int(np.ceil(fwhm_px)), 1)
+    for i in np.flatnonzero(candidate):
+        ix, iy = int(round(x[i] + x0_px)), int(round(y[i] + y0_px))
+        if not (0 <= ix < n_x and 0 <= iy < n_y):
+            reaching[i] = True
+            continue
+        box = image_data[max(iy - half, 0):iy + half + 1, max(ix - half, 0):ix + half + 1] - sky
+        if not np.isfinite(box).all() or box.size == 0:
+            reaching[i] = True
+            continue
+        peak = float(box.max())
+        if peak > 0 and (peak / peak_per_flux) * float(psf_profile(gap[i], fwhm_px=fwhm_px, model=settings.psf)) > level:
+            reaching[i] = True
+        elif len(saturated_cores(box, sky_sigma=sky_sigma)):
+            reaching[i] = True
+    return reaching
+
+
+def field_with_margin(image_data: np.ndarray, *, field: np.ndarray, field_missing: np.ndarray, x0_px: int,
+                      y0_px: int, margin_px: int, sky: float, min_zero_run_px: int) -> tuple[np.ndarray, np.ndarray]:
+    """The field (``field``: sky-subtracted, its missing pixels ``field_missing``) inside a margin of
+    ``margin_px`` of the image around it, sky-subtracted with the field's ``sky``: (side + 2 margin)
+    square, and its valid pixels (False off the image and on missing pixels, which hold 0)."""
+    side = field.shape[0]
+    full = side + 2 * margin_px
+    ys, xs = y0_px - margin_px, x0_px - margin_px
+    raw = np.full((full, full), np.nan)
+    n_y, n_x = image_data.shape
+    cy0, cx0 = max(ys, 0), max(xs, 0)
+    cy1, cx1 = min(ys + full, n_y), min(xs + full, n_x)
+    if cy1 > cy0 and cx1 > cx0:
+        raw[cy0 - ys:cy1 - ys, cx0 - xs:cx1 - xs] = image_data[cy0:cy1, cx0:cx1]
+    valid = ~missing_pixels(raw, min_zero_run_px=min_zero_run_px)
+    work = np.where(valid, raw - sky, 0.0)
+    inner = (slice(margin_px, margin_px + side), slice(margin_px, margin_px + side))
+    work[inner] = field
+    valid[inner] = ~field_missing
+    return work, valid
+
+
+def record_in_field(rec: StarRecord, *, margin_px: int, side_px: int) -> StarRecord:
+    """A star's record made on the field with its margin, in the field's own frame (the replaced
+    pixels cut to the field)."""
+    shifted = replace(rec, x=rec.x - margin_px, y=rec.y - margin_px,
+                      mirror_xy=None if rec.mirror_xy is None else (rec.mirror_xy[0] - margin_px,
+                                                                    rec.mirror_xy[1] - margin_px))
+    if rec.replaced is None:
+        return shifted
+    rows, cols, mask = rec.replaced
+    r0, r1 = rows.start - margin_px, rows.stop - margin_px
+    c0, c1 = cols.start - margin_px, cols.stop - margin_px
+    a0, a1 = max(r0, 0), min(r1, side_px)
+    b0, b1 = max(c0, 0), min(c1, side_px)
+    if a1 <= a0 or b1 <= b0:
+        return replace(shifted, replaced=(slice(0, 0), slice(0, 0), np.zeros((0, 0), bool)))
+    return replace(shifted, replaced=(slice(a0, a1), slice(b0, b1), mask[a0 - r0:a1 - r0, b0 - c0:b1 - c0]))
