@@ -3,6 +3,7 @@ frames, and pixels no sky holds (exact zeros, cosmic rays, saturated bleed trail
 correctly or rejected with its reason."""
 
 import galsim
+import h5py
 import numpy as np
 import pandas as pd
 import pytest
@@ -10,7 +11,8 @@ from astropy.coordinates import SkyCoord
 from astropy.io import fits
 from astropy.wcs import WCS
 
-from mlpipe.io.fits_image import Image, ImageError, galaxy_image_path, read_image, tan_wcs
+from mlpipe.io.fits_image import Image, ImageError, galaxy_image_path, read_image, tan_wcs, write_image
+from mlpipe.io.store import read_table
 from mlpipe.io.validation import InputError
 from mlpipe.preprocess.cosmic_rays import cosmic_ray_pixels
 from mlpipe.preprocess.cutout import cut_field_of_view, missing_pixels
@@ -327,6 +329,26 @@ def test_a_saturated_star_centred_outside_the_field_is_removed_from_the_light_it
     result = _process(data, config, d25_arcmin=SMALL_D25, stars=_listed(x_px, y_px))
     assert [r.status for r in result.stars] == ["replaced"]
     assert result.features["lum_sum"] == pytest.approx(reference, rel=0.03)
+
+
+def test_a_shard_hands_on_the_stars_beyond_the_fields_corners_that_reach_into_it(tmp_path, config):
+    """The catalogue's stars are looked up out to the margin where a star centred outside the field
+    may still reach into it: a saturated star off the image 15 px beyond the field's edge, 86 px
+    from the galaxy (beyond 0.75 of the field's side), is removed in the shard's store."""
+    x_px, y_px = SIZE - 1 + 6.0, (SIZE - 1) / 2 + 50.0
+    data = np.minimum(_noisy() + _star_with_halo(x_px, y_px, 3e4), 40.0)
+    (tmp_path / "images").mkdir()
+    write_image(data, _wcs(), tmp_path / "images" / "1.fits", {"BUNIT": "nanomaggy"})
+    pd.DataFrame({"objid": [1], "ra": [RA], "dec": [DEC], "z": [0.05], "d25_arcmin": [SMALL_D25],
+                  "pixel_kpc": [0.4]}).to_csv(tmp_path / "shard.csv", index=False)
+    _listed(x_px, y_px).to_csv(tmp_path / "stars.csv", index=False)
+    rejects, _ = process_shard(tmp_path / "shard.csv", images_dir=tmp_path / "images", stars_csv=tmp_path / "stars.csv",
+                               sizes=[32], preprocess_cfg=config["preprocess"], cosmo_cfg=config["cosmology"],
+                               out_path=tmp_path / "s.h5")
+    assert rejects.empty
+    with h5py.File(tmp_path / "s.h5") as store:
+        stars = read_table(store, "stars")
+    assert list(stars["status"].astype(str)) == ["replaced"]
 
 
 def test_a_listed_star_off_the_image_that_sends_no_light_in_changes_nothing(config):

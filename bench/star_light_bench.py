@@ -1,0 +1,168 @@
+"""How much star light the luminosity keeps: stars centred outside the field and stars on the nucleus.
+
+    python bench/star_light_bench.py real ../shared/real/sdss_cutouts
+    python bench/star_light_bench.py mock results
+
+``real``: into each real SDSS cut-out of at least 120 px, whose field is set to 0.7 of its side
+(so that the image reaches 0.15 of the side beyond the field on each side), one listed star at a
+time is injected with the PSF model (core and halo) at the image's FWHM as the pipeline finds it,
+at a random height within the field and along x: in the image around the field (halfway and 80 %
+of the way to the image's edge), just beyond the field's edge (1.5 px), and centred off the
+image (8 and 25 px beyond its edge). Brightness: no star (only listed: nothing may change), a
+star at 1 % of the saturation level, and saturated stars of unclipped peak 3x and 30x the clip
+(10^4 sky sigma above the sky). Listed without a magnitude. Reported: the field's luminosity
+(``lum_sum``) over that of the same image without the star, per position and brightness.
+
+``mock``: every galaxy of a mock run's image stores (``results/images/shard-*.h5``) is rendered
+again without its stars (same galaxy, knots and noise) and preprocessed without a catalogue; its
+luminosity is the reference for the stored one, preprocessed with its listed stars. Reported:
+the distribution of |log10(stored / reference)|, the galaxies beyond 0.05 dex, and the rejections
+(the store's ``rejects``) with the reference's ratio for the rejected.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from star_injection_bench import SATURATION_SIGMA, draw_star  # noqa: E402
+
+from mlpipe import physics  # noqa: E402
+from mlpipe.config import load  # noqa: E402
+from mlpipe.io.fits_image import Image, read_image  # noqa: E402
+from mlpipe.preprocess.errors import Rejected  # noqa: E402
+from mlpipe.preprocess.galaxy import PreprocessSettings, preprocess_galaxy  # noqa: E402
+
+NO_STARS = pd.DataFrame({"ra": [], "dec": [], "psfMag_g": []})
+FIELD_FRACTION = 0.7
+BRIGHTNESS = {"none": 0.0, "1 % of the clip": 0.01, "sat x3": 3.0, "sat x30": 30.0}
+
+
+def _run(image: Image, settings: PreprocessSettings, radec, d25_arcmin: float, stars=NO_STARS,
+         distance_cm: float = 3e26) -> float:
+    return preprocess_galaxy(image, ra_deg=radec[0], dec_deg=radec[1], d25_arcmin=d25_arcmin, stars=stars,
+                             distance_cm=distance_cm, sizes=[32], settings=settings, rng=np.random.default_rng(0),
+                             fill_noise=False).features["lum_sum"]
+
+
+def bench_real(folder: Path, cfg: dict) -> pd.DataFrame:
+    settings = PreprocessSettings.from_config(copy.deepcopy(cfg["preprocess"]), image_unit="counts",
+                                              image_zero_point_mag=28.0)
+    rows = []
+    for path in sorted(folder.glob("*.fits")):
+        image = read_image(path)
+        n_y, n_x = image.data.shape
+        if min(n_x, n_y) < 120:
+            continue
+        ra, dec = image.wcs.celestial.all_pix2world((n_x - 1) / 2, (n_y - 1) / 2, 0)
+        radec = (float(ra), float(dec))
+        half = FIELD_FRACTION * min(n_x, n_y) / 2
+        d25 = 2 * half * 0.396 / 60 / settings.fov_d25
+        base = preprocess_galaxy(image, ra_deg=radec[0], dec_deg=radec[1], d25_arcmin=d25, stars=NO_STARS,
+                                 distance_cm=3e26, sizes=[32], settings=settings, rng=np.random.default_rng(0),
+                                 fill_noise=False)
+        sigma, sky = base.features["sky_sigma"], base.features["sky"]
+        fwhm_px = base.features["psf_fwhm_arcsec"] / 0.396
+        peak_per_flux = float(draw_star((41, 41), x=20, y=20, flux=1.0, fwhm_px=fwhm_px,
+                                        psf=settings.stars.psf).max())
+        cx, cy = (n_x - 1) / 2, (n_y - 1) / 2
+        edge = cx + half
+        rng = np.random.default_rng(int(path.stem) % 2**32)
+        for label, k in BRIGHTNESS.items():
+            flux = k * SATURATION_SIGMA * sigma / peak_per_flux
+            for where, x in (("image around the field, 1/2 way", edge + 0.5 * (n_x - 1 - edge)),
+                             ("image around the field, 4/5 way", edge + 0.8 * (n_x - 1 - edge)),
+                             ("1.5 px beyond the field", edge + 1.5),
+                             ("8 px off the image", n_x - 1 + 8.0), ("25 px off the image", n_x - 1 + 25.0)):
+                y = cy + rng.uniform(-0.9, 0.9) * half
+                star = draw_star((n_y, n_x), x=x, y=y, flux=flux, fwhm_px=fwhm_px, psf=settings.stars.psf) if k else 0.0
+                data = np.minimum(image.data + star, sky + SATURATION_SIGMA * sigma)
+                sra, sdec = image.wcs.celestial.all_pix2world(x, y, 0)
+                listed = pd.DataFrame({"ra": [float(sra)], "dec": [float(sdec)], "psfMag_g": [np.nan]})
+                row = {"objid": path.stem, "brightness": label, "where": where}
+                try:
+                    row["ratio"] = _run(Image(data, image.wcs, image.header), settings, radec, d25,
+                                        listed) / base.features["lum_sum"]
+                except Rejected as err:
+                    row["rejected"] = str(err)
+                rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def bench_mock(results: Path, cfg: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
+    import h5py
+
+    from mlpipe.mock.render import render_galaxy
+
+    settings = PreprocessSettings.from_config(cfg["preprocess"])
+    cosmo = physics.cosmology(cfg["cosmology"]["H0"], cfg["cosmology"]["Om0"])
+    sample = pd.read_csv(results / "catalog" / "sample.csv").set_index("objid")
+    truth = pd.read_csv(results / "mock" / "truth.csv").set_index("objid")
+    stored, rejects = [], []
+    for store in sorted((results / "images").glob("shard-*.h5")):
+        with h5py.File(store) as f:
+            stored.append(pd.Series(f["features/lum_sum"][()], index=f["objid"][()]))
+            reasons = [r.decode() if isinstance(r, bytes) else str(r) for r in f["rejects/reason"][()]]
+            rejects.append(pd.Series(reasons, index=f["rejects/objid"][()], dtype=object))
+    lum = pd.concat(stored)
+    rejected = pd.concat(rejects) if rejects else pd.Series(dtype=object)
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for objid in list(lum.index) + list(rejected.index):
+            gal = truth.loc[int(objid)].copy()
+            gal["objid"] = int(objid)
+            path = str(Path(tmp) / "g.fits")
+            render_galaxy(gal, NO_STARS, cfg["mock"], path)
+            row = sample.loc[int(objid)]
+            distance = float(physics.luminosity_distance_cm(np.array([row["z"]]), cosmo)[0])
+            try:
+                reference = _run(read_image(path), settings, (row["ra"], row["dec"]), float(row["d25_arcmin"]),
+                                 distance_cm=distance)
+            except Rejected:
+                continue
+            rows.append({"objid": int(objid), "stored_over_star_free": lum.get(objid, np.nan) / reference,
+                         "rejected": rejected.get(objid, "")})
+    return pd.DataFrame(rows), rejected
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("kind", choices=["real", "mock"])
+    ap.add_argument("path", help="the real cut-outs' folder, or a mock run's results/ folder")
+    ap.add_argument("--config", default="workflow_config.yaml")
+    args = ap.parse_args(argv)
+    cfg = load(args.config)
+    pd.set_option("display.width", 200)
+    if args.kind == "real":
+        df = bench_real(Path(args.path), cfg)
+        if "rejected" not in df:
+            df["rejected"] = np.nan
+        table = df.groupby(["brightness", "where"], sort=False).agg(
+            n=("objid", "size"), min=("ratio", "min"), median=("ratio", "median"), max=("ratio", "max"),
+            rejected=("rejected", lambda r: int(r.notna().sum())))
+        print(table.round(3).to_markdown())
+        off = (df["ratio"] - 1).abs()
+        print(f"\n{len(df)} runs on {df['objid'].nunique()} cut-outs: off by more than 10 %: {int((off > 0.1).sum())}, "
+              f"more than 50 %: {int((off > 0.5).sum())}; rejected: {int(df['rejected'].notna().sum())}")
+    else:
+        df, rejected = bench_mock(Path(args.path), cfg)
+        kept = df[df["rejected"] == ""]
+        dex = np.log10(kept["stored_over_star_free"]).abs()
+        print(f"{len(kept)} galaxies preprocessed: |log10(stored / star-free)| median {dex.median():.4f}, "
+              f"99th percentile {dex.quantile(0.99):.4f}, max {dex.max():.3f} dex; beyond 0.05 dex: {int((dex > 0.05).sum())}")
+        print(kept.assign(dex=dex).sort_values("dex", ascending=False).head(8).to_markdown(index=False))
+        print(f"\n{len(rejected)} rejected:")
+        for objid, reason in rejected.items():
+            print(f"- {objid}: {reason}")
+
+
+if __name__ == "__main__":
+    main()
