@@ -250,7 +250,7 @@ def _remove_stars(image: Image, cut: Cutout, data: np.ndarray, *, star_xy: np.nd
         # the brightest central peak is a listed star's, not the nucleus, when the star lies on it
         # and away from the galaxy's centre
         near = NUCLEUS_MATCH_FWHM * fwhm_px
-        on_star = from_catalogue and len(xy) and bool(np.any(
+        on_star = from_catalogue and bool(np.any(
             (np.hypot(xy[:, 0] - peak[0], xy[:, 1] - peak[1]) < near)
             & (np.hypot(xy[:, 0] - centre[0], xy[:, 1] - centre[1]) >= near)))
         if not on_star:
