@@ -331,6 +331,51 @@ def test_a_saturated_star_centred_outside_the_field_is_removed_from_the_light_it
     assert result.features["lum_sum"] == pytest.approx(reference, rel=0.03)
 
 
+@pytest.mark.parametrize("case", ["the image beyond the field is zeros", "centred on the field's last pixel"])
+def test_a_star_at_the_fields_edge_is_removed_whatever_lies_beyond(config, case):
+    """The image beyond the field may hold exact zeros (no data, as archives pad), or a star may be
+    centred on the field's last pixel: each is fitted on the field with the margin, on the pixels
+    with data, and the luminosity is the galaxy's."""
+    y_px = (SIZE - 1) / 2 + 20.0
+    x_px, flux, zeros = {"the image beyond the field is zeros": (FIELD_EDGE_PX + 5.0, 3e4, True),
+                         "centred on the field's last pixel": (FIELD_EDGE_PX - 0.2, 3e4, False)}[case]
+    background = _noisy()
+    data = np.minimum(background + _star_with_halo(x_px, y_px, flux), 40.0)
+    if zeros:
+        background[:, int(FIELD_EDGE_PX + 1):] = 0.0
+        data[:, int(FIELD_EDGE_PX + 1):] = 0.0
+    reference = _process(background, config, d25_arcmin=SMALL_D25).features["lum_sum"]
+    assert _process(data, config, d25_arcmin=SMALL_D25).features["lum_sum"] > 1.2 * reference
+    result = _process(data, config, d25_arcmin=SMALL_D25, stars=_listed(x_px, y_px))
+    assert [r.status for r in result.stars] == ["replaced"]
+    assert result.features["lum_sum"] == pytest.approx(reference, rel=0.05)
+
+
+def test_the_clipped_core_of_a_listed_star_off_the_image_is_that_star(config):
+    """A star of g ~ 5 centred 20 px off the image: the part of its clipped core on the image lies
+    ~20 px from its centre, beyond where a core is matched to a listed star by distance alone.
+    It runs into the image's edge towards the listed star, so it is that star's (fitted on its
+    wings), not an unlisted star centred on the image; the field 26 px in keeps the galaxy's light."""
+    size, centre_x, centre_y = 300, 90.0, 149.5
+    gal = galsim.Convolve(galsim.Exponential(half_light_radius=5.0, flux=300.0).shear(q=0.6, beta=30 * galsim.degrees)
+                          + galsim.DeVaucouleurs(half_light_radius=1.2, flux=80.0), galsim.Moffat(beta=3.5, fwhm=1.4))
+    background = gal.drawImage(nx=size, ny=size, scale=SCALE, offset=(centre_x - (size - 1) / 2, 0.0)).array
+    background += np.random.default_rng(0).normal(0, SIGMA, (size, size))
+    yy, xx = np.mgrid[:size, :size]
+    star = np.zeros((size, size))   # Moffat core and halo, evaluated directly: its centre is off the image
+    for flux, fwhm, beta in ((0.95e7, 1.4 / SCALE, 3.5), (0.05e7, 6 * 1.4 / SCALE, 2.0)):
+        alpha = fwhm / (2 * np.sqrt(2 ** (1 / beta) - 1))
+        star += flux * (beta - 1) / (np.pi * alpha**2) * (1 + ((xx + 20.0) ** 2 + (yy - 169.5) ** 2) / alpha**2) ** -beta
+    wcs = tan_wcs(RA, DEC, (centre_x + 1.0, centre_y + 1.0), SCALE)
+    ra, dec = wcs.all_pix2world(-20.0, 169.5, 0)
+    listed = pd.DataFrame({"ra": [float(ra)], "dec": [float(dec)], "psfMag_g": [np.nan]})
+    d25 = 128 * SCALE / 60 / 1.125
+    reference = _process(background, config, wcs=wcs, d25_arcmin=d25).features["lum_sum"]
+    result = _process(np.minimum(background + star, 40.0), config, wcs=wcs, d25_arcmin=d25, stars=listed)
+    assert [r.status for r in result.stars] == ["replaced"]
+    assert result.features["lum_sum"] == pytest.approx(reference, rel=0.05)
+
+
 def test_a_shard_hands_on_the_stars_beyond_the_fields_corners_that_reach_into_it(tmp_path, config):
     """The catalogue's stars are looked up out to the margin where a star centred outside the field
     may still reach into it: a saturated star off the image 15 px beyond the field's edge, 86 px

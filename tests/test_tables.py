@@ -50,6 +50,15 @@ def test_fits_given_where_a_csv_was_expected_reads_correctly(tmp_path):
     assert read_stars(tmp_path / "stars.csv")["psfMag_g"].tolist() == [18.0, 19.0, 20.0]
 
 
+@pytest.mark.parametrize("value", ["-999", "-3.5", "120"])
+def test_a_star_magnitude_no_star_has_is_an_error_naming_its_line(tmp_path, value):
+    """Missing-value markers (99, -9999, blank) are no magnitude; another value outside the range
+    a star's magnitude can have (Sirius: -1.5) is an error, not a star brighter than any."""
+    (tmp_path / "stars.csv").write_text(f"ra,dec,psfMag_g\n10.0,2.0,18.0\n10.1,2.0,{value}\n10.2,2.0,-9999\n")
+    with pytest.raises(InputError, match=rf"stars.csv.*line 3.*psfMag_g.*{value}.* is outside \[-2, 35\]"):
+        read_stars(tmp_path / "stars.csv")
+
+
 def test_column_map_and_case_insensitive_fits_names(tmp_path):
     df = _gswlc_frame()
     table = Table.from_pandas(df.rename(columns={"objid": "OBJID_GSWLC", "z": "Z_1", "dec": "DECL"}))

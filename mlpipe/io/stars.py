@@ -10,7 +10,7 @@ import pandas as pd
 
 from mlpipe.io.atomic import write_csv
 from mlpipe.io.table import read_table
-from mlpipe.io.validation import MAGNITUDE_MISSING, InputError
+from mlpipe.io.validation import MAGNITUDE_MISSING, RANGES, InputError
 
 COLUMNS = ["ra", "dec", "psfMag_g"]
 
@@ -20,7 +20,8 @@ def read_stars(path: str | Path, column_map: Mapping[str, str] | None = None) ->
     (``column_map`` = {our name: the file's name}). A header-only text file or a FITS, VOTable or
     ECSV table with no rows is an empty list (its header must still name the columns); ra and dec
     are in degrees unless the file gives another angle unit; a star off the sky is an error naming
-    its line; a missing magnitude (99, -9999, blank) is NaN."""
+    its line; a missing magnitude (99, -9999, blank) is NaN, one outside ``RANGES["star_mag"]`` an
+    error naming its line."""
     raw = read_table(path, allow_empty=True)
     found = raw.require(COLUMNS, column_map, what="inputs.stars.columns")
     if len(raw) == 0:
@@ -32,6 +33,12 @@ def read_stars(path: str | Path, column_map: Mapping[str, str] | None = None) ->
             row = int(np.flatnonzero(bad)[0])
             raise InputError(f"{raw.where(row, found[name])}: {df[name].iloc[row]} is outside [{lo:g}, {hi:g}]")
     df["psfMag_g"] = df["psfMag_g"].mask(df["psfMag_g"].isin(MAGNITUDE_MISSING) | ~np.isfinite(df["psfMag_g"]))
+    lo, hi = RANGES["star_mag"]
+    bad = (df["psfMag_g"].notna() & ~df["psfMag_g"].between(lo, hi)).to_numpy()
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        raise InputError(f"{raw.where(row, found['psfMag_g'])}: {df['psfMag_g'].iloc[row]} is outside [{lo:g}, {hi:g}] "
+                         f"(no star's magnitude; a missing one is blank, NaN, 99, -99, 9999 or -9999)")
     return df
 
 

@@ -72,6 +72,7 @@ RANGES: dict[str, tuple[float, float]] = {
     "logLg": (5.0, 13.5),         # log10 L_g / L_sun (a user's own luminosity column)
     "logLg_err": (0.0, 2.0),      # dex
     "mag": (5.0, 35.0),           # apparent AB magnitude
+    "star_mag": (-2.0, 35.0),     # a foreground star's apparent AB magnitude (Sirius: -1.5)
     "mag_err": (0.0, 5.0),
     "extinction": (0.0, 10.0),    # Galactic extinction, mag
     "logd25": (-1.0, 4.0),        # log10 of D25 in 0.1 arcmin: 0.01 to 1000 arcmin

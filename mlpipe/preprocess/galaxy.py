@@ -12,11 +12,19 @@ from scipy import ndimage
 
 from mlpipe import physics
 from mlpipe.io.fits_image import Image, world_to_pixel
+from mlpipe.io.validation import RANGES
 from mlpipe.preprocess.cosmic_rays import cosmic_ray_pixels, replace_cosmic_rays
 from mlpipe.preprocess.cutout import Cutout, cut_field_of_view, sky_level
 from mlpipe.preprocess.errors import Rejected
 from mlpipe.preprocess.features import log_image_features, luminosity_features
-from mlpipe.preprocess.margin import field_with_margin, margin_px, record_in_field, stars_reaching_field
+from mlpipe.preprocess.margin import (
+    NEAR_EDGE_FWHM,
+    edge_gap_px,
+    field_with_margin,
+    margin_px,
+    record_in_field,
+    stars_reaching_field,
+)
 from mlpipe.preprocess.psf import header_fwhm_arcsec, measure_fwhm_px
 from mlpipe.preprocess.resize import resize
 from mlpipe.preprocess.saturation import clear_saturation, saturated_plateaus, unlisted_saturated_cores
@@ -183,8 +191,8 @@ def _check_no_bright_star_on_nucleus(clean: np.ndarray, records: list[StarRecord
     n = clean.shape[0]
     light = float(np.clip(np.where(within_radius(clean.shape, radius_px=r25_px), clean, 0.0), 0.0, None).sum())
     for rec in records:
-        if rec.status != STATUS_NUCLEUS or not np.isfinite(rec.mag):
-            continue
+        if rec.status != STATUS_NUCLEUS or not RANGES["star_mag"][0] <= rec.mag <= RANGES["star_mag"][1]:
+            continue   # no magnitude (NaN) or none a star has
         star = physics.AB_ZERO_POINT_CGS * 10.0 ** (-0.4 * float(rec.mag)) / unit.cgs
         galaxy = light - star
         if star > NUCLEUS_STAR_MAX_LIGHT_FRACTION * galaxy:
@@ -220,26 +228,31 @@ def _remove_stars(image: Image, cut: Cutout, data: np.ndarray, *, star_xy: np.nd
     """The field ``data`` freed of its stars (``subtract_stars``), and a record per candidate: the
     listed stars (``star_xy`` (N, 2) px in the field's frame; those outside it too), then, from a
     catalogue, the saturated cores no listed star explains. Where a listed star centred outside
-    the field reaches into it (``stars_reaching_field``), the stars are removed on the field with
-    a margin of the image around it (``field_with_margin``), and the result is cut back."""
+    the field reaches into it (``stars_reaching_field``), or one on it lies within NEAR_EDGE_FWHM of
+    its edge, the stars are removed on the field with a margin of the image around it
+    (``field_with_margin``), and the result is cut back."""
     star_settings = settings.stars
     n = data.shape[0]
-    on_field = np.all((star_xy >= 0) & (star_xy < n), axis=1) if len(star_xy) else np.zeros(0, bool)
+    gap = edge_gap_px(star_xy, side_px=n) if len(star_xy) else np.zeros(0)
+    on_field = gap <= 0
+    margin = margin_px(fwhm_px=fwhm_px, settings=star_settings)
+    work, valid = data, ~cut.missing
     reaching = np.zeros(len(star_xy), bool)
-    if from_catalogue and (~on_field).any():
-        reaching = stars_reaching_field(image.data, star_xy=star_xy, side_px=n, x0_px=cut.x0, y0_px=cut.y0,
-                                        sky=cut.sky, sky_sigma=cut.sky_sigma, fwhm_px=fwhm_px, settings=star_settings)
-    margin = margin_px(fwhm_px=fwhm_px, settings=star_settings) if reaching.any() else 0
-    if margin:
-        work, valid = field_with_margin(image.data, field=data, field_missing=cut.missing, x0_px=cut.x0,
-                                        y0_px=cut.y0, margin_px=margin, sky=cut.sky,
-                                        min_zero_run_px=settings.min_zero_run_px)
-    else:
-        work, valid = data, ~cut.missing
+    near_edge = on_field & (gap > -NEAR_EDGE_FWHM * fwhm_px)
+    if from_catalogue and (near_edge.any() or ((gap > 0) & (gap <= margin)).any()):
+        wide, wide_valid = field_with_margin(image.data, field=data, field_missing=cut.missing, x0_px=cut.x0,
+                                             y0_px=cut.y0, margin_px=margin, sky=cut.sky,
+                                             min_zero_run_px=settings.min_zero_run_px)
+        reaching = stars_reaching_field(wide, wide_valid, star_xy=star_xy + margin, gap_px=gap,
+                                        sky_sigma=cut.sky_sigma, fwhm_px=fwhm_px, settings=star_settings)
+        if reaching.any() or near_edge.any():
+            work, valid = wide, wide_valid
+    if work is data:
+        margin = 0
     used = on_field | reaching
     xy, mag = star_xy[used] + margin, star_mag[used]
     if from_catalogue:
-        unlisted = unlisted_saturated_cores(work, listed_xy=xy, sky_sigma=cut.sky_sigma, fwhm_px=fwhm_px)
+        unlisted = unlisted_saturated_cores(work, listed_xy=xy, sky_sigma=cut.sky_sigma, fwhm_px=fwhm_px, valid=valid)
         xy = np.vstack([xy, unlisted])
         mag = np.concatenate([mag, np.full(len(unlisted), np.nan)])
     centre = ((n - 1) / 2.0 + margin, (n - 1) / 2.0 + margin)

@@ -1,8 +1,9 @@
 """Stars centred outside the field of view whose light reaches into it: a bright star's wings and
 halo, or a saturated star's core just beyond the edge, add light the galaxy does not have (a
 saturated star 12 px beyond the edge of a 180 px field triples its luminosity) and raise the sky
-measured in the field's corners. Such stars are removed on the field together with a margin of
-the image around it, and the result is cut back to the field."""
+measured in the field's corners. Such stars, and listed stars on the field near its edge (whose
+fits need the pixels beyond it), are removed on the field together with a margin of the image
+around it, and the result is cut back to the field."""
 
 from __future__ import annotations
 
@@ -21,39 +22,44 @@ def margin_px(*, fwhm_px: float, settings: StarSettings) -> int:
     return int(np.ceil(settings.max_mask_radius_fwhm * fwhm_px))
 
 
-def stars_reaching_field(image_data: np.ndarray, *, star_xy: np.ndarray, side_px: int, x0_px: int, y0_px: int,
-                         sky: float, sky_sigma: float, fwhm_px: float, settings: StarSettings) -> np.ndarray:
-    """(N,) bool: the listed stars centred outside the field (``star_xy``: (N, 2) px in the field's
-    frame, whose corner lies at (``x0_px``, ``y0_px``) of ``image_data``, the whole image) within
-    ``margin_px`` of its edge whose light may reach it at ``halo_threshold_sigma`` sky sigma:
-    centred off the image or on missing pixels (only their wings can tell: fitted there), on a
-    saturated core, or with a peak pixel (``image_data`` less ``sky``) whose PSF-model star is that
-    bright at the field's nearest pixel."""
+#: a listed star centred on the field within this many FWHM of its edge is fitted on the field
+#: with the margin too: its core and the pixels its fits need reach beyond the edge
+NEAR_EDGE_FWHM = 4.0
+
+
+def edge_gap_px(star_xy: np.ndarray, *, side_px: int) -> np.ndarray:
+    """(N,) signed distance (px) of each star (``star_xy``: (N, 2) px in the field's frame) from the
+    field's edge (the outer sides of its first and last pixels): > 0 outside the field, <= 0 on it."""
+    lo, hi = -0.5, side_px - 0.5
+    dx = np.maximum(lo - star_xy[:, 0], star_xy[:, 0] - hi)
+    dy = np.maximum(lo - star_xy[:, 1], star_xy[:, 1] - hi)
+    outside = np.hypot(np.clip(dx, 0.0, None), np.clip(dy, 0.0, None))
+    return np.where((dx > 0) | (dy > 0), outside, np.maximum(dx, dy))
+
+
+def stars_reaching_field(work: np.ndarray, valid: np.ndarray, *, star_xy: np.ndarray, gap_px: np.ndarray,
+                         sky_sigma: float, fwhm_px: float, settings: StarSettings) -> np.ndarray:
+    """(N,) bool: of the listed stars centred outside the field, within ``margin_px`` of its edge
+    (``gap_px``: their distances from it), those whose light may reach it at
+    ``halo_threshold_sigma`` sky sigma: centred where the image has no data (off it, or on
+    missing pixels: only their wings can tell, fitted there), on a saturated core, or with a peak
+    pixel whose PSF-model star is that bright at the field's nearest pixel. ``work`` and ``valid``:
+    the field with its margin (``field_with_margin``); ``star_xy``: (N, 2) px in its frame."""
     margin = margin_px(fwhm_px=fwhm_px, settings=settings)
-    x, y = star_xy[:, 0], star_xy[:, 1]
-    # distance (px) from each star to the nearest pixel of the field
-    gap = np.hypot(np.clip(np.maximum(-x, x - (side_px - 1)), 0.0, None),
-                   np.clip(np.maximum(-y, y - (side_px - 1)), 0.0, None))
-    candidate = (gap > 0) & (gap <= margin)
     reaching = np.zeros(len(star_xy), bool)
     peak_per_flux = float(psf_profile(0.0, fwhm_px=fwhm_px, model=settings.psf))
     level = settings.halo_threshold_sigma * sky_sigma
-    n_y, n_x = image_data.shape
+    n_y, n_x = work.shape
     half = max(int(np.ceil(fwhm_px)), 1)
-    for i in np.flatnonzero(candidate):
-        ix, iy = int(round(x[i] + x0_px)), int(round(y[i] + y0_px))
-        if not (0 <= ix < n_x and 0 <= iy < n_y):
+    for i in np.flatnonzero((gap_px > 0) & (gap_px <= margin)):
+        ix, iy = int(round(star_xy[i, 0])), int(round(star_xy[i, 1]))
+        if not (0 <= ix < n_x and 0 <= iy < n_y) or not valid[iy, ix]:
             reaching[i] = True
             continue
-        box = image_data[max(iy - half, 0):iy + half + 1, max(ix - half, 0):ix + half + 1] - sky
-        if not np.isfinite(box).all() or box.size == 0:
-            reaching[i] = True
-            continue
+        box = work[max(iy - half, 0):iy + half + 1, max(ix - half, 0):ix + half + 1]
         peak = float(box.max())
-        if peak > 0 and (peak / peak_per_flux) * float(psf_profile(gap[i], fwhm_px=fwhm_px, model=settings.psf)) > level:
-            reaching[i] = True
-        elif len(saturated_cores(box, sky_sigma=sky_sigma)):
-            reaching[i] = True
+        reach = (peak / peak_per_flux) * float(psf_profile(gap_px[i], fwhm_px=fwhm_px, model=settings.psf))
+        reaching[i] = (peak > 0 and reach > level) or len(saturated_cores(box, sky_sigma=sky_sigma)) > 0
     return reaching
 
 

@@ -9,7 +9,7 @@ import numpy as np
 from scipy import ndimage
 
 from mlpipe.preprocess.errors import Rejected
-from mlpipe.preprocess.stars import SATURATED_MIN_PIXELS, SATURATED_MIN_SIGMA, saturated_cores
+from mlpipe.preprocess.stars import SATURATED_MIN_PIXELS, SATURATED_MIN_SIGMA, flat_top_labels
 
 #: a saturated plateau's pixels lie within this fraction of its top (a flat-fielded or bias-corrected
 #: trail is not at one exact value)
@@ -72,15 +72,34 @@ UNLISTED_CORE_FWHM = 3.0
 
 
 def unlisted_saturated_cores(data: np.ndarray, *, listed_xy: np.ndarray, sky_sigma: float,
-                             fwhm_px: float) -> np.ndarray:
+                             fwhm_px: float, valid: np.ndarray | None = None) -> np.ndarray:
     """(N, 2) x, y of the saturated cores in ``data`` that no listed star (``listed_xy``, (M, 2) px)
     explains: a star centred just off the image whose core and halo reach in, or one the catalogue
-    misses. A saturated core is a star's whatever the catalogue says, so it is removed in
-    catalogue mode too (a galaxy's own saturated nucleus is protected by the star removal)."""
-    cores = saturated_cores(data, sky_sigma=sky_sigma)
+    misses. A core is explained by a listed star within UNLISTED_CORE_FWHM of any of its clipped
+    pixels, or, where the core runs into pixels without data (``valid`` False: the image's edge),
+    by a listed star centred on such pixels within the core's reach (a bright star off the image,
+    only part of its clipped core on it). A saturated core is a star's whatever the catalogue says,
+    so it is removed in catalogue mode too (a galaxy's own saturated nucleus is protected by the
+    star removal)."""
+    labels, flat = flat_top_labels(data, sky_sigma=sky_sigma)
     n_y, n_x = data.shape
     on_image = listed_xy[(listed_xy[:, 0] >= 0) & (listed_xy[:, 0] < n_x) & (listed_xy[:, 1] >= 0) & (listed_xy[:, 1] < n_y)]
-    if not len(cores) or not len(on_image):   # no listed star on the field: no core is explained
-        return cores
-    nearest = np.hypot(cores[:, None, 0] - on_image[None, :, 0], cores[:, None, 1] - on_image[None, :, 1]).min(axis=1)
-    return cores[nearest > UNLISTED_CORE_FWHM * fwhm_px]
+    off_data = np.zeros(len(on_image), bool)
+    no_data = None
+    if valid is not None and len(on_image):
+        off_data = ~valid[np.round(on_image[:, 1]).astype(int), np.round(on_image[:, 0]).astype(int)]
+        no_data = ndimage.binary_dilation(~valid, structure=np.ones((3, 3)))
+    out = []
+    for k in np.unique(labels[flat]):
+        yy, xx = np.nonzero(flat & (labels == k))
+        if len(on_image):   # no listed star on the field: no core is explained
+            distance = np.hypot(xx[:, None] - on_image[None, :, 0], yy[:, None] - on_image[None, :, 1]).min(axis=0)
+            if distance.min() <= UNLISTED_CORE_FWHM * fwhm_px:
+                continue
+            if no_data is not None and no_data[yy, xx].any():
+                # the core's reach: the radius of a disc as wide as its extent on the image
+                extent = max(np.ptp(xx), np.ptp(yy)) + 1.0
+                if np.any(off_data & (distance <= extent + UNLISTED_CORE_FWHM * fwhm_px)):
+                    continue
+        out.append((xx.mean(), yy.mean()))
+    return np.asarray(out, dtype=float).reshape(-1, 2)

@@ -6,7 +6,10 @@ candidates are the point-like peaks and saturated cores found in the image, and 
 the galaxy is replaced only when the data say it is a star: its profile is fitted better by the
 PSF than by a broader source, and it stands well above the galaxy's local light (an HII region or
 a bulge follows the galaxy's light). Nothing within ``nucleus_protect_fwhm`` of the galaxy's
-centre or brightest peak is replaced (a saturated star's clipped pixels excepted).
+centre or brightest peak is replaced (a saturated star's clipped pixels excepted); a listed star
+within NUCLEUS_MATCH_FWHM of them is taken for the nucleus, one further out is removed by its
+model, its surroundings taken for the galaxy's point-symmetric light. A listed star centred
+where the image has no data (off its edge) is fitted on its wings alone (``fit_wings``).
 
 A star's flux is fitted with the PSF model (saturated pixels left out); a bright star is refitted
 out into its halo with its own core and halo fluxes and its own shape, and, when that reaches the
@@ -309,7 +312,7 @@ def _finder(*, sky_sigma: float, fwhm_px: float, settings: StarSettings, faint: 
                          exclude_border=False)
 
 
-def _plateaus(data: np.ndarray, *, sky_sigma: float) -> tuple[np.ndarray, np.ndarray]:
+def flat_top_labels(data: np.ndarray, *, sky_sigma: float) -> tuple[np.ndarray, np.ndarray]:
     """(labels, at_plateau): the connected regions SATURATED_MIN_SIGMA sky sigma above the sky, and
     the pixels of those whose peak value at least SATURATED_MIN_PIXELS of them share (flat tops)."""
     bright = data > SATURATED_MIN_SIGMA * sky_sigma
@@ -326,7 +329,7 @@ def _plateaus(data: np.ndarray, *, sky_sigma: float) -> tuple[np.ndarray, np.nda
 def saturated_cores(data: np.ndarray, *, sky_sigma: float) -> np.ndarray:
     """(N, 2) x, y of flat-topped cores: connected groups of at least SATURATED_MIN_PIXELS pixels
     at one value, SATURATED_MIN_SIGMA sky sigma or more above the sky."""
-    labels, flat = _plateaus(data, sky_sigma=sky_sigma)
+    labels, flat = flat_top_labels(data, sky_sigma=sky_sigma)
     out = []
     for k in np.unique(labels[flat]):
         yy, xx = np.nonzero(flat & (labels == k))
@@ -503,11 +506,13 @@ WINGS_MIN_SNR = 5.0
 def fit_wings(data: np.ndarray, *, x_px: float, y_px: float, fwhm_px: float, sky_sigma: float, psf: PsfModel,
               valid: np.ndarray, reach_px: float, exclude: np.ndarray | None = None) -> PointFit:
     """The light of a star centred at (x, y) where ``data`` has no data (off the image's edge),
-    from its wings alone: its core's and its halo's fluxes over a constant, fitted to the ``valid``
+    from its wings alone: its core's and its halo's fluxes over a constant (or, where that leaves the
+    core negative, its total flux with the model's halo share), fitted to the ``valid``
     pixels within ``reach_px`` that are not ``exclude``d (the galaxy) nor on a saturated plateau
-    (its clipped core reaching in), for each of the star shapes ``fit_halo`` tries (the best
-    fitting is kept), with one 3-sigma clipping pass (other sources). A total flux below
-    WINGS_MIN_SNR times its noise (from ``sky_sigma``), or fewer than 20 pixels, gives flux 0."""
+    (its clipped core reaching in), for each of the star shapes ``fit_halo`` tries, with one
+    3-sigma clipping pass (other sources). Of the fits whose total flux is at least WINGS_MIN_SNR
+    times its noise (from ``sky_sigma``) the best is kept; none, or fewer than 20 pixels, gives
+    flux 0."""
     n_y, n_x = data.shape
     xs, xe = max(int(np.floor(x_px - reach_px)), 0), min(int(np.ceil(x_px + reach_px)) + 1, n_x)
     ys, ye = max(int(np.floor(y_px - reach_px)), 0), min(int(np.ceil(y_px + reach_px)) + 1, n_y)
@@ -525,35 +530,37 @@ def fit_wings(data: np.ndarray, *, x_px: float, y_px: float, fwhm_px: float, sky
     if top > SATURATED_MIN_SIGMA * sky_sigma and np.sum(values[use] == top) >= SATURATED_MIN_PIXELS:
         use &= values < top
     r_use, target = r[use], values[use]
+    share = psf.halo_fraction
     best = None
     for scale in CORE_FWHM_SCALES:
         halo = halo_profile(r_use, fwhm_px=scale * fwhm_px, model=psf)
         for beta in (psf.core_beta + d for d in CORE_BETA_STEPS):
             core = core_profile(r_use, fwhm_px=scale * fwhm_px, model=replace(psf, core_beta=beta))
-            design = np.column_stack([core, halo, np.ones_like(core)])
-            coeffs, *_ = np.linalg.lstsq(design, target, rcond=None)
-            resid = target - design @ coeffs
-            good = np.abs(resid) < 3.0 * max(1.4826 * float(np.median(np.abs(resid))), sky_sigma)
-            if 20 <= good.sum() < good.size:
-                coeffs, *_ = np.linalg.lstsq(design[good], target[good], rcond=None)
-            if not (np.isfinite(coeffs).all() and coeffs[0] > 0 and coeffs[1] >= 0):
-                continue
-            rss = float(np.sum((target[good] - design[good] @ coeffs) ** 2))
-            if best is None or rss < best[0]:
-                best = (rss, coeffs, design[good], scale * fwhm_px, beta)
-    if best is None:
-        return PointFit(0.0, 0.0, 0.0)
-    _, coeffs, design, core_fwhm, core_beta = best
-    # the noise of the total flux: var(c + h) from the fit's covariance
-    try:
-        cov = np.linalg.inv(design.T @ design) * sky_sigma**2
-    except np.linalg.LinAlgError:
-        return PointFit(0.0, 0.0, 0.0)
-    total = float(coeffs[0] + coeffs[1])
-    noise = float(np.sqrt(max(cov[0, 0] + cov[1, 1] + 2.0 * cov[0, 1], 0.0)))
-    if not total >= WINGS_MIN_SNR * noise:
-        return PointFit(0.0, 0.0, 0.0)
-    return PointFit(total, float(coeffs[2]), 0.0, float(coeffs[1]), None, core_fwhm, core_beta)
+            ones = np.ones_like(core)
+            # the core's and the halo's fluxes free, or (far out, where the core hardly shows) the
+            # total with the model's halo share: as (design, total's weights over its columns)
+            for design, weights in ((np.column_stack([core, halo, ones]), np.array([1.0, 1.0, 0.0])),
+                                    (np.column_stack([(1.0 - share) * core + share * halo, ones]),
+                                     np.array([1.0, 0.0]))):
+                coeffs, *_ = np.linalg.lstsq(design, target, rcond=None)
+                resid = target - design @ coeffs
+                good = np.abs(resid) < 3.0 * max(1.4826 * float(np.median(np.abs(resid))), sky_sigma)
+                if 20 <= good.sum() < good.size:
+                    coeffs, *_ = np.linalg.lstsq(design[good], target[good], rcond=None)
+                if not (np.isfinite(coeffs).all() and coeffs[0] > 0 and (len(coeffs) == 2 or coeffs[1] >= 0)):
+                    continue
+                try:   # the noise of the total flux, from the fit's covariance
+                    cov = np.linalg.inv(design[good].T @ design[good]) * sky_sigma**2
+                except np.linalg.LinAlgError:
+                    continue
+                total = float(weights @ coeffs)
+                if not total >= WINGS_MIN_SNR * float(np.sqrt(max(weights @ cov @ weights, 0.0))):
+                    continue
+                rss = float(np.sum((target[good] - design[good] @ coeffs) ** 2))
+                if best is None or rss < best[0]:
+                    halo_flux = float(coeffs[1]) if len(coeffs) == 3 else share * float(coeffs[0])
+                    best = (rss, PointFit(total, float(coeffs[-1]), 0.0, halo_flux, None, scale * fwhm_px, beta))
+    return PointFit(0.0, 0.0, 0.0) if best is None else best[1]
 
 
 def refine_saturated_centre(data: np.ndarray, *, x_px: float, y_px: float, fwhm_px: float, psf: PsfModel,
@@ -723,7 +730,7 @@ def subtract_stars(data: np.ndarray, *, star_xy: np.ndarray, star_mag: np.ndarra
         radius = residual_radius(out, x_px=sx, y_px=sy, radius_px=radius, wings=wings,
                                  level=settings.halo_threshold_sigma * sky_sigma,
                                  max_radius_px=min(2.0 * radius, settings.max_mask_radius_fwhm * fwhm_px),
-                                 mirror_xy=bulge_xy)
+                                 mirror_xy=bulge_xy, valid=valid)
         halo = max(halo, radius)
         # the replaced pixels come from their counterparts about the centre only where the disc
         # reaches the nucleus zone (the bulge's curvature); further out a plane follows the
@@ -761,7 +768,7 @@ def _remove_by_wings(out: np.ndarray, *, x_px: float, y_px: float, mag: float, s
     if not fit.flux > 0:
         return StarRecord(x_px, y_px, mag, "not found")
     # its clipped core reaching in: replaced out to 2 FWHM beyond its farthest clipped pixel
-    labels, flat = _plateaus(out, sky_sigma=sky_sigma)
+    labels, flat = flat_top_labels(out, sky_sigma=sky_sigma)
     yy, xx = np.nonzero(flat)
     r_flat = np.hypot(xx - x_px, yy - y_px)
     near = r_flat <= reach
@@ -841,14 +848,15 @@ def star_radii(*, flux: float, sky_sigma: float, fwhm_px: float, settings: StarS
 
 def residual_radius(data: np.ndarray, *, x_px: float, y_px: float, radius_px: float,
                     wings: Callable[[np.ndarray], np.ndarray] | None, level: float, max_radius_px: float,
-                    mirror_xy: tuple[float, float] | None = None) -> float:
+                    mirror_xy: tuple[float, float] | None = None, valid: np.ndarray | None = None) -> float:
     """Grow the replaced radius (px) through 1-px rings while what the star model leaves there
     (ring median of data - model, over the median of a ring at ``max_radius_px``) is above
     ``level`` and at most MAX_WING_EXCESS times the model there: a real star's wings that are
     brighter than the model are replaced, not left, but the light of a galaxy or a neighbour
     beside the star, far above anything its wings could hold, stops the growth.
     ``mirror_xy``: the galaxy's centre when the star sits on its bulge: the point-symmetric
-    counterparts are taken out first (a bulge next to the star is not the star's wings)."""
+    counterparts are taken out first (a bulge next to the star is not the star's wings). Only
+    ``valid`` pixels count."""
     if max_radius_px <= radius_px + 1.0 or wings is None:
         return radius_px
     n_y, n_x = data.shape
@@ -858,6 +866,8 @@ def residual_radius(data: np.ndarray, *, x_px: float, y_px: float, radius_px: fl
     yy, xx = np.mgrid[ys:ye, xs:xe]
     r = np.hypot(xx - x_px, yy - y_px)
     values = data[ys:ye, xs:xe] - wings(r)
+    if valid is not None:   # pixels without data (off the image) hold 0, not the star's or the galaxy's light
+        values = np.where(valid[ys:ye, xs:xe], values, np.nan)
     if mirror_xy is not None:
         values = values - mirror_light(data, x_px=xx, y_px=yy, centre_xy=mirror_xy, wings=wings,
                                        star_xy=(x_px, y_px), exclude_radius_px=radius_px)
