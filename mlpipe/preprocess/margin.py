@@ -1,9 +1,10 @@
 """Stars centred outside the field of view whose light reaches into it: a bright star's wings and
-halo, or a saturated star's core just beyond the edge, add light the galaxy does not have (a
-saturated star 12 px beyond the edge of a 180 px field triples its luminosity) and raise the sky
-measured in the field's corners. Such stars, and listed stars on the field near its edge (whose
-fits need the pixels beyond it), are removed on the field together with a margin of the image
-around it, and the result is cut back to the field."""
+halo, or a saturated star's core just beyond the edge, add light the galaxy does not have (left
+in, a saturated star 1.5 px beyond the edge of a real SDSS cut-out's field multiplied the galaxy's
+luminosity by up to 16: BENCHMARKS.md) and raise the sky measured in the field's corners. Such
+stars, and listed stars on the field near its edge (whose fits need the pixels beyond it), are
+removed on the field together with a margin of the image around it, and the result is cut back
+to the field."""
 
 from __future__ import annotations
 
