@@ -163,10 +163,17 @@ def star_light_share(clean: np.ndarray, star_pixels: np.ndarray, *, radius_px: f
     """The fraction of the galaxy's light (the star-subtracted image, negative pixels as 0) within
     ``radius_px`` of the field's centre (D25) that lies in ``star_pixels``: what there is made by
     the star's removal, not seen."""
+    total = light_within(clean, radius_px=radius_px)
+    return light_within(clean, radius_px=radius_px, where=star_pixels) / total if total > 0 else 0.0
+
+
+def light_within(clean: np.ndarray, *, radius_px: float, where: np.ndarray | None = None) -> float:
+    """The light (image units, negative pixels as 0) of ``clean`` within ``radius_px`` of the
+    field's centre, over the pixels ``where`` is True (default: all)."""
     inside = within_radius(clean.shape, radius_px=radius_px)
-    light = np.where(inside, np.clip(clean, 0.0, None), 0.0)
-    total = light.sum()
-    return float(light[star_pixels].sum() / total) if total > 0 else 0.0
+    if where is not None:
+        inside &= where
+    return float(np.clip(clean[inside], 0.0, None).sum())
 
 
 #: what a removed star leaves where its model was subtracted may not sum below minus this share of
@@ -189,7 +196,7 @@ def _check_no_bright_star_on_nucleus(clean: np.ndarray, records: list[StarRecord
     cannot be told from the nucleus's, and left in it would be counted as the galaxy's. A star
     without a magnitude is the nucleus, as the image alone cannot say otherwise."""
     n = clean.shape[0]
-    light = float(np.clip(np.where(within_radius(clean.shape, radius_px=r25_px), clean, 0.0), 0.0, None).sum())
+    light = light_within(clean, radius_px=r25_px)
     for rec in records:
         if rec.status != STATUS_NUCLEUS or not RANGES["star_mag"][0] <= rec.mag <= RANGES["star_mag"][1]:
             continue   # no magnitude (NaN) or none a star has
@@ -213,8 +220,7 @@ def _check_not_oversubtracted(clean: np.ndarray, stars_light: np.ndarray, *, han
     footprint = (stars_light > sky_sigma) & ~handled
     if not footprint.any():
         return
-    galaxy = float(np.clip(np.where(within_radius(clean.shape, radius_px=r25_px) & ~footprint, clean, 0.0),
-                           0.0, None).sum())
+    galaxy = light_within(clean, radius_px=r25_px, where=~footprint)
     left = float(clean[footprint].sum())
     if left < -OVERSUBTRACTED_LIGHT_FRACTION * galaxy:
         raise Rejected(f"a removed star's model does not fit it: where its light was, what is left sums to "
@@ -235,20 +241,18 @@ def _remove_stars(image: Image, cut: Cutout, data: np.ndarray, *, star_xy: np.nd
     n = data.shape[0]
     gap = edge_gap_px(star_xy, side_px=n) if len(star_xy) else np.zeros(0)
     on_field = gap <= 0
-    margin = margin_px(fwhm_px=fwhm_px, settings=star_settings)
-    work, valid = data, ~cut.missing
+    width = margin_px(fwhm_px=fwhm_px, settings=star_settings)
+    work, valid, margin = data, ~cut.missing, 0
     reaching = np.zeros(len(star_xy), bool)
     near_edge = on_field & (gap > -NEAR_EDGE_FWHM * fwhm_px)
-    if from_catalogue and (near_edge.any() or ((gap > 0) & (gap <= margin)).any()):
+    if from_catalogue and (near_edge.any() or ((gap > 0) & (gap <= width)).any()):
         wide, wide_valid = field_with_margin(image.data, field=data, field_missing=cut.missing, x0_px=cut.x0,
-                                             y0_px=cut.y0, margin_px=margin, sky=cut.sky,
+                                             y0_px=cut.y0, margin_px=width, sky=cut.sky,
                                              min_zero_run_px=settings.min_zero_run_px)
-        reaching = stars_reaching_field(wide, wide_valid, star_xy=star_xy + margin, gap_px=gap,
+        reaching = stars_reaching_field(wide, wide_valid, star_xy=star_xy + width, gap_px=gap,
                                         sky_sigma=cut.sky_sigma, fwhm_px=fwhm_px, settings=star_settings)
         if reaching.any() or near_edge.any():
-            work, valid = wide, wide_valid
-    if work is data:
-        margin = 0
+            work, valid, margin = wide, wide_valid, width
     used = on_field | reaching
     xy, mag = star_xy[used] + margin, star_mag[used]
     if from_catalogue:

@@ -43,6 +43,7 @@ STATUS_REPLACED = "replaced"
 STATUS_GALAXY = "galaxy structure"
 STATUS_NUCLEUS = "galaxy nucleus"
 STATUS_OUTSIDE = "outside"   # centred outside the field, its light not reaching in
+STATUS_NOT_FOUND = "not found"
 #: a saturated core: at least this many connected pixels at one value, this many sky sigma up
 SATURATED_MIN_PIXELS = 6
 SATURATED_MIN_SIGMA = 100.0
@@ -376,6 +377,19 @@ class PointFit:
     background_max: float | None = None   # the fitted plane's highest value within the fit's reach
 
 
+def star_shapes(r_px: np.ndarray, *, fwhm_px: float, psf: PsfModel) -> list[tuple[float, float, np.ndarray, np.ndarray]]:
+    """The star shapes a bright star's fits try (real PSFs differ from the model and from star to
+    star): FWHM x CORE_FWHM_SCALES (the halo's scales with it) and the core's beta + CORE_BETA_STEPS,
+    each as (FWHM px, core beta, the core's and the halo's profiles per unit flux at ``r_px``)."""
+    shapes = []
+    for scale in CORE_FWHM_SCALES:
+        halo = halo_profile(r_px, fwhm_px=scale * fwhm_px, model=psf)
+        for beta in (psf.core_beta + d for d in CORE_BETA_STEPS):
+            core = core_profile(r_px, fwhm_px=scale * fwhm_px, model=replace(psf, core_beta=beta))
+            shapes.append((scale * fwhm_px, beta, core, halo))
+    return shapes
+
+
 def fit_halo(data: np.ndarray, *, x_px: float, y_px: float, fwhm_px: float, sky_sigma: float, psf: PsfModel,
              first: PointFit, max_radius_px: float, saturated_level: float | None = None,
              galaxy_xy: tuple[float, float] | None = None, valid: np.ndarray | None = None) -> PointFit:
@@ -409,12 +423,7 @@ def fit_halo(data: np.ndarray, *, x_px: float, y_px: float, fwhm_px: float, sky_
     mirrored = galaxy_xy is not None and np.hypot(x_px - galaxy_xy[0], y_px - galaxy_xy[1]) < r_halo
     # the star's shapes tried: FWHM (the halo's scales with it, as the model defines it) and the
     # core's beta; each as (FWHM, beta, core's column, halo's column)
-    columns = []
-    for scale in CORE_FWHM_SCALES:
-        halo = halo_profile(r, fwhm_px=scale * fwhm_px, model=psf)
-        for beta in (psf.core_beta + d for d in CORE_BETA_STEPS):
-            shape = replace(psf, core_beta=beta)
-            columns.append((scale * fwhm_px, beta, core_profile(r, fwhm_px=scale * fwhm_px, model=shape), halo))
+    columns = star_shapes(r, fwhm_px=fwhm_px, psf=psf)
     if mirrored:
         counterpart = mirror_light(data, x_px=xx, y_px=yy, centre_xy=galaxy_xy)
         rm = np.hypot(int(round(2.0 * galaxy_xy[0])) - xx - x_px, int(round(2.0 * galaxy_xy[1])) - yy - y_px)
@@ -532,34 +541,31 @@ def fit_wings(data: np.ndarray, *, x_px: float, y_px: float, fwhm_px: float, sky
     r_use, target = r[use], values[use]
     share = psf.halo_fraction
     best = None
-    for scale in CORE_FWHM_SCALES:
-        halo = halo_profile(r_use, fwhm_px=scale * fwhm_px, model=psf)
-        for beta in (psf.core_beta + d for d in CORE_BETA_STEPS):
-            core = core_profile(r_use, fwhm_px=scale * fwhm_px, model=replace(psf, core_beta=beta))
-            ones = np.ones_like(core)
-            # the core's and the halo's fluxes free, or (far out, where the core hardly shows) the
-            # total with the model's halo share: as (design, total's weights over its columns)
-            for design, weights in ((np.column_stack([core, halo, ones]), np.array([1.0, 1.0, 0.0])),
-                                    (np.column_stack([(1.0 - share) * core + share * halo, ones]),
-                                     np.array([1.0, 0.0]))):
-                coeffs, *_ = np.linalg.lstsq(design, target, rcond=None)
-                resid = target - design @ coeffs
-                good = np.abs(resid) < 3.0 * max(1.4826 * float(np.median(np.abs(resid))), sky_sigma)
-                if 20 <= good.sum() < good.size:
-                    coeffs, *_ = np.linalg.lstsq(design[good], target[good], rcond=None)
-                if not (np.isfinite(coeffs).all() and coeffs[0] > 0 and (len(coeffs) == 2 or coeffs[1] >= 0)):
-                    continue
-                try:   # the noise of the total flux, from the fit's covariance
-                    cov = np.linalg.inv(design[good].T @ design[good]) * sky_sigma**2
-                except np.linalg.LinAlgError:
-                    continue
-                total = float(weights @ coeffs)
-                if not total >= WINGS_MIN_SNR * float(np.sqrt(max(weights @ cov @ weights, 0.0))):
-                    continue
-                rss = float(np.sum((target[good] - design[good] @ coeffs) ** 2))
-                if best is None or rss < best[0]:
-                    halo_flux = float(coeffs[1]) if len(coeffs) == 3 else share * float(coeffs[0])
-                    best = (rss, PointFit(total, float(coeffs[-1]), 0.0, halo_flux, None, scale * fwhm_px, beta))
+    for core_fwhm, core_beta, core, halo in star_shapes(r_use, fwhm_px=fwhm_px, psf=psf):
+        ones = np.ones_like(core)
+        # the core's and the halo's fluxes free, or (far out, where the core hardly shows) the
+        # total with the model's halo share: as (design, total's weights over its columns)
+        for design, weights in ((np.column_stack([core, halo, ones]), np.array([1.0, 1.0, 0.0])),
+                                (np.column_stack([(1.0 - share) * core + share * halo, ones]),
+                                 np.array([1.0, 0.0]))):
+            coeffs, *_ = np.linalg.lstsq(design, target, rcond=None)
+            resid = target - design @ coeffs
+            good = np.abs(resid) < 3.0 * max(1.4826 * float(np.median(np.abs(resid))), sky_sigma)
+            if 20 <= good.sum() < good.size:
+                coeffs, *_ = np.linalg.lstsq(design[good], target[good], rcond=None)
+            if not (np.isfinite(coeffs).all() and coeffs[0] > 0 and (len(coeffs) == 2 or coeffs[1] >= 0)):
+                continue
+            try:   # the noise of the total flux, from the fit's covariance
+                cov = np.linalg.inv(design[good].T @ design[good]) * sky_sigma**2
+            except np.linalg.LinAlgError:
+                continue
+            total = float(weights @ coeffs)
+            if not total >= WINGS_MIN_SNR * float(np.sqrt(max(weights @ cov @ weights, 0.0))):
+                continue
+            rss = float(np.sum((target[good] - design[good] @ coeffs) ** 2))
+            if best is None or rss < best[0]:
+                halo_flux = float(coeffs[1]) if len(coeffs) == 3 else share * float(coeffs[0])
+                best = (rss, PointFit(total, float(coeffs[-1]), 0.0, halo_flux, None, core_fwhm, core_beta))
     return PointFit(0.0, 0.0, 0.0) if best is None else best[1]
 
 
@@ -694,7 +700,7 @@ def subtract_stars(data: np.ndarray, *, star_xy: np.ndarray, star_mag: np.ndarra
             if fit.flux >= LISTED_MIN_SNR * sky_sigma * _noise_area_sqrt(fwhm_px, settings.psf):
                 located = (x - xs, y - ys, False)
         if located is None:
-            records_by_index[i] = StarRecord(x, y, mag, "not found")
+            records_by_index[i] = StarRecord(x, y, mag, STATUS_NOT_FOUND)
             continue
         sx, sy, saturated = located[0] + xs, located[1] + ys, located[2]
         if protected(sx, sy):
@@ -766,9 +772,9 @@ def _remove_by_wings(out: np.ndarray, *, x_px: float, y_px: float, mag: float, s
     fit = fit_wings(out, x_px=x_px, y_px=y_px, fwhm_px=fwhm_px, sky_sigma=sky_sigma, psf=settings.psf, valid=valid,
                     reach_px=reach, exclude=exclude)
     if not fit.flux > 0:
-        return StarRecord(x_px, y_px, mag, "not found")
+        return StarRecord(x_px, y_px, mag, STATUS_NOT_FOUND)
     # its clipped core reaching in: replaced out to 2 FWHM beyond its farthest clipped pixel
-    labels, flat = flat_top_labels(out, sky_sigma=sky_sigma)
+    _, flat = flat_top_labels(out, sky_sigma=sky_sigma)
     yy, xx = np.nonzero(flat)
     r_flat = np.hypot(xx - x_px, yy - y_px)
     near = r_flat <= reach
