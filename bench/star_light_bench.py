@@ -1,6 +1,7 @@
 """How much star light the luminosity keeps: stars centred outside the field and stars on the nucleus.
 
     python bench/star_light_bench.py real ../shared/real/sdss_cutouts
+    python bench/star_light_bench.py pairs ../shared/real/sdss_cutouts
     python bench/star_light_bench.py mock results
 
 ``real``: into each real SDSS cut-out of at least 120 px, whose field is set to 0.7 of its side
@@ -12,6 +13,12 @@ image (8 and 25 px beyond its edge). Brightness: no star (only listed: nothing m
 star at 1 % of the saturation level, and saturated stars of unclipped peak 3x and 30x the clip
 (10^4 sky sigma above the sky). Listed without a magnitude. Reported: the field's luminosity
 (``lum_sum``) over that of the same image without the star, per position and brightness.
+
+``pairs``: into the same cut-outs and fields, two listed saturated stars at a time (unclipped
+peaks 2-30x the clip), both on the field beyond 2.5 FWHM of its centre and 12-40 px apart; each
+pair is run with the catalogue in both row orders, and each of its stars alone. Reported: the
+field's luminosity over that of the image without the stars, per order, and how often the two
+orders differ.
 
 ``mock``: every galaxy of a mock run's image stores (``results/images/shard-*.h5``) is rendered
 again without its stars (same galaxy, knots and noise) and preprocessed without a catalogue; its
@@ -97,6 +104,64 @@ def bench_real(folder: Path, cfg: dict) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+PAIRS_PER_CUTOUT = 8
+
+
+def bench_pairs(folder: Path, cfg: dict) -> pd.DataFrame:
+    settings = PreprocessSettings.from_config(copy.deepcopy(cfg["preprocess"]), image_unit="counts",
+                                              image_zero_point_mag=28.0)
+    rows = []
+    for path in sorted(folder.glob("*.fits")):
+        image = read_image(path)
+        n_y, n_x = image.data.shape
+        if min(n_x, n_y) < 120:
+            continue
+        ra, dec = image.wcs.celestial.all_pix2world((n_x - 1) / 2, (n_y - 1) / 2, 0)
+        radec = (float(ra), float(dec))
+        half = FIELD_FRACTION * min(n_x, n_y) / 2
+        d25 = 2 * half * 0.396 / 60 / settings.fov_d25
+        base = preprocess_galaxy(image, ra_deg=radec[0], dec_deg=radec[1], d25_arcmin=d25, stars=NO_STARS,
+                                 distance_cm=3e26, sizes=[32], settings=settings, rng=np.random.default_rng(0),
+                                 fill_noise=False)
+        sigma, sky = base.features["sky_sigma"], base.features["sky"]
+        fwhm_px = base.features["psf_fwhm_arcsec"] / 0.396
+        peak_per_flux = float(draw_star((41, 41), x=20, y=20, flux=1.0, fwhm_px=fwhm_px,
+                                        psf=settings.stars.psf).max())
+        clip = sky + SATURATION_SIGMA * sigma
+        cx, cy = (n_x - 1) / 2, (n_y - 1) / 2
+        rng = np.random.default_rng(int(path.stem) % 2**32 + 1)
+        made = 0
+        while made < PAIRS_PER_CUTOUT:
+            xy = []
+            for _ in range(2):
+                r = rng.uniform(2.5 * fwhm_px, 0.9 * half)
+                angle = rng.uniform(0, 2 * np.pi)
+                xy.append((cx + r * np.cos(angle), cy + r * np.sin(angle)))
+            if not 12 <= np.hypot(xy[0][0] - xy[1][0], xy[0][1] - xy[1][1]) <= 40:
+                continue
+            made += 1
+            peaks = (rng.uniform(2, 30), rng.uniform(2, 30))
+            stars = [draw_star((n_y, n_x), x=x, y=y, flux=k * SATURATION_SIGMA * sigma / peak_per_flux, fwhm_px=fwhm_px,
+                               psf=settings.stars.psf) for (x, y), k in zip(xy, peaks)]
+            listed = []
+            for x, y in xy:
+                sra, sdec = image.wcs.celestial.all_pix2world(x, y, 0)
+                listed.append({"ra": float(sra), "dec": float(sdec), "psfMag_g": np.nan})
+            runs = {"both, listed A B": (stars[0] + stars[1], listed),
+                    "both, listed B A": (stars[0] + stars[1], listed[::-1]),
+                    "A alone": (stars[0], listed[:1]), "B alone": (stars[1], listed[1:])}
+            row = {"objid": path.stem, "peaks": f"{peaks[0]:.0f}x, {peaks[1]:.0f}x"}
+            for name, (light, catalogue) in runs.items():
+                data = np.minimum(image.data + light, clip)
+                try:
+                    row[name] = _run(Image(data, image.wcs, image.header), settings, radec, d25,
+                                     pd.DataFrame(catalogue)) / base.features["lum_sum"]
+                except Rejected as err:
+                    row[name] = f"rejected: {err}"
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
 def bench_mock(results: Path, cfg: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
     import h5py
 
@@ -135,7 +200,7 @@ def bench_mock(results: Path, cfg: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("kind", choices=["real", "mock"])
+    ap.add_argument("kind", choices=["real", "pairs", "mock"])
     ap.add_argument("path", help="the real cut-outs' folder, or a mock run's results/ folder")
     ap.add_argument("--config", default="workflow_config.yaml")
     args = ap.parse_args(argv)
@@ -152,6 +217,20 @@ def main(argv=None) -> None:
         off = (df["ratio"] - 1).abs()
         print(f"\n{len(df)} runs on {df['objid'].nunique()} cut-outs: off by more than 10 %: {int((off > 0.1).sum())}, "
               f"more than 50 %: {int((off > 0.5).sum())}; rejected: {int(df['rejected'].notna().sum())}")
+    elif args.kind == "pairs":
+        df = bench_pairs(Path(args.path), cfg)
+        both = ["both, listed A B", "both, listed B A"]
+        ratio = df[both + ["A alone", "B alone"]].apply(pd.to_numeric, errors="coerce")
+        rejected = df[both + ["A alone", "B alone"]].map(lambda v: isinstance(v, str))
+        shown = {k: ratio[k].round(3).astype(object).where(~rejected[k], "rejected") for k in ratio}
+        print(df.assign(**shown).to_markdown(index=False))
+        same = (df[both[0]].astype(str) == df[both[1]].astype(str))
+        for name in both + ["A alone", "B alone"]:
+            off = (ratio[name] - 1).abs()
+            print(f"{name}: off by more than 10 %: {int((off > 0.1).sum())}, more than 50 %: {int((off > 0.5).sum())}, "
+                  f"rejected: {int(rejected[name].sum())} of {len(df)}")
+        print(f"{len(df)} pairs on {df['objid'].nunique()} cut-outs: the two row orders give the same result in "
+              f"{int(same.sum())}")
     else:
         df, rejected = bench_mock(Path(args.path), cfg)
         kept = df[df["rejected"] == ""]

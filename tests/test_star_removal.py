@@ -580,6 +580,48 @@ def test_saturated_star_centre_fitted_on_its_unclipped_wings(shift):
     assert np.hypot(x - true_xy[0], y - true_xy[1]) < 0.05
 
 
+def _star_at(xy, *, peak: float) -> np.ndarray:
+    """A star (core and halo) centred at ``xy`` (px) whose unclipped peak is ``peak``."""
+    c = (SIZE - 1) / 2.0
+    accurate = galsim.GSParams(folding_threshold=1e-6, maxk_threshold=1e-6)
+    offset = (xy[0] - c, xy[1] - c)
+    unit = (galsim.Moffat(beta=3.5, fwhm=FWHM, flux=0.95, gsparams=accurate).drawImage(
+                nx=SIZE, ny=SIZE, scale=SCALE, offset=offset).array
+            + galsim.Moffat(beta=2.0, fwhm=6 * FWHM, flux=0.05).drawImage(nx=SIZE, ny=SIZE, scale=SCALE, offset=offset,
+                                                                         method="no_pixel").array)
+    return unit * peak / unit.max()
+
+
+@pytest.mark.parametrize("stars", [(((16.13, 65.53), 4.15), ((33.78, 59.63), 5.10)),
+                                   (((42.42, 51.38), 5.8), ((6.31, 48.96), 7.9))])
+def test_two_saturated_stars_are_removed_whatever_the_catalogue_order(config, stars):
+    """Two saturated stars on the field, 19 and 36 px apart: each is fitted with the other's
+    light taken out and its flat top left as it was, so both are found saturated, fitted at their
+    flux, and the galaxy's luminosity does not depend on the catalogue's row order (before, the
+    first star's removal broke the second's flat top: rejected in one order, 1.8 times the
+    galaxy's light in the other)."""
+    galaxy, _, _, saturation = _bulge_disk_with_saturated_star(3.0, 3.0)
+    light = [_star_at(xy, peak=k * saturation) for xy, k in stars]
+    noise = np.random.default_rng(7).normal(0, SIGMA, (SIZE, SIZE))
+    d25 = SIZE * SCALE / 60 / 1.125
+    image = _image(np.minimum(galaxy + light[0] + light[1] + noise, saturation))
+    rows = []
+    for xy, _ in stars:
+        ra, dec = image.wcs.celestial.all_pix2world(xy[0], xy[1], 0)
+        rows.append({"ra": float(ra), "dec": float(dec), "psfMag_g": np.nan})
+    settings = PreprocessSettings.from_config(config["preprocess"])
+    ref, *got = (preprocess_galaxy(img, ra_deg=150.0, dec_deg=2.0, d25_arcmin=d25, distance_cm=3e26, sizes=[32],
+                                   stars=pd.DataFrame(listing, columns=["ra", "dec", "psfMag_g"]),
+                                   settings=settings, rng=np.random.default_rng(0))
+                 for img, listing in ((_image(galaxy + noise), []), (image, rows), (image, rows[::-1])))
+    assert pd.Series(got[0].features).equals(pd.Series(got[1].features))
+    assert np.array_equal(got[0].images[32], got[1].images[32])
+    assert got[0].features["lum_sum"] == pytest.approx(ref.features["lum_sum"], rel=0.15)
+    for rec, star in zip(got[0].stars, light):
+        assert rec.status == STATUS_REPLACED and rec.saturated
+        assert rec.flux == pytest.approx(star.sum(), rel=0.05)
+
+
 def _listed_star_beside(source: galsim.GSObject, *, offset_fwhm: float, star_flux: float, seed: int, config):
     """A listed star at (40, 100) on the disc of ``_disk_with_knot_and_star``, with ``source`` (seen
     through the PSF) ``offset_fwhm`` FWHM to its right, removed without fill noise; checks that the

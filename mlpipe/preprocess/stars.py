@@ -10,6 +10,10 @@ centre or brightest peak is replaced (a saturated star's clipped pixels excepted
 within NUCLEUS_MATCH_FWHM of them is taken for the nucleus, one further out is removed by its
 model, its surroundings taken for the galaxy's point-symmetric light. A listed star centred
 where the image has no data (off its edge) is fitted on its wings alone (``fit_wings``).
+Several saturated stars on one image are taken larger clipped core first; while one is fitted
+and removed, the others still to come have their first-fitted models taken out of the image and
+their flat tops left as they were (``CandidateCores``), so that neither the result nor the
+catalogue's row order depends on which comes first.
 
 A star's flux is fitted with the PSF model (saturated pixels left out); a bright star is refitted
 out into its halo with its own core and halo fluxes and its own shape, and, when that reaches the
@@ -27,6 +31,7 @@ without replacing the galaxy under it.
 from __future__ import annotations
 
 import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Mapping
 
@@ -327,6 +332,19 @@ def flat_top_labels(data: np.ndarray, *, sky_sigma: float) -> tuple[np.ndarray, 
     return labels, at_peak & (counts[labels] >= SATURATED_MIN_PIXELS)
 
 
+def clipped_radius_px(data: np.ndarray, *, x_px: float, y_px: float, level: float) -> float:
+    """The radius (px) of a disc as large as the star's clipped core: the connected pixels at or
+    above ``level`` that hold (``x_px``, ``y_px``) or lie nearest to it (another star's core, or a
+    saturated nucleus, at the same level is not this star's)."""
+    clipped = data >= level
+    if not clipped.any():
+        return 0.0
+    labels, _ = ndimage.label(clipped)
+    yy, xx = np.nonzero(clipped)
+    own = labels[yy, xx][int(np.argmin(np.hypot(xx - x_px, yy - y_px)))]
+    return float(np.sqrt(np.sum(labels == own) / np.pi))
+
+
 def saturated_cores(data: np.ndarray, *, sky_sigma: float) -> np.ndarray:
     """(N, 2) x, y of flat-topped cores: connected groups of at least SATURATED_MIN_PIXELS pixels
     at one value, SATURATED_MIN_SIGMA sky sigma or more above the sky."""
@@ -482,7 +500,7 @@ def fit_point_source(data: np.ndarray, *, x_px: float, y_px: float, fwhm_px: flo
     n_y, n_x = data.shape
     r_fit = 2.0 * fwhm_px
     if saturated_level is not None:
-        core = np.sqrt(np.sum(data >= saturated_level) / np.pi)  # radius of the clipped core
+        core = clipped_radius_px(data, x_px=x_px, y_px=y_px, level=saturated_level)
         r_fit = max(r_fit, core + 3.0 * fwhm_px)
     xs, xe = max(int(np.floor(x_px - r_fit)), 0), min(int(np.ceil(x_px + r_fit)) + 1, n_x)
     ys, ye = max(int(np.floor(y_px - r_fit)), 0), min(int(np.ceil(y_px + r_fit)) + 1, n_y)
@@ -579,7 +597,7 @@ def refine_saturated_centre(data: np.ndarray, *, x_px: float, y_px: float, fwhm_
     (finite differences) are fitted over a plane out to 3 FWHM beyond the clipped core; the shift
     is applied and the fit repeated (``valid`` pixels only). Moves by at most 1 px from (``x_px``, ``y_px``)."""
     n_y, n_x = data.shape
-    core = np.sqrt(np.sum(data >= saturated_level) / np.pi)
+    core = clipped_radius_px(data, x_px=x_px, y_px=y_px, level=saturated_level)
     r_fit = core + 3.0 * fwhm_px
     xs, xe = max(int(np.floor(x_px - r_fit)), 0), min(int(np.ceil(x_px + r_fit)) + 1, n_x)
     ys, ye = max(int(np.floor(y_px - r_fit)), 0), min(int(np.ceil(y_px + r_fit)) + 1, n_y)
@@ -631,6 +649,127 @@ def _locate(stamp: np.ndarray, *, x_px: float, y_px: float, search_px: float, sk
     return float(fx[best]), float(fy[best]), False
 
 
+#: a star's fits leave out the pixels within this many FWHM of a saturated star still to come
+#: (of its clipped core): that star's light, not this one's
+PENDING_CORE_MARGIN_FWHM = 3.0
+
+
+@dataclass(frozen=True)
+class CandidateCores:
+    """The saturated (flat-topped) cores of the image before any star is removed, and the one
+    each candidate sits on: with several saturated stars, removing one must neither take the
+    others' light into its fit nor break their flat tops (which tell a later star's fit which of
+    its pixels are clipped)."""
+    labels: np.ndarray   # (N_y, N_x) int: the cores, connected clipped pixels (0: none)
+    flat: np.ndarray     # (N_y, N_x) bool: their pixels
+    label: np.ndarray    # (N,) int: each candidate's core (0: none within reach)
+    size: np.ndarray     # (N,) int: its clipped pixels (0: none)
+
+    def others(self, *, own: int, later) -> list[int]:
+        """The cores of the candidates ``later`` (their removal still to come) other than the
+        core of candidate ``own``."""
+        return sorted({int(self.label[j]) for j in later} - {0, int(self.label[own])})
+
+    def pending(self, *, own: int, later) -> np.ndarray:
+        """(N_y, N_x) bool: the clipped pixels of ``others(own, later)``."""
+        regions = self.others(own=own, later=later)
+        if not regions:
+            return np.zeros(self.flat.shape, bool)
+        return np.isin(self.labels, regions)
+
+
+def _candidate_cores(data: np.ndarray, *, star_xy: np.ndarray, sky_sigma: float, within_px: float) -> CandidateCores:
+    """Each candidate's saturated core on ``data``: the connected flat-top pixels with one within
+    ``within_px`` of it (the nearest such pixel's core)."""
+    _, flat = flat_top_labels(data, sky_sigma=sky_sigma)
+    labels, _ = ndimage.label(flat, structure=np.ones((3, 3)))
+    label = np.zeros(len(star_xy), int)
+    yy, xx = np.nonzero(flat)
+    if len(yy):
+        for i, (x, y) in enumerate(star_xy):
+            d = np.hypot(xx - x, yy - y)
+            k = int(np.argmin(d))
+            if d[k] <= within_px:
+                label[i] = labels[yy[k], xx[k]]
+    size = np.bincount(labels[flat], minlength=int(labels.max()) + 1)[label] * (label > 0)
+    return CandidateCores(labels, flat, label, size)
+
+
+def _brightest_first(data: np.ndarray, *, star_xy: np.ndarray, star_mag: np.ndarray,
+                     core_size: np.ndarray) -> list[int]:
+    """The order of removal: the brightest first (by the pixel at the listed position), so that
+    a faint star inside a bright one's halo goes with the halo. Saturated stars share the clip
+    level: the larger clipped core (the brighter star) first, then the brighter listed magnitude;
+    the position last, so that the catalogue's row order never changes the result."""
+    def key(i: int) -> tuple[float, ...]:
+        mag = float(star_mag[i])
+        return (-_peak_value(data, star_xy[i]), -int(core_size[i]), mag if np.isfinite(mag) else np.inf,
+                float(star_xy[i][1]), float(star_xy[i][0]))
+    return sorted(range(len(star_xy)), key=key)
+
+
+def _first_fits(data: np.ndarray, cores: CandidateCores, *, sky_sigma: float, fwhm_px: float,
+                settings: StarSettings, valid: np.ndarray | None,
+                galaxy_xy: tuple[float, float] | None) -> dict[int, StarRecord]:
+    """Where two or more candidates are saturated stars: each one's model fitted on ``data`` with
+    the pixels near the other cores left out, by core (``cores.labels``). While one of them is
+    removed, the models of those still to come are taken out of the image (``_left_out``), so that
+    their wings enter neither its fit nor the plane that fills its disc."""
+    regions = sorted({int(k) for k in cores.label if k > 0})
+    if len(regions) < 2:
+        return {}
+    fits = {}
+    for k in regions:
+        own = cores.labels == k
+        fit_valid = _away_from(cores.flat & ~own, valid=valid, margin_px=PENDING_CORE_MARGIN_FWHM * fwhm_px)
+        yy, xx = np.nonzero(own)
+        level = float(data[yy, xx].min())
+        x, y = refine_saturated_centre(data, x_px=float(xx.mean()), y_px=float(yy.mean()), fwhm_px=fwhm_px,
+                                       psf=settings.psf, saturated_level=level, valid=fit_valid)
+        fit = fit_point_source(data, x_px=x, y_px=y, fwhm_px=fwhm_px, sky_sigma=sky_sigma, psf=settings.psf,
+                               saturated_level=level, valid=fit_valid)
+        fit = fit_halo(data, x_px=x, y_px=y, fwhm_px=fwhm_px, sky_sigma=sky_sigma, psf=settings.psf, first=fit,
+                       max_radius_px=settings.max_mask_radius_fwhm * fwhm_px, saturated_level=level,
+                       galaxy_xy=galaxy_xy, valid=fit_valid)
+        wings = _wings(fit, fwhm_px=fwhm_px, psf=settings.psf)
+        if wings is None:
+            continue
+        radius, halo = star_radii(flux=fit.flux, sky_sigma=sky_sigma, fwhm_px=fwhm_px, settings=settings,
+                                  saturated_px=clipped_radius_px(data, x_px=x, y_px=y, level=level),
+                                  halo_flux=fit.halo_flux)
+        fits[k] = StarRecord(x, y, np.nan, STATUS_REPLACED, radius, fit.flux, True, halo, None, wings)
+    return fits
+
+
+@contextmanager
+def _left_out(out: np.ndarray, neighbours: list[StarRecord], *, own: np.ndarray, pending: np.ndarray):
+    """Take the ``neighbours``' light out of ``out`` (in place) for the block's duration and put
+    it back after, except on clipped pixels: those of the cores still to come (``pending``) keep
+    their values throughout, so do those of the star's own core (``own``) that the block leaves
+    as they were (its removal replaces the rest)."""
+    flat = own | pending
+    kept = out[flat].copy()
+    for rec in neighbours:
+        add_star_light(out, rec, scale=-1.0)
+    out[flat] = kept
+    try:
+        yield
+    finally:
+        untouched = out[flat] == kept
+        for rec in neighbours:
+            add_star_light(out, rec)
+        out[flat] = np.where(untouched | pending[flat], kept, out[flat])
+
+
+def _away_from(pixels: np.ndarray, *, valid: np.ndarray | None, margin_px: float) -> np.ndarray | None:
+    """``valid`` less the pixels within ``margin_px`` of ``pixels`` (``valid`` itself when there
+    are none)."""
+    if not pixels.any():
+        return valid
+    near = ndimage.distance_transform_edt(~pixels) <= margin_px
+    return ~near if valid is None else valid & ~near
+
+
 def subtract_stars(data: np.ndarray, *, star_xy: np.ndarray, star_mag: np.ndarray, sky_sigma: float,
                    fwhm_px: float, protect_xy: list[tuple[float, float]], settings: StarSettings,
                    rng: np.random.Generator, from_catalogue: bool = True,
@@ -664,96 +803,107 @@ def subtract_stars(data: np.ndarray, *, star_xy: np.ndarray, star_mag: np.ndarra
 
     keep = protected_pixels(data.shape, protect_xy=protect_xy, radius_px=protect)
 
-    # brightest first: a faint star inside a bright one's halo goes with the halo
-    order = sorted(range(len(star_xy)), key=lambda i: -_peak_value(data, star_xy[i]))
+    clipped = _candidate_cores(data, star_xy=star_xy, sky_sigma=sky_sigma, within_px=max(search, 2.0))
+    order = _brightest_first(data, star_xy=star_xy, star_mag=star_mag, core_size=clipped.size)
+    first_fits = _first_fits(data, clipped, sky_sigma=sky_sigma, fwhm_px=fwhm_px, settings=settings, valid=valid,
+                             galaxy_xy=protect_xy[-1] if protect_xy else None)
     records_by_index: dict[int, StarRecord] = {}
     # found candidates are judged on the image less the replaced stars' fitted light so far
     judged_on = data.copy() if not from_catalogue else None
-    for i in order:
+    for n_done, i in enumerate(order):
         (x, y), mag = star_xy[i], star_mag[i]
-        if not (0 <= x < n_x and 0 <= y < n_y):
-            records_by_index[i] = StarRecord(x, y, mag, STATUS_OUTSIDE)
-            continue
-        if protected(x, y):
-            records_by_index[i] = StarRecord(x, y, mag, STATUS_NUCLEUS)
-            continue
-        if from_catalogue and valid is not None and not valid[min(int(round(y)), n_y - 1), min(int(round(x)), n_x - 1)]:
-            # centred where the image has no data (off its edge): only its wings can be fitted
-            records_by_index[i] = _remove_by_wings(out, x_px=x, y_px=y, mag=mag, sky_sigma=sky_sigma,
-                                                   fwhm_px=fwhm_px, settings=settings, valid=valid, keep=keep,
-                                                   galaxy_xy=protect_xy[0] if protect_xy else None,
-                                                   galaxy_radius_px=galaxy_radius_px, rng=rng, fill_noise=fill_noise)
-            continue
-        xs, ys = max(int(x) - half, 0), max(int(y) - half, 0)
-        stamp = out[ys:min(int(y) + half + 1, n_y), xs:min(int(x) + half + 1, n_x)]
-        if from_catalogue:
-            located = _locate(stamp, x_px=x - xs, y_px=y - ys, search_px=search, sky_sigma=sky_sigma,
-                              finder=finder)
-        else:   # found in this image already: only whether it is a saturated core
-            cores = saturated_cores(stamp, sky_sigma=sky_sigma)
-            near = len(cores) and np.hypot(cores[:, 0] - (x - xs), cores[:, 1] - (y - ys)).min() <= 2.0
-            located = (x - xs, y - ys, bool(near))
-        if located is None and from_catalogue:
-            # a faint listed star the finder misses: fitted at its listed position instead
-            fit = fit_point_source(out, x_px=x, y_px=y, fwhm_px=fwhm_px, sky_sigma=sky_sigma, psf=settings.psf,
-                                   valid=valid)
-            if fit.flux >= LISTED_MIN_SNR * sky_sigma * _noise_area_sqrt(fwhm_px, settings.psf):
-                located = (x - xs, y - ys, False)
-        if located is None:
-            records_by_index[i] = StarRecord(x, y, mag, STATUS_NOT_FOUND)
-            continue
-        sx, sy, saturated = located[0] + xs, located[1] + ys, located[2]
-        if protected(sx, sy):
-            records_by_index[i] = StarRecord(sx, sy, mag, STATUS_NUCLEUS)
-            continue
-        level = float(out[int(round(sy)), int(round(sx))]) if saturated else None
-        if saturated:
-            sx, sy = refine_saturated_centre(out, x_px=sx, y_px=sy, fwhm_px=fwhm_px, psf=settings.psf,
-                                             saturated_level=level, valid=valid)
-        if not from_catalogue:
-            # judged on the image less the brighter stars' fitted light, not on their replaced
-            # discs: a knot that a bright star's disc kept (its light over the star's) stands
-            # alone on the disc's fill and would fit the PSF
-            judged = fit_point_source(judged_on, x_px=sx, y_px=sy, fwhm_px=fwhm_px, sky_sigma=sky_sigma,
-                                      psf=settings.psf, saturated_level=level, valid=valid)
-            if not _is_star(judged, fwhm_px=fwhm_px, sky_sigma=sky_sigma, settings=settings, saturated=saturated):
-                records_by_index[i] = StarRecord(sx, sy, mag, STATUS_GALAXY, 0.0, judged.flux)
+        # the saturated stars still to come: their preliminary models are taken out of the image
+        # while this star is fitted and removed, the pixels near their cores left out of its fits,
+        # and their flat tops kept as they are (see CandidateCores)
+        pending = clipped.pending(own=i, later=order[n_done + 1:])
+        fit_valid = _away_from(pending, valid=valid, margin_px=PENDING_CORE_MARGIN_FWHM * fwhm_px)
+        neighbours = [first_fits[k] for k in clipped.others(own=i, later=order[n_done + 1:]) if k in first_fits]
+        with _left_out(out, neighbours, own=clipped.labels == clipped.label[i] if clipped.label[i] else
+                       np.zeros(out.shape, bool), pending=pending):
+            if not (0 <= x < n_x and 0 <= y < n_y):
+                records_by_index[i] = StarRecord(x, y, mag, STATUS_OUTSIDE)
                 continue
-        fit = fit_point_source(out, x_px=sx, y_px=sy, fwhm_px=fwhm_px, sky_sigma=sky_sigma,
-                               psf=settings.psf, saturated_level=level, valid=valid)
-        fit = fit_halo(out, x_px=sx, y_px=sy, fwhm_px=fwhm_px, sky_sigma=sky_sigma, psf=settings.psf, first=fit,
-                       max_radius_px=settings.max_mask_radius_fwhm * fwhm_px, saturated_level=level,
-                       galaxy_xy=protect_xy[-1] if protect_xy else None, valid=valid)
-        radius, halo = star_radii(flux=fit.flux, sky_sigma=sky_sigma, fwhm_px=fwhm_px, settings=settings,
-                                  saturated_px=np.sqrt(np.sum(stamp >= level) / np.pi) if saturated else 0.0,
-                                  halo_flux=fit.halo_flux)
-        wings = _wings(fit, fwhm_px=fwhm_px, psf=settings.psf)
-        # a star within the nucleus zone lies on the bulge whether or not its halo fit was taken
-        # against the counterparts: its surroundings are the galaxy's symmetric light, not its wings
-        bulge_xy = fit.mirror_xy
-        if bulge_xy is None and protect_xy and np.hypot(sx - protect_xy[-1][0], sy - protect_xy[-1][1]) < protect:
-            bulge_xy = tuple(protect_xy[-1])
-        radius = residual_radius(out, x_px=sx, y_px=sy, radius_px=radius, wings=wings,
-                                 level=settings.halo_threshold_sigma * sky_sigma,
-                                 max_radius_px=min(2.0 * radius, settings.max_mask_radius_fwhm * fwhm_px),
-                                 mirror_xy=bulge_xy, valid=valid)
-        halo = max(halo, radius)
-        # the replaced pixels come from their counterparts about the centre only where the disc
-        # reaches the nucleus zone (the bulge's curvature); further out a plane follows the
-        # galaxy, where a counterpart may be another star or a knot
-        on_bulge = bulge_xy is not None and np.hypot(sx - bulge_xy[0], sy - bulge_xy[1]) < radius + protect
-        mirror_xy = bulge_xy if on_bulge else None
-        replaced = replace_disc(out, x_px=sx, y_px=sy, radius_px=radius,
-                     width_px=annulus_width_px(radius_px=radius, fwhm_px=fwhm_px),
-                     noise_sigma=sky_sigma if fill_noise else 0.0, rng=rng, valid=valid,
-                     wings=wings, halo_radius_px=halo, sky_sigma=sky_sigma,
-                     core_radius_px=settings.mask_radius_fwhm * fwhm_px,
-                     mirror_xy=mirror_xy,
-                     keep=keep & (out < level) if saturated else keep)   # clipped pixels hold nothing to keep
-        records_by_index[i] = StarRecord(sx, sy, mag, STATUS_REPLACED, radius, fit.flux, saturated, halo,
-                                         mirror_xy, wings, replaced)
-        if judged_on is not None:
-            add_star_light(judged_on, records_by_index[i], scale=-1.0)
+            if protected(x, y):
+                records_by_index[i] = StarRecord(x, y, mag, STATUS_NUCLEUS)
+                continue
+            if from_catalogue and valid is not None and not valid[min(int(round(y)), n_y - 1), min(int(round(x)), n_x - 1)]:
+                # centred where the image has no data (off its edge): only its wings can be fitted
+                records_by_index[i] = _remove_by_wings(out, x_px=x, y_px=y, mag=mag, sky_sigma=sky_sigma,
+                                                       fwhm_px=fwhm_px, settings=settings, valid=fit_valid, keep=keep,
+                                                       galaxy_xy=protect_xy[0] if protect_xy else None,
+                                                       galaxy_radius_px=galaxy_radius_px, rng=rng, fill_noise=fill_noise)
+                continue
+            xs, ys = max(int(x) - half, 0), max(int(y) - half, 0)
+            stamp = out[ys:min(int(y) + half + 1, n_y), xs:min(int(x) + half + 1, n_x)]
+            if from_catalogue:
+                located = _locate(stamp, x_px=x - xs, y_px=y - ys, search_px=search, sky_sigma=sky_sigma,
+                                  finder=finder)
+            else:   # found in this image already: only whether it is a saturated core
+                cores = saturated_cores(stamp, sky_sigma=sky_sigma)
+                near = len(cores) and np.hypot(cores[:, 0] - (x - xs), cores[:, 1] - (y - ys)).min() <= 2.0
+                located = (x - xs, y - ys, bool(near))
+            if located is None and from_catalogue:
+                # a faint listed star the finder misses: fitted at its listed position instead
+                fit = fit_point_source(out, x_px=x, y_px=y, fwhm_px=fwhm_px, sky_sigma=sky_sigma, psf=settings.psf,
+                                       valid=fit_valid)
+                if fit.flux >= LISTED_MIN_SNR * sky_sigma * _noise_area_sqrt(fwhm_px, settings.psf):
+                    located = (x - xs, y - ys, False)
+            if located is None:
+                records_by_index[i] = StarRecord(x, y, mag, STATUS_NOT_FOUND)
+                continue
+            sx, sy, saturated = located[0] + xs, located[1] + ys, located[2]
+            if protected(sx, sy):
+                records_by_index[i] = StarRecord(sx, sy, mag, STATUS_NUCLEUS)
+                continue
+            level = float(out[int(round(sy)), int(round(sx))]) if saturated else None
+            if saturated:
+                sx, sy = refine_saturated_centre(out, x_px=sx, y_px=sy, fwhm_px=fwhm_px, psf=settings.psf,
+                                                 saturated_level=level, valid=fit_valid)
+            if not from_catalogue:
+                # judged on the image less the brighter stars' fitted light, not on their replaced
+                # discs: a knot that a bright star's disc kept (its light over the star's) stands
+                # alone on the disc's fill and would fit the PSF
+                judged = fit_point_source(judged_on, x_px=sx, y_px=sy, fwhm_px=fwhm_px, sky_sigma=sky_sigma,
+                                          psf=settings.psf, saturated_level=level, valid=fit_valid)
+                if not _is_star(judged, fwhm_px=fwhm_px, sky_sigma=sky_sigma, settings=settings, saturated=saturated):
+                    records_by_index[i] = StarRecord(sx, sy, mag, STATUS_GALAXY, 0.0, judged.flux)
+                    continue
+            fit = fit_point_source(out, x_px=sx, y_px=sy, fwhm_px=fwhm_px, sky_sigma=sky_sigma,
+                                   psf=settings.psf, saturated_level=level, valid=fit_valid)
+            fit = fit_halo(out, x_px=sx, y_px=sy, fwhm_px=fwhm_px, sky_sigma=sky_sigma, psf=settings.psf, first=fit,
+                           max_radius_px=settings.max_mask_radius_fwhm * fwhm_px, saturated_level=level,
+                           galaxy_xy=protect_xy[-1] if protect_xy else None, valid=fit_valid)
+            radius, halo = star_radii(flux=fit.flux, sky_sigma=sky_sigma, fwhm_px=fwhm_px, settings=settings,
+                                      saturated_px=clipped_radius_px(out, x_px=sx, y_px=sy, level=level) if saturated else 0.0,
+                                      halo_flux=fit.halo_flux)
+            wings = _wings(fit, fwhm_px=fwhm_px, psf=settings.psf)
+            # a star within the nucleus zone lies on the bulge whether or not its halo fit was taken
+            # against the counterparts: its surroundings are the galaxy's symmetric light, not its wings
+            bulge_xy = fit.mirror_xy
+            if bulge_xy is None and protect_xy and np.hypot(sx - protect_xy[-1][0], sy - protect_xy[-1][1]) < protect:
+                bulge_xy = tuple(protect_xy[-1])
+            radius = residual_radius(out, x_px=sx, y_px=sy, radius_px=radius, wings=wings,
+                                     level=settings.halo_threshold_sigma * sky_sigma,
+                                     max_radius_px=min(2.0 * radius, settings.max_mask_radius_fwhm * fwhm_px),
+                                     mirror_xy=bulge_xy, valid=fit_valid)
+            halo = max(halo, radius)
+            # the replaced pixels come from their counterparts about the centre only where the disc
+            # reaches the nucleus zone (the bulge's curvature); further out a plane follows the
+            # galaxy, where a counterpart may be another star or a knot
+            on_bulge = bulge_xy is not None and np.hypot(sx - bulge_xy[0], sy - bulge_xy[1]) < radius + protect
+            mirror_xy = bulge_xy if on_bulge else None
+            replaced = replace_disc(out, x_px=sx, y_px=sy, radius_px=radius,
+                         width_px=annulus_width_px(radius_px=radius, fwhm_px=fwhm_px),
+                         noise_sigma=sky_sigma if fill_noise else 0.0, rng=rng, valid=fit_valid,
+                         wings=wings, halo_radius_px=halo, sky_sigma=sky_sigma,
+                         core_radius_px=settings.mask_radius_fwhm * fwhm_px,
+                         mirror_xy=mirror_xy,
+                         keep=keep & (out < level) if saturated else keep)   # clipped pixels hold nothing to keep
+            records_by_index[i] = StarRecord(sx, sy, mag, STATUS_REPLACED, radius, fit.flux, saturated, halo,
+                                             mirror_xy, wings, replaced)
+            if judged_on is not None:
+                add_star_light(judged_on, records_by_index[i], scale=-1.0)
+                judged_on[pending] = data[pending]
     records = [records_by_index[i] for i in range(len(star_xy))]
     return out, records
 
@@ -777,7 +927,7 @@ def _remove_by_wings(out: np.ndarray, *, x_px: float, y_px: float, mag: float, s
     _, flat = flat_top_labels(out, sky_sigma=sky_sigma)
     yy, xx = np.nonzero(flat)
     r_flat = np.hypot(xx - x_px, yy - y_px)
-    near = r_flat <= reach
+    near = (r_flat <= reach) & valid[yy, xx]   # not another saturated star's core (left out of ``valid``)
     saturated = bool(near.any())
     level = float(out[yy[near], xx[near]].min()) if saturated else None
     radius, halo = star_radii(flux=fit.flux, sky_sigma=sky_sigma, fwhm_px=fwhm_px, settings=settings,
