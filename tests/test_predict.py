@@ -75,6 +75,15 @@ def test_bundle_packs_the_cnns_its_features_use_and_checks_the_feature_list(tmp_
     assert "unknown to the bundle: cnn7_gz2_q01_a" in message
 
 
+def test_a_blank_d25_arcmin_is_taken_from_logd25_where_the_catalogue_has_both(tmp_path):
+    path = tmp_path / "new.csv"
+    path.write_text("objid,ra,dec,z,d25_arcmin,logd25\n1,150.0,2.0,0.05,0.5,\n2,150.1,2.0,0.05,,0.8\n"
+                    "3,150.2,2.0,0.05,,\n")
+    galaxies, rejected = read_new_galaxies(path)
+    assert galaxies["d25_arcmin"].tolist() == pytest.approx([0.5, 0.1 * 10**0.8])
+    assert rejected["objid"].tolist() == [3] and "no D25" in rejected["reason"].iloc[0]
+
+
 def test_bundle_errors_are_clear(tmp_path):
     with pytest.raises(InputError, match="no such bundle"):
         load_bundle(tmp_path / "none.zip")

@@ -171,6 +171,9 @@ def test_build_sample_targets_gz2_flags_and_files(tmp_path):
     assert sum(len(s) for s in shards) == len(sample)
     back = pd.read_csv(tmp_path / "out" / "sample.csv")
     assert back["objid"].dtype == np.int64 and set(back["objid"]) == set(sample["objid"])
+    # written again with fewer shards: no shard of the earlier run is left to hold its galaxies twice
+    write_sample(sample, rejected, n_shards=1, outdir=tmp_path / "out")
+    assert sorted(p.name for p in (tmp_path / "out" / "shards").iterdir()) == ["shard-0.csv"]
 
 
 def test_build_sample_on_mock_survey_counts(small_survey):

@@ -470,3 +470,121 @@ def test_a_luminosity_in_a_unit_without_the_bands_solar_value_is_an_error(tmp_pa
            "logLg": Column(LOG_LG, unit=unit), "logLg_err": Column([0.03] * 3, unit=err_unit)}).write(tmp_path / "p.ecsv")
     with pytest.raises(InputError, match=rf"p.ecsv, {message}"):
         read_photometry(tmp_path / "p.ecsv", {"bands": "g"}, lum_g_column="logLg")
+
+
+def test_a_comment_preamble_of_any_length_is_skipped_before_the_format_is_decided(tmp_path):
+    """The format comes from the first line that is not a comment, however many precede it (the
+    first 4 KB once decided it: a long column description made a CSV 'only comments')."""
+    preamble = "".join(f"# column {i}: a description of what the column holds, with its unit\n" for i in range(120))
+    path = tmp_path / "stars.csv"
+    path.write_text(preamble + "ra,dec,psfMag_g\n10.0,2.0,18.0\n10.1,2.0,19.0\n")
+    assert len(preamble) > 8000
+    assert detect_format(path) == "csv"
+    assert read_stars(path)["psfMag_g"].tolist() == [18.0, 19.0]
+
+
+def test_a_header_written_as_a_comment_names_the_columns_over_the_release_order(tmp_path):
+    """astropy's commented_header and TOPCAT's ascii write '# name name ...' above the data; the
+    GSWLC reader once took such a file for the release and read its columns by position (z from
+    whatever column stood in z's place)."""
+    df = _gswlc_frame()
+    df["av"] = 0.7
+    order = list(COLUMNS)
+    iz, iav = order.index("z"), order.index("av")
+    order[iz], order[iav] = "av", "z"
+    lines = ["# " + " ".join(c.upper() for c in order)]
+    lines += [" ".join(str(int(v)) if c in ("objid",) else repr(float(v)) for c, v in zip(order, row))
+              for row in df[order].itertuples(index=False)]
+    path = tmp_path / "gswlc.txt"
+    path.write_text("\n".join(lines) + "\n")
+    out = read_gswlc(path)
+    assert out["z"].tolist() == pytest.approx([0.05] * 3)
+    assert out["av"].tolist() == pytest.approx([0.7] * 3)
+    assert out["objid"].tolist() == IDS.tolist()
+
+
+@pytest.mark.parametrize("column_map, message", [
+    ({"redshift": "z"}, r"inputs.gswlc.columns.redshift: not a name this catalogue's reader uses"),
+    ({"glxid": "GLXID_2"}, r"inputs.gswlc.columns.glxid: maps to 'GLXID_2', which .* does not have"),
+    ({"z": "logmstar"}, r"inputs.gswlc.columns: .*(z and logmstar|logmstar and z) both map to .*'logmstar'"),
+])
+def test_a_column_map_entry_that_would_be_ignored_or_shared_is_an_error_naming_its_key(tmp_path, column_map, message):
+    """A misspelt name, an optional column mapped to one the file lacks, or two of our names on one
+    of the file's columns: each once went unnoticed (the file's own z used, or z read twice)."""
+    df = _gswlc_frame()
+    df.to_csv(tmp_path / "gswlc.csv", index=False)
+    if "logmstar" in column_map.values():
+        column_map = {**column_map, "logmstar": "logmstar"}
+    with pytest.raises(InputError, match=message):
+        read_gswlc(tmp_path / "gswlc.csv", column_map)
+
+
+def test_photometry_maps_may_name_other_bands_but_not_share_a_column(tmp_path):
+    """The map of a photometry table may name bands that are not read (one map for several runs);
+    two bands on one column (g - i = 0 for every galaxy) is an error naming both."""
+    Table({"objid": IDS, "fg": [10.0, 20.0, 30.0], "ig": [1.0, 1.0, 1.0], "fi": [20.0, 40.0, 60.0],
+           "ii": [1.0, 1.0, 1.0]}).write(tmp_path / "p.fits")
+    settings = {"kind": "fluxes", "bands": "gi", "extinction_corrected": True}
+    good = {"flux_g": "fg", "flux_ivar_g": "ig", "flux_i": "fi", "flux_ivar_i": "ii", "flux_u": "fu"}
+    out = read_photometry(tmp_path / "p.fits", {**settings, "columns": good})
+    assert (out["mag_g"] - out["mag_i"]).tolist() == pytest.approx([2.5 * np.log10(2.0)] * 3)
+    with pytest.raises(InputError, match="flux_g and flux_i both map to .*'fg'"):
+        read_photometry(tmp_path / "p.fits", {**settings, "columns": {**good, "flux_i": "fg"}})
+    with pytest.raises(InputError, match="inputs.photometry.columns.flux_ivar_x: not a name"):
+        read_photometry(tmp_path / "p.fits", {**settings, "columns": {**good, "flux_ivar_x": "ii"}})
+
+
+@pytest.mark.parametrize("fmt", ["fits", "ascii.ecsv"])
+def test_a_table_with_a_skycoord_column_reads_its_plain_columns(tmp_path, fmt):
+    """A QTable written with a SkyCoord column: its plain columns as the file stores them
+    (coord.ra, coord.dec), which a column map can name (before: a traceback)."""
+    from astropy import units as u
+    from astropy.coordinates import SkyCoord
+    from astropy.table import QTable
+
+    table = QTable({"coord": SkyCoord([10.0, 20.0] * u.deg, [1.0, 2.0] * u.deg), "psfMag_g": [17.0, 18.0]})
+    path = tmp_path / f"stars.{fmt.split('.')[-1]}"
+    table.write(path, format=fmt)
+    out = read_stars(path, {"ra": "coord.ra", "dec": "coord.dec"})
+    assert out["ra"].tolist() == pytest.approx([10.0, 20.0]) and out["dec"].tolist() == pytest.approx([1.0, 2.0])
+
+
+def test_a_magnitude_column_with_a_flux_unit_is_an_error(tmp_path):
+    Table({"objid": IDS, "modelMag_g": Column([12.0, 30.0, 20.0], unit="uJy"),
+           "modelMagErr_g": [0.05, 0.05, 0.05]}).write(tmp_path / "p.fits")
+    with pytest.raises(InputError, match="column 'modelMag_g' has unit 'uJy', not a magnitude"):
+        read_photometry(tmp_path / "p.fits", {"bands": "g", "extinction_corrected": True})
+    Table({"objid": IDS, "modelMag_g": Column([12.0, 30.0, 20.0], unit="mag"),
+           "modelMagErr_g": Column([0.05, 0.05, 0.05], unit="mag")}).write(tmp_path / "m.fits")
+    assert read_photometry(tmp_path / "m.fits", {"bands": "g", "extinction_corrected": True})["mag_g"].tolist() == [
+        12.0, 30.0, 20.0]
+
+
+def test_padding_rows_with_id_zero_repeat_in_a_photometry_table(tmp_path):
+    """Cross-matched tables pad unmatched rows with id 0 (as GSWLC's reader allows): they match no
+    galaxy and are no duplicate; a real id twice still is."""
+    pd.DataFrame({"objid": [IDS[0], 0, 0], "modelMag_g": [17.0, 99.0, 99.0], "modelMagErr_g": [0.02] * 3}).to_csv(
+        tmp_path / "p.csv", index=False)
+    assert read_photometry(tmp_path / "p.csv", {"bands": "g", "extinction_corrected": True})["objid"].tolist() == [
+        IDS[0], 0, 0]
+    pd.DataFrame({"objid": [IDS[0], IDS[0]], "modelMag_g": [17.0, 18.0], "modelMagErr_g": [0.02] * 2}).to_csv(
+        tmp_path / "d.csv", index=False)
+    with pytest.raises(InputError, match="line 3, column 'objid': duplicate id"):
+        read_photometry(tmp_path / "d.csv", {"bands": "g", "extinction_corrected": True})
+
+
+def test_tab_separated_blank_fields_astropy_blanks_and_ipac_tables(tmp_path):
+    """Three exports of the same HyperLeda rows with one logd25 missing: tab-separated with an
+    empty field, astropy's whitespace 'basic' writer (a masked value as ""), and an IPAC table
+    (null); each gives that galaxy the reason, the others their D25."""
+    (tmp_path / "leda.tsv").write_text("objname\tal2000\tde2000\tlogd25\nPGC1\t10.0\t2.0\t0.65\nPGC2\t10.1\t2.1\t\n")
+    table = Table({"objname": ["PGC1", "PGC2"], "al2000": [10.0, 10.1], "de2000": [2.0, 2.1],
+                   "logd25": np.ma.masked_array([0.65, 0.0], mask=[False, True])})
+    table.write(tmp_path / "leda.txt", format="ascii.basic")
+    table.write(tmp_path / "leda.tbl", format="ascii.ipac")
+    assert '""' in (tmp_path / "leda.txt").read_text() and "null" in (tmp_path / "leda.tbl").read_text()
+    for name, fmt in (("leda.tsv", "tab"), ("leda.txt", "whitespace"), ("leda.tbl", "ipac")):
+        assert read_table(tmp_path / name).format == fmt
+        out = read_hyperleda(tmp_path / name)
+        assert out["d25_arcmin"].iloc[0] == pytest.approx(0.1 * 10**0.65), name
+        assert out["d25_problem"].tolist() == ["", "HyperLeda lists no logd25"], name

@@ -237,3 +237,8 @@ def write_sample(sample: pd.DataFrame, rejected: pd.DataFrame, *, n_shards: int,
     write_csv(rejected, outdir / "rejected.csv")
     for shard in range(n_shards):
         write_csv(sample[sample["shard"] == shard], outdir / "shards" / f"shard-{shard}.csv")
+    # shards of an earlier run with more of them would hold galaxies of this run's shards too
+    for stale in (outdir / "shards").glob("shard-*.csv"):
+        index = stale.stem.removeprefix("shard-")
+        if not (index.isdigit() and int(index) < n_shards):
+            stale.unlink()

@@ -54,6 +54,7 @@ def read_gswlc(path: str | Path, column_map: Mapping[str, str] | None = None) ->
             col = raw.find(name, column_map, ALIASES.get(name, ()))
             if col is not None:
                 found[name] = col
+    raw.check_column_map(column_map, "inputs.gswlc.columns")
     df = pd.DataFrame({"line": raw.locations})
     for name, col in list(found.items()):
         try:

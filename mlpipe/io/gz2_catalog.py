@@ -33,11 +33,14 @@ def read_gz2(path: str | Path, column_map: Mapping[str, str] | None = None) -> p
     text). A row that breaks this is an error naming its line and the question."""
     fractions = gz2.catalogue_columns()
     raw = read_table(path)
-    id_col = next((raw.find(c, column_map) for c in ID_COLUMNS if raw.find(c, column_map) is not None), None)
+    # a mapped id name first; each looked up, so that the map may name either
+    candidates = [raw.find(c, column_map) for c in sorted(ID_COLUMNS, key=lambda c: c not in (column_map or {}))]
+    id_col = next((c for c in candidates if c is not None), None)
     if id_col is None:
         raise InputError(f"{path}: missing an id column (one of {', '.join(ID_COLUMNS)}); map yours with "
                          "inputs.gz2.columns")
     found = raw.require(["ra", "dec", *fractions], column_map, what="inputs.gz2.columns")
+    raw.check_column_map(column_map, "inputs.gz2.columns")
     ids = raw.ids(id_col)
     ra, dec = raw.angles(found["ra"]), raw.angles(found["dec"])
     for values, name, lo, hi in ((ra, "ra", 0.0, 360.0), (dec, "dec", -90.0, 90.0)):

@@ -35,6 +35,7 @@ def read_hyperleda(path: str | Path, column_map: Mapping[str, str] | None = None
     """
     raw = read_table(path)
     found = raw.require(REQUIRED, column_map, what="inputs.hyperleda.columns")
+    raw.check_column_map(column_map, "inputs.hyperleda.columns")
     units = dict(units or {})
     ra_unit = raw.unit(found["al2000"]) or units.get("al2000") or "hourangle"
     ra = angle_degrees(raw.numbers(found["al2000"]), ra_unit, "hourangle", f"{path}, column '{found['al2000']}'")

@@ -141,12 +141,26 @@ def _ivar_to_flux_unit(raw: RawTable, column: str, flux_nmgy_per_unit: float) ->
                          "or no unit (the inverse square of the flux column's unit)") from None
 
 
+_MAGNITUDE_SPELLING = re.compile(r"^(ab)?(mag|mags|magnitude|magnitudes)(\(ab\))?$")
+
+
+def _check_magnitude_unit(raw: RawTable, column: str) -> None:
+    """A magnitude column (value, error or extinction) whose file gives it a unit must give a
+    magnitude (mag, AB mag, ...): a flux unit means the table holds fluxes (``kind: fluxes``)."""
+    unit = (raw.unit(column.split("[")[0]) or "").strip()
+    if unit and not _MAGNITUDE_SPELLING.match(unit.lower().replace(" ", "")):
+        raise InputError(f"{raw.path}: column '{column}' has unit {unit!r}, not a magnitude; inputs.photometry.kind is "
+                         "magnitudes (for fluxes set it to fluxes)")
+
+
 def band_magnitudes(raw: RawTable, band: str, settings: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(extinction-corrected magnitude, its error, problem) of one band for every row."""
     names = source_columns(settings, band)
     value, value_col = _band_values(raw, names["value"], band, settings)
     error, error_col = _band_values(raw, names["error"], band, settings)
     if settings["kind"] == "magnitudes":
+        _check_magnitude_unit(raw, value_col)
+        _check_magnitude_unit(raw, error_col)
         marker = np.isin(value, MAGNITUDE_MISSING)
         problem = np.where(marker, np.array([f"{value_col} = {v:g} (missing-value marker)" for v in value], dtype=object), "")
         problem = first_reason(problem, np.where(np.isnan(value), f"{value_col} is missing", ""),
@@ -173,6 +187,7 @@ def band_magnitudes(raw: RawTable, band: str, settings: Mapping[str, Any]) -> tu
                                range_reasons(mag_err, "mag_err", f"the magnitude error of {value_col} and {error_col}"))
     if "extinction" in names:
         ext, ext_col = _band_values(raw, names["extinction"], band, settings)
+        _check_magnitude_unit(raw, ext_col)
         problem = first_reason(problem, np.where(np.isnan(ext), f"{ext_col} is missing", ""),
                                range_reasons(ext, "extinction", ext_col))
         mag = mag - ext
@@ -210,7 +225,8 @@ def read_photometry(path: str | Path, settings: Mapping[str, Any] | None = None,
     raw = read_table(path)
     found = raw.require(["objid"], settings["columns"], what="inputs.photometry.columns")
     df = pd.DataFrame({"objid": raw.ids(found["objid"])})
-    dup = df["objid"].duplicated()
+    # ids <= 0 are the padding rows of cross-matched tables (as in GSWLC): they match no galaxy
+    dup = df["objid"].duplicated() & (df["objid"] > 0)
     if dup.any():
         row = int(np.flatnonzero(dup.to_numpy())[0])
         raise InputError(f"{raw.where(row, found['objid'])}: duplicate id {df['objid'].iloc[row]}")
@@ -223,8 +239,17 @@ def read_photometry(path: str | Path, settings: Mapping[str, Any] | None = None,
                             what="inputs.photometry.columns")
         df[lum_g_column], df[f"{lum_g_column}_err"] = user_log_luminosity(raw, found[lum_g_column],
                                                                           found[f"{lum_g_column}_err"])
+    raw.check_column_map(settings["columns"], "inputs.photometry.columns", also_known=known_columns(settings))
     df["phot_problem"] = first_reason(*problems) if problems else ""
     return df
+
+
+def known_columns(settings: Mapping[str, Any]) -> list[str]:
+    """Our names of the photometry columns of every band (``source_columns``), and the array
+    columns' names without the band (``flux: NMGY``): what ``columns`` may map whichever bands
+    are read."""
+    names = [name for band in BANDS for name in source_columns(settings, band).values()]
+    return names + sorted({name.rsplit("_", 1)[0] for name in names})
 
 
 def write_photometry(df: pd.DataFrame, path: str | Path) -> None:

@@ -24,6 +24,7 @@ def read_stars(path: str | Path, column_map: Mapping[str, str] | None = None) ->
     error naming its line."""
     raw = read_table(path, allow_empty=True)
     found = raw.require(COLUMNS, column_map, what="inputs.stars.columns")
+    raw.check_column_map(column_map, "inputs.stars.columns")
     if len(raw) == 0:
         return pd.DataFrame({c: pd.Series(dtype=float) for c in COLUMNS})
     df = pd.DataFrame({c: raw.angles(found[c]) if c in ("ra", "dec") else raw.numbers(found[c]) for c in COLUMNS})

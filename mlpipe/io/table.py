@@ -1,12 +1,17 @@
 """One way to read every catalogue: the format found from the file's content, columns found through
 the user's column map, values converted with the location (file, line or row, column) of any problem.
 
-Formats: FITS binary tables, VOTable and ECSV are read by ``astropy.table.Table`` (their units come
-with them); CSV, whitespace text (the GSWLC-2 release) and the ``|``-separated text of HyperLeda's
-SQL interface are read line by line here, strictly: a row with a missing or extra field is an error
-naming its line (astropy's and pandas' CSV readers pad a short row with missing values, which would
-turn a truncated file into galaxies "without photometry"). Every text value stays text until a
-reader asks for it as an id (64-bit integer, never through float), a number or a string.
+Formats: FITS binary tables, VOTable, ECSV and IPAC tables are read by ``astropy.table.Table``
+(their units come with them; a mixin such as a SkyCoord becomes the plain columns FITS stores,
+``coord.ra`` and ``coord.dec``); CSV, tab-separated, whitespace text (the GSWLC-2 release) and the
+``|``-separated text of HyperLeda's SQL interface are read line by line here, strictly: a row with
+a missing or extra field is an error naming its line (astropy's and pandas' CSV readers pad a short
+row with missing values, which would turn a truncated file into galaxies "without photometry"). A
+header written as a comment right above the data (``# a b c``) names the columns. Every text value
+stays text until a reader asks for it as an id (64-bit integer, never through float), a number or a
+string. After reading, each reader checks the user's column map against the names it looked up
+(``RawTable.check_column_map``): a misspelt name or a column shared by two names is an error naming
+the config key.
 """
 
 from __future__ import annotations
@@ -24,12 +29,13 @@ from mlpipe.io.validation import InputError
 
 FITS_MAGIC = b"SIMPLE  ="
 GZIP_MAGIC = b"\x1f\x8b"
-TEXT_FORMATS = ("csv", "whitespace", "pipe")
+TEXT_FORMATS = ("csv", "whitespace", "pipe", "tab")
 _INTEGER = re.compile(r"^[+-]?\d+$")
 
 
 def detect_format(path: str | Path) -> str:
-    """fits, votable, ecsv, csv, whitespace or pipe, from the first bytes / first data line."""
+    """fits, votable, ecsv, ipac, csv, whitespace or pipe, from the first bytes / first data line
+    (after any number of ``#`` comment lines)."""
     path = Path(path)
     if not path.exists():
         raise InputError(f"{path}: no such file")
@@ -51,14 +57,26 @@ def detect_format(path: str | Path) -> str:
         return "ecsv"
     if b"\x00" in head:
         raise InputError(f"{path}: binary content that is neither FITS nor text")
-    for line in text.splitlines():
-        if line.strip() and not line.lstrip().startswith("#"):
-            if "|" in line:
-                return "pipe"
-            if "," in line:
-                return "csv"
-            return "whitespace"
-    raise InputError(f"{path}: no data rows (only comments)")
+    first: list[str] = []
+    with open(path, "rb") as fh:
+        for raw in fh:
+            line = raw.decode("utf-8", errors="replace").lstrip("\ufeff")
+            if b"\x00" in raw:
+                raise InputError(f"{path}: binary content that is neither FITS nor text")
+            if line.strip() and not line.lstrip().startswith("#"):
+                first.append(line)
+                if len(first) == 2:
+                    break
+    if not first:
+        raise InputError(f"{path}: no data rows (only comments)")
+    line = first[0]
+    if line.startswith("\\") or (line.startswith("|") and len(first) > 1 and first[1].startswith("|")):
+        return "ipac"   # IPAC table: keyword lines, then '|name|' and '|type|' header lines
+    if "|" in line:
+        return "pipe"
+    if "," in line:
+        return "csv"
+    return "whitespace"
 
 
 @dataclass
@@ -71,6 +89,8 @@ class RawTable:
     columns: dict[str, np.ndarray]
     locations: list[str]
     units: dict[str, str] = field(default_factory=dict)
+    #: our names a reader looked up (``find``): what a user's column map may name
+    asked: set[str] = field(default_factory=set)
 
     def __len__(self) -> int:
         return len(self.locations)
@@ -85,6 +105,7 @@ class RawTable:
     def find(self, name: str, column_map: Mapping[str, str] | None = None, aliases: Sequence[str] = ()) -> str | None:
         """The file's column for our ``name``: the mapped name, else the name itself or an alias,
         matched exactly or ignoring case (FITS names are often upper case)."""
+        self.asked.add(name)
         if column_map and name in column_map:
             mapped = column_map[name]
             return mapped if mapped in self.columns else None
@@ -113,6 +134,29 @@ class RawTable:
             raise InputError(f"{self.path}: missing column(s) {', '.join(missing)}{hint} "
                              f"(the file has: {', '.join(list(self.columns)[:40])})")
         return found
+
+    def check_column_map(self, column_map: Mapping[str, str] | None, what: str, also_known: Sequence[str] = ()) -> None:
+        """After a reader has looked up its columns: every entry of the user's map (``what``, the
+        config key, e.g. ``inputs.gswlc.columns``) must be one of our names, one the reader looked
+        for or one of ``also_known`` (names it may use with other settings, such as other bands):
+        a misspelt name would be ignored. Each name the reader looked for must map to a column the
+        file has, and no two of them may share one."""
+        if not column_map:
+            return
+        shared: dict[str, str] = {}
+        for ours, theirs in column_map.items():
+            if ours not in self.asked:
+                if ours in also_known:
+                    continue
+                raise InputError(f"{what}.{ours}: not a name this catalogue's reader uses (it looks for: "
+                                 f"{', '.join(sorted(self.asked))}); check the spelling")
+            if theirs not in self.columns:
+                raise InputError(f"{what}.{ours}: maps to '{theirs}', which {self.path} does not have "
+                                 f"(it has: {', '.join(list(self.columns)[:40])})")
+            if theirs in shared:
+                raise InputError(f"{what}: {shared[theirs]} and {ours} both map to {self.path}'s column "
+                                 f"'{theirs}'; each of our names needs its own column")
+            shared[theirs] = ours
 
     def ids(self, column: str, missing: int | None = None) -> np.ndarray:
         """A 64-bit integer id column, exactly: text must be digits (``123.0`` is an error), a binary
@@ -220,6 +264,22 @@ def read_table(path: str | Path, names: Sequence[str] | None = None, allow_empty
     return _read_astropy(path, fmt, allow_empty)
 
 
+def _commented_header(lines: list[str], *, before: int, split, width: int) -> list[str] | None:
+    """The column names of a header written as a comment (``# a b c``, astropy's
+    ``commented_header``, TOPCAT's ascii): the last comment line above line ``before`` (1-based;
+    blank lines skipped) when it splits into ``width`` distinct names none of which is a number."""
+    for text in reversed(lines[:before - 1]):
+        if not text.strip():
+            continue
+        if not text.lstrip().startswith("#"):
+            return None
+        names = split(text.lstrip()[1:].strip())
+        if len(names) == width and len(set(names)) == width and not any(_looks_numeric(v) for v in names):
+            return names
+        return None
+    return None
+
+
 def _decode(path: Path) -> str:
     data = path.read_bytes()
     try:
@@ -231,22 +291,38 @@ def _decode(path: Path) -> str:
 
 
 def _read_text(path: Path, fmt: str, names: Sequence[str] | None, allow_empty: bool = False) -> RawTable:
-    lines = [(n, line) for n, line in enumerate(_decode(path).splitlines(), start=1)
+    text_lines = _decode(path).splitlines()
+    lines = [(n, line) for n, line in enumerate(text_lines, start=1)
              if line.strip() and not line.lstrip().startswith("#")]
-    if fmt == "csv":
-        rows = [(n, [f.strip() for f in next(csv.reader(io.StringIO(line)))]) for n, line in lines]
-    elif fmt == "pipe":
-        def split(text: str) -> list[str]:
+    if fmt == "whitespace" and lines and "\t" in lines[0][1]:
+        # tab-separated (a blank field between two tabs is a missing value), where every line has
+        # as many tab-separated fields as the first; else tabs are only white space
+        widths = {len(line.split("\t")) for _, line in lines}
+        if len(widths) == 1 and widths.pop() > 1:
+            fmt = "tab"
+
+    def split(text: str) -> list[str]:
+        if fmt == "csv":
+            return [f.strip() for f in next(csv.reader(io.StringIO(text)))]
+        if fmt == "pipe":
             parts = [p.strip() for p in text.split("|")]
             return parts[:-1] if parts and parts[-1] == "" else parts
+        if fmt == "tab":
+            return [f.strip() for f in text.split("\t")]
+        return ["" if f == '""' else f for f in text.split()]   # "": a blank (astropy writes masked values so)
+
+    if fmt == "pipe":
         rows = [(n, split(line)) for n, line in lines if not set(line.strip()) <= set("-+|= ")]
     else:
-        rows = [(n, line.split()) for n, line in lines]
+        rows = [(n, split(line)) for n, line in lines]
     if not rows:
         raise InputError(f"{path}: no data rows")
     first = rows[0][1]
     has_header = not all(_looks_numeric(v) for v in first)
-    if fmt == "whitespace" and names is not None and not has_header:
+    commented = None if has_header else _commented_header(text_lines, before=rows[0][0], split=split, width=len(first))
+    if commented is not None:
+        header = commented   # the file's own names win over any assumed column order
+    elif fmt == "whitespace" and names is not None and not has_header:
         header = list(names)
     elif has_header:
         header, rows = first, rows[1:]
@@ -257,7 +333,8 @@ def _read_text(path: Path, fmt: str, names: Sequence[str] | None, allow_empty: b
         raise InputError(f"{path}: the header names column '{dup}' twice")
     if not rows and not allow_empty:
         raise InputError(f"{path}: a header but no data rows")
-    sep = {"csv": "comma-separated", "pipe": "'|'-separated", "whitespace": "whitespace-separated"}[fmt]
+    sep = {"csv": "comma-separated", "pipe": "'|'-separated", "whitespace": "whitespace-separated",
+           "tab": "tab-separated"}[fmt]
     for n, values in rows:
         if len(values) != len(header):
             raise InputError(f"{path}: line {n}: expected {len(header)} {sep} fields, found {len(values)}"
@@ -288,10 +365,18 @@ def _read_astropy(path: Path, fmt: str, allow_empty: bool = False) -> RawTable:
                 table = Table.read(path, format="fits", memmap=False)
             elif fmt == "votable":
                 table = Table.read(path, format="votable")
+            elif fmt == "ipac":
+                lines = _decode(path).splitlines()
+                table = Table.read(lines, format="ascii.ipac")
+                header_lines = sum(1 for line in lines if line.startswith(("\\", "|")))
             else:
                 lines = _decode(path).splitlines()   # without a byte-order mark, which the ECSV reader refuses
                 table = Table.read(lines, format="ascii.ecsv")
                 header_lines = sum(1 for line in lines if line.startswith("#")) + 1
+            if table.has_mixin_columns:   # e.g. a SkyCoord: its plain columns, as FITS stores them (coord.ra, ...)
+                from astropy.table.serialize import represent_mixins_as_columns
+
+                table = represent_mixins_as_columns(table)
             columns = {name: _native(table[name]) for name in table.colnames}
     except InputError:
         raise
@@ -300,8 +385,8 @@ def _read_astropy(path: Path, fmt: str, allow_empty: bool = False) -> RawTable:
         raise InputError(located or f"{path}: not a readable {fmt.upper()} table ({type(err).__name__}: {err})") from None
     if len(table) == 0 and not allow_empty:
         raise InputError(f"{path}: a table with no rows")
-    units = {name: str(table[name].unit) for name in table.colnames if table[name].unit is not None}
-    if fmt == "ecsv":
+    units = {name: str(table[name].unit) for name in table.colnames if getattr(table[name], "unit", None) is not None}
+    if fmt in ("ecsv", "ipac"):
         locations = [f"line {header_lines + i + 1}" for i in range(len(table))]
     else:
         locations = [f"row {i + 1}" for i in range(len(table))]

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from mlpipe.io.photometry import DEFAULTS as PHOTOMETRY_DEFAULTS
-from mlpipe.io.photometry import band_magnitudes, source_columns, user_log_luminosity
+from mlpipe.io.photometry import band_magnitudes, known_columns, source_columns, user_log_luminosity
 from mlpipe.io.table import read_table
 from mlpipe.io.validation import InputError, first_reason, log_d25, range_reasons
 
@@ -42,12 +42,13 @@ def read_new_galaxies(path: str | Path, *, bands: str = "", needs_d25: bool = Tr
     has it, is read and checked as the sample builder checks it: a missing value (blank, -99,
     -9999) or one outside ``RANGES['logLg']`` rejects the galaxy with the reason."""
     settings = {**PHOTOMETRY_DEFAULTS, **(photometry or {})}
+    predict_map = column_map
     column_map = {**settings["columns"], **(column_map or {})}
     settings["columns"] = column_map
     if not Path(path).exists():
         raise InputError(f"{path}: no such catalogue of galaxies to predict")
     raw = read_table(path)
-    found = raw.require(REQUIRED, column_map, what="predict.columns")
+    found = raw.require(REQUIRED, column_map, what="inputs.predict.columns")
     df = pd.DataFrame({"objid": raw.ids(found["objid"])})
     dup = df["objid"].duplicated()
     if dup.any():
@@ -66,15 +67,17 @@ def read_new_galaxies(path: str | Path, *, bands: str = "", needs_d25: bool = Tr
         d25_col, log_col = raw.find("d25_arcmin", column_map), raw.find("logd25", column_map)
         if d25_col is None and log_col is None:
             raise InputError(f"{path}: missing column d25_arcmin (or logd25), needed for the images' field of view")
-        d25 = (raw.angles(d25_col, unit="arcmin") if d25_col else
-               0.1 * 10.0 ** log_d25(raw.numbers(log_col), raw.unit(log_col), f"{path}, column '{log_col}'"))
+        d25 = raw.angles(d25_col, unit="arcmin") if d25_col else np.full(len(df), np.nan)
+        if log_col:   # where d25_arcmin is blank (or absent), from logd25
+            from_log = 0.1 * 10.0 ** log_d25(raw.numbers(log_col), raw.unit(log_col), f"{path}, column '{log_col}'")
+            d25 = np.where(np.isnan(d25), from_log, d25)
         df["d25_arcmin"] = d25
         reasons += [np.where(~(d25 > 0), "no D25 (needed for the field of view)", ""),
                     range_reasons(d25, "d25_arcmin", "D25 (arcmin)")]
     for band in bands:
         df[f"mag_{band}"], df[f"mag_err_{band}"], problem = band_magnitudes(raw, band, settings)
         reasons.append(problem)
-    extra = raw.require(list(extra_columns), column_map, what="predict.columns")
+    extra = raw.require(list(extra_columns), column_map, what="inputs.predict.columns")
     for name, col in extra.items():
         df[name] = raw.numbers(col)
         reasons.append(np.where(np.isfinite(df[name]), "", f"{col} is missing or not finite"))
@@ -91,6 +94,11 @@ def read_new_galaxies(path: str | Path, *, bands: str = "", needs_d25: bool = Tr
         df[lum_g_column] = lum = user_log_luminosity(raw, lum_col)[0]
         reasons += [np.where(np.isnan(lum), f"no {lum_col} (blank or a missing-value marker)", ""),
                     range_reasons(lum, "logLg", lum_col)]
+    known = [*known_columns(settings), "d25_arcmin", "logd25", *([lum_g_column] if lum_g_column else [])]
+    own = dict(predict_map or {})
+    raw.check_column_map(own, "inputs.predict.columns", also_known=known)
+    raw.check_column_map({k: v for k, v in column_map.items() if k not in own}, "inputs.photometry.columns",
+                         also_known=known)
     reason = first_reason(*reasons)
     bad = reason != ""
     rejected = pd.DataFrame({"objid": df.loc[bad, "objid"], "reason": reason[bad]})
