@@ -106,6 +106,14 @@ def elliptical_radius(shape, ellipse) -> np.ndarray:
     return np.hypot(u / a, v / b)
 
 
+def as_detector_writes(data: np.ndarray, *, like: np.ndarray) -> np.ndarray:
+    """``data`` (an image with a star added) in whole counts where the image ``like`` is in whole
+    counts (ADU): a star on the sky arrives in the same counts as everything else, and a float star
+    on an integer image would change how its sky is measured (the median of whole counts)."""
+    finite = like[np.isfinite(like)]
+    return np.round(data) if np.array_equal(finite, np.round(finite)) else data
+
+
 def draw_star(shape, *, x: float, y: float, flux: float, fwhm_px: float, psf: PsfModel) -> np.ndarray:
     # FFT aliasing of the pixel-convolved core kept below 1e-6 of its peak (a saturated star's
     # default-accuracy FFT rings along its row and column at several sky sigma)
@@ -151,12 +159,14 @@ def forced(reference: np.ndarray, records, fwhm_px: float, keep: np.ndarray, nea
     return out
 
 
-def positions(rng, ell_r, cls, shape, fwhm_px, centre):
+def positions(rng, ell_r, cls, shape, fwhm_px, centre, on_source):
+    """A random position of class ``cls``; a "sky" one outside the galaxy's ellipse and away from
+    the image's own sources (``on_source``: within 2 FWHM of a pixel 5 sky sigma up)."""
     n_y, n_x = shape
     yy, xx = np.mgrid[:n_y, :n_x]
     edge = np.minimum.reduce([xx, yy, n_x - 1 - xx, n_y - 1 - yy]) >= 2 * fwhm_px
     if cls == "sky":
-        ok = edge & (ell_r > 1.1)
+        ok = edge & (ell_r > 1.1) & ~on_source
     elif cls == "disc":
         ok = edge & (ell_r > 0.35) & (ell_r < 0.8) & (np.hypot(xx - centre[0], yy - centre[1]) > 5 * fwhm_px)
     else:
@@ -211,6 +221,8 @@ def bench_image(path: Path, cfg: dict, reps: int, rows: list, per_image: list, s
     centre = ((n_x - 1) / 2, (n_y - 1) / 2)
     keep = protected_pixels(shape, protect_xy=[centre], radius_px=cat.stars.nucleus_protect_fwhm * fwhm_px)
     rng = np.random.default_rng(int(path.stem) % 2**32)
+    reach = int(np.ceil(2 * fwhm_px))
+    on_source = ndimage.maximum_filter(raw0, size=2 * reach + 1) > 5 * sigma
     peak_per_flux = float(stamp.max())
     bins = [(f"S/N {s}", s * sigma * np.sqrt(nea), False) for s in SNR_BINS]
     bins += [(f"sat x{k:g}", k * SATURATION_SIGMA * sigma / peak_per_flux, True) for k in SATURATED]
@@ -218,13 +230,14 @@ def bench_image(path: Path, cfg: dict, reps: int, rows: list, per_image: list, s
     for cls in CLASSES:
         for label, flux, saturated in bins:
             for _ in range(reps):
-                xy = positions(rng, ell_r, cls, shape, fwhm_px, centre)
+                xy = positions(rng, ell_r, cls, shape, fwhm_px, centre, on_source)
                 if xy is None:
                     continue
                 star = draw_star(shape, x=xy[0], y=xy[1], flux=flux, fwhm_px=inj_fwhm_px, psf=psf)
                 data = image.data + star
                 if saturated:
                     data = np.minimum(data, sky0 + SATURATION_SIGMA * sigma)
+                data = as_detector_writes(data, like=image.data)
                 injected = data - image.data
                 img = Image(data, image.wcs, image.header)
                 sra, sdec = image.wcs.celestial.all_pix2world(xy[0], xy[1], 0)

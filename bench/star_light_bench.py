@@ -33,6 +33,7 @@ import argparse
 import copy
 import sys
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -40,7 +41,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from star_injection_bench import SATURATION_SIGMA, draw_star  # noqa: E402
+from star_injection_bench import SATURATION_SIGMA, as_detector_writes, draw_star  # noqa: E402
 
 from mlpipe import physics  # noqa: E402
 from mlpipe.config import load  # noqa: E402
@@ -60,10 +61,28 @@ def _run(image: Image, settings: PreprocessSettings, radec, d25_arcmin: float, s
                              fill_noise=False).features["lum_sum"]
 
 
-def bench_real(folder: Path, cfg: dict) -> pd.DataFrame:
-    settings = PreprocessSettings.from_config(copy.deepcopy(cfg["preprocess"]), image_unit="counts",
-                                              image_zero_point_mag=28.0)
-    rows = []
+@dataclass
+class Cutout:
+    """A real cut-out of at least 120 px whose field is FIELD_FRACTION of its side, as the
+    pipeline sees it without stars added."""
+    path: Path
+    image: Image
+    radec: tuple[float, float]
+    d25_arcmin: float
+    half_px: float            # half the field's side
+    lum_sum: float            # the field's luminosity
+    sky: float
+    sky_sigma: float
+    fwhm_px: float
+    peak_per_flux: float      # a star's peak pixel per unit flux at that FWHM
+
+    @property
+    def clip(self) -> float:
+        """The level injected stars are clipped at: SATURATION_SIGMA sky sigma above the sky."""
+        return self.sky + SATURATION_SIGMA * self.sky_sigma
+
+
+def real_cutouts(folder: Path, settings: PreprocessSettings):
     for path in sorted(folder.glob("*.fits")):
         image = read_image(path)
         n_y, n_x = image.data.shape
@@ -76,28 +95,42 @@ def bench_real(folder: Path, cfg: dict) -> pd.DataFrame:
         base = preprocess_galaxy(image, ra_deg=radec[0], dec_deg=radec[1], d25_arcmin=d25, stars=NO_STARS,
                                  distance_cm=3e26, sizes=[32], settings=settings, rng=np.random.default_rng(0),
                                  fill_noise=False)
-        sigma, sky = base.features["sky_sigma"], base.features["sky"]
         fwhm_px = base.features["psf_fwhm_arcsec"] / 0.396
         peak_per_flux = float(draw_star((41, 41), x=20, y=20, flux=1.0, fwhm_px=fwhm_px,
                                         psf=settings.stars.psf).max())
+        yield Cutout(path, image, radec, d25, half, base.features["lum_sum"], base.features["sky"],
+                     base.features["sky_sigma"], fwhm_px, peak_per_flux)
+
+
+def _real_settings(cfg: dict) -> PreprocessSettings:
+    return PreprocessSettings.from_config(copy.deepcopy(cfg["preprocess"]), image_unit="counts",
+                                          image_zero_point_mag=28.0)
+
+
+def bench_real(folder: Path, cfg: dict) -> pd.DataFrame:
+    settings = _real_settings(cfg)
+    rows = []
+    for cut in real_cutouts(folder, settings):
+        image, half = cut.image, cut.half_px
+        n_y, n_x = image.data.shape
         cx, cy = (n_x - 1) / 2, (n_y - 1) / 2
         edge = cx + half
-        rng = np.random.default_rng(int(path.stem) % 2**32)
+        rng = np.random.default_rng(int(cut.path.stem) % 2**32)
         for label, k in BRIGHTNESS.items():
-            flux = k * SATURATION_SIGMA * sigma / peak_per_flux
+            flux = k * SATURATION_SIGMA * cut.sky_sigma / cut.peak_per_flux
             for where, x in (("image around the field, 1/2 way", edge + 0.5 * (n_x - 1 - edge)),
                              ("image around the field, 4/5 way", edge + 0.8 * (n_x - 1 - edge)),
                              ("1.5 px beyond the field", edge + 1.5),
                              ("8 px off the image", n_x - 1 + 8.0), ("25 px off the image", n_x - 1 + 25.0)):
                 y = cy + rng.uniform(-0.9, 0.9) * half
-                star = draw_star((n_y, n_x), x=x, y=y, flux=flux, fwhm_px=fwhm_px, psf=settings.stars.psf) if k else 0.0
-                data = np.minimum(image.data + star, sky + SATURATION_SIGMA * sigma)
+                star = draw_star((n_y, n_x), x=x, y=y, flux=flux, fwhm_px=cut.fwhm_px, psf=settings.stars.psf) if k else 0.0
+                data = as_detector_writes(np.minimum(image.data + star, cut.clip), like=image.data)
                 sra, sdec = image.wcs.celestial.all_pix2world(x, y, 0)
                 listed = pd.DataFrame({"ra": [float(sra)], "dec": [float(sdec)], "psfMag_g": [np.nan]})
-                row = {"objid": path.stem, "brightness": label, "where": where}
+                row = {"objid": cut.path.stem, "brightness": label, "where": where}
                 try:
-                    row["ratio"] = _run(Image(data, image.wcs, image.header), settings, radec, d25,
-                                        listed) / base.features["lum_sum"]
+                    row["ratio"] = _run(Image(data, image.wcs, image.header), settings, cut.radec, cut.d25_arcmin,
+                                        listed) / cut.lum_sum
                 except Rejected as err:
                     row["rejected"] = str(err)
                 rows.append(row)
@@ -108,41 +141,26 @@ PAIRS_PER_CUTOUT = 8
 
 
 def bench_pairs(folder: Path, cfg: dict) -> pd.DataFrame:
-    settings = PreprocessSettings.from_config(copy.deepcopy(cfg["preprocess"]), image_unit="counts",
-                                              image_zero_point_mag=28.0)
+    settings = _real_settings(cfg)
     rows = []
-    for path in sorted(folder.glob("*.fits")):
-        image = read_image(path)
+    for cut in real_cutouts(folder, settings):
+        image, fwhm_px = cut.image, cut.fwhm_px
         n_y, n_x = image.data.shape
-        if min(n_x, n_y) < 120:
-            continue
-        ra, dec = image.wcs.celestial.all_pix2world((n_x - 1) / 2, (n_y - 1) / 2, 0)
-        radec = (float(ra), float(dec))
-        half = FIELD_FRACTION * min(n_x, n_y) / 2
-        d25 = 2 * half * 0.396 / 60 / settings.fov_d25
-        base = preprocess_galaxy(image, ra_deg=radec[0], dec_deg=radec[1], d25_arcmin=d25, stars=NO_STARS,
-                                 distance_cm=3e26, sizes=[32], settings=settings, rng=np.random.default_rng(0),
-                                 fill_noise=False)
-        sigma, sky = base.features["sky_sigma"], base.features["sky"]
-        fwhm_px = base.features["psf_fwhm_arcsec"] / 0.396
-        peak_per_flux = float(draw_star((41, 41), x=20, y=20, flux=1.0, fwhm_px=fwhm_px,
-                                        psf=settings.stars.psf).max())
-        clip = sky + SATURATION_SIGMA * sigma
         cx, cy = (n_x - 1) / 2, (n_y - 1) / 2
-        rng = np.random.default_rng(int(path.stem) % 2**32 + 1)
+        rng = np.random.default_rng(int(cut.path.stem) % 2**32 + 1)
         made = 0
         while made < PAIRS_PER_CUTOUT:
             xy = []
             for _ in range(2):
-                r = rng.uniform(2.5 * fwhm_px, 0.9 * half)
+                r = rng.uniform(2.5 * fwhm_px, 0.9 * cut.half_px)
                 angle = rng.uniform(0, 2 * np.pi)
                 xy.append((cx + r * np.cos(angle), cy + r * np.sin(angle)))
             if not 12 <= np.hypot(xy[0][0] - xy[1][0], xy[0][1] - xy[1][1]) <= 40:
                 continue
             made += 1
             peaks = (rng.uniform(2, 30), rng.uniform(2, 30))
-            stars = [draw_star((n_y, n_x), x=x, y=y, flux=k * SATURATION_SIGMA * sigma / peak_per_flux, fwhm_px=fwhm_px,
-                               psf=settings.stars.psf) for (x, y), k in zip(xy, peaks)]
+            stars = [draw_star((n_y, n_x), x=x, y=y, flux=k * SATURATION_SIGMA * cut.sky_sigma / cut.peak_per_flux,
+                               fwhm_px=fwhm_px, psf=settings.stars.psf) for (x, y), k in zip(xy, peaks)]
             listed = []
             for x, y in xy:
                 sra, sdec = image.wcs.celestial.all_pix2world(x, y, 0)
@@ -150,12 +168,12 @@ def bench_pairs(folder: Path, cfg: dict) -> pd.DataFrame:
             runs = {"both, listed A B": (stars[0] + stars[1], listed),
                     "both, listed B A": (stars[0] + stars[1], listed[::-1]),
                     "A alone": (stars[0], listed[:1]), "B alone": (stars[1], listed[1:])}
-            row = {"objid": path.stem, "peaks": f"{peaks[0]:.0f}x, {peaks[1]:.0f}x"}
+            row = {"objid": cut.path.stem, "peaks": f"{peaks[0]:.0f}x, {peaks[1]:.0f}x"}
             for name, (light, catalogue) in runs.items():
-                data = np.minimum(image.data + light, clip)
+                data = as_detector_writes(np.minimum(image.data + light, cut.clip), like=image.data)
                 try:
-                    row[name] = _run(Image(data, image.wcs, image.header), settings, radec, d25,
-                                     pd.DataFrame(catalogue)) / base.features["lum_sum"]
+                    row[name] = _run(Image(data, image.wcs, image.header), settings, cut.radec, cut.d25_arcmin,
+                                     pd.DataFrame(catalogue)) / cut.lum_sum
                 except Rejected as err:
                     row[name] = f"rejected: {err}"
             rows.append(row)

@@ -62,9 +62,42 @@ def test_an_extension_inherits_the_primary_headers_unit_and_zero_point(tmp_path)
     image = read_image(tmp_path / "mef.fits")
     unit = image_unit(image.header, configured_unit="nanomaggies", configured_zero_point_mag=None)
     assert (unit.name, unit.source) == ("counts", "BUNIT, zero point MAGZP")
-    sci.header["INHERIT"] = False                            # without the convention, nothing is inherited
+    sci.header["INHERIT"] = False                            # without the convention, nothing is inherited ...
     fits.HDUList([primary, sci]).writeto(tmp_path / "own.fits")
-    assert "MAGZP" not in read_image(tmp_path / "own.fits").header
+    image = read_image(tmp_path / "own.fits")
+    assert "MAGZP" not in image.header
+    # ... but the unit still comes from the primary where the extension says none (HSC, DECam keep it there),
+    # never silently from the configuration
+    unit = image_unit(image.header, configured_unit="nanomaggies", configured_zero_point_mag=None,
+                      primary_header=image.primary_header)
+    assert (unit.name, unit.source) == ("counts", "primary header BUNIT, zero point MAGZP")
+    assert unit.cgs == image_unit(fits.Header({"BUNIT": "ADU", "MAGZP": 25.0}), configured_unit="nanomaggies",
+                                  configured_zero_point_mag=None).cgs
+    sci.header["BUNIT"] = "nanomaggy"                       # the extension's own unit wins
+    fits.HDUList([primary, sci]).writeto(tmp_path / "both.fits")
+    image = read_image(tmp_path / "both.fits")
+    assert image_unit(image.header, configured_unit="counts", configured_zero_point_mag=None,
+                      primary_header=image.primary_header).source == "BUNIT"
+
+
+def test_asinh_compressed_pixels_are_expanded_to_linear_flux(tmp_path, config):
+    """Pan-STARRS1 stacks store a asinh((flux - BOFFSET) / (2 BSOFTEN)), a = 2.5 / ln 10, with
+    BSOFTEN and BOFFSET in the header: read as linear flux, the galaxy has the luminosity of the
+    linear image (before: 0.7 % of it); one of the two cards alone is a reason."""
+    linear = _noisy(seed=4)
+    soften, offset = 0.05, -0.01
+    compressed = 2.5 / np.log(10) * np.arcsinh((linear - offset) / (2 * soften))
+    header = _wcs().to_header()
+    header.update({"BUNIT": "nanomaggy", "BSOFTEN": soften, "BOFFSET": offset})
+    fits.PrimaryHDU(compressed.astype(np.float32), header=header).writeto(tmp_path / "ps1.fits")
+    image = read_image(tmp_path / "ps1.fits")
+    assert image.data == pytest.approx(linear, abs=1e-5)
+    assert _process(image.data, config).features["lum_sum"] == pytest.approx(
+        _process(linear, config).features["lum_sum"], rel=1e-3)
+    del header["BOFFSET"]
+    fits.PrimaryHDU(compressed.astype(np.float32), header=header).writeto(tmp_path / "half.fits")
+    with pytest.raises(ImageError, match="asinh-compressed pixels need BSOFTEN > 0 and BOFFSET"):
+        read_image(tmp_path / "half.fits")
 
 
 def test_an_extension_with_its_own_wcs_inherits_none_of_the_primarys(tmp_path):
@@ -138,6 +171,16 @@ def test_the_galaxy_is_placed_in_the_frame_and_axis_order_of_the_images_wcs(kind
     assert cut.x0 == cut.y0 == int(round((SIZE - 1) / 2.0 - (n - 1) / 2.0))
 
 
+def test_an_ecliptic_wcs_is_a_reason_not_read_as_ra_and_dec():
+    """astropy gives an ELON / ELAT WCS the ICRS frame: the galaxy's RA and Dec would be placed as
+    ecliptic longitude and latitude (before: 'outside the image', a wrong reason, or a wrong place)."""
+    wcs = _wcs()
+    wcs.wcs.ctype = ["ELON-TAN", "ELAT-TAN"]
+    with pytest.raises(ImageError, match="ELON / ELAT coordinates; equatorial"):
+        cut_field_of_view(Image(_noisy(), wcs, fits.Header()), ra_deg=RA, dec_deg=DEC, d25_arcmin=0.4, fov_d25=1.125,
+                          min_coverage=0.9, max_bad_fraction=0.5)
+
+
 @pytest.mark.parametrize("name", ["7.fits.gz", "7.fit", "7.fits.fz", "7.FITS"])
 def test_a_galaxys_cut_out_is_found_under_the_usual_names(tmp_path, name):
     (tmp_path / name).write_bytes(b"")
@@ -168,6 +211,19 @@ def test_zeros_in_an_image_with_its_sky_left_in_are_missing_pixels():
     subtracted = data - 1100.0                                # sky subtracted: a lone zero could be a value
     subtracted[10, 10] = subtracted[30, 40] = 0.0
     assert missing_pixels(subtracted, min_zero_run_px=5).sum() == 0
+
+
+@pytest.mark.parametrize("sky_counts", [1000.0, 1000.4])
+def test_the_sky_of_integer_counts_is_not_rounded_to_a_whole_count(config, sky_counts):
+    """An image in whole counts (ADU, SDSS fpC, int16) with 3 counts of sky noise: the median of whole
+    numbers is a whole number, up to half a count off the sky, which over the field's 16,000 pixels
+    was 14 % of this galaxy's light; each count taken as spread over its step, the luminosity is
+    that of the same image before rounding to 1 %."""
+    per_nmgy = 3.0 / SIGMA
+    counts = _noisy(seed=3) * per_nmgy + sky_counts
+    exact, whole = (_process(values / per_nmgy, config) for values in (counts, np.round(counts)))
+    assert whole.features["lum_sum"] == pytest.approx(exact.features["lum_sum"], rel=0.01)
+    assert whole.features["sky"] * per_nmgy == pytest.approx(sky_counts, abs=0.1)
 
 
 def test_zeros_are_values_in_an_image_quantised_at_its_noise():

@@ -252,6 +252,7 @@ def test_galaxies_cut_from_a_shared_frame_through_the_image_index(tmp_path, conf
     import h5py
 
     from mlpipe.io.image_index import read_image_index
+    from mlpipe.io.validation import InputError
 
     rng = np.random.default_rng(8)
     frame = rng.normal(0, 0.025, (400, 300))
@@ -280,3 +281,7 @@ def test_galaxies_cut_from_a_shared_frame_through_the_image_index(tmp_path, conf
         for image in fh["images/32"][()]:
             assert np.unravel_index(np.argmax(image), image.shape) in {(15, 15), (15, 16), (16, 15), (16, 16)}
     assert features.loc[0, "lum_sum"] == pytest.approx(2 * features.loc[1, "lum_sum"], rel=0.05)
+    # an entry without a file name is an error naming its line, not an attempt to read the folder
+    (tmp_path / "blank.csv").write_text(f"objid,file\n{big + 1},frame-g-000094-1-0100.fits\n{big + 2},\n")
+    with pytest.raises(InputError, match=r"blank.csv: line 3, column 'file': no file name"):
+        read_image_index(tmp_path / "blank.csv")

@@ -24,6 +24,8 @@ class Image:
     data: np.ndarray
     wcs: WCS
     header: fits.Header
+    #: the file's primary header where the image is an extension's (its photometric cards may sit there)
+    primary_header: fits.Header | None = None
 
 
 #: EXTNAME beginnings of the planes beside a science image (masks, weights, errors, exposure maps):
@@ -93,10 +95,31 @@ def _celestial_wcs(header: fits.Header, name: str) -> WCS | None:
     return wcs
 
 
+#: asinh-compressed pixels (Pan-STARRS1 stacks): value = a asinh((flux - BOFFSET) / (2 BSOFTEN)), a = 2.5 / ln 10
+_ASINH_KEYS = ("BSOFTEN", "BOFFSET")
+
+
+def linear_values(data: np.ndarray, header: fits.Header) -> np.ndarray:
+    """Pixels in a linear flux scale: asinh-compressed values (BSOFTEN and BOFFSET in the header,
+    as Pan-STARRS1 stacks store them) expanded, BOFFSET + BSOFTEN 2 sinh(value / a) with
+    a = 2.5 / ln 10; other data as they are. A BSOFTEN or BOFFSET alone, or not a finite number
+    (BSOFTEN > 0), raises ImageError."""
+    present = [key for key in _ASINH_KEYS if key in header]
+    if not present:
+        return data
+    values = {key: header.get(key) for key in _ASINH_KEYS}
+    usable = all(isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v) for v in values.values())
+    if len(present) < 2 or not usable or values["BSOFTEN"] <= 0:
+        raise ImageError(f"asinh-compressed pixels need BSOFTEN > 0 and BOFFSET, finite: the header has "
+                         f"{', '.join(f'{k} = {header.get(k)!r}' for k in _ASINH_KEYS)}")
+    return values["BOFFSET"] + values["BSOFTEN"] * 2.0 * np.sinh(data * np.log(10.0) / 2.5)
+
+
 def read_image(path: str | Path) -> Image:
     """Read a single-band image: the first 2-D image HDU with a celestial WCS that is not a mask,
     weight or error plane (by EXTNAME), with the primary header's cards where the extension
-    inherits them (INHERIT = T). A missing, truncated or corrupt file, one without such an image,
+    inherits them (INHERIT = T; else the primary header comes beside it, ``primary_header``), its
+    pixels in a linear scale (``linear_values``). A missing, truncated or corrupt file, one without such an image,
     a WCS that cannot be evaluated and pixels that are not square (or whose scale is not finite)
     raise ImageError, the galaxy's rejection reason."""
     path = Path(path)
@@ -116,7 +139,8 @@ def read_image(path: str | Path) -> Image:
                 header = hdu.header.copy() if index == 0 else _with_inherited(primary, hdu.header)
                 wcs = _celestial_wcs(header, path.name)
                 if wcs is not None:
-                    image = Image(np.asarray(data, dtype=np.float64), wcs, header)
+                    image = Image(linear_values(np.asarray(data, dtype=np.float64), header), wcs, header,
+                                  None if index == 0 else primary.copy())
                     break
     except ImageError:
         raise
@@ -141,6 +165,12 @@ def world_to_pixel(wcs: WCS, *, ra_deg, dec_deg) -> tuple[np.ndarray, np.ndarray
     from astropy.wcs.utils import skycoord_to_pixel, wcs_to_celestial_frame
 
     celestial = wcs.celestial
+    axes = tuple(celestial.wcs.ctype[i].split("-")[0].upper() for i in (celestial.wcs.lng, celestial.wcs.lat))
+    if axes not in (("RA", "DEC"), ("GLON", "GLAT")):
+        # astropy takes an ecliptic (ELON/ELAT) or helioecliptic WCS for ICRS: RA and Dec would be read as
+        # ecliptic longitude and latitude
+        raise ImageError(f"the image's WCS is in {axes[0]} / {axes[1]} coordinates; equatorial (RA / DEC) and "
+                         "galactic (GLON / GLAT) ones are read")
     try:
         frame = wcs_to_celestial_frame(celestial)
     except ValueError:

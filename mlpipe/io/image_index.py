@@ -22,4 +22,9 @@ def read_image_index(path: str | Path) -> dict[int, str]:
     if dup.any():
         row = int(dup.to_numpy().nonzero()[0][0])
         raise InputError(f"{raw.where(row, found['objid'])}: duplicate id {ids[row]}")
-    return dict(zip(ids.tolist(), raw.strings(found["file"]).tolist()))
+    files = raw.strings(found["file"])
+    for row, name in enumerate(files):
+        if name.strip() in ("", ".", ".."):
+            raise InputError(f"{raw.where(row, found['file'])}: {'no file name' if not name.strip() else repr(name)} "
+                             "(the name of the FITS file, relative to the image folder)")
+    return dict(zip(ids.tolist(), files.tolist()))

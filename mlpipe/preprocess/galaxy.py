@@ -301,7 +301,7 @@ def preprocess_galaxy(image: Image, *, ra_deg: float, dec_deg: float, d25_arcmin
                             min_zero_run_px=settings.min_zero_run_px,
                             max_masked_d25_fraction=settings.max_masked_d25_fraction)
     unit = image_unit(image.header, configured_unit=settings.image_unit,
-                      configured_zero_point_mag=settings.image_zero_point_mag)
+                      configured_zero_point_mag=settings.image_zero_point_mag, primary_header=image.primary_header)
     n = cut.data.shape[0]
     # never within 2 FWHM (the configured one) of the centre: an undersampled nucleus can be as sharp
     nucleus = within_radius(cut.data.shape, radius_px=max(3.0, 2.0 * settings.psf_fwhm_arcsec / cut.pixel_scale_arcsec))

@@ -708,36 +708,62 @@ def _brightest_first(data: np.ndarray, *, star_xy: np.ndarray, star_mag: np.ndar
     return sorted(range(len(star_xy)), key=key)
 
 
+#: passes of the saturated stars' first fits: the second fits each one with the others' first
+#: models taken out (a faint star in a bright one's halo otherwise takes some of the halo)
+FIRST_FIT_PASSES = 2
+
+
 def _first_fits(data: np.ndarray, cores: CandidateCores, *, sky_sigma: float, fwhm_px: float,
                 settings: StarSettings, valid: np.ndarray | None,
-                galaxy_xy: tuple[float, float] | None) -> dict[int, StarRecord]:
-    """Where two or more candidates are saturated stars: each one's model fitted on ``data`` with
-    the pixels near the other cores left out, by core (``cores.labels``). While one of them is
+                protect_xy: list[tuple[float, float]]) -> dict[int, StarRecord]:
+    """Where two or more candidates are saturated stars: each one's model, by core
+    (``cores.labels``), fitted on ``data`` with the pixels near the other cores left out and, in
+    the later passes (FIRST_FIT_PASSES), the other stars' models taken out. While one of them is
     removed, the models of those still to come are taken out of the image (``_left_out``), so that
-    their wings enter neither its fit nor the plane that fills its disc."""
-    regions = sorted({int(k) for k in cores.label if k > 0})
+    their wings enter neither its fit nor the plane that fills its disc. A core within
+    ``nucleus_protect_fwhm`` of ``protect_xy`` (the galaxy's saturated nucleus) is never modelled."""
+    protect = settings.nucleus_protect_fwhm * fwhm_px
+    regions = []
+    for k in sorted({int(k) for k in cores.label if k > 0}):
+        yy, xx = np.nonzero(cores.labels == k)
+        if not any(np.hypot(xx - px, yy - py).min() < protect for px, py in protect_xy):
+            regions.append(k)
     if len(regions) < 2:
         return {}
-    fits = {}
-    for k in regions:
+    galaxy_xy = protect_xy[-1] if protect_xy else None
+
+    def fit(image: np.ndarray, k: int) -> StarRecord | None:
         own = cores.labels == k
         fit_valid = _away_from(cores.flat & ~own, valid=valid, margin_px=PENDING_CORE_MARGIN_FWHM * fwhm_px)
         yy, xx = np.nonzero(own)
         level = float(data[yy, xx].min())
-        x, y = refine_saturated_centre(data, x_px=float(xx.mean()), y_px=float(yy.mean()), fwhm_px=fwhm_px,
+        x, y = refine_saturated_centre(image, x_px=float(xx.mean()), y_px=float(yy.mean()), fwhm_px=fwhm_px,
                                        psf=settings.psf, saturated_level=level, valid=fit_valid)
-        fit = fit_point_source(data, x_px=x, y_px=y, fwhm_px=fwhm_px, sky_sigma=sky_sigma, psf=settings.psf,
-                               saturated_level=level, valid=fit_valid)
-        fit = fit_halo(data, x_px=x, y_px=y, fwhm_px=fwhm_px, sky_sigma=sky_sigma, psf=settings.psf, first=fit,
-                       max_radius_px=settings.max_mask_radius_fwhm * fwhm_px, saturated_level=level,
-                       galaxy_xy=galaxy_xy, valid=fit_valid)
-        wings = _wings(fit, fwhm_px=fwhm_px, psf=settings.psf)
+        first = fit_point_source(image, x_px=x, y_px=y, fwhm_px=fwhm_px, sky_sigma=sky_sigma, psf=settings.psf,
+                                 saturated_level=level, valid=fit_valid)
+        first = fit_halo(image, x_px=x, y_px=y, fwhm_px=fwhm_px, sky_sigma=sky_sigma, psf=settings.psf, first=first,
+                         max_radius_px=settings.max_mask_radius_fwhm * fwhm_px, saturated_level=level,
+                         galaxy_xy=galaxy_xy, valid=fit_valid)
+        wings = _wings(first, fwhm_px=fwhm_px, psf=settings.psf)
         if wings is None:
-            continue
-        radius, halo = star_radii(flux=fit.flux, sky_sigma=sky_sigma, fwhm_px=fwhm_px, settings=settings,
+            return None
+        radius, halo = star_radii(flux=first.flux, sky_sigma=sky_sigma, fwhm_px=fwhm_px, settings=settings,
                                   saturated_px=clipped_radius_px(data, x_px=x, y_px=y, level=level),
-                                  halo_flux=fit.halo_flux)
-        fits[k] = StarRecord(x, y, np.nan, STATUS_REPLACED, radius, fit.flux, True, halo, None, wings)
+                                  halo_flux=first.halo_flux)
+        return StarRecord(x, y, np.nan, STATUS_REPLACED, radius, first.flux, True, halo, None, wings)
+
+    fits = {k: rec for k in regions if (rec := fit(data, k)) is not None}
+    for _ in range(FIRST_FIT_PASSES - 1):
+        refits = {}
+        for k in fits:
+            image = data.copy()
+            for j, rec in fits.items():
+                if j != k:
+                    add_star_light(image, rec, scale=-1.0)
+            image[cores.flat] = data[cores.flat]
+            if (rec := fit(image, k)) is not None:
+                refits[k] = rec
+        fits = refits
     return fits
 
 
@@ -806,7 +832,7 @@ def subtract_stars(data: np.ndarray, *, star_xy: np.ndarray, star_mag: np.ndarra
     clipped = _candidate_cores(data, star_xy=star_xy, sky_sigma=sky_sigma, within_px=max(search, 2.0))
     order = _brightest_first(data, star_xy=star_xy, star_mag=star_mag, core_size=clipped.size)
     first_fits = _first_fits(data, clipped, sky_sigma=sky_sigma, fwhm_px=fwhm_px, settings=settings, valid=valid,
-                             galaxy_xy=protect_xy[-1] if protect_xy else None)
+                             protect_xy=protect_xy)
     records_by_index: dict[int, StarRecord] = {}
     # found candidates are judged on the image less the replaced stars' fitted light so far
     judged_on = data.copy() if not from_catalogue else None

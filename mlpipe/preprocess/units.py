@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from mlpipe import physics
 from mlpipe.preprocess.errors import Rejected
@@ -114,8 +114,20 @@ def _flux_density_cgs(text: str) -> float | None:
     return None
 
 
-def image_unit(header, *, configured_unit: str, configured_zero_point_mag: float | None) -> ImageUnit:
+def _calibrated(header) -> bool:
+    """Whether a header says what its pixels' unit is: BUNIT or a zero point."""
+    return bool(str(header.get("BUNIT") or "").strip()) or any(
+        key in header for key in (*ZERO_POINT_KEYS, *FLUX_AT_MAGNITUDE_KEYS))
+
+
+def image_unit(header, *, configured_unit: str, configured_zero_point_mag: float | None,
+               primary_header=None) -> ImageUnit:
     """The unit of an image's pixels.
+
+    The image's own header decides; where it has neither BUNIT nor a zero point and the image is
+    an extension whose file's ``primary_header`` has them (a multi-extension file that keeps its
+    calibration in the primary without INHERIT = T: HSC, DECam), those are used, with "primary
+    header" in the unit's source, before the configured unit.
 
     BUNIT wins when present (per pixel: a ``/pixel`` suffix is dropped): nanomaggies; a spectral
     flux density (Jy and its prefixes, maggies, erg s^-1 cm^-2 Hz^-1); or counts, with the zero
@@ -123,6 +135,10 @@ def image_unit(header, *, configured_unit: str, configured_zero_point_mag: float
     zero point in the header makes the image counts at that zero point; else the configured unit
     is used. An unknown BUNIT, an unusable header zero point, or counts without any zero point
     reject the galaxy: a wrong unit would scale every luminosity feature."""
+    if primary_header is not None and not _calibrated(header) and _calibrated(primary_header):
+        unit = image_unit(primary_header, configured_unit=configured_unit,
+                          configured_zero_point_mag=configured_zero_point_mag)
+        return replace(unit, source=f"primary header {unit.source.removeprefix('header ')}")
     bunit = header.get("BUNIT")
     text = _PER_PIXEL.sub("", str(bunit)).strip() if bunit is not None else ""
     if text:
