@@ -81,6 +81,25 @@ class Cutout:
         """The level injected stars are clipped at: SATURATION_SIGMA sky sigma above the sky."""
         return self.sky + SATURATION_SIGMA * self.sky_sigma
 
+    def star_flux(self, peak_over_clip: float) -> float:
+        """The flux of a star whose unclipped peak is ``peak_over_clip`` times the clip's height."""
+        return peak_over_clip * SATURATION_SIGMA * self.sky_sigma / self.peak_per_flux
+
+    def ratio_with(self, light, xy, settings: PreprocessSettings) -> float | str:
+        """The field's luminosity with ``light`` added (clipped; in whole counts where the image is)
+        and its stars listed at ``xy`` (px, no magnitude), over that without them; or the reason
+        the galaxy was rejected."""
+        data = as_detector_writes(np.minimum(self.image.data + light, self.clip), like=self.image.data)
+        listed = []
+        for x, y in xy:
+            ra, dec = self.image.wcs.celestial.all_pix2world(x, y, 0)
+            listed.append({"ra": float(ra), "dec": float(dec), "psfMag_g": np.nan})
+        try:
+            return _run(Image(data, self.image.wcs, self.image.header), settings, self.radec, self.d25_arcmin,
+                        pd.DataFrame(listed, columns=["ra", "dec", "psfMag_g"])) / self.lum_sum
+        except Rejected as err:
+            return f"rejected: {err}"
+
 
 def real_cutouts(folder: Path, settings: PreprocessSettings):
     for path in sorted(folder.glob("*.fits")):
@@ -111,29 +130,21 @@ def bench_real(folder: Path, cfg: dict) -> pd.DataFrame:
     settings = _real_settings(cfg)
     rows = []
     for cut in real_cutouts(folder, settings):
-        image, half = cut.image, cut.half_px
-        n_y, n_x = image.data.shape
-        cx, cy = (n_x - 1) / 2, (n_y - 1) / 2
-        edge = cx + half
+        n_y, n_x = cut.image.data.shape
+        cy = (n_y - 1) / 2
+        edge = (n_x - 1) / 2 + cut.half_px
         rng = np.random.default_rng(int(cut.path.stem) % 2**32)
         for label, k in BRIGHTNESS.items():
-            flux = k * SATURATION_SIGMA * cut.sky_sigma / cut.peak_per_flux
             for where, x in (("image around the field, 1/2 way", edge + 0.5 * (n_x - 1 - edge)),
                              ("image around the field, 4/5 way", edge + 0.8 * (n_x - 1 - edge)),
                              ("1.5 px beyond the field", edge + 1.5),
                              ("8 px off the image", n_x - 1 + 8.0), ("25 px off the image", n_x - 1 + 25.0)):
-                y = cy + rng.uniform(-0.9, 0.9) * half
-                star = draw_star((n_y, n_x), x=x, y=y, flux=flux, fwhm_px=cut.fwhm_px, psf=settings.stars.psf) if k else 0.0
-                data = as_detector_writes(np.minimum(image.data + star, cut.clip), like=image.data)
-                sra, sdec = image.wcs.celestial.all_pix2world(x, y, 0)
-                listed = pd.DataFrame({"ra": [float(sra)], "dec": [float(sdec)], "psfMag_g": [np.nan]})
-                row = {"objid": cut.path.stem, "brightness": label, "where": where}
-                try:
-                    row["ratio"] = _run(Image(data, image.wcs, image.header), settings, cut.radec, cut.d25_arcmin,
-                                        listed) / cut.lum_sum
-                except Rejected as err:
-                    row["rejected"] = str(err)
-                rows.append(row)
+                y = cy + rng.uniform(-0.9, 0.9) * cut.half_px
+                star = draw_star((n_y, n_x), x=x, y=y, flux=cut.star_flux(k), fwhm_px=cut.fwhm_px,
+                                 psf=settings.stars.psf) if k else 0.0
+                ratio = cut.ratio_with(star, [(x, y)], settings)
+                rows.append({"objid": cut.path.stem, "brightness": label, "where": where,
+                             **({"rejected": ratio} if isinstance(ratio, str) else {"ratio": ratio})})
     return pd.DataFrame(rows)
 
 
@@ -144,8 +155,8 @@ def bench_pairs(folder: Path, cfg: dict) -> pd.DataFrame:
     settings = _real_settings(cfg)
     rows = []
     for cut in real_cutouts(folder, settings):
-        image, fwhm_px = cut.image, cut.fwhm_px
-        n_y, n_x = image.data.shape
+        fwhm_px = cut.fwhm_px
+        n_y, n_x = cut.image.data.shape
         cx, cy = (n_x - 1) / 2, (n_y - 1) / 2
         rng = np.random.default_rng(int(cut.path.stem) % 2**32 + 1)
         made = 0
@@ -159,24 +170,12 @@ def bench_pairs(folder: Path, cfg: dict) -> pd.DataFrame:
                 continue
             made += 1
             peaks = (rng.uniform(2, 30), rng.uniform(2, 30))
-            stars = [draw_star((n_y, n_x), x=x, y=y, flux=k * SATURATION_SIGMA * cut.sky_sigma / cut.peak_per_flux,
-                               fwhm_px=fwhm_px, psf=settings.stars.psf) for (x, y), k in zip(xy, peaks)]
-            listed = []
-            for x, y in xy:
-                sra, sdec = image.wcs.celestial.all_pix2world(x, y, 0)
-                listed.append({"ra": float(sra), "dec": float(sdec), "psfMag_g": np.nan})
-            runs = {"both, listed A B": (stars[0] + stars[1], listed),
-                    "both, listed B A": (stars[0] + stars[1], listed[::-1]),
-                    "A alone": (stars[0], listed[:1]), "B alone": (stars[1], listed[1:])}
-            row = {"objid": cut.path.stem, "peaks": f"{peaks[0]:.0f}x, {peaks[1]:.0f}x"}
-            for name, (light, catalogue) in runs.items():
-                data = as_detector_writes(np.minimum(image.data + light, cut.clip), like=image.data)
-                try:
-                    row[name] = _run(Image(data, image.wcs, image.header), settings, cut.radec, cut.d25_arcmin,
-                                     pd.DataFrame(catalogue)) / cut.lum_sum
-                except Rejected as err:
-                    row[name] = f"rejected: {err}"
-            rows.append(row)
+            stars = [draw_star((n_y, n_x), x=x, y=y, flux=cut.star_flux(k), fwhm_px=fwhm_px, psf=settings.stars.psf)
+                     for (x, y), k in zip(xy, peaks)]
+            runs = {"both, listed A B": (stars[0] + stars[1], xy), "both, listed B A": (stars[0] + stars[1], xy[::-1]),
+                    "A alone": (stars[0], xy[:1]), "B alone": (stars[1], xy[1:])}
+            rows.append({"objid": cut.path.stem, "peaks": f"{peaks[0]:.0f}x, {peaks[1]:.0f}x",
+                         **{name: cut.ratio_with(light, at, settings) for name, (light, at) in runs.items()}})
     return pd.DataFrame(rows)
 
 
