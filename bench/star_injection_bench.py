@@ -106,12 +106,18 @@ def elliptical_radius(shape, ellipse) -> np.ndarray:
     return np.hypot(u / a, v / b)
 
 
-def as_detector_writes(data: np.ndarray, *, like: np.ndarray) -> np.ndarray:
-    """``data`` (an image with a star added) in whole counts where the image ``like`` is in whole
-    counts (ADU): a star on the sky arrives in the same counts as everything else, and a float star
-    on an integer image would change how its sky is measured (the median of whole counts)."""
+def as_detector_writes(data: np.ndarray, *, like: np.ndarray, clip: float | None = None, seed: int = 0) -> np.ndarray:
+    """``data`` (an image with a star added) clipped at ``clip`` where given, in whole counts where
+    the image ``like`` is in whole counts (ADU): a star on the sky arrives in the same counts as
+    everything else, and a float star on an integer image would change how its sky is measured (the
+    median of whole counts). Rounded stochastically (up with the probability of the fraction), as
+    noise before the converter does (plain rounding would drop every part of a star under half a
+    count, its faint wings), and clipped at a whole count, as a detector saturates."""
     finite = like[np.isfinite(like)]
-    return np.round(data) if np.array_equal(finite, np.round(finite)) else data
+    if not np.array_equal(finite, np.round(finite)):
+        return data if clip is None else np.minimum(data, clip)
+    out = np.floor(data + np.random.default_rng(seed).uniform(0.0, 1.0, data.shape))
+    return out if clip is None else np.minimum(out, np.floor(clip))
 
 
 def draw_star(shape, *, x: float, y: float, flux: float, fwhm_px: float, psf: PsfModel) -> np.ndarray:
@@ -234,10 +240,8 @@ def bench_image(path: Path, cfg: dict, reps: int, rows: list, per_image: list, s
                 if xy is None:
                     continue
                 star = draw_star(shape, x=xy[0], y=xy[1], flux=flux, fwhm_px=inj_fwhm_px, psf=psf)
-                data = image.data + star
-                if saturated:
-                    data = np.minimum(data, sky0 + SATURATION_SIGMA * sigma)
-                data = as_detector_writes(data, like=image.data)
+                data = as_detector_writes(image.data + star, like=image.data,
+                                          clip=sky0 + SATURATION_SIGMA * sigma if saturated else None)
                 injected = data - image.data
                 img = Image(data, image.wcs, image.header)
                 sra, sdec = image.wcs.celestial.all_pix2world(xy[0], xy[1], 0)

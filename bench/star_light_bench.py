@@ -89,7 +89,7 @@ class Cutout:
         """The field's luminosity with ``light`` added (clipped; in whole counts where the image is)
         and its stars listed at ``xy`` (px, no magnitude), over that without them; or the reason
         the galaxy was rejected."""
-        data = as_detector_writes(np.minimum(self.image.data + light, self.clip), like=self.image.data)
+        data = as_detector_writes(self.image.data + light, like=self.image.data, clip=self.clip)
         listed = []
         for x, y in xy:
             ra, dec = self.image.wcs.celestial.all_pix2world(x, y, 0)

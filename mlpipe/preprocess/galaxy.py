@@ -26,7 +26,7 @@ from mlpipe.preprocess.margin import (
     stars_reaching_field,
 )
 from mlpipe.preprocess.psf import header_fwhm_arcsec, measure_fwhm_px
-from mlpipe.preprocess.resize import resize
+from mlpipe.preprocess.resize import reference_pixels, resample_flux, resize
 from mlpipe.preprocess.saturation import clear_saturation, saturated_plateaus, unlisted_saturated_cores
 from mlpipe.preprocess.scaling import (
     galaxy_range,
@@ -293,8 +293,9 @@ def preprocess_galaxy(image: Image, *, ra_deg: float, dec_deg: float, d25_arcmin
 
     ``stars``: the catalogue's point sources near the galaxy (ra, dec in degrees, psfMag_g);
     ``distance_cm``: luminosity distance. Returns the log-scaled images (size, size) per size in
-    ``sizes``, the features (luminosities in erg/s/Hz per pixel, sky, masks, scaling) and what
-    happened to each star."""
+    ``sizes``, the features (luminosities in erg/s/Hz per SDSS pixel of 0.396": a field of other
+    pixels is resampled to them after the star removal; sky, masks, scaling) and what happened to
+    each star."""
     cut = cut_field_of_view(image, ra_deg=ra_deg, dec_deg=dec_deg, d25_arcmin=d25_arcmin,
                             fov_d25=settings.fov_d25, min_coverage=settings.min_fov_coverage,
                             max_bad_fraction=settings.max_bad_pixel_fraction,
@@ -361,13 +362,27 @@ def preprocess_galaxy(image: Image, *, ra_deg: float, dec_deg: float, d25_arcmin
         raise Rejected(f"no signal: the central 5x5 pixels hold {snr:.2f} sigma of flux "
                        f"(< {settings.min_central_snr})")
 
+    # the image features are defined on SDSS pixels (the paper's): a field of other pixels is
+    # resampled to them, its flux kept, so that per-pixel luminosities, the scaling and the image's
+    # size mean the same whatever the survey
+    n_ref = reference_pixels(side_px=n, pixel_scale_arcsec=cut.pixel_scale_arcsec,
+                             reference_arcsec=physics.SDSS_PIXEL_ARCSEC)
+    sky_sigma = cut.sky_sigma
+    if n_ref != n:
+        per_pixel = (n / n_ref) ** 2    # native pixels per reference pixel
+        clean, stars_light = resample_flux(clean, n_ref), resample_flux(stars_light, n_ref)
+        star_pixels = resize(star_pixels.astype(float), n_ref) > 0
+        # the sum of per_pixel pixels' noise where they are averaged; interpolated, one pixel's, scaled
+        sky_sigma *= np.sqrt(per_pixel) if per_pixel >= 1 else per_pixel
+        r25_px *= n_ref / n
+        n = n_ref
     features = luminosity_features(clean, distance_cm, unit.cgs)
     if not features["lum_sum"] > 0:   # light cannot sum to nothing: what the star removal left is not the galaxy
         raise Rejected(f"the field's light sums to {features['lum_sum']:.3g} erg/s/Hz (<= 0) after the star removal: "
                        "a removed star took more light than it had")
     # the floor (the sky's noise floor) where no star's model error exceeds the sky noise
     lo, hi = galaxy_range(clean, radius_px=r25_px, exclude=star_pixels,
-                          exclude_min=star_settings.star_model_error * stars_light > cut.sky_sigma)
+                          exclude_min=star_settings.star_model_error * stars_light > sky_sigma)
     unit_image = rescale_unit(clean, min_value=lo, max_value=hi)
     # the noise level of the galaxy and the sky, not of what the star's model leaves
     level = noise_level(unit_image[~star_pixels] if (~star_pixels).sum() >= 100 else unit_image,
