@@ -252,6 +252,22 @@ def test_the_sky_of_integer_counts_is_not_rounded_to_a_whole_count(config, sky_c
     assert whole.features["sky"] * per_nmgy == pytest.approx(sky_counts, abs=0.1)
 
 
+def test_scaled_sixteen_bit_counts_are_whole_counts(tmp_path, config):
+    """Whole counts stored as unsigned 16-bit (int16, BZERO 32768, BSCALE): astropy scales them in
+    float32, 2e-5 of a step off the lattice, and their sky is still measured as whole counts'."""
+    per_nmgy = 1.0 / SIGMA
+    counts = np.round(_noisy(seed=6) * per_nmgy + 1000.4)
+    header = _wcs().to_header()
+    header["BUNIT"] = "nanomaggy"
+    hdu = fits.PrimaryHDU((counts - 32768).astype(np.int16), header=header)
+    hdu.header["BZERO"], hdu.header["BSCALE"] = 32768 / per_nmgy, 1 / per_nmgy
+    hdu.writeto(tmp_path / "u16.fits")
+    image = read_image(tmp_path / "u16.fits")
+    assert image.data.dtype == np.float64 and not np.allclose(image.data * per_nmgy, counts, rtol=0, atol=1e-6)
+    stored, exact = (_process(values, config) for values in (image.data, counts / per_nmgy))
+    assert stored.features["lum_sum"] == pytest.approx(exact.features["lum_sum"], rel=0.005)
+
+
 def test_zeros_are_values_in_an_image_quantised_at_its_noise():
     rng = np.random.default_rng(2)
     data = np.round(rng.normal(size=(64, 64)))                # sky subtracted, one count ~ one sigma

@@ -84,6 +84,22 @@ def test_a_blank_d25_arcmin_is_taken_from_logd25_where_the_catalogue_has_both(tm
     assert rejected["objid"].tolist() == [3] and "no D25" in rejected["reason"].iloc[0]
 
 
+def test_a_photometry_map_naming_columns_a_predict_catalogue_may_lack_is_accepted(tmp_path):
+    """The training photometry map names the luminosity column, its error and the g magnitudes;
+    a catalogue to predict reads them where it has them, without them where it has not."""
+    (tmp_path / "with.csv").write_text("objid,ra,dec,z,LG,LG_ERR\n1,150.0,2.0,0.05,10.1,0.05\n")
+    (tmp_path / "without.csv").write_text("objid,ra,dec,z\n1,150.0,2.0,0.05\n")
+    photometry = {"columns": {"logLg": "LG", "logLg_err": "LG_ERR", "modelMag_g": "GMAG", "modelMagErr_g": "GERR"}}
+    for name in ("with.csv", "without.csv"):
+        galaxies, rejected = read_new_galaxies(tmp_path / name, needs_d25=False, photometry=photometry,
+                                               optional_bands="g", lum_g_column="logLg")
+        assert len(galaxies) == 1 and rejected.empty
+    assert read_new_galaxies(tmp_path / "with.csv", needs_d25=False, photometry=photometry,
+                             lum_g_column="logLg")[0]["logLg"].tolist() == [10.1]
+    with pytest.raises(InputError, match="inputs.predict.columns.redshift: not a name"):
+        read_new_galaxies(tmp_path / "with.csv", needs_d25=False, column_map={"redshift": "z"})
+
+
 def test_bundle_errors_are_clear(tmp_path):
     with pytest.raises(InputError, match="no such bundle"):
         load_bundle(tmp_path / "none.zip")

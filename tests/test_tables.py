@@ -588,3 +588,25 @@ def test_tab_separated_blank_fields_astropy_blanks_and_ipac_tables(tmp_path):
         out = read_hyperleda(tmp_path / name)
         assert out["d25_arcmin"].iloc[0] == pytest.approx(0.1 * 10**0.65), name
         assert out["d25_problem"].tolist() == ["", "HyperLeda lists no logd25"], name
+
+
+def test_pipe_tables_with_a_leading_bar_and_tab_aligned_text_are_not_mistaken_for_other_formats(tmp_path):
+    """'| a | b |' lines (psql, Markdown) are '|' text, not IPAC (whose second line names types);
+    whitespace text aligned with two tabs everywhere is whitespace text, not tab-separated with
+    empty columns; a '# a b c' line names the columns of data whose first row has text in it."""
+    (tmp_path / "leda.txt").write_text("| objname | al2000 | de2000 | logd25 |\n| PGC1 | 10.0 | 2.0 | 0.65 |\n")
+    assert read_table(tmp_path / "leda.txt").format == "pipe"
+    assert read_hyperleda(tmp_path / "leda.txt")["leda_name"].tolist() == ["PGC1"]
+    (tmp_path / "stars.txt").write_text("ra\t\tdec\t\tpsfMag_g\n10.0\t\t2.0\t\t18.0\n")
+    assert read_stars(tmp_path / "stars.txt")["psfMag_g"].tolist() == [18.0]
+    Table({"pgc": [1], "objname": ["NGC0001"], "al2000": [0.1], "de2000": [10.0], "logd25": [1.2]}).write(
+        tmp_path / "commented.txt", format="ascii.commented_header")
+    assert read_hyperleda(tmp_path / "commented.txt")["leda_name"].tolist() == ["NGC0001"]
+
+
+@pytest.mark.parametrize("unit", ["mag", "ABmag", "mag(AB)", "AB mag", "mag AB", "mag_AB", "magAB", "AB", "mags"])
+def test_magnitude_units_as_surveys_spell_them_are_magnitudes(tmp_path, unit):
+    Table({"objid": IDS, "modelMag_g": Column([17.0, 18.0, 19.0], unit=unit, dtype=float),
+           "modelMagErr_g": [0.05] * 3}).write(tmp_path / "p.ecsv", format="ascii.ecsv")
+    assert read_photometry(tmp_path / "p.ecsv", {"bands": "g", "extinction_corrected": True})["mag_g"].tolist() == [
+        17.0, 18.0, 19.0]

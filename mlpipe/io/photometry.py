@@ -141,14 +141,15 @@ def _ivar_to_flux_unit(raw: RawTable, column: str, flux_nmgy_per_unit: float) ->
                          "or no unit (the inverse square of the flux column's unit)") from None
 
 
-_MAGNITUDE_SPELLING = re.compile(r"^(ab)?(mag|mags|magnitude|magnitudes)(\(ab\))?$")
+_MAGNITUDE_SPELLING = re.compile(r"^(ab)?(mag|mags|magnitude|magnitudes)?(ab)?$")
 
 
 def _check_magnitude_unit(raw: RawTable, column: str) -> None:
     """A magnitude column (value, error or extinction) whose file gives it a unit must give a
     magnitude (mag, AB mag, ...): a flux unit means the table holds fluxes (``kind: fluxes``)."""
     unit = (raw.unit(column.split("[")[0]) or "").strip()
-    if unit and not _MAGNITUDE_SPELLING.match(unit.lower().replace(" ", "")):
+    spelled = re.sub(r"[\s_()]", "", unit.lower())
+    if unit and not (spelled and _MAGNITUDE_SPELLING.match(spelled)):
         raise InputError(f"{raw.path}: column '{column}' has unit {unit!r}, not a magnitude; inputs.photometry.kind is "
                          "magnitudes (for fluxes set it to fluxes)")
 

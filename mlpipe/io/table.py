@@ -70,13 +70,25 @@ def detect_format(path: str | Path) -> str:
     if not first:
         raise InputError(f"{path}: no data rows (only comments)")
     line = first[0]
-    if line.startswith("\\") or (line.startswith("|") and len(first) > 1 and first[1].startswith("|")):
+    if line.startswith("\\") or (len(first) > 1 and _ipac_types(first[1])):
         return "ipac"   # IPAC table: keyword lines, then '|name|' and '|type|' header lines
     if "|" in line:
         return "pipe"
     if "," in line:
         return "csv"
     return "whitespace"
+
+
+#: the data types of an IPAC table's second header line
+_IPAC_TYPES = {"char", "c", "double", "d", "float", "f", "real", "r", "int", "i", "integer", "long", "l", "date"}
+
+
+def _ipac_types(line: str) -> bool:
+    """Whether ``line`` is an IPAC table's type line: '|char|double|int|'."""
+    if not line.strip().startswith("|"):
+        return False
+    fields = [f.strip().lower() for f in line.strip().strip("|").split("|")]
+    return bool(fields) and all(f in _IPAC_TYPES for f in fields)
 
 
 @dataclass
@@ -135,12 +147,14 @@ class RawTable:
                              f"(the file has: {', '.join(list(self.columns)[:40])})")
         return found
 
-    def check_column_map(self, column_map: Mapping[str, str] | None, what: str, also_known: Sequence[str] = ()) -> None:
+    def check_column_map(self, column_map: Mapping[str, str] | None, what: str, also_known: Sequence[str] = (),
+                         optional: Sequence[str] = ()) -> None:
         """After a reader has looked up its columns: every entry of the user's map (``what``, the
         config key, e.g. ``inputs.gswlc.columns``) must be one of our names, one the reader looked
         for or one of ``also_known`` (names it may use with other settings, such as other bands):
         a misspelt name would be ignored. Each name the reader looked for must map to a column the
-        file has, and no two of them may share one."""
+        file has (``optional`` ones: read where the file has them), and no two of them may share
+        one."""
         if not column_map:
             return
         shared: dict[str, str] = {}
@@ -151,6 +165,8 @@ class RawTable:
                 raise InputError(f"{what}.{ours}: not a name this catalogue's reader uses (it looks for: "
                                  f"{', '.join(sorted(self.asked))}); check the spelling")
             if theirs not in self.columns:
+                if ours in optional:
+                    continue
                 raise InputError(f"{what}.{ours}: maps to '{theirs}', which {self.path} does not have "
                                  f"(it has: {', '.join(list(self.columns)[:40])})")
             if theirs in shared:
@@ -298,15 +314,18 @@ def _read_text(path: Path, fmt: str, names: Sequence[str] | None, allow_empty: b
         # tab-separated (a blank field between two tabs is a missing value), where every line has
         # as many tab-separated fields as the first; else tabs are only white space
         widths = {len(line.split("\t")) for _, line in lines}
-        if len(widths) == 1 and widths.pop() > 1:
+        names = [f.strip() for f in lines[0][1].split("\t")]
+        if len(widths) == 1 and widths.pop() > 1 and all(names):   # a header with empty names: tabs that align
             fmt = "tab"
 
     def split(text: str) -> list[str]:
         if fmt == "csv":
             return [f.strip() for f in next(csv.reader(io.StringIO(text)))]
-        if fmt == "pipe":
-            parts = [p.strip() for p in text.split("|")]
-            return parts[:-1] if parts and parts[-1] == "" else parts
+        if fmt == "pipe":   # 'a | b |' (HyperLeda) or '| a | b |' (psql, Markdown)
+            parts = [p.strip() for p in text.strip().split("|")]
+            if len(parts) > 1 and parts[-1] == "":
+                parts = parts[:-1]
+            return parts[1:] if text.strip().startswith("|") and parts and parts[0] == "" else parts
         if fmt == "tab":
             return [f.strip() for f in text.split("\t")]
         return ["" if f == '""' else f for f in text.split()]   # "": a blank (astropy writes masked values so)
@@ -319,9 +338,12 @@ def _read_text(path: Path, fmt: str, names: Sequence[str] | None, allow_empty: b
         raise InputError(f"{path}: no data rows")
     first = rows[0][1]
     has_header = not all(_looks_numeric(v) for v in first)
-    commented = None if has_header else _commented_header(text_lines, before=rows[0][0], split=split, width=len(first))
+    # a first row with a number in it is data, not names: a comment right above may name its columns
+    data_first = not has_header or any(v and _looks_numeric(v) for v in first)
+    commented = (_commented_header(text_lines, before=rows[0][0], split=split, width=len(first))
+                 if data_first else None)
     if commented is not None:
-        header = commented   # the file's own names win over any assumed column order
+        header = commented   # the file's own names win over any assumed column order (or a data row)
     elif fmt == "whitespace" and names is not None and not has_header:
         header = list(names)
     elif has_header:

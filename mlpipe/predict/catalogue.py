@@ -94,11 +94,16 @@ def read_new_galaxies(path: str | Path, *, bands: str = "", needs_d25: bool = Tr
         df[lum_g_column] = lum = user_log_luminosity(raw, lum_col)[0]
         reasons += [np.where(np.isnan(lum), f"no {lum_col} (blank or a missing-value marker)", ""),
                     range_reasons(lum, "logLg", lum_col)]
-    known = [*known_columns(settings), "d25_arcmin", "logd25", *([lum_g_column] if lum_g_column else [])]
+    lum_columns = [lum_g_column, f"{lum_g_column}_err"] if lum_g_column else []
+    known = [*known_columns(settings), "d25_arcmin", "logd25", *lum_columns, *optional_columns]
+    # read where the catalogue has them: a map may name them for a catalogue that has not
+    optional = [*(name for band in optional_bands for name in source_columns(settings, band).values()),
+                *lum_columns, *optional_columns, "d25_arcmin", "logd25"]
     own = dict(predict_map or {})
-    raw.check_column_map(own, "inputs.predict.columns", also_known=known)
+    raw.check_column_map(own, "inputs.predict.columns", also_known=known, optional=optional)
+    # the photometry table's map is the training catalogue's: only the columns this catalogue must have count
     raw.check_column_map({k: v for k, v in column_map.items() if k not in own}, "inputs.photometry.columns",
-                         also_known=known)
+                         also_known=known, optional=[*known, *optional])
     reason = first_reason(*reasons)
     bad = reason != ""
     rejected = pd.DataFrame({"objid": df.loc[bad, "objid"], "reason": reason[bad]})

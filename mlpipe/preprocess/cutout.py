@@ -159,8 +159,10 @@ def fill_holes(data: np.ndarray, holes: np.ndarray) -> np.ndarray:
     return np.where(np.isnan(filled), 0.0, filled)
 
 
-#: values are quantised when at least this share of them lie on one lattice of equal steps
+#: values are quantised when at least this share of them lie on one lattice of equal steps, each
+#: within this fraction of a step of it
 QUANTISED_SHARE = 0.9
+LATTICE_TOLERANCE = 0.01
 
 
 def value_step(values: np.ndarray) -> float | None:
@@ -173,7 +175,8 @@ def value_step(values: np.ndarray) -> float | None:
         return None
     step = float(np.median(np.diff(distinct)))
     offset = (values - distinct[0]) / step
-    on_lattice = np.abs(offset - np.round(offset)) < 1e-3
+    # within a hundredth of a step: scaled integers (BSCALE, BZERO) come in float32 (2e-5 of a count off)
+    on_lattice = np.abs(offset - np.round(offset)) < LATTICE_TOLERANCE
     return step if on_lattice.mean() >= QUANTISED_SHARE else None
 
 
