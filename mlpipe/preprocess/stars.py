@@ -665,6 +665,12 @@ class CandidateCores:
     label: np.ndarray    # (N,) int: each candidate's core (0: none within reach)
     size: np.ndarray     # (N,) int: its clipped pixels (0: none)
 
+    def core_of(self, candidate: int) -> np.ndarray:
+        """(N_y, N_x) bool: the clipped pixels of the candidate's own core (none without one)."""
+        if not self.label[candidate]:
+            return np.zeros(self.flat.shape, bool)
+        return self.labels == self.label[candidate]
+
     def others(self, *, own: int, later) -> list[int]:
         """The cores of the candidates ``later`` (their removal still to come) other than the
         core of candidate ``own``."""
@@ -844,8 +850,7 @@ def subtract_stars(data: np.ndarray, *, star_xy: np.ndarray, star_mag: np.ndarra
         pending = clipped.pending(own=i, later=order[n_done + 1:])
         fit_valid = _away_from(pending, valid=valid, margin_px=PENDING_CORE_MARGIN_FWHM * fwhm_px)
         neighbours = [first_fits[k] for k in clipped.others(own=i, later=order[n_done + 1:]) if k in first_fits]
-        with _left_out(out, neighbours, own=clipped.labels == clipped.label[i] if clipped.label[i] else
-                       np.zeros(out.shape, bool), pending=pending):
+        with _left_out(out, neighbours, own=clipped.core_of(i), pending=pending):
             if not (0 <= x < n_x and 0 <= y < n_y):
                 records_by_index[i] = StarRecord(x, y, mag, STATUS_OUTSIDE)
                 continue
