@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from astropy.stats import sigma_clip, sigma_clipped_stats
+from astropy.stats import SigmaClippedStats
 from astropy.wcs.utils import proj_plane_pixel_scales
 from scipy import ndimage
 
@@ -209,11 +209,11 @@ def sky_level(cut: np.ndarray, finite: np.ndarray) -> tuple[float, float]:
     border = finite & (r > 0.9)
     if border.sum() < 20:
         raise Rejected("no sky: too few valid pixels around the galaxy to measure the background")
-    _, median, clipped_sigma = sigma_clipped_stats(cut[border], sigma=3.0, maxiters=10)
+    clipped = SigmaClippedStats(cut[border], sigma=3.0, maxiters=10)
+    median, clipped_sigma = float(clipped.median()), float(clipped.std())
     step = value_step(cut[border])
     if step:   # integer counts (ADU, fpC, int16): the median of whole numbers is a whole number
-        kept = sigma_clip(cut[border], sigma=3.0, maxiters=10, masked=False, axis=None)
-        median = quantised_median(kept, step=step)
+        median = quantised_median(clipped.data, step=step)
     if not np.isfinite(clipped_sigma) or clipped_sigma <= 0:
         raise Rejected("no sky noise: the background is constant (empty or synthetic image)")
     # the pixel-to-pixel noise, from neighbour differences: a star's halo or the galaxy's

@@ -676,12 +676,9 @@ class CandidateCores:
         core of candidate ``own``."""
         return sorted({int(self.label[j]) for j in later} - {0, int(self.label[own])})
 
-    def pending(self, *, own: int, later) -> np.ndarray:
-        """(N_y, N_x) bool: the clipped pixels of ``others(own, later)``."""
-        regions = self.others(own=own, later=later)
-        if not regions:
-            return np.zeros(self.flat.shape, bool)
-        return np.isin(self.labels, regions)
+    def pixels(self, cores: list[int]) -> np.ndarray:
+        """(N_y, N_x) bool: the clipped pixels of ``cores``."""
+        return np.isin(self.labels, cores) if cores else np.zeros(self.flat.shape, bool)
 
 
 def _candidate_cores(data: np.ndarray, *, star_xy: np.ndarray, sky_sigma: float, within_px: float) -> CandidateCores:
@@ -712,6 +709,24 @@ def _brightest_first(data: np.ndarray, *, star_xy: np.ndarray, star_mag: np.ndar
         return (-_peak_value(data, star_xy[i]), -int(core_size[i]), mag if np.isfinite(mag) else np.inf,
                 float(star_xy[i][1]), float(star_xy[i][0]))
     return sorted(range(len(star_xy)), key=key)
+
+
+def _fit_star(image: np.ndarray, *, x_px: float, y_px: float, level: float | None, fwhm_px: float, sky_sigma: float,
+              settings: StarSettings, galaxy_xy: tuple[float, float] | None,
+              valid: np.ndarray | None) -> tuple[PointFit, float, float, Callable[[np.ndarray], np.ndarray] | None]:
+    """A star at (``x_px``, ``y_px``) fitted on ``image`` (its pixels at or above ``level``, where
+    saturated, left out; ``valid`` pixels only): the PSF fit, refitted into its halo (against its
+    counterparts about ``galaxy_xy`` where the halo reaches it), the radii of its replaced disc and
+    its subtracted halo (px) and its profile (``_wings``)."""
+    fit = fit_point_source(image, x_px=x_px, y_px=y_px, fwhm_px=fwhm_px, sky_sigma=sky_sigma, psf=settings.psf,
+                           saturated_level=level, valid=valid)
+    fit = fit_halo(image, x_px=x_px, y_px=y_px, fwhm_px=fwhm_px, sky_sigma=sky_sigma, psf=settings.psf, first=fit,
+                   max_radius_px=settings.max_mask_radius_fwhm * fwhm_px, saturated_level=level,
+                   galaxy_xy=galaxy_xy, valid=valid)
+    saturated_px = clipped_radius_px(image, x_px=x_px, y_px=y_px, level=level) if level is not None else 0.0
+    radius, halo = star_radii(flux=fit.flux, sky_sigma=sky_sigma, fwhm_px=fwhm_px, settings=settings,
+                              saturated_px=saturated_px, halo_flux=fit.halo_flux)
+    return fit, radius, halo, _wings(fit, fwhm_px=fwhm_px, psf=settings.psf)
 
 
 #: passes of the saturated stars' first fits: the second fits each one with the others' first
@@ -745,17 +760,10 @@ def _first_fits(data: np.ndarray, cores: CandidateCores, *, sky_sigma: float, fw
         level = float(data[yy, xx].min())
         x, y = refine_saturated_centre(image, x_px=float(xx.mean()), y_px=float(yy.mean()), fwhm_px=fwhm_px,
                                        psf=settings.psf, saturated_level=level, valid=fit_valid)
-        first = fit_point_source(image, x_px=x, y_px=y, fwhm_px=fwhm_px, sky_sigma=sky_sigma, psf=settings.psf,
-                                 saturated_level=level, valid=fit_valid)
-        first = fit_halo(image, x_px=x, y_px=y, fwhm_px=fwhm_px, sky_sigma=sky_sigma, psf=settings.psf, first=first,
-                         max_radius_px=settings.max_mask_radius_fwhm * fwhm_px, saturated_level=level,
-                         galaxy_xy=galaxy_xy, valid=fit_valid)
-        wings = _wings(first, fwhm_px=fwhm_px, psf=settings.psf)
+        first, radius, halo, wings = _fit_star(image, x_px=x, y_px=y, level=level, fwhm_px=fwhm_px, sky_sigma=sky_sigma,
+                                               settings=settings, galaxy_xy=galaxy_xy, valid=fit_valid)
         if wings is None:
             return None
-        radius, halo = star_radii(flux=first.flux, sky_sigma=sky_sigma, fwhm_px=fwhm_px, settings=settings,
-                                  saturated_px=clipped_radius_px(data, x_px=x, y_px=y, level=level),
-                                  halo_flux=first.halo_flux)
         return StarRecord(x, y, np.nan, STATUS_REPLACED, radius, first.flux, True, halo, None, wings)
 
     fits = {k: rec for k in regions if (rec := fit(data, k)) is not None}
@@ -847,9 +855,10 @@ def subtract_stars(data: np.ndarray, *, star_xy: np.ndarray, star_mag: np.ndarra
         # the saturated stars still to come: their preliminary models are taken out of the image
         # while this star is fitted and removed, the pixels near their cores left out of its fits,
         # and their flat tops kept as they are (see CandidateCores)
-        pending = clipped.pending(own=i, later=order[n_done + 1:])
+        to_come = clipped.others(own=i, later=order[n_done + 1:])
+        pending = clipped.pixels(to_come)
         fit_valid = _away_from(pending, valid=valid, margin_px=PENDING_CORE_MARGIN_FWHM * fwhm_px)
-        neighbours = [first_fits[k] for k in clipped.others(own=i, later=order[n_done + 1:]) if k in first_fits]
+        neighbours = [first_fits[k] for k in to_come if k in first_fits]
         with _left_out(out, neighbours, own=clipped.core_of(i), pending=pending):
             if not (0 <= x < n_x and 0 <= y < n_y):
                 records_by_index[i] = StarRecord(x, y, mag, STATUS_OUTSIDE)
@@ -899,15 +908,9 @@ def subtract_stars(data: np.ndarray, *, star_xy: np.ndarray, star_mag: np.ndarra
                 if not _is_star(judged, fwhm_px=fwhm_px, sky_sigma=sky_sigma, settings=settings, saturated=saturated):
                     records_by_index[i] = StarRecord(sx, sy, mag, STATUS_GALAXY, 0.0, judged.flux)
                     continue
-            fit = fit_point_source(out, x_px=sx, y_px=sy, fwhm_px=fwhm_px, sky_sigma=sky_sigma,
-                                   psf=settings.psf, saturated_level=level, valid=fit_valid)
-            fit = fit_halo(out, x_px=sx, y_px=sy, fwhm_px=fwhm_px, sky_sigma=sky_sigma, psf=settings.psf, first=fit,
-                           max_radius_px=settings.max_mask_radius_fwhm * fwhm_px, saturated_level=level,
-                           galaxy_xy=protect_xy[-1] if protect_xy else None, valid=fit_valid)
-            radius, halo = star_radii(flux=fit.flux, sky_sigma=sky_sigma, fwhm_px=fwhm_px, settings=settings,
-                                      saturated_px=clipped_radius_px(out, x_px=sx, y_px=sy, level=level) if saturated else 0.0,
-                                      halo_flux=fit.halo_flux)
-            wings = _wings(fit, fwhm_px=fwhm_px, psf=settings.psf)
+            fit, radius, halo, wings = _fit_star(out, x_px=sx, y_px=sy, level=level, fwhm_px=fwhm_px,
+                                                 sky_sigma=sky_sigma, settings=settings,
+                                                 galaxy_xy=protect_xy[-1] if protect_xy else None, valid=fit_valid)
             # a star within the nucleus zone lies on the bulge whether or not its halo fit was taken
             # against the counterparts: its surroundings are the galaxy's symmetric light, not its wings
             bulge_xy = fit.mirror_xy
