@@ -41,28 +41,28 @@ def detect_format(path: str | Path) -> str:
         raise InputError(f"{path}: no such file")
     if path.is_dir():
         raise InputError(f"{path}: is a folder, not a catalogue file")
-    with open(path, "rb") as fh:
-        head = fh.read(4096)
-    if not head.strip():
-        raise InputError(f"{path}: empty file")
-    if head.startswith(FITS_MAGIC):
-        return "fits"
-    if head.startswith(GZIP_MAGIC):
-        raise InputError(f"{path}: gzip-compressed; decompress it first (gunzip)")
-    text = head.decode("utf-8", errors="replace").lstrip("\ufeff")
-    stripped = text.lstrip()
-    if stripped.startswith("<?xml") or stripped.startswith("<VOTABLE"):
-        return "votable"
-    if stripped.startswith("# %ECSV"):
-        return "ecsv"
-    if b"\x00" in head:
-        raise InputError(f"{path}: binary content that is neither FITS nor text")
     first: list[str] = []
     with open(path, "rb") as fh:
-        for raw in fh:
-            line = raw.decode("utf-8", errors="replace").lstrip("\ufeff")
+        head = fh.read(4096)
+        if not head.strip():
+            raise InputError(f"{path}: empty file")
+        if head.startswith(FITS_MAGIC):
+            return "fits"
+        if head.startswith(GZIP_MAGIC):
+            raise InputError(f"{path}: gzip-compressed; decompress it first (gunzip)")
+        text = head.decode("utf-8", errors="replace").lstrip("\ufeff")
+        stripped = text.lstrip()
+        if stripped.startswith("<?xml") or stripped.startswith("<VOTABLE"):
+            return "votable"
+        if stripped.startswith("# %ECSV"):
+            return "ecsv"
+        if b"\x00" in head:
+            raise InputError(f"{path}: binary content that is neither FITS nor text")
+        fh.seek(0)
+        for raw in fh:   # the first two lines that are not comments, however many comments come first
             if b"\x00" in raw:
                 raise InputError(f"{path}: binary content that is neither FITS nor text")
+            line = raw.decode("utf-8", errors="replace").lstrip("\ufeff")
             if line.strip() and not line.lstrip().startswith("#"):
                 first.append(line)
                 if len(first) == 2:
